@@ -1,0 +1,23 @@
+"""kcompat: TensorFlow/Keras's ``Conv2DTranspose`` on PyTorch, identical to TensorFlow.
+
+``import kcompat`` never imports TensorFlow; the parity tools in :mod:`kcompat.testing`
+run TensorFlow in worker processes of their own.
+"""
+
+from . import activations, constraints, functional, initializers, regularizers, shapes
+from .constraints import apply_constraints
+from .layers import Conv2DTranspose, Convolution2DTranspose
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Conv2DTranspose",
+    "Convolution2DTranspose",
+    "apply_constraints",
+    "activations",
+    "constraints",
+    "functional",
+    "initializers",
+    "regularizers",
+    "shapes",
+]

@@ -1,0 +1,6 @@
+"""Parity tools: TensorFlow run in worker processes, and an independent float64 reference.
+
+Nothing here imports TensorFlow into the calling process: :mod:`.tf_oracle` starts workers
+(``python -m kcompat.testing._tf_worker``) so that a TensorFlow crash or heap corruption can
+never poison the caller or another comparison.
+"""
