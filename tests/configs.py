@@ -1,0 +1,79 @@
+"""The configuration space the parity tests sweep, as pytest params with readable ids.
+
+Per axis: kernel 1-5 x stride 1-3 x output_padding (None or each value below the stride),
+plus dilations 2-3 at stride 1, under both paddings. That covers every case the crop
+arithmetic distinguishes: crop before > / = / < crop after, extension past the full result
+(kernel smaller than stride, output_padding with ``same``), and the configurations TF
+refuses (``same`` with an explicit output_padding of 0 and an even effective kernel).
+Square configurations use one axis option twice; non-square ones pair it with another.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+ACTIVATIONS = [None, "relu", "tanh", "sigmoid", "softmax", "elu"]
+INPUT_SIZES = [1, 2, 3, 5]
+
+
+def axis_options(padding):
+    options = []
+    for s in (1, 2, 3):
+        for k in (1, 2, 3, 4, 5):
+            for op in (None, *range(s)):
+                options.append((k, s, 1, op))
+    for d in (2, 3):
+        for k in (2, 3):
+            for op in (None, 0):
+                options.append((k, 1, d, op))
+    return options
+
+
+def _combine(padding, a, b, index):
+    (k1, s1, d1, op1), (k2, s2, d2, op2) = a, b
+    if max(s1, s2) > 1 and max(d1, d2) > 1:
+        return None  # Keras refuses strides > 1 with dilation > 1
+    if (op1 is None) != (op2 is None):
+        op1, op2 = op1 or 0, op2 or 0
+    output_padding = None if op1 is None else (op1, op2)
+    config = {
+        "filters": 2 + index % 3,
+        "kernel_size": (k1, k2),
+        "strides": (s1, s2),
+        "padding": padding,
+        "output_padding": output_padding,
+        "dilation_rate": (d1, d2),
+        "activation": ACTIVATIONS[index % len(ACTIVATIONS)],
+        "use_bias": index % 4 != 3,
+    }
+    spatial = (INPUT_SIZES[index % 4], INPUT_SIZES[(index + 1) % 4])
+    return config, spatial
+
+
+def config_space():
+    """``(config, spatial input size, id)`` triples, square and non-square."""
+    out = []
+    for padding in ("valid", "same"):
+        options = axis_options(padding)
+        n = len(options)
+        for i, a in enumerate(options):
+            for shape, b in (("sq", a), ("ns", options[(7 * i + 3) % n])):
+                combined = _combine(padding, a, b, len(out))
+                if combined is None:
+                    continue
+                config, spatial = combined
+                op = "None" if config["output_padding"] is None else "x".join(map(str, config["output_padding"]))
+                cid = (f"{padding}-{shape}-k{'x'.join(map(str, config['kernel_size']))}"
+                       f"-s{'x'.join(map(str, config['strides']))}-d{'x'.join(map(str, config['dilation_rate']))}"
+                       f"-op{op}-in{spatial[0]}x{spatial[1]}")
+                out.append((config, spatial, cid))
+    return out
+
+
+def params(dtypes=("float32",), data_formats=("channels_last",)):
+    return [
+        pytest.param(config, spatial, dtype, fmt, id=f"{cid}-{fmt[9:]}-{dtype}")
+        for config, spatial, cid in config_space()
+        for dtype in dtypes
+        for fmt in data_formats
+    ]
