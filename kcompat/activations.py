@@ -8,6 +8,7 @@ outputs match TensorFlow's: ``gelu`` is exact (erf, not tanh), ``hard_sigmoid`` 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -27,7 +28,8 @@ def relu6(x):
 
 
 def leaky_relu(x, negative_slope=0.2):
-    return F.leaky_relu(x, negative_slope)
+    # TF's LeakyRelu keeps alpha as a float32 attribute, so float64 sees float32(0.2).
+    return F.leaky_relu(x, float(np.float32(negative_slope)))
 
 
 def elu(x, alpha=1.0):
@@ -43,7 +45,10 @@ def celu(x, alpha=1.0):
 
 
 def gelu(x, approximate=False):
-    return F.gelu(x, approximate="tanh" if approximate else "none")
+    if approximate:
+        return F.gelu(x, approximate="tanh")
+    # TF's exact form, erfc rather than erf: equal in float32, closer to TF in float64.
+    return 0.5 * x * torch.erfc(-x * 0.7071067811865476)
 
 
 def glu(x, axis=-1):

@@ -142,8 +142,27 @@ def activation(api, name, x):
     return np.asarray(keras_module(api).activations.get(name)(tf().constant(x)))
 
 
+def activation_names(api):
+    from keras.src.activations import ALL_OBJECTS_DICT
+
+    return sorted(ALL_OBJECTS_DICT)
+
+
+def layer_losses(api, config, x, weights):
+    """``layer.losses`` after one call on ``x``, as floats."""
+    layer = keras_module(api).layers.Conv2DTranspose(**config)
+    layer.build(x.shape)
+    layer.set_weights(weights)
+    layer(tf().constant(x))
+    return [float(loss) for loss in layer.losses]
+
+
+def constraint(api, identifier, w):
+    return np.asarray(keras_module(api).constraints.get(identifier)(tf().constant(w)))
+
+
 FUNCTIONS = {f.__name__: f for f in (layer_call, layer_config, layer_output_shape, layer_construct,
-                                     initial_weights, activation)}
+                                     initial_weights, activation, activation_names, layer_losses, constraint)}
 
 
 def main():

@@ -103,11 +103,12 @@ class TFOracle:
     def __init__(self):
         self._workers = {}
 
-    def call(self, flavour, name, **kwargs):
+    def call(self, flavour, function, /, **kwargs):
+        """Run ``_tf_worker.<function>(**kwargs)`` in the ``flavour`` worker."""
         worker = self._workers.get(flavour)
         if worker is None or not worker.alive():
             worker = self._workers[flavour] = _Worker(flavour)
-        return worker.call(name, kwargs)
+        return worker.call(function, kwargs)
 
     def layer_call(self, api, config, x, weights=None, upstream=None):
         """Output (and gradients with ``upstream``) of ``api``'s Conv2DTranspose(**config) on ``x``."""
