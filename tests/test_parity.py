@@ -16,7 +16,7 @@ import kcompat
 from kcompat.testing import numpy_reference
 from kcompat.testing.tf_oracle import TFError, route
 
-from conftest import assert_matches_reference
+from conftest import GRAD_TOLERANCE, assert_matches_reference
 from configs import params
 
 BATCH, IN_CHANNELS = 2, 3
@@ -90,3 +90,37 @@ def test_keras3(oracle, config, spatial, dtype, data_format):
 ])
 def test_keras2(oracle, config, spatial, dtype, data_format):
     check_parity(oracle, "tf_keras", config, spatial, dtype, data_format)
+
+
+HALF = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@pytest.mark.parametrize("config,spatial,dtype,data_format", [
+    p for i, p in enumerate(params(("float16", "bfloat16"), ("channels_last",))) if i % 6 < 2
+])
+def test_keras3_half_precision(oracle, config, spatial, dtype, data_format):
+    """float16/bfloat16 layers against Keras 3 layers of the same dtype (outputs and gradients)."""
+    half = HALF[dtype]
+    config = dict(config, data_format=data_format, dtype=dtype)
+    rng, x, weights = _inputs(config, spatial, "float32", data_format, seed=sum(spatial))
+    # Values exactly representable in the half type, handed to both sides as float32.
+    representable = lambda a: torch.tensor(a).to(half).float().numpy()  # noqa: E731
+    x, weights = representable(x), [representable(w) for w in weights]
+    layer = kcompat.Conv2DTranspose(**config)
+    layer.set_weights(weights)
+    xt = torch.tensor(x).to(half).requires_grad_()
+    try:
+        y = layer(xt)
+    except ValueError:
+        with pytest.raises(TFError):
+            oracle.call("eigen", "layer_call", api="keras", config=config, x=x, weights=weights, rewrite=True)
+        return
+    upstream = representable(rng.standard_normal(tuple(y.shape)))
+    (y * torch.tensor(upstream).to(half)).sum().backward()
+    ref = oracle.call("eigen", "layer_call", api="keras", config=config, x=x, weights=weights,
+                      upstream=upstream, rewrite=True)
+    assert_matches_reference(y.detach().float().numpy(), ref["output"], dtype, "output")
+    ours_grads = [xt.grad, layer.weight.grad.permute(2, 3, 1, 0)] + ([layer.bias.grad] if config["use_bias"] else [])
+    for name, ours, theirs in zip(("d_input", "d_kernel", "d_bias"), ours_grads, ref["grads"]):
+        assert_matches_reference(ours.float().numpy(), np.asarray(theirs, np.float32), dtype, name,
+                                 tolerance=GRAD_TOLERANCE[dtype])

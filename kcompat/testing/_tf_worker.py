@@ -95,11 +95,13 @@ def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
             y = t.experimental.numpy.moveaxis(y, -1, 1)
         if activation is not None:
             y = activation(y)
-        loss = None if upstream is None else t.reduce_sum(y * t.constant(_nchw(upstream, rank) if move else upstream))
-    result = {"output": np.asarray(y)}
+        if upstream is not None:
+            g = t.cast(t.constant(_nchw(upstream, rank) if move else upstream), y.dtype)
+            loss = t.reduce_sum(t.cast(y * g, "float32" if y.dtype.size < 4 else y.dtype))
+    result = {"output": np.asarray(t.cast(y, "float32") if y.dtype.size < 4 else y)}
     if upstream is not None:
         grads = tape.gradient(loss, [xt] + list(layer.trainable_weights))
-        grads = [np.asarray(g) for g in grads]
+        grads = [np.asarray(t.cast(g, "float32") if g.dtype.size < 4 else g) for g in grads]
         if move:
             grads[0] = _nchw(grads[0], rank)
         if dilate:
