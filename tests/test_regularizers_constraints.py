@@ -44,9 +44,9 @@ def test_losses_match_keras(oracle, regs):
 def test_activity_loss_is_the_last_calls():
     layer = kcompat.Conv2DTranspose(2, 2, activity_regularizer="l1", use_bias=False, in_channels=1)
     layer(torch.ones(2, 3, 3, 1))
-    assert len(layer.losses) == 1 and float(layer.losses[0]) > 0
+    assert len(layer.losses) == 1 and float(layer.losses[0].detach()) > 0
     layer(torch.zeros(4, 3, 3, 1))
-    assert len(layer.losses) == 1 and float(layer.losses[0]) == 0.0
+    assert len(layer.losses) == 1 and float(layer.losses[0].detach()) == 0.0
 
 
 
