@@ -148,3 +148,8 @@ def test_numpy_input_and_float64_input_are_cast():
     layer = kcompat.Conv2DTranspose(2, 3)
     y = layer(np.ones((1, 3, 3, 2)))
     assert y.dtype == torch.float32 and y.shape == (1, 5, 5, 2)
+
+
+def test_module_dtype_conversion_is_followed():
+    layer = kcompat.Conv2DTranspose(2, 3, in_channels=2).double()
+    assert layer(torch.ones(1, 3, 3, 2)).dtype == torch.float64

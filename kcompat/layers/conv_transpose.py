@@ -332,7 +332,10 @@ class BaseConvTranspose(torch.nn.Module):
             self.weight.data = self.weight.data.to(inputs.device)
             if self.bias is not None:
                 self.bias.data = self.bias.data.to(inputs.device)
-        compute = self.compute_dtype
+        # A mixed policy computes in half precision over float32 weights; otherwise the weights'
+        # own dtype rules, so that ``layer.double()`` computes in float64 as torch users expect.
+        mixed = self.dtype_policy.name.startswith("mixed_")
+        compute = self.compute_dtype if mixed else self.weight.dtype
         autocasting = torch.is_autocast_enabled(inputs.device.type)
         if not autocasting and inputs.dtype != compute:
             inputs = inputs.to(compute)
