@@ -163,14 +163,24 @@ class BaseConvTranspose(torch.nn.Module):
     def _channel_axis(self):
         return -1 if self.data_format == "channels_last" else 1
 
-    def build(self, input_shape):
-        """Create the weights for inputs of ``input_shape`` (batch axis included), as Keras builds."""
+    def _checked_shape(self, input_shape, method):
         input_shape = tuple(input_shape)
         if len(input_shape) != self.rank + 2:
             raise ValueError(
-                f"`build` expects an input shape of rank {self.rank + 2} (batch axis included). "
+                f"`{method}` expects an input shape of rank {self.rank + 2} (batch axis included). "
                 f"Received: input_shape={input_shape}"
             )
+        return input_shape
+
+    def _output_size(self, input_shape):
+        """Spatial output size for a full input shape, as Keras computes it."""
+        spatial = input_shape[1:-1] if self.data_format == "channels_last" else input_shape[2:]
+        return keras_output_size(tuple(spatial), self.kernel_size, self.strides, self.padding,
+                                 self.output_padding, self.dilation_rate)
+
+    def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (batch axis included), as Keras builds."""
+        input_shape = self._checked_shape(input_shape, "build")
         channels = input_shape[self._channel_axis()]
         if channels is None:
             raise ValueError(
@@ -343,12 +353,9 @@ class BaseConvTranspose(torch.nn.Module):
         if not autocasting and weight.dtype != compute:  # mixed policies: float32 weights
             weight = weight.to(compute)
             bias = None if bias is None else bias.to(compute)
-        channels_last = self.data_format == "channels_last"
-        spatial = tuple(inputs.shape[1:-1] if channels_last else inputs.shape[2:])
-        size = keras_output_size(spatial, self.kernel_size, self.strides, self.padding, self.output_padding,
-                                 self.dilation_rate)
-        outputs = conv_transpose(inputs, weight, bias, output_size=size, strides=self.strides,
-                                 padding=self.padding, dilation=self.dilation_rate, channels_last=channels_last)
+        outputs = conv_transpose(inputs, weight, bias, output_size=self._output_size(inputs.shape),
+                                 strides=self.strides, padding=self.padding, dilation=self.dilation_rate,
+                                 channels_last=self.data_format == "channels_last")
         outputs = self.activation(outputs)
         self._activity_losses = []
         if self.activity_regularizer is not None:
@@ -360,17 +367,9 @@ class BaseConvTranspose(torch.nn.Module):
     # ------------------------------------------------------------- shapes/config
     def compute_output_shape(self, input_shape):
         """Output shape for ``input_shape`` (``None`` for unknown sizes), as Keras computes it."""
-        input_shape = tuple(input_shape)
-        if len(input_shape) != self.rank + 2:
-            raise ValueError(
-                f"`compute_output_shape` expects a shape of rank {self.rank + 2}. "
-                f"Received: input_shape={input_shape}"
-            )
-        channels_last = self.data_format == "channels_last"
-        spatial = input_shape[1:-1] if channels_last else input_shape[2:]
-        size = keras_output_size(tuple(spatial), self.kernel_size, self.strides, self.padding,
-                                 self.output_padding, self.dilation_rate)
-        if channels_last:
+        input_shape = self._checked_shape(input_shape, "compute_output_shape")
+        size = self._output_size(input_shape)
+        if self.data_format == "channels_last":
             return (input_shape[0], *size, self.filters)
         return (input_shape[0], self.filters, *size)
 
