@@ -46,6 +46,11 @@ def _nchw(a, rank):
     return np.moveaxis(a, -1, 1) if a is not None else None
 
 
+def _at_least_float32(tensor):
+    """Half-precision results come back as float32 (numpy lacks bfloat16); wider ones as they are."""
+    return tf().cast(tensor, "float32") if tensor.dtype.size < 4 else tensor
+
+
 def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
     """Build ``api``'s Conv2DTranspose from ``config``, load ``weights`` and call it on ``x``.
 
@@ -97,11 +102,11 @@ def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
             y = activation(y)
         if upstream is not None:
             g = t.cast(t.constant(_nchw(upstream, rank) if move else upstream), y.dtype)
-            loss = t.reduce_sum(t.cast(y * g, "float32" if y.dtype.size < 4 else y.dtype))
-    result = {"output": np.asarray(t.cast(y, "float32") if y.dtype.size < 4 else y)}
+            loss = t.reduce_sum(_at_least_float32(y * g))
+    result = {"output": np.asarray(_at_least_float32(y))}
     if upstream is not None:
         grads = tape.gradient(loss, [xt] + list(layer.trainable_weights))
-        grads = [np.asarray(t.cast(g, "float32") if g.dtype.size < 4 else g) for g in grads]
+        grads = [np.asarray(_at_least_float32(g)) for g in grads]
         if move:
             grads[0] = _nchw(grads[0], rank)
         if dilate:
