@@ -54,7 +54,7 @@ def serialize(obj):
             "module": obj.keras_module,
             "class_name": type(obj).__name__,
             "config": obj.get_config(),
-            "registered_name": None,
+            "registered_name": getattr(obj, "registered_name", None),
         }
     name = getattr(obj, "__name__", type(obj).__name__)
     return {"module": "builtins", "class_name": "function", "config": name, "registered_name": "function"}

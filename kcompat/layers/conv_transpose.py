@@ -122,8 +122,7 @@ class BaseConvTranspose(torch.nn.Module):
         self._trainable = trainable
         self._device = device
         self._activity_losses = []
-        self.register_parameter("weight", None)
-        self.register_parameter("bias", None)
+        self._init_variables()
         if input_shape is not None:
             input_shape = tuple(input_shape)
             if len(input_shape) != rank + 1:
@@ -143,9 +142,34 @@ class BaseConvTranspose(torch.nn.Module):
             self._build_weights(in_channels)
 
     # ----------------------------------------------------------------- weights
+    # Storage hooks: Keras-generation layers keep ``weight`` in torch layout with ``kernel`` as
+    # its Keras-layout view; TF1 layers (kcompat.compat.v1) keep ``kernel`` with ``weight`` as
+    # the view. Everything else reads ``weight``/``kernel``/``bias`` through these.
+    def _init_variables(self):
+        self.register_parameter("weight", None)
+        self.register_parameter("bias", None)
+
+    @property
+    def _kernel_variable(self):
+        """The kernel's ``Parameter`` (whatever its layout), ``None`` before the build."""
+        return self.weight
+
+    def _set_variables(self, kernel, bias):
+        """Install initial values: ``kernel`` in Keras layout, ``bias`` or ``None``."""
+        self.weight = torch.nn.Parameter(
+            _to_torch_layout(kernel).contiguous().to(self._device), requires_grad=self._trainable
+        )
+        if bias is not None:
+            self.bias = torch.nn.Parameter(bias.to(self._device), requires_grad=self._trainable)
+
+    def _move_variables(self, device):
+        for p in (self._kernel_variable, self.bias):
+            if p is not None and p.device != device:
+                p.data = p.data.to(device)
+
     @property
     def built(self) -> bool:
-        return self.weight is not None
+        return self._kernel_variable is not None
 
     @property
     def in_channels(self):
@@ -193,27 +217,26 @@ class BaseConvTranspose(torch.nn.Module):
     def _build_weights(self, in_channels):
         if self.built:
             return
-        keras_shape = (*self.kernel_size, self.filters, in_channels)
-        kernel = _initial_value(self.kernel_initializer, keras_shape, self.dtype, "kernel_initializer")
-        self.weight = torch.nn.Parameter(
-            _to_torch_layout(kernel).contiguous().to(self._device), requires_grad=self._trainable
-        )
+        self._set_variables(*self._initial_values(in_channels))
+
+    def _initial_values(self, in_channels):
+        """Fresh ``(kernel, bias)`` from the initializers: Keras layout, ``bias`` ``None`` without bias."""
+        kernel = _initial_value(self.kernel_initializer, (*self.kernel_size, self.filters, in_channels),
+                                self.dtype, "kernel_initializer")
+        bias = None
         if self.use_bias:
             bias = _initial_value(self.bias_initializer, (self.filters,), self.dtype, "bias_initializer")
-            self.bias = torch.nn.Parameter(bias.to(self._device), requires_grad=self._trainable)
+        return kernel, bias
 
     def reset_parameters(self) -> None:
         """Draw the weights again from the initializers."""
         if not self.built:
             return
-        in_channels = self.in_channels
+        kernel, bias = self._initial_values(self.in_channels)
         with torch.no_grad():
-            kernel = _initial_value(self.kernel_initializer, (*self.kernel_size, self.filters, in_channels),
-                                    self.dtype, "kernel_initializer")
-            self.weight.copy_(_to_torch_layout(kernel))
-            if self.bias is not None:
-                self.bias.copy_(_initial_value(self.bias_initializer, (self.filters,), self.dtype,
-                                               "bias_initializer"))
+            self.kernel.copy_(kernel)
+            if self.bias is not None and bias is not None:
+                self.bias.copy_(bias)
 
     @property
     def kernel(self):
@@ -227,7 +250,7 @@ class BaseConvTranspose(torch.nn.Module):
     @trainable.setter
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
-        for p in (self.weight, self.bias):
+        for p in (self._kernel_variable, self.bias):
             if p is not None:
                 p.requires_grad_(self._trainable)
 
@@ -277,7 +300,7 @@ class BaseConvTranspose(torch.nn.Module):
 
     def count_params(self) -> int:
         self._require_built("count_params")
-        return sum(p.numel() for p in (self.weight, self.bias) if p is not None)
+        return sum(p.numel() for p in (self._kernel_variable, self.bias) if p is not None)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Build from a saved ``weight`` before loading it, so an unbuilt layer accepts a state dict."""
@@ -298,7 +321,7 @@ class BaseConvTranspose(torch.nn.Module):
 
     @torch.no_grad()
     def _apply_own_constraints(self):
-        if self.weight is not None and self.kernel_constraint is not None:
+        if self.built and self.kernel_constraint is not None:
             self.kernel.copy_(self.kernel_constraint(self.kernel.clone()))
         if self.bias is not None and self.bias_constraint is not None:
             self.bias.copy_(self.bias_constraint(self.bias.clone()))
@@ -309,7 +332,7 @@ class BaseConvTranspose(torch.nn.Module):
         """Activity penalty of the last call, then the kernel and bias penalties, as in Keras."""
         losses = list(self._activity_losses)
         if self._trainable:
-            if self.weight is not None and self.kernel_regularizer is not None:
+            if self.built and self.kernel_regularizer is not None:
                 losses.append(self.kernel_regularizer(self.kernel))
             if self.bias is not None and self.bias_regularizer is not None:
                 losses.append(self.bias_regularizer(self.bias))
@@ -339,9 +362,7 @@ class BaseConvTranspose(torch.nn.Module):
         self._check_input(inputs)
         if not self.built:
             self.build(tuple(inputs.shape))
-            self.weight.data = self.weight.data.to(inputs.device)
-            if self.bias is not None:
-                self.bias.data = self.bias.data.to(inputs.device)
+            self._move_variables(inputs.device)
         # A mixed policy computes in half precision over float32 weights; otherwise the weights'
         # own dtype rules, so that ``layer.double()`` computes in float64 as torch users expect.
         mixed = self.dtype_policy.name.startswith("mixed_")

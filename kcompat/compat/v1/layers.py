@@ -1,0 +1,382 @@
+"""TF1's ``tf.layers.conv2d_transpose`` and ``tf.compat.v1.layers.Conv2DTranspose``.
+
+The same arithmetic and functional core as :class:`kcompat.Conv2DTranspose`; what differs is
+TF1's: arguments and defaults (``data_format="channels_last"`` fixed, ``kernel_initializer=None``
+meaning the scope's initializer or glorot uniform, dtype inferred from the first input),
+variable names and sharing (see :mod:`kcompat.compat.v1.variable_scope`), and the TF1 Layer
+surface. Variables are stored as TensorFlow has them: ``kernel`` ``(kh, kw, filters, in)``
+(its memory in torch order, so ``weight``, the torch-layout view, costs nothing) and ``bias``.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import torch
+
+from ... import activations, constraints, dtype_policy, initializers, regularizers
+from ...layers.conv_transpose import BaseConvTranspose, _initial_value, _to_torch_layout
+from ...serialization import serialize
+from . import variable_scope as vs
+from .initializers import glorot_uniform_initializer, zeros_initializer
+
+__all__ = ["Conv2DTranspose", "Conv2DTransposeTF1", "conv2d_transpose"]
+
+_DEFAULT_BIAS_INITIALIZER = zeros_initializer()
+
+
+class Conv2DTranspose(BaseConvTranspose):
+    """``tf.compat.v1.layers.Conv2DTranspose`` on PyTorch (TF1 output shapes and names).
+
+    Built in a module's ``__init__`` it is an ordinary submodule: its variables are its own
+    ``kernel`` and ``bias`` parameters. Built inside a ``forward`` (as TF1 graph code does), its
+    variables belong to that module under the layer's TF scope, and are shared by every later
+    forward pass; see :mod:`kcompat.compat.v1.variable_scope`.
+
+    Output length per axis: ``valid``: ``I * s + max(k - s, 0)``; ``same``: ``I * s``.
+    The tf_keras implementation also accepts Keras's ``output_padding`` and ``dilation_rate``
+    keywords, and so does this class.
+
+    Graph-only properties, as a PyTorch user needs them: ``input``/``output`` are the tensors
+    of the latest call (held weakly: they are gone once nothing else holds them);
+    ``input_shape``/``output_shape`` and ``get_*_shape_at(i)`` count as node ``i`` the
+    ``i``-th distinct input shape the layer was called with; ``updates`` is always ``[]``.
+    """
+
+    rank = 2
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",
+                 activation=None, use_bias=True, kernel_initializer=None,
+                 bias_initializer=_DEFAULT_BIAS_INITIALIZER, kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, trainable=True,
+                 name=None, **kwargs):
+        reuse = kwargs.pop("_reuse", None)
+        scope = kwargs.pop("_scope", None)
+        dtype = kwargs.pop("dtype", None)
+        if reuse not in (None, False, True, vs.AUTO_REUSE):
+            raise ValueError(
+                f"The reuse parameter must be True or False or None or AUTO_REUSE. Received: reuse={reuse!r}"
+            )
+        super().__init__(
+            filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
+            data_format=data_format, activation=activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint, trainable=trainable, name=name,
+            dtype="float32" if dtype is None else dtype, **kwargs,
+        )
+        self._infer_dtype = dtype is None  # TF1 layers take the dtype of their first input
+        self._base_name = name or "conv2d_transpose"
+        self._reuse = reuse
+        self._scope = None
+        self._nodes = []
+        self._last = None
+        # Built inside a running forward: TF1 graph code; the variables go to that module.
+        self._graph_owner = None
+        state = vs.current_pass(type(self).__name__, required=False)
+        if state is not None:
+            self._graph_owner = weakref.ref(state.owner)
+            if scope is not None:
+                with vs.variable_scope(scope) as captured:
+                    self._scope = captured
+
+    # ------------------------------------------------------------- storage
+    def _init_variables(self):
+        self._parameters["kernel"] = None
+        self.register_parameter("bias", None)
+
+    @property
+    def kernel(self):
+        """The kernel, TF layout ``(kh, kw, filters, in_channels)`` (the ``Parameter`` itself)."""
+        return self._parameters.get("kernel")
+
+    @property
+    def weight(self):
+        """The kernel in torch layout ``(in_channels, filters, kh, kw)``: a free view of ``kernel``."""
+        kernel = self._parameters.get("kernel")
+        return None if kernel is None else _to_torch_layout(kernel)
+
+    @property
+    def _kernel_variable(self):
+        return self._parameters.get("kernel")
+
+    def _set_variables(self, kernel, bias):
+        order = _torch_order(self.rank)
+        self._parameters["kernel"] = vs._tf_shaped(kernel, order, self._device, self._trainable)
+        if bias is not None:
+            self.bias = torch.nn.Parameter(bias.to(self._device), requires_grad=self._trainable)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        saved = state_dict.get(prefix + "kernel")
+        if not self.built and saved is not None and saved.dim() == self.rank + 2:
+            self._build_weights(int(saved.shape[-1]))
+        torch.nn.Module._load_from_state_dict(self, state_dict, prefix, *args, **kwargs)
+
+    def _initializer(self, initializer):
+        """TF1's rule for ``None``: the variable scope's initializer, else glorot uniform."""
+        if initializer is None:
+            scope_default = self._scope.initializer if self._scope is not None else None
+            initializer = scope_default if scope_default is not None else glorot_uniform_initializer()
+        return initializer
+
+    def _initial_values(self, in_channels):
+        kernel = _initial_value(self._initializer(self.kernel_initializer),
+                                (*self.kernel_size, self.filters, in_channels), self.dtype, "kernel_initializer")
+        bias = None
+        if self.use_bias:
+            bias = _initial_value(self._initializer(self.bias_initializer), (self.filters,), self.dtype,
+                                  "bias_initializer")
+        return kernel, bias
+
+    def _build_weights(self, in_channels):
+        if self.built:
+            return
+        if self._graph_owner is None:
+            super()._build_weights(in_channels)
+            return
+        shape = (*self.kernel_size, self.filters, in_channels)
+        state = vs.current_pass(type(self).__name__)
+        if state.owner is not self._graph_owner():
+            raise RuntimeError(
+                f"Layer {self.name} was created inside the forward of another module than the one "
+                "now running; TF1 layers built in a forward belong to that module."
+            )
+        reuse = state.current.reuse
+        device = self._device
+
+        def make(initializer, argument):
+            return lambda shape, dtype: _initial_value(initializer, shape, dtype, argument)
+
+        kernel = vs.get_variable(
+            state, "kernel", shape, self.dtype, make(self._initializer(self.kernel_initializer),
+                                                     "kernel_initializer"),
+            reuse, self._trainable, device, _torch_order(self.rank),
+            regularizer=self.kernel_regularizer,
+        )
+        self._parameters["kernel"] = kernel
+        if self.use_bias:
+            bias = vs.get_variable(
+                state, "bias", (self.filters,), self.dtype,
+                make(self._initializer(self.bias_initializer), "bias_initializer"),
+                reuse, self._trainable, device, (0,), regularizer=self.bias_regularizer,
+            )
+            self._parameters["bias"] = bias
+        if self.kernel_constraint is not None or self.bias_constraint is not None:
+            scope_module = _scope_module(state.owner, self._scope.name)
+            if self.kernel_constraint is not None:
+                scope_module.constraints["kernel"] = self.kernel_constraint
+            if self.bias_constraint is not None and self.use_bias:
+                scope_module.constraints["bias"] = self.bias_constraint
+
+    # ------------------------------------------------------------- calling
+    def _set_scope(self, state):
+        if self._scope is not None:
+            return
+        if self._reuse:
+            with vs.variable_scope(self._base_name) as captured:
+                self._scope = captured
+        else:
+            with vs.variable_scope(None, default_name=self._base_name) as captured:
+                self._scope = captured
+
+    def forward(self, inputs):
+        if not isinstance(inputs, torch.Tensor):
+            inputs = torch.as_tensor(np.asarray(inputs))
+        if not self.built and self._infer_dtype and inputs.is_floating_point():
+            self.dtype_policy = dtype_policy.get(inputs.dtype)
+        state = vs.current_pass(type(self).__name__, required=self._graph_owner is not None)
+        if state is None:
+            if self._scope is None:
+                self._scope = vs._Scope(self._base_name)
+            outputs = super().forward(inputs)
+        else:
+            self._set_scope(state)
+            first = not self.built
+            with vs.variable_scope(self._scope, reuse=True if self.built else self._reuse):
+                outputs = super().forward(inputs)
+            if self._graph_owner is None and (first or id(self) not in state.regularized_layers):
+                # A submodule's weight penalties join its owner's pass once, like TF's collection.
+                for name, reg, var in (("kernel", self.kernel_regularizer, self.kernel),
+                                       ("bias", self.bias_regularizer, self.bias)):
+                    if reg is not None and var is not None and self._trainable:
+                        state.losses.append((f"{self._scope.name}/{name}", reg(var)))
+            state.regularized_layers.add(id(self))
+            for loss in self._activity_losses:
+                state.losses.append((self._scope.name, loss))
+        shapes = (tuple(inputs.shape), tuple(outputs.shape))
+        if shapes not in self._nodes:
+            self._nodes.append(shapes)
+        self._last = (weakref.ref(inputs), weakref.ref(outputs))
+        return outputs
+
+    def apply(self, inputs, *args, **kwargs):
+        """TF1's alias of ``__call__``."""
+        return self(inputs, *args, **kwargs)
+
+    # ------------------------------------------------------------- TF1 Layer surface
+    @property
+    def scope_name(self):
+        if self._scope is None:
+            raise ValueError(
+                f'No name available for layer scope because the layer "{self.name}" has not been used '
+                "yet. The scope name  is determined the first time the layer instance is called. You "
+                "must therefore call the layer before querying `scope_name`."
+            )
+        return self._scope.name
+
+    @property
+    def weights(self):
+        """``[kernel, bias]`` (``[kernel]`` without bias; ``[]`` before the build)."""
+        return [v for v in (self.kernel, self.bias) if v is not None]
+
+    variables = weights
+
+    @property
+    def trainable_weights(self):
+        return [v for v in self.weights if v.requires_grad] if self._trainable else []
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        return [v for v in self.weights if not (self._trainable and v.requires_grad)]
+
+    non_trainable_variables = non_trainable_weights
+
+    @property
+    def updates(self):
+        """Always ``[]``: a transposed convolution has no update ops."""
+        return []
+
+    def _node(self, index, what):
+        if not self._nodes:
+            raise RuntimeError(
+                f"The layer {self.name} has never been called and thus has no defined {what}."
+            )
+        if not 0 <= index < len(self._nodes):
+            raise ValueError(
+                f"Asked to get {what} at node {index}, but the layer has only {len(self._nodes)} "
+                "inbound nodes."
+            )
+        return self._nodes[index]
+
+    def get_input_shape_at(self, node_index):
+        """Input shape of node ``node_index`` (the ``node_index``-th distinct input shape)."""
+        return self._node(node_index, "input shape")[0]
+
+    def get_output_shape_at(self, node_index):
+        return self._node(node_index, "output shape")[1]
+
+    def _single(self, position, what):
+        if not self._nodes:
+            raise AttributeError(f"The layer {self.name} has never been called and thus has no defined {what}.")
+        values = {node[position] for node in self._nodes}
+        if len(values) > 1:
+            raise AttributeError(
+                f'The layer "{self.name}" has multiple inbound nodes, with different {what}s. Hence '
+                f"the notion of \"{what}\" is ill-defined for the layer. Use `get_{what.replace(' ', '_')}_at"
+                "(node_index)` instead."
+            )
+        return self._nodes[0][position]
+
+    @property
+    def input_shape(self):
+        return self._single(0, "input shape")
+
+    @property
+    def output_shape(self):
+        return self._single(1, "output shape")
+
+    def _last_tensor(self, position, what):
+        if self._last is None:
+            raise AttributeError(f"Layer {self.name} is not connected, no input to return.")
+        tensor = self._last[position]()
+        if tensor is None:
+            raise AttributeError(
+                f"The {what} of the latest call of layer {self.name} is no longer alive: kcompat holds "
+                "it weakly so that a layer does not keep a whole step's autograd graph in memory."
+            )
+        return tensor
+
+    @property
+    def input(self):
+        """The input tensor of the latest call (held weakly)."""
+        return self._last_tensor(0, "input")
+
+    @property
+    def output(self):
+        """The output tensor of the latest call (held weakly)."""
+        return self._last_tensor(1, "output")
+
+    def get_config(self):
+        """What tf_keras's TF1 ``Conv2DTranspose.get_config()`` returns (Keras 2 format)."""
+        return {
+            "name": self.name,
+            "trainable": self._trainable,
+            "dtype": None if self._infer_dtype and not self.built else self.dtype_policy.name,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "groups": 1,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": serialize(self.kernel_initializer),
+            "bias_initializer": serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "output_padding": self.output_padding,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("groups", None) if config.get("groups", 1) == 1 else None
+        return cls(**config)
+
+
+Conv2DTransposeTF1 = Conv2DTranspose
+
+
+def _torch_order(rank):
+    """Memory order putting TF's ``(*k, filters, in)`` in torch's ``(in, filters, *k)``."""
+    return (rank + 1, rank, *range(rank))
+
+
+def _scope_module(owner, scope_name):
+    module = owner
+    for component in scope_name.split("/"):
+        module = module._modules[component]
+    return module
+
+
+def conv2d_transpose(inputs, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",
+                     activation=None, use_bias=True, kernel_initializer=None,
+                     bias_initializer=_DEFAULT_BIAS_INITIALIZER, kernel_regularizer=None, bias_regularizer=None,
+                     activity_regularizer=None, kernel_constraint=None, bias_constraint=None, trainable=True,
+                     name=None, reuse=None):
+    """``tf.layers.conv2d_transpose`` (TF1): call it inside a module's ``forward``.
+
+    Creates ``<scope>/<name>/kernel`` and ``.../bias`` on the first forward pass, as variables of
+    the module whose ``forward`` is running; later passes reuse them. ``name=None`` gives
+    ``conv2d_transpose``, ``conv2d_transpose_1``, ... within the current variable scope;
+    ``reuse=True`` shares an existing layer's variables; a second layer with the same name in
+    one pass fails ("already exists") unless ``reuse`` is set.
+    """
+    vs.current_pass("tf.layers.conv2d_transpose")
+    layer = Conv2DTranspose(
+        filters=filters, kernel_size=kernel_size, strides=strides, padding=padding, data_format=data_format,
+        activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+        bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+        kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, trainable=trainable,
+        name=name, _reuse=reuse, _scope=name,
+    )
+    return layer(inputs)

@@ -1,0 +1,172 @@
+"""``tf.nn.conv2d_transpose`` on PyTorch: the low-level op, TensorFlow's arguments and errors.
+
+The kernel is in TensorFlow's layout ``(kh, kw, out_channels, in_channels)`` and the output
+size is given explicitly (``output_shape``), as TensorFlow requires. The computation is
+:func:`kcompat.functional.conv_transpose`, the core every layer uses.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+from . import shapes
+from .errors import InvalidArgumentError, UnimplementedError
+from .functional import conv_transpose
+
+__all__ = ["conv2d_transpose"]
+
+_OP = "Conv2DBackpropInput"
+
+
+def _sequence(value, n, channel_index, name):
+    """TF's ``_get_sequence``: an int, or 1, ``n`` or ``n + 2`` values -> ``n + 2`` values."""
+    if value is None:
+        return [1] * (n + 2)
+    if isinstance(value, torch.Tensor):
+        value = value.tolist()
+    if isinstance(value, numbers.Integral) or not hasattr(value, "__len__"):
+        value = [value]
+    value = list(value)
+    if len(value) == n + 2:
+        return value
+    if len(value) == 1:
+        value = value * n
+    elif len(value) != n:
+        raise ValueError(f"{name} should be of length 1, {n} or {n + 2}. Received: {name}={value} of length {len(value)}")
+    return [1, 1] + value if channel_index == 1 else [1] + value + [1]
+
+
+def _padding(padding, data_format):
+    """``"SAME"``/``"VALID"`` or per-spatial-axis ``(before, after)`` pairs, as TF validates them."""
+    if isinstance(padding, str):
+        if padding == "EXPLICIT":
+            raise ValueError("'EXPLICIT' is not a valid value for `padding`. To use explicit padding, "
+                             "`padding` must be a list.")
+        if padding not in ("SAME", "VALID"):
+            raise InvalidArgumentError(
+                f"Value for attr 'padding' of \"{padding}\" is not in the list of allowed values: "
+                '"SAME", "VALID", "EXPLICIT"'
+            )
+        return padding.lower()
+    if not isinstance(padding, (list, tuple)):
+        raise InvalidArgumentError(
+            f"Value for attr 'padding' of {padding!r} is not in the list of allowed values: "
+            '"SAME", "VALID", "EXPLICIT"'
+        )
+    for i, pair in enumerate(padding):
+        if not isinstance(pair, (list, tuple)):
+            raise ValueError("When `padding` is a list, each element of `padding` must be a list/tuple of size 2. "
+                             f"Received: padding={padding} with element at index {i} of type {type(pair)}")
+        if len(pair) != 2:
+            raise ValueError("When `padding` is a list, each element of `padding` must be a list/tuple of size 2. "
+                             f"Received: padding={padding} with element at index {i} of size {len(pair)}")
+    if len(padding) != 4:
+        raise ValueError(f"When padding is a list, it must be of size 4. Received: padding={padding} of size {len(padding)}")
+    pairs = [tuple(int(v) for v in pair) for pair in padding]
+    spatial = (2, 3) if data_format == "NCHW" else (1, 2)
+    if any(pairs[a] != (0, 0) for a in range(4) if a not in spatial):
+        raise InvalidArgumentError("Nonzero explicit padding in the batch or depth dimensions is not supported")
+    if any(v < 0 for pair in pairs for v in pair):
+        raise InvalidArgumentError(f"All elements of explicit_paddings must be nonnegative. Received: {padding}")
+    return tuple(pairs[a] for a in spatial)
+
+
+def _output_shape(output_shape):
+    if isinstance(output_shape, torch.Tensor):
+        output_shape = output_shape.tolist()
+    values = np.asarray(output_shape)
+    if values.ndim != 1 or not (values.size == 0 or np.issubdtype(values.dtype, np.integer)):
+        raise InvalidArgumentError(
+            f"{_OP}: output_shape must be a 1-D sequence of integers. Received: output_shape={output_shape!r}"
+        )
+    return [int(v) for v in values]
+
+
+def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NHWC",  # noqa: A002
+                     dilations=None, name=None):
+    """``tf.nn.conv2d_transpose``: the gradient of ``conv2d`` with respect to its input.
+
+    Args:
+        input: ``(N, H, W, C)`` for ``"NHWC"``, ``(N, C, H, W)`` for ``"NCHW"``.
+        filters: TF layout ``(kh, kw, out_channels, C)``.
+        output_shape: 4 values in ``data_format`` order, or the 2 spatial sizes. Every size
+            whose forward convolution gives back the input size is accepted, as in TF.
+        strides, dilations: an int, 2 spatial values or 4 values in ``data_format`` order.
+        padding: ``"SAME"``, ``"VALID"`` or ``[[0, 0], [top, bottom], [left, right], [0, 0]]``
+            (in ``data_format`` order).
+        name: accepted for signature compatibility; unused.
+
+    Raises:
+        InvalidArgumentError (a ``ValueError``): where TensorFlow's op raises it, with its message.
+    """
+    if data_format not in ("NHWC", "NCHW"):
+        raise InvalidArgumentError(
+            f"Value for attr 'data_format' of \"{data_format}\" is not in the list of allowed values: "
+            '"NHWC", "NCHW"'
+        )
+    channel_index = 1 if data_format == "NCHW" else 3
+    strides = _sequence(strides, 2, channel_index, "strides")
+    dilations = _sequence(dilations, 2, channel_index, "dilations")
+    pads = _padding(padding, data_format)
+    if not isinstance(input, torch.Tensor):
+        input = torch.as_tensor(np.asarray(input))  # noqa: A001
+    if not isinstance(filters, torch.Tensor):
+        filters = torch.as_tensor(np.asarray(filters), device=input.device)
+    sizes = _output_shape(output_shape)
+    spatial = (2, 3) if data_format == "NCHW" else (1, 2)
+    if len(sizes) not in (2, 4):
+        raise InvalidArgumentError(f"{_OP} requires input_sizes to contain 4 values or 2 values, but got: {len(sizes)}")
+    if filters.dim() != 4:
+        raise InvalidArgumentError(f"{_OP}: filter must be 4-dimensional")
+    if input.dim() != 4:
+        raise InvalidArgumentError(f"{_OP}: out_backprop must be 4-dimensional")
+    if input.dtype != filters.dtype:
+        raise InvalidArgumentError(
+            f"{_OP}: input and filters must have the same dtype. Received: {input.dtype} and {filters.dtype}"
+        )
+    if strides[0] != 1 or strides[channel_index] != 1:
+        raise UnimplementedError("Current implementation does not yet support strides in the batch and depth dimensions.")
+    if any(strides[a] <= 0 for a in spatial):
+        raise InvalidArgumentError("Row and column strides should be larger than 0.")
+    if dilations[0] != 1 or dilations[channel_index] != 1:
+        raise UnimplementedError(
+            "Current implementation does not yet support dilations in the batch and depth dimensions."
+        )
+    if any(dilations[a] <= 0 for a in spatial):
+        raise InvalidArgumentError("Dilated rates should be larger than 0.")
+    batch, in_channels = input.shape[0], input.shape[channel_index]
+    out_channels = filters.shape[2]
+    if len(sizes) == 2:
+        full = [batch, out_channels, *sizes] if data_format == "NCHW" else [batch, *sizes, out_channels]
+    else:
+        full = sizes
+    if full[0] != batch:
+        raise InvalidArgumentError(
+            f"{_OP}: input and out_backprop must have the same batch size. Input batch: {full[0]}, "
+            f"outbackprop batch: {batch}, batch_dim: 0"
+        )
+    if full[channel_index] != out_channels:
+        raise InvalidArgumentError(f"{_OP}: input depth must be evenly divisible by filter depth")
+    if filters.shape[3] != in_channels:
+        raise InvalidArgumentError(f"{_OP}: filter and out_backprop must have the same out_depth")
+    kernel_size = tuple(filters.shape[:2])
+    stride = tuple(strides[a] for a in spatial)
+    dilation = tuple(dilations[a] for a in spatial)
+    out_size = tuple(full[a] for a in spatial)
+    in_size = tuple(input.shape[a] for a in spatial)
+    for axis in range(2):
+        pad = pads if isinstance(pads, str) else pads[axis]
+        computed = shapes.forward_conv_length(max(out_size[axis], 0), kernel_size[axis], stride[axis], pad,
+                                              dilation[axis])[0]
+        if out_size[axis] < 0 or computed != in_size[axis]:
+            raise InvalidArgumentError(
+                f"{_OP}: Size of out_backprop doesn't match computed: actual = {in_size[axis]}, computed = "
+                f"{computed} spatial_dim: {spatial[axis]} input: {out_size[axis]} filter: {kernel_size[axis]} "
+                f"output: {in_size[axis]} stride: {stride[axis]} dilation: {dilation[axis]}"
+            )
+    weight = filters.permute(3, 2, 0, 1)
+    return conv_transpose(input, weight, None, output_size=out_size, strides=stride, padding=pads,
+                          dilation=dilation, channels_last=data_format == "NHWC")
