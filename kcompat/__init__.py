@@ -4,7 +4,7 @@
 run TensorFlow in worker processes of their own.
 """
 
-from . import activations, constraints, functional, initializers, regularizers, shapes
+from . import activations, constraints, errors, functional, initializers, nn, regularizers, shapes
 from .constraints import apply_constraints
 from .layers import Conv2DTranspose, Convolution2DTranspose
 
@@ -16,6 +16,8 @@ __all__ = [
     "apply_constraints",
     "activations",
     "constraints",
+    "errors",
+    "nn",
     "functional",
     "initializers",
     "regularizers",

@@ -73,10 +73,18 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
     if any(p is None for p in plans):
         # An empty input or output: TF returns zeros (plus bias) of the requested size.
         y = weight.new_zeros((x.shape[0], weight.shape[1], *output_size))
+        # Sums of empty slices: exact zeros that keep the result on the autograd graph, so that
+        # the gradients are zeros, as TensorFlow's are, not missing.
+        y = y + (x.flatten()[:0].sum() + weight.flatten()[:0].sum()).to(y.dtype)
         if bias is not None:
             y = y + bias.to(y.dtype).view(1, -1, *[1] * rank)
         return y.movedim(1, -1) if channels_last else y
     fuse_bias = bias is not None and all(p.is_identity for p in plans)
+    if channels_last and any(p.output_padding and k < st for p, k, st in zip(plans, weight.shape[2:], strides)):
+        # torch's CPU (oneDNN) deconvolution returns a wrong weight gradient for channels_last
+        # input when a kernel smaller than its stride meets output_padding (torch 2.13; seen
+        # with k=1, output_padding=s-1, intermittently). The NCHW copy is computed correctly.
+        x = x.contiguous()
     y = _TORCH_OPS[rank](
         x, weight, bias if fuse_bias else None, stride=tuple(strides),
         padding=tuple(p.padding for p in plans),

@@ -14,7 +14,8 @@ import torch
 
 from .serialization import KerasObject, deserialize, registry_of, serialize
 
-__all__ = ["get", "serialize", "L1", "L2", "L1L2", "OrthogonalRegularizer"]
+__all__ = ["get", "serialize", "L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2",
+           "orthogonal_regularizer"]
 
 
 def _non_negative(value, name):
@@ -106,6 +107,9 @@ class OrthogonalRegularizer(Regularizer):
     def get_config(self):
         return {"factor": self.factor, "mode": self.mode}
 
+
+# Keras's lower-case spellings (``keras.regularizers.l2(0.01)``).
+l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer
 
 _REGISTRY = registry_of(L1, L2, L1L2, OrthogonalRegularizer, aliases={"l1_l2": L1L2})
 

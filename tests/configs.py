@@ -77,3 +77,34 @@ def params(dtypes=("float32",), data_formats=("channels_last",)):
         for dtype in dtypes
         for fmt in data_formats
     ]
+
+
+def tf1_config_space():
+    """TF1's space (no output_padding, no dilation): per axis kernel 1-5 x stride 1-3, both paddings."""
+    out = []
+    axes = [(k, s) for s in (1, 2, 3) for k in (1, 2, 3, 4, 5)]
+    for padding in ("valid", "same"):
+        for i, a in enumerate(axes):
+            for shape, b in (("sq", a), ("ns", axes[(7 * i + 3) % len(axes)])):
+                index = len(out)
+                config = {
+                    "filters": 2 + index % 3,
+                    "kernel_size": (a[0], b[0]),
+                    "strides": (a[1], b[1]),
+                    "padding": padding if index % 5 else padding.upper(),  # TF1 is case-insensitive
+                    "activation": ACTIVATIONS[index % len(ACTIVATIONS)],
+                    "use_bias": index % 4 != 3,
+                }
+                spatial = (INPUT_SIZES[index % 4], INPUT_SIZES[(index + 1) % 4])
+                cid = (f"{padding}-{shape}-k{a[0]}x{b[0]}-s{a[1]}x{b[1]}-in{spatial[0]}x{spatial[1]}")
+                out.append((config, spatial, cid))
+    return out
+
+
+def tf1_params(dtypes=("float32",), data_formats=("channels_last",)):
+    return [
+        pytest.param(config, spatial, dtype, fmt, id=f"{cid}-{fmt[9:]}-{dtype}")
+        for config, spatial, cid in tf1_config_space()
+        for dtype in dtypes
+        for fmt in data_formats
+    ]

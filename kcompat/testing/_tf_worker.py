@@ -168,8 +168,134 @@ def constraint(api, identifier, w):
     return np.asarray(keras_module(api).constraints.get(identifier)(tf().constant(w)))
 
 
+def tf1_graph(source, inputs, assign=None, upstream=None):
+    """Build ``build(tf1, **placeholders)`` (defined in ``source``) in a fresh TF1 graph and run it.
+
+    ``assign`` maps variable names (``"gen/deconv1/kernel"``) to values loaded before the run.
+    Returns the output, the variables (name -> value, creation order), the trainable names,
+    the regularization losses and, with ``upstream``, the gradients of ``sum(output * upstream)``
+    for every input and every trainable variable (by name).
+    """
+    t = tf()
+    tf1 = t.compat.v1
+    namespace = {"tf": t, "regularizers": t.keras.regularizers}
+    exec(source, namespace)  # noqa: S102 - test programs written by the test suite
+    graph = t.Graph()
+    with graph.as_default():
+        placeholders = {k: tf1.placeholder(t.as_dtype(v.dtype), v.shape, name=k) for k, v in inputs.items()}
+        output = namespace["build"](tf1, **placeholders)
+        variables = tf1.global_variables()
+        names = [v.op.name for v in variables]
+        trainable = [v.op.name for v in tf1.trainable_variables()]
+        reg_losses = tf1.losses.get_regularization_losses()
+        fetch = {"output": output, "variables": variables, "losses": reg_losses}
+        if upstream is not None:
+            loss = t.reduce_sum(output * t.constant(upstream))
+            targets = list(placeholders.values()) + tf1.trainable_variables()
+            fetch["grads"] = t.gradients(loss, targets)
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            for variable, name in zip(variables, names):
+                if assign and name in assign:
+                    variable.load(assign[name], session)
+            result = session.run(fetch, feed_dict={placeholders[k]: v for k, v in inputs.items()})
+    out = {
+        "output": result["output"],
+        "variables": dict(zip(names, result["variables"])),
+        "trainable": trainable,
+        "losses": [float(v) for v in result["losses"]],
+    }
+    if upstream is not None:
+        keys = list(inputs) + trainable
+        out["grads"] = {k: (None if g is None else np.asarray(g)) for k, g in zip(keys, result["grads"])}
+    return out
+
+
+def _spread(kernel, dilation):
+    """A dilated kernel written out with zeros (identical result, dilation 1)."""
+    k = tuple((n - 1) * d + 1 for n, d in zip(kernel.shape[:2], dilation))
+    spread = np.zeros(k + kernel.shape[2:], kernel.dtype)
+    spread[::dilation[0], ::dilation[1]] = kernel
+    return spread
+
+
+def nn_call(version, x, filters, output_shape, strides, padding="SAME", data_format="NHWC", dilations=None,
+            upstream=None, rewrite=False):
+    """``tf.nn.conv2d_transpose`` (``"v2"``) or ``tf.compat.v1.nn.conv2d_transpose`` (``"v1"``).
+
+    ``rewrite=True`` (TF's non-oneDNN CPU kernel): NCHW and dilation are computed through the
+    identical NHWC, dilation-1 call; arguments TF would refuse are passed through unchanged
+    so that its own error comes back.
+    """
+    t = tf()
+    op = t.nn.conv2d_transpose if version == "v2" else t.compat.v1.nn.conv2d_transpose
+    move = spread = False
+    if rewrite:
+        from kcompat.nn import _sequence
+
+        channel = 1 if data_format == "NCHW" else 3
+        try:
+            s4 = _sequence(strides, 2, channel, "strides")
+            d4 = _sequence(dilations, 2, channel, "dilations")
+        except ValueError:
+            s4 = d4 = None
+        if s4 is not None and data_format == "NCHW" and len(np.asarray(output_shape)) in (2, 4) and x.ndim == 4:
+            move = True
+            data_format = "NHWC"
+            strides = [s4[0], s4[2], s4[3], s4[1]]
+            d4 = [d4[0], d4[2], d4[3], d4[1]]
+            dilations = d4 if dilations is not None else None
+            if len(output_shape) == 4:
+                output_shape = [output_shape[0], output_shape[2], output_shape[3], output_shape[1]]
+            if isinstance(padding, (list, tuple)) and len(padding) == 4:
+                padding = [padding[0], padding[2], padding[3], padding[1]]
+            x = np.moveaxis(x, 1, -1)
+            upstream = None if upstream is None else np.moveaxis(upstream, 1, -1)
+        if d4 is not None and d4[0] == d4[3] == 1 and max(d4[1:3]) > 1 and filters.ndim == 4:
+            spread = tuple(d4[1:3])
+            filters_in = filters
+            filters = _spread(filters, spread)
+            dilations = None
+    xt, ft = t.constant(x), t.constant(filters)
+    with t.GradientTape() as tape:
+        tape.watch([xt, ft])
+        kwargs = dict(output_shape=output_shape, strides=strides, padding=padding, data_format=data_format,
+                      dilations=dilations)
+        y = op(xt, ft, **kwargs) if version == "v2" else op(xt, ft, **kwargs)
+        if upstream is not None:
+            loss = t.reduce_sum(y * t.constant(upstream))
+    y = np.asarray(y)
+    result = {"output": np.moveaxis(y, -1, 1) if move else y}
+    if upstream is not None:
+        gx, gf = (np.asarray(g) for g in tape.gradient(loss, [xt, ft]))
+        if move:
+            gx = np.moveaxis(gx, -1, 1)
+        if spread:
+            gf = gf[::spread[0], ::spread[1]]
+            assert gf.shape == filters_in.shape
+        result["grads"] = [gx, gf]
+    return result
+
+
+def tf1_class_info(config, input_shape):
+    """What TF1's ``Conv2DTranspose(**config)`` reports before and after ``build(input_shape)``."""
+    layer = tf().compat.v1.layers.Conv2DTranspose(**config)
+    before = layer.get_config()
+    layer.build(input_shape)
+    return {
+        "config": before,
+        "built_config": layer.get_config(),
+        "output_shape": tuple(layer.compute_output_shape(input_shape).as_list()),
+        "count_params": layer.count_params(),
+        "weights": [(w.name.split("/")[-1].split(":")[0], tuple(w.shape)) for w in layer.weights],
+        "trainable": len(layer.trainable_weights),
+        "non_trainable": len(layer.non_trainable_weights),
+    }
+
+
 FUNCTIONS = {f.__name__: f for f in (layer_call, layer_config, layer_output_shape, layer_construct,
-                                     initial_weights, activation, activation_names, layer_losses, constraint)}
+                                     initial_weights, activation, activation_names, layer_losses, constraint,
+                                     tf1_graph, nn_call, tf1_class_info)}
 
 
 def main():

@@ -30,6 +30,9 @@ __all__ = ["TFOracle", "TFError", "WorkerCrashed", "default_oracle", "route"]
 FLAVOURS = {
     "onednn": {"TF_ENABLE_ONEDNN_OPTS": "1"},
     "eigen": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+    # TF1 layers (tf.compat.v1.layers) exist only with tf_keras as tf.keras.
+    "onednn-tf1": {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_USE_LEGACY_KERAS": "1"},
+    "eigen-tf1": {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_USE_LEGACY_KERAS": "1"},
 }
 
 
@@ -49,10 +52,10 @@ class WorkerCrashed(RuntimeError):
 class _Worker:
     def __init__(self, flavour):
         env = dict(os.environ)
-        env.update(FLAVOURS[flavour])
         env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": "tensorflow",
                     "PYTHONUNBUFFERED": "1"})
         env.pop("TF_USE_LEGACY_KERAS", None)
+        env.update(FLAVOURS[flavour])
         self.flavour = flavour
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kcompat.testing._tf_worker"],
@@ -89,12 +92,28 @@ def _tuple(value, rank):
     return (value,) * rank if isinstance(value, int) else tuple(value)
 
 
-def route(config, dtype, rank=2):
-    """The flavour able to compute ``config`` in ``dtype`` without risk (see module doc)."""
+def _spatial(value, data_format):
+    """The two spatial values of a TF ``strides``/``dilations`` argument, ``None`` if malformed."""
+    values = [value] if isinstance(value, int) else list(value)
+    if len(values) == 1:
+        return (values[0],) * 2
+    if len(values) == 2:
+        return tuple(values)
+    if len(values) == 4:
+        return tuple(values[1:3] if data_format == "NHWC" else values[2:4])
+    return None
+
+
+def route(config, dtype, rank=2, tf1=False):
+    """The flavour able to compute ``config`` in ``dtype`` without risk (see module doc).
+
+    ``tf1=True``: a worker where ``tf.compat.v1.layers`` exists (``TF_USE_LEGACY_KERAS=1``).
+    """
     kernel = _tuple(config["kernel_size"], rank)
     strides = _tuple(config.get("strides", 1), rank)
     covered = all(k >= s for k, s in zip(kernel, strides))
-    return "onednn" if np.dtype(dtype) == np.float32 and covered else "eigen"
+    flavour = "onednn" if np.dtype(dtype) == np.float32 and covered else "eigen"
+    return flavour + "-tf1" if tf1 else flavour
 
 
 class TFOracle:
@@ -115,6 +134,29 @@ class TFOracle:
         flavour = route(config, x.dtype, x.ndim - 2)
         return self.call(flavour, "layer_call", api=api, config=config, x=x, weights=weights,
                          upstream=upstream, rewrite=flavour == "eigen")
+
+    def tf1_graph(self, source, inputs, *, kernel_size=1, strides=1, assign=None, upstream=None):
+        """Run ``build(tf1, **inputs)`` from ``source`` in a TF1 graph (see ``_tf_worker.tf1_graph``).
+
+        ``kernel_size``/``strides``: the smallest and largest used, to route away from oneDNN
+        when a kernel is smaller than its stride.
+        """
+        x = next(iter(inputs.values()))
+        flavour = route({"kernel_size": kernel_size, "strides": strides}, x.dtype, tf1=True)
+        return self.call(flavour, "tf1_graph", source=source, inputs=inputs, assign=assign, upstream=upstream)
+
+    def nn_call(self, version, x, filters, upstream=None, **kwargs):
+        """``tf.nn.conv2d_transpose`` (``version="v2"``) or ``tf.compat.v1.nn...`` (``"v1"``) on ``x``.
+
+        Returns the output and, with ``upstream``, the gradients for ``x`` and ``filters``.
+        """
+        strides = _spatial(kwargs.get("strides", 1), kwargs.get("data_format", "NHWC"))
+        config = {"kernel_size": tuple(filters.shape[:2]), "strides": strides or (1, 1)}
+        # TF's oneDNN kernel hands explicit paddings to its default kernel, which needs the rewrite.
+        explicit = not isinstance(kwargs.get("padding", "SAME"), str)
+        flavour = route(config, x.dtype) if strides and not explicit else "eigen"
+        return self.call(flavour, "nn_call", version=version, x=x, filters=filters, upstream=upstream,
+                         rewrite=flavour == "eigen", **kwargs)
 
     def close(self):
         for worker in self._workers.values():

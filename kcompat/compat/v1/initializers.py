@@ -49,6 +49,22 @@ _GlorotNormal = _v1(k.GlorotNormal, "tensorflow.python.ops.init_ops", "GlorotNor
 _Orthogonal = _v1(k.Orthogonal, "tensorflow.python.ops.init_ops", "Orthogonal")
 
 
+_BY_NAME = {cls.__name__: cls for cls in (_Zeros, _Ones, _Constant, _RandomNormal, _TruncatedNormal,
+                                          _RandomUniform, _VarianceScaling, _GlorotUniform, _GlorotNormal,
+                                          _Orthogonal)}
+
+
+def get(identifier):
+    """An initializer from a config ``get_config()`` wrote (TF1's, with ``dtype``), else Keras's rules."""
+    if isinstance(identifier, dict) and "dtype" in (identifier.get("config") or {}):
+        cls = _BY_NAME.get(identifier.get("class_name"))
+        if cls is not None:
+            config = dict(identifier["config"])
+            config["dtype"] = getattr(torch, config["dtype"])
+            return cls(**config)
+    return k.get(identifier)
+
+
 def zeros_initializer(dtype=torch.float32):
     return _Zeros(dtype=dtype)
 

@@ -19,6 +19,7 @@ from ... import activations, constraints, dtype_policy, initializers, regularize
 from ...layers.conv_transpose import BaseConvTranspose, _initial_value, _to_torch_layout
 from ...serialization import serialize
 from . import variable_scope as vs
+from . import initializers as v1_initializers
 from .initializers import glorot_uniform_initializer, zeros_initializer
 
 __all__ = ["Conv2DTranspose", "Conv2DTransposeTF1", "conv2d_transpose"]
@@ -337,9 +338,22 @@ class Conv2DTranspose(BaseConvTranspose):
 
     @classmethod
     def from_config(cls, config):
+        """A layer from a config written by tf_keras's TF1 class or by kcompat."""
         config = dict(config)
-        config.pop("groups", None) if config.get("groups", 1) == 1 else None
+        if config.get("groups", 1) == 1:
+            config.pop("groups", None)
+        for key in ("kernel_initializer", "bias_initializer"):
+            if isinstance(config.get(key), dict):
+                config[key] = v1_initializers.get(config[key])
         return cls(**config)
+
+    def __getattr__(self, name):
+        # A property that raised AttributeError lands here (torch's Module.__getattr__ would
+        # replace its message with "no attribute"): raise it again with TF's message.
+        prop = getattr(type(self), name, None)
+        if isinstance(prop, property):
+            return prop.fget(self)
+        return super().__getattr__(name)
 
 
 Conv2DTransposeTF1 = Conv2DTranspose

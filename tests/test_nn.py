@@ -1,0 +1,201 @@
+"""``kcompat.nn.conv2d_transpose`` and TF1's spelling against ``tf.nn.conv2d_transpose``, run in the test.
+
+Per axis, every output size TensorFlow accepts for the input size, kernel, stride and padding
+(``SAME``, ``VALID`` and explicit pads), in NHWC and NCHW, with dilation; outputs and the
+gradients for the input and the kernel. Rejected sizes and malformed arguments must fail as
+TensorFlow fails: same exception class name, same message.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import kcompat
+from kcompat.compat import v1 as tf1
+from kcompat.errors import InvalidArgumentError, UnimplementedError
+from kcompat.shapes import forward_conv_length
+from kcompat.testing.tf_oracle import TFError
+
+from conftest import assert_matches_reference
+
+PADDINGS = ["SAME", "VALID", (1, 0), (0, 2), (2, 1)]
+
+
+def accepted_lengths(i, k, s, padding, d=1):
+    """Every output length whose forward convolution gives back ``i`` (TF's acceptance rule)."""
+    pad = padding.lower() if isinstance(padding, str) else padding
+    return [o for o in range(0, i * s + (k - 1) * d + 8) if forward_conv_length(o, k, s, pad, d)[0] == i]
+
+
+def axis_cases():
+    """``(i, k, s, d, padding, o)`` for every accepted ``o``, plus one rejected length per option."""
+    cases, index = [], 0
+    for s in (1, 2, 3):
+        for k in (1, 2, 3, 4):
+            for padding in PADDINGS:
+                i = 1 + index % 3
+                index += 1
+                accepted = accepted_lengths(i, k, s, padding)
+                cases += [(i, k, s, 1, padding, o, True) for o in accepted]
+                rejected = max(accepted) + 1 if accepted else i * s
+                cases.append((i, k, s, 1, padding, rejected, False))
+    for d in (2, 3):
+        for k in (2, 3):
+            for padding in PADDINGS[:3]:
+                cases += [(2, k, 1, d, padding, o, True) for o in accepted_lengths(2, k, 1, padding, d)]
+    return cases
+
+
+def _case_params():
+    cases = axis_cases()
+    out = []
+    for n, a in enumerate(cases):
+        b = cases[(5 * n + 1) % len(cases)]
+        if a[3] != b[3] and max(a[2], b[2]) > 1:  # keep dilations per case uniform with strides
+            b = a
+        if (a[4] in ("SAME", "VALID")) != (b[4] in ("SAME", "VALID")) or (
+                isinstance(a[4], str) and a[4] != b[4]):
+            b = a  # one padding mode per call
+        accepted = a[6] and b[6]
+        # Refusals are confirmed on TF's default kernel, which only runs NHWC (oneDNN skips the check).
+        data_format = "NCHW" if n % 3 == 2 and accepted else "NHWC"
+        dtype = "float64" if n % 4 == 3 else "float32"
+        cid = (f"{'ok' if accepted else 'rejected'}-{data_format}-{dtype}-i{a[0]}x{b[0]}-k{a[1]}x{b[1]}"
+               f"-s{a[2]}x{b[2]}-d{a[3]}x{b[3]}-{a[4]}x{b[4]}-o{a[5]}x{b[5]}".replace(" ", ""))
+        out.append(pytest.param(a, b, data_format, dtype, id=cid))
+    return out
+
+
+def _tf_padding(a, b, data_format):
+    if isinstance(a[4], str):
+        return a[4]
+    pads = [[0, 0], list(a[4]), list(b[4]), [0, 0]]
+    return pads if data_format == "NHWC" else [pads[0], pads[3], pads[1], pads[2]]
+
+
+def _normalise(message):
+    """TF's eager message without the function-node prefix, the op suffix and the kernel's name."""
+    message = message.split("\n\t; NodeDef:")[0]
+    message = re.sub(r"^\{\{function_node [^}]*\}\} ", "", message)
+    message = re.sub(r" \[Op:\w+\]( name: .*)?$", "", message)
+    return re.sub(r"^(_Mkl\w*|Conv2D\w*)BackpropInput(Op)?:", "Conv2DBackpropInput:", message)
+
+
+def assert_same_error(theirs, call):
+    with pytest.raises(ValueError) as ours:
+        call()
+    assert type(ours.value).__name__ == theirs.type_name
+    assert str(ours.value) == _normalise(theirs.message)
+
+
+@pytest.mark.parametrize("a,b,data_format,dtype", _case_params())
+def test_every_output_size(oracle, a, b, data_format, dtype):
+    rng = np.random.default_rng(sum(a[:4]) + 7 * sum(b[:4]))
+    batch, cin, cout = 2, 3, 2
+    spatial = (a[0], b[0])
+    x = rng.standard_normal((batch, *spatial, cin) if data_format == "NHWC" else (batch, cin, *spatial))
+    filters = rng.standard_normal((a[1], b[1], cout, cin))
+    out_spatial = (a[5], b[5])
+    output_shape = [batch, *out_spatial, cout] if data_format == "NHWC" else [batch, cout, *out_spatial]
+    strides = [a[2], b[2]] if a[2] != b[2] else a[2]
+    dilations = None if a[3] == b[3] == 1 else [a[3], b[3]]
+    padding = _tf_padding(a, b, data_format)
+    x, filters = x.astype(dtype), filters.astype(dtype)
+    kwargs = dict(output_shape=output_shape, strides=strides, padding=padding, data_format=data_format,
+                  dilations=dilations)
+    upstream = rng.standard_normal(output_shape).astype(dtype)
+    xt, ft = torch.tensor(x, requires_grad=True), torch.tensor(filters, requires_grad=True)
+    try:
+        if a[6] and b[6]:
+            ref = oracle.nn_call("v2", x, filters, upstream=upstream, **kwargs)
+        else:
+            ref = oracle.call("eigen", "nn_call", version="v2", x=x, filters=filters, upstream=upstream, **kwargs)
+    except TFError as theirs:
+        assert not (a[6] and b[6]), f"TF refused a size the acceptance rule allows: {theirs}"
+        assert_same_error(theirs, lambda: kcompat.nn.conv2d_transpose(xt, ft, **kwargs))
+        return
+    assert a[6] and b[6], "TF accepted a size the acceptance rule rejects"
+    y = kcompat.nn.conv2d_transpose(xt, ft, **kwargs)
+    assert list(y.shape) == output_shape
+    (y * torch.tensor(upstream)).sum().backward()
+    assert_matches_reference(y.detach().numpy(), ref["output"], dtype, "output")
+    assert_matches_reference(xt.grad.numpy(), ref["grads"][0], dtype, "d_input")
+    assert_matches_reference(ft.grad.numpy(), ref["grads"][1], dtype, "d_filters")
+
+
+ARGUMENT_FORMS = {
+    "strides-int": dict(strides=2),
+    "strides-1": dict(strides=[2]),
+    "strides-2": dict(strides=(2, 2)),
+    "strides-4": dict(strides=[1, 2, 2, 1]),
+    "output-shape-2": dict(output_shape=[10, 10]),
+    "output-shape-tensor": dict(output_shape=torch.tensor([2, 10, 10, 4])),
+    "output-shape-numpy": dict(output_shape=np.array([2, 9, 10, 4])),
+    "dilations-4": dict(strides=1, output_shape=[2, 9, 9, 4], dilations=[1, 2, 2, 1], padding="VALID"),
+    "explicit-pads": dict(padding=[[0, 0], [1, 1], [1, 0], [0, 0]]),
+    "strides-3-values": dict(strides=[1, 2, 2]),
+    "batch-stride": dict(strides=[2, 2, 2, 1]),
+    "zero-stride": dict(strides=0),
+    "lower-case-padding": dict(padding="same"),
+    "unknown-padding": dict(padding="FULL"),
+    "EXPLICIT-string": dict(padding="EXPLICIT"),
+    "pads-of-two-axes": dict(padding=[[1, 1], [1, 0]]),
+    "pads-not-pairs": dict(padding=[[0, 0], [1, 1, 1], [1, 0], [0, 0]]),
+    "batch-pads": dict(padding=[[1, 0], [1, 1], [1, 0], [0, 0]]),
+    "output-shape-3": dict(output_shape=[2, 10, 10]),
+    "wrong-batch": dict(output_shape=[3, 10, 10, 4]),
+    "wrong-out-channels": dict(output_shape=[2, 10, 10, 5]),
+    "wrong-size": dict(output_shape=[2, 12, 10, 4]),
+    "zero-size": dict(output_shape=[2, 0, 10, 4]),
+    "lower-case-data-format": dict(data_format="nhwc"),
+    "batch-dilation": dict(strides=1, output_shape=[2, 7, 7, 4], dilations=[2, 1, 1, 1]),
+}
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+@pytest.mark.parametrize("name", list(ARGUMENT_FORMS))
+def test_argument_forms_and_errors(oracle, name, version):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, 5, 3)).astype("float32")
+    filters = rng.standard_normal((3, 3, 4, 3)).astype("float32")
+    kwargs = dict(dict(output_shape=[2, 10, 10, 4], strides=2, padding="SAME"), **ARGUMENT_FORMS[name])
+    ours_op = kcompat.nn.conv2d_transpose if version == "v2" else tf1.nn.conv2d_transpose
+    ours_kwargs = {k: v for k, v in kwargs.items()}
+    try:
+        theirs_kwargs = dict(kwargs, output_shape=np.asarray(kwargs["output_shape"]).tolist())
+        ref = oracle.call("eigen", "nn_call", version=version, x=x, filters=filters, rewrite=True, **theirs_kwargs)
+    except TFError as theirs:
+        assert_same_error(theirs, lambda: ours_op(torch.tensor(x), torch.tensor(filters), **ours_kwargs))
+        return
+    y = ours_op(torch.tensor(x), torch.tensor(filters), **ours_kwargs)
+    assert_matches_reference(y.numpy(), ref["output"], "float32")
+
+
+def test_channel_mismatch_errors(oracle):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 5, 5, 2)).astype("float32")
+    filters = rng.standard_normal((3, 3, 4, 3)).astype("float32")
+    with pytest.raises(TFError) as theirs:
+        oracle.call("eigen", "nn_call", version="v2", x=x, filters=filters, output_shape=[2, 10, 10, 4], strides=2)
+    assert_same_error(theirs.value, lambda: kcompat.nn.conv2d_transpose(
+        torch.tensor(x), torch.tensor(filters), [2, 10, 10, 4], 2))
+
+
+def test_v1_spelling():
+    """TF1's ``value``/``filter`` names and TF2's ``input``/``filters`` aliases, not both."""
+    x, f = torch.randn(1, 3, 3, 2), torch.randn(3, 3, 4, 2)
+    expected = kcompat.nn.conv2d_transpose(x, f, [1, 6, 6, 4], [1, 2, 2, 1])
+    assert torch.equal(tf1.nn.conv2d_transpose(x, f, [1, 6, 6, 4], [1, 2, 2, 1], "SAME"), expected)
+    assert torch.equal(tf1.nn.conv2d_transpose(value=x, filter=f, output_shape=[1, 6, 6, 4], strides=2), expected)
+    assert torch.equal(tf1.nn.conv2d_transpose(input=x, filters=f, output_shape=[1, 6, 6, 4], strides=2), expected)
+    with pytest.raises(ValueError, match="Cannot specify both 'input' and 'value'"):
+        tf1.nn.conv2d_transpose(x, f, [1, 6, 6, 4], 2, input=x)
+
+
+def test_error_classes_are_value_errors():
+    assert issubclass(InvalidArgumentError, ValueError) and issubclass(UnimplementedError, ValueError)
+    assert kcompat.compat.v1.errors.InvalidArgumentError is InvalidArgumentError
