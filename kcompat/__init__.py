@@ -7,6 +7,7 @@ run TensorFlow in worker processes of their own.
 from . import activations, constraints, errors, functional, initializers, nn, regularizers, shapes
 from .constraints import apply_constraints
 from .layers import Conv2DTranspose, Convolution2DTranspose
+from . import compat  # noqa: E402 - after the layers it builds on
 
 __version__ = "0.1.0"
 
@@ -14,6 +15,7 @@ __all__ = [
     "Conv2DTranspose",
     "Convolution2DTranspose",
     "apply_constraints",
+    "compat",
     "activations",
     "constraints",
     "errors",

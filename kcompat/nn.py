@@ -16,7 +16,7 @@ from . import shapes
 from .errors import InvalidArgumentError, UnimplementedError
 from .functional import conv_transpose
 
-__all__ = ["conv2d_transpose"]
+__all__ = ["bias_add", "conv2d_transpose"]
 
 _OP = "Conv2DBackpropInput"
 
@@ -170,3 +170,18 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
     weight = filters.permute(3, 2, 0, 1)
     return conv_transpose(input, weight, None, output_size=out_size, strides=stride, padding=pads,
                           dilation=dilation, channels_last=data_format == "NHWC")
+
+
+def bias_add(value, bias, data_format=None, name=None):
+    """``tf.nn.bias_add``: ``bias`` added along the channel axis (last, or 1 for ``"NC..."`` formats)."""
+    channels_first = data_format is not None and data_format.startswith("NC")
+    if bias.dim() != 1:
+        raise InvalidArgumentError(f"Biases must be 1D: {list(bias.shape)}")
+    axis = 1 if channels_first else value.dim() - 1
+    if value.dim() < 2 or value.shape[axis] != bias.shape[0]:
+        where = "channel dimension" if channels_first else "last dimension"
+        raise InvalidArgumentError(
+            f"Must provide as many biases as the {where} of the input tensor: {list(bias.shape)} vs. "
+            f"{list(value.shape)}"
+        )
+    return value + bias.view([-1 if a == axis else 1 for a in range(value.dim())])

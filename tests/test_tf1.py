@@ -244,6 +244,36 @@ PROGRAMS = {
                 y = tf1.layers.conv2d_transpose(y, 4, 3, name="e", bias_initializer=None)
             return tf1.layers.conv2d_transpose(y, 2, 3, name="f", use_bias=False, trainable=False)
     """,
+    "dcgan-deconv2d-with-get-variable": """
+        def deconv2d(tf1, input_, output_shape, k=5, d=2, stddev=0.02, name="deconv2d"):
+            with tf1.variable_scope(name):
+                w = tf1.get_variable("w", [k, k, output_shape[-1], int(input_.shape[-1])],
+                                     initializer=tf1.random_normal_initializer(stddev=stddev))
+                deconv = tf1.nn.conv2d_transpose(input_, w, output_shape=output_shape, strides=[1, d, d, 1])
+                biases = tf1.get_variable("biases", [output_shape[-1]], initializer=tf1.constant_initializer(0.1))
+                return tf1.nn.bias_add(deconv, biases)
+
+        def build(tf1, x):
+            with tf1.variable_scope("generator") as scope:
+                h = deconv2d(tf1, x, [2, 6, 6, 8], name="g_h1")
+                h = deconv2d(tf1, h, [2, 12, 12, 4], k=4, name="g_h2")
+                scope.reuse_variables()
+                h2 = deconv2d(tf1, x, [2, 6, 6, 8], name="g_h1")
+            with tf1.variable_scope("generator", reuse=True):
+                w = tf1.get_variable("g_h2/w")
+            return h + tf1.nn.conv2d_transpose(h2, w, [2, 12, 12, 4], 2, padding="SAME")
+    """,
+    "get-variable-errors": """
+        def build(tf1, x):
+            with tf1.variable_scope("g"):
+                w = tf1.get_variable("w", [3, 3, 4, 4])
+                w = tf1.get_variable("w", [3, 3, 4, 4])
+            return x
+    """,
+    "get-variable-unknown-shape": """
+        def build(tf1, x):
+            return x * tf1.get_variable("w")
+    """,
     "regularizers": """
         def build(tf1, x):
             y = tf1.layers.conv2d_transpose(x, 4, 3, name="d", kernel_regularizer=regularizers.l2(0.01),

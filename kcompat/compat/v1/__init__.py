@@ -18,9 +18,9 @@ lazy modules, run one forward pass before building the optimizer or loading a st
 from . import initializers, layers, losses, nn
 from .initializers import *  # noqa: F401,F403 - tf.compat.v1.zeros_initializer & co.
 from .initializers import __all__ as _initializer_names
-from .variable_scope import AUTO_REUSE, VariableScope, get_variable_scope, variable_scope
+from .variable_scope import AUTO_REUSE, VariableScope, get_variable, get_variable_scope, variable_scope
 from ...errors import InvalidArgumentError, UnimplementedError
 from ... import errors
 
-__all__ = ["AUTO_REUSE", "VariableScope", "errors", "get_variable_scope", "layers", "losses", "nn",
+__all__ = ["AUTO_REUSE", "VariableScope", "errors", "get_variable", "get_variable_scope", "layers", "losses", "nn",
            "variable_scope", *_initializer_names]

@@ -150,7 +150,7 @@ class Conv2DTranspose(BaseConvTranspose):
         def make(initializer, argument):
             return lambda shape, dtype: _initial_value(initializer, shape, dtype, argument)
 
-        kernel = vs.get_variable(
+        kernel = vs._get_variable(
             state, "kernel", shape, self.dtype, make(self._initializer(self.kernel_initializer),
                                                      "kernel_initializer"),
             reuse, self._trainable, device, _torch_order(self.rank),
@@ -158,7 +158,7 @@ class Conv2DTranspose(BaseConvTranspose):
         )
         self._parameters["kernel"] = kernel
         if self.use_bias:
-            bias = vs.get_variable(
+            bias = vs._get_variable(
                 state, "bias", (self.filters,), self.dtype,
                 make(self._initializer(self.bias_initializer), "bias_initializer"),
                 reuse, self._trainable, device, (0,), regularizer=self.bias_regularizer,

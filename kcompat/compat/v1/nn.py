@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ... import nn as _nn
 
-__all__ = ["conv2d_transpose"]
+__all__ = ["bias_add", "conv2d_transpose"]
+
+bias_add = _nn.bias_add
 
 
 def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None, padding="SAME",  # noqa: A002

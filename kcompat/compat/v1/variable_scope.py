@@ -22,7 +22,7 @@ import weakref
 
 import torch
 
-__all__ = ["AUTO_REUSE", "VariableScope", "variable_scope", "get_variable_scope"]
+__all__ = ["AUTO_REUSE", "VariableScope", "variable_scope", "get_variable_scope", "get_variable"]
 
 
 class _ReuseMode(enum.Enum):
@@ -60,6 +60,10 @@ class _Scope:
     def __init__(self, name="", reuse=False, initializer=None, regularizer=None, dtype=None):
         self.name, self.reuse, self.initializer = name, reuse, initializer
         self.regularizer, self.dtype = regularizer, dtype
+
+    def reuse_variables(self):
+        """Share the variables of this scope from here on (``scope.reuse_variables()``)."""
+        self.reuse = True
 
     @property
     def original_name_scope(self):
@@ -270,7 +274,7 @@ def _tf_shaped(value, torch_order, device, requires_grad):
     return param
 
 
-def get_variable(state, name, shape, dtype, initializer, reuse, trainable, device, torch_order,
+def _get_variable(state, name, shape, dtype, initializer, reuse, trainable, device, torch_order,
                  regularizer=None, collect_regularizer=True):
     """TF1's ``get_variable`` in the current scope of ``state`` (one pass of its owner).
 
@@ -313,6 +317,8 @@ def get_variable(state, name, shape, dtype, initializer, reuse, trainable, devic
         if not leaf or "." in leaf or hasattr(module, leaf):
             raise ValueError(f"kcompat cannot register the TF1 variable {full!r} on {type(module).__name__}.")
         value = initializer(tuple(shape), dtype)
+        if device is None:
+            device = next((p.device for p in owner.parameters()), None)
         variable = _tf_shaped(value, torch_order, device, trainable)
         module.register_parameter(leaf, variable)
         created = True
@@ -338,3 +344,59 @@ def regularization_losses(module, scope=None):
     if state is None:
         return []
     return [loss for name, loss in state.losses if scope is None or re.match(scope, name)]
+
+
+def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=None, trainable=None,
+                 collections=None, caching_device=None, partitioner=None, validate_shape=True, use_resource=None,
+                 custom_getter=None, constraint=None, **kwargs):
+    """``tf.compat.v1.get_variable``: create or share ``<scope>/<name>`` as a variable of the running module.
+
+    Rank-4 variables are stored with their memory in torch's convolution order, so that a
+    ``(kh, kw, out, in)`` filter handed to :func:`kcompat.nn.conv2d_transpose` costs no copy.
+    """
+    from ... import initializers as keras_initializers
+    from ...layers.conv_transpose import _initial_value
+
+    state = current_pass("get_variable")
+    scope = state.current
+    if initializer is not None and not callable(initializer):  # a constant value gives the shape
+        value = torch.as_tensor(initializer.detach() if isinstance(initializer, torch.Tensor) else initializer)
+        if shape is not None:
+            raise ValueError("If initializer is a constant, do not specify shape.")
+        shape, initializer = tuple(value.shape), keras_initializers.get(value.numpy())
+        dtype = dtype if dtype is not None else value.dtype
+    dtype = dtype if dtype is not None else (scope.dtype if scope.dtype is not None else torch.float32)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    full = f"{scope.name}/{name}" if scope.name else name
+    existing = _lookup(state.owner, full)
+    if shape is None:
+        if existing is None and scope.reuse is not True:
+            if initializer is None:
+                raise ValueError(
+                    f"Variable {full} did not get an initializer, so its `shape` argument must be specified."
+                )
+            raise ValueError(
+                "The initializer passed is not valid. It should be a callable with no arguments and the "
+                "shape should not be provided or an instance of `tf.keras.initializers.*' and `shape` "
+                "should be fully defined."
+            )
+        shape = tuple(existing.shape) if existing is not None else ()
+    shape = tuple(int(n) for n in shape)
+    if initializer is None:
+        initializer = scope.initializer
+    if initializer is None:
+        from .initializers import glorot_uniform_initializer
+
+        initializer = glorot_uniform_initializer()
+    order = (3, 2, 0, 1) if len(shape) == 4 else tuple(range(len(shape)))
+    variable = _get_variable(
+        state, name, shape, dtype, lambda s, d: _initial_value(initializer, s, d, "initializer"), scope.reuse,
+        True if trainable is None else bool(trainable), None, order, regularizer=regularizer,
+    )
+    if constraint is not None:
+        module = state.owner
+        for component in full.split("/")[:-1]:
+            module = module._modules[component]
+        module.constraints[full.split("/")[-1]] = constraint
+    return variable
