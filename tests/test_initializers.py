@@ -38,14 +38,16 @@ def _id(v):
 def test_kernel_statistics_match_keras(oracle, initializer, bounded):
     config = dict(BASE, kernel_initializer=initializer)
     theirs = oracle.call("eigen", "initial_weights", api="keras", config=config, input_shape=SHAPE)[0][0]
+    torch.manual_seed(0)  # our side fixed; TF's draw is unseeded, so tolerances are statistical
     layer = kcompat.Conv2DTranspose(**config)
     layer.build(SHAPE)
     ours = layer.get_weights()[0]
     assert ours.shape == theirs.shape
     assert abs(ours.mean() - theirs.mean()) <= 0.05 * theirs.std() + 1e-6
     assert abs(ours.std() / theirs.std() - 1) < STD_TOLERANCE
-    for q in (0.01, 0.25, 0.5, 0.75, 0.99):
-        assert abs(np.quantile(ours, q) - np.quantile(theirs, q)) < 0.1 * theirs.std(), f"quantile {q}"
+    # Two samples of 34560: a 1%/99% quantile differs by ~0.03 sigma (sd), a central one by ~0.015.
+    for q, tolerance in ((0.01, 0.2), (0.25, 0.1), (0.5, 0.1), (0.75, 0.1), (0.99, 0.2)):
+        assert abs(np.quantile(ours, q) - np.quantile(theirs, q)) < tolerance * theirs.std(), f"quantile {q}"
     if bounded:  # uniform limits and the two-sigma truncation alike
         assert abs(ours.min() - theirs.min()) < 0.05 * theirs.std()
         assert abs(ours.max() - theirs.max()) < 0.05 * theirs.std()
