@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 
-import torch
 import torch.nn.functional as F
 
 from . import shapes

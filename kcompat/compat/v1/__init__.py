@@ -19,7 +19,6 @@ from . import initializers, layers, losses, nn
 from .initializers import *  # noqa: F401,F403 - tf.compat.v1.zeros_initializer & co.
 from .initializers import __all__ as _initializer_names
 from .variable_scope import AUTO_REUSE, VariableScope, get_variable, get_variable_scope, variable_scope
-from ...errors import InvalidArgumentError, UnimplementedError
 from ... import errors
 
 __all__ = ["AUTO_REUSE", "VariableScope", "errors", "get_variable", "get_variable_scope", "layers", "losses", "nn",

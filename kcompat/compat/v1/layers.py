@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 import torch
 
-from ... import activations, constraints, dtype_policy, initializers, regularizers
+from ... import activations, constraints, dtype_policy, regularizers
 from ...layers.conv_transpose import BaseConvTranspose, _initial_value, _to_torch_layout
 from ...serialization import serialize
 from . import variable_scope as vs

@@ -17,6 +17,7 @@ Nothing is global: two instances of one model never share weights.
 from __future__ import annotations
 
 import enum
+import re
 import sys
 import weakref
 
@@ -338,8 +339,6 @@ def _tf_dtype(dtype):
 
 def regularization_losses(module, scope=None):
     """Regularization losses of ``module``'s latest forward pass, optionally filtered by scope."""
-    import re
-
     state = _passes.get(module)
     if state is None:
         return []
