@@ -1,0 +1,252 @@
+"""Turn a Keras file or TF checkpoint into a PyTorch state dict for kcompat layers.
+
+Transposed convolutions of Keras files become ``<layer path>.weight`` (torch layout
+``(in, filters, kh, kw)``) and ``<layer path>.bias``, the keys of a ``kcompat.Conv2DTranspose``
+attribute at that path; their configs go to a JSON beside the output. TF1 checkpoint variables
+keep TF's layout under their dotted names (``generator.deconv1.kernel``), the state dict of a
+``kcompat.compat.v1`` port. Every other weight is copied unchanged under its Keras/TF path;
+optimizer slots and bookkeeping are left out and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+from ..layers import Conv2DTranspose
+from . import safetensors_io
+from .keras_files import ConversionError, open_model_file
+
+__all__ = ["ConversionError", "convert", "load", "config_path"]
+
+FORMATS = ("safetensors", "pt")
+
+
+def config_path(output):
+    """Where the layer configs of ``output`` are written: ``<output>.json``."""
+    return f"{output}.json"
+
+
+def _output_format(output, fmt):
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ConversionError(f"{output}: unknown output format {fmt!r} (use one of {', '.join(FORMATS)})")
+        return fmt
+    return "pt" if str(output).endswith((".pt", ".pth", ".bin")) else "safetensors"
+
+
+def _torch_dtype(dtype):
+    if dtype == np.dtype(object):
+        return None
+    return torch.from_numpy(np.zeros(0, dtype)).dtype
+
+
+def plan(model):
+    """``(items, layers_json, report)``: what to write (key, tensor, transform), configs, summary rows."""
+    items, configs, rows, keys = [], {}, [], {}
+    for layer in model.layers:
+        shapes = [list(t.shape) for t in layer.tensors]
+        if layer.converted:
+            action = "converted to kcompat.Conv2DTranspose (torch layout)"
+            if layer.config is not None:
+                try:
+                    module = Conv2DTranspose.from_config(layer.config)
+                except (ValueError, TypeError) as exc:
+                    raise ConversionError(
+                        f"{model.path}: layer '{layer.path}' ({layer.class_name}) cannot be reproduced by "
+                        f"kcompat: {exc}"
+                    ) from None
+                kernel = next((t for t in layer.tensors if t.role == "kernel"), None)
+                if kernel is None or len(kernel.shape) != 4 or tuple(kernel.shape[:2]) != module.kernel_size \
+                        or kernel.shape[2] != module.filters:
+                    raise ConversionError(
+                        f"{model.path}: layer '{layer.path}': kernel shape "
+                        f"{None if kernel is None else tuple(kernel.shape)} does not match its config "
+                        f"(kernel_size={module.kernel_size}, filters={module.filters})"
+                    )
+                if module.use_bias != any(t.role == "bias" for t in layer.tensors):
+                    raise ConversionError(f"{model.path}: layer '{layer.path}': use_bias={module.use_bias} "
+                                          "but the file holds the other number of weights")
+                configs[layer.path] = {"class_name": "Conv2DTranspose", "generation": layer.generation,
+                                       "config": module.get_config(), "weights": []}
+            else:
+                action += "; no config in a weights-only file"
+            for tensor in layer.tensors:
+                if tensor.role == "kernel":
+                    items.append((f"{layer.path}.weight", tensor, "to_torch_layout"))
+                elif tensor.role == "bias":
+                    items.append((f"{layer.path}.bias", tensor, None))
+                else:
+                    items.append((tensor.key, tensor, None))
+            if layer.path in configs:
+                configs[layer.path]["weights"] = [key for key, t, _ in items if t in layer.tensors]
+        elif layer.generation == "tf1":
+            action = "copied (TF layout, the kcompat.compat.v1 state dict)"
+            items += [(t.key.replace("/", "."), t, None) for t in layer.tensors]
+        else:
+            action = "copied unchanged"
+            items += [(t.key, t, None) for t in layer.tensors]
+        rows.append({"layer": layer.path, "class": layer.class_name, "shapes": shapes, "action": action})
+    for key, tensor, _ in items:
+        if key in keys:
+            raise ConversionError(f"{model.path}: two weights would be written under {key!r} "
+                                  f"({keys[key]} and {tensor.source})")
+        keys[key] = tensor.source
+    return items, configs, rows
+
+
+def _shape_after(tensor, transform):
+    shape = tuple(tensor.shape)
+    return (shape[3], shape[2], shape[0], shape[1]) if transform == "to_torch_layout" else shape
+
+
+def _value(tensor, transform):
+    array = tensor.read()
+    value = torch.from_numpy(np.ascontiguousarray(array))
+    if transform == "to_torch_layout":
+        value = value.permute(3, 2, 0, 1).contiguous()
+    return value
+
+
+def _summary(model, items, configs, rows, output, fmt):
+    skipped = {}
+    for tensor in model.skipped:
+        skipped[tensor.reason] = skipped.get(tensor.reason, 0) + 1
+    return {
+        "source": str(model.path), "kind": model.kind, "output": str(output), "format": fmt,
+        "layers": rows, "tensors_in_file": len(items) + len(model.skipped),
+        "written": len(items), "converted_layers": len(configs),
+        "converted_tensors": sum(1 for _, t, _ in items if t.role in ("kernel", "bias")),
+        "skipped": skipped,
+    }
+
+
+class _Progress:
+    """A one-line progress bar on a terminal, for conversions of more than 64 MB."""
+
+    def __init__(self, total, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.total, self.done = total, 0
+        self.active = total > 64 * 2**20 and hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def advance(self, nbytes):
+        self.done += nbytes
+        if self.active:
+            frac = self.done / self.total
+            bar = "#" * int(30 * frac)
+            self.stream.write(f"\r[{bar:<30}] {frac:4.0%} {self.done / 2**20:.0f}/{self.total / 2**20:.0f} MB")
+            self.stream.flush()
+
+    def close(self):
+        if self.active:
+            self.stream.write("\n")
+
+
+def _temporary(path):
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    except FileNotFoundError:
+        raise ConversionError(f"{path}: cannot write: directory {directory} does not exist") from None
+    except PermissionError:
+        raise ConversionError(f"{path}: cannot write: permission denied in {directory}") from None
+    return fd, name
+
+
+def convert(source, output, *, format=None, force=False, progress_stream=None):  # noqa: A002
+    """Convert ``source`` to ``output`` (safetensors or torch ``.pt``) and its ``.json``; return the summary.
+
+    Nothing is left behind on failure: both files are written to temporary names and renamed.
+    """
+    fmt = _output_format(output, format)
+    targets = [output, config_path(output)]
+    if not force:
+        for target in targets:
+            if os.path.exists(target):
+                raise ConversionError(f"{target}: already exists (use --force to overwrite)")
+    with open_model_file(source) as model:
+        items, configs, rows = plan(model)
+        summary = _summary(model, items, configs, rows, output, fmt)
+        entries = [(key, _torch_dtype(t.dtype), _shape_after(t, transform)) for key, t, transform in items]
+        total = sum(int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
+                    for _, dtype, shape in entries)
+        progress = _Progress(total, progress_stream)
+        temporaries = []
+        try:
+            fd, weights_tmp = _temporary(output)
+            temporaries.append(weights_tmp)
+            with os.fdopen(fd, "wb") as stream:
+                metadata = {"format": "pt", "source": os.path.basename(str(source)), "writer": "kcompat-convert"}
+                if fmt == "safetensors":
+                    safetensors_io.write_header(stream, entries, metadata)
+                    for key, tensor, transform in items:
+                        value = _value(tensor, transform)
+                        stream.write(value.numpy().tobytes() if value.dtype != torch.bfloat16
+                                     else value.view(torch.int16).numpy().tobytes())
+                        progress.advance(value.numel() * value.element_size())
+                else:
+                    state = {}
+                    for key, tensor, transform in items:
+                        state[key] = _value(tensor, transform)
+                        progress.advance(state[key].numel() * state[key].element_size())
+                    torch.save(state, stream)
+            fd, config_tmp = _temporary(config_path(output))
+            temporaries.append(config_tmp)
+            with os.fdopen(fd, "w") as stream:
+                json.dump({"writer": "kcompat-convert", "version": 1, "source": str(source), "kind": model.kind,
+                           "format": fmt, "layers": configs}, stream, indent=1)
+            os.replace(config_tmp, config_path(output))
+            temporaries.remove(config_tmp)
+            os.replace(weights_tmp, output)
+            temporaries.remove(weights_tmp)
+        except OSError as exc:
+            raise ConversionError(f"{output}: cannot write ({exc.strerror or exc})") from None
+        finally:
+            progress.close()
+            for name in temporaries:
+                if os.path.exists(name):
+                    os.unlink(name)
+    return summary
+
+
+def _modules_from(configs, state, where):
+    layers = {}
+    for path, entry in configs.items():
+        if entry.get("config") is None:
+            continue
+        layer = Conv2DTranspose.from_config(entry["config"])
+        weights = {key[len(path) + 1:]: state[key] for key in entry["weights"]}
+        missing = {"weight"} - set(weights)
+        if missing:
+            raise ConversionError(f"{where}: layer '{path}' has no kernel in the weights")
+        layer.load_state_dict(weights)
+        layers[path] = layer
+    return layers
+
+
+def load(path):
+    """The transposed convolutions of a Keras file (or of a ``kcompat-convert`` output), built and loaded.
+
+    Returns ``{layer path: kcompat.Conv2DTranspose}`` in file order. Weights-only files hold no
+    configs: build those layers yourself and ``load_state_dict`` the converted weights.
+    """
+    path = str(path)
+    if os.path.exists(config_path(path)):
+        with open(config_path(path)) as f:
+            configs = json.load(f)["layers"]
+        if path.endswith((".pt", ".pth", ".bin")):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            state, _ = safetensors_io.read(path)
+        return _modules_from(configs, state, path)
+    with open_model_file(path) as model:
+        items, configs, _ = plan(model)
+        if not configs and any(layer.converted for layer in model.layers):
+            raise ConversionError(f"{path}: a weights-only file: it holds no layer configs to build from")
+        state = {key: _value(t, transform) for key, t, transform in items if key.rsplit(".", 1)[0] in configs}
+        return _modules_from(configs, state, path)

@@ -1,0 +1,343 @@
+"""Reading Keras files without TensorFlow: what layers they hold and where each weight is.
+
+Three layouts, recognised from the content:
+
+- **Keras 3 archive** (``.keras``): a zip with ``config.json`` and ``model.weights.h5``.
+- **"v3" weights** (``.weights.h5`` from Keras 3 or tf_keras, and inside the archive):
+  ``layers/<class_name>[_N]/vars/<i>`` groups, nested for sub-models; Keras 3 also stores
+  each layer's name as the group's ``name`` attribute.
+- **Legacy HDF5** (``.h5`` whole models from Keras 2, or Keras 3's legacy ``.h5``): the model
+  config in the root attributes and ``model_weights/<layer>/`` groups listing ``weight_names``.
+
+Nothing is read into memory here: each weight is a :class:`Tensor` that reads on demand.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..serialization import to_snake_case
+
+__all__ = ["ConversionError", "Layer", "ModelFile", "Tensor", "open_model_file"]
+
+CONV_TRANSPOSE = {"Conv2DTranspose", "Convolution2DTranspose"}
+CONTAINERS = {"Functional", "Sequential", "Model"}
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class ConversionError(ValueError):
+    """A file kcompat cannot convert; the message names the file and the problem."""
+
+
+@dataclass
+class Tensor:
+    """One weight of the file: where it is, its shape and dtype, and how to read it."""
+
+    source: str
+    shape: tuple
+    dtype: np.dtype
+    read: object = field(repr=False)
+    role: str = "copy"  # "kernel", "bias" (of a converted layer), "tf1", "copy" or "skip"
+    reason: str = ""  # why skipped
+    name: str = ""  # the Keras/TF path it is written under when copied (default: ``source``)
+
+    @property
+    def key(self):
+        return self.name or self.source
+
+
+@dataclass
+class Layer:
+    """A layer of the file with weights: its dotted path, class, config and weights."""
+
+    path: str
+    class_name: str
+    config: dict | None
+    generation: str
+    tensors: list = field(default_factory=list)
+
+    @property
+    def converted(self):
+        return self.class_name in CONV_TRANSPOSE
+
+
+@dataclass
+class ModelFile:
+    path: str
+    kind: str
+    layers: list
+    skipped: list  # tensors left out (optimizer slots, metrics, counters)
+    handles: list = field(default_factory=list, repr=False)
+
+    def close(self):
+        for handle in reversed(self.handles):
+            handle.close()
+        self.handles.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ConversionError("reading Keras files needs h5py: pip install h5py") from exc
+    return h5py
+
+
+def _dataset_tensor(dataset, source):
+    return Tensor(source, tuple(dataset.shape), np.dtype(dataset.dtype), read=lambda: np.asarray(dataset[()]))
+
+
+def open_model_file(path):
+    """Open a Keras file or TF checkpoint of any supported layout (recognised from the content)."""
+    from . import tf_checkpoint
+
+    path = str(path)
+    if tf_checkpoint.is_checkpoint(path):
+        return tf_checkpoint.open_checkpoint(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except FileNotFoundError:
+        raise ConversionError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConversionError(f"{path}: is a directory, not a model file") from None
+    except OSError as exc:
+        raise ConversionError(f"{path}: cannot be read ({exc.strerror})") from None
+    if head.startswith(ZIP_MAGIC):
+        return _open_archive(path)
+    if head == HDF5_MAGIC:
+        h5py = _h5py()
+        try:
+            handle = h5py.File(path, "r")
+        except OSError as exc:
+            raise ConversionError(f"{path}: corrupt or truncated HDF5 file ({exc})") from None
+        return _from_hdf5(path, handle, None, [handle])
+    raise ConversionError(
+        f"{path}: not a Keras or TensorFlow model file (expected a .keras archive, an HDF5 .h5 file or "
+        "a TF checkpoint)"
+    )
+
+
+def _open_archive(path):
+    try:
+        archive = zipfile.ZipFile(path)
+        names = set(archive.namelist())
+        if "config.json" not in names or "model.weights.h5" not in names:
+            raise ConversionError(f"{path}: a zip file but not a Keras archive (no config.json/model.weights.h5)")
+        config = json.loads(archive.read("config.json"))
+        weights = archive.open("model.weights.h5")
+        handle = _h5py().File(weights, "r")
+    except ConversionError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        raise ConversionError(f"{path}: corrupt or truncated Keras archive ({exc})") from None
+    return _from_hdf5(path, handle, config, [archive, weights, handle], kind="keras archive")
+
+
+def _from_hdf5(path, handle, config, handles, kind=None):
+    try:
+        if "model_config" in handle.attrs:
+            model = _legacy_model(path, handle)
+        elif "layers" in handle or "vars" in handle:
+            model = _v3_weights(path, handle, config, kind or "keras weights (.weights.h5)")
+        elif "layer_names" in handle.attrs or "model_weights" in handle:
+            model = _legacy_weights(path, handle)
+        else:
+            raise ConversionError(f"{path}: an HDF5 file, but not one Keras wrote (no model config, no weights)")
+    except ConversionError:
+        for h in reversed(handles):
+            h.close()
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        for h in reversed(handles):
+            h.close()
+        raise ConversionError(f"{path}: corrupt or truncated HDF5 file ({exc})") from None
+    model.handles = handles
+    return model
+
+
+# ----------------------------------------------------------------- configs
+def _generation(version):
+    return "keras" if str(version).startswith("3") else "tf_keras"
+
+
+def _model_layers(config):
+    """``(layer_config, class_name)`` of a model config's layers, in order."""
+    inner = config.get("config", config)
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    return [(layer, layer.get("class_name")) for layer in layers or []]
+
+
+def _layer_name(layer):
+    return (layer.get("config") or {}).get("name") or layer.get("name")
+
+
+def _is_container(layer):
+    return layer.get("class_name") in CONTAINERS or "layers" in (layer.get("config") or {})
+
+
+# ----------------------------------------------------------------- v3 weights
+def _v3_weights(path, handle, config, kind):
+    layers, skipped = [], []
+    version = None
+    if config is not None:
+        version = config.get("keras_version") or "3"
+    generation = "keras" if config is not None or _has_names(handle) else "tf_keras"
+
+    def walk(group, prefix, layer_configs, dotted):
+        """``group`` holds ``layers/``; ``layer_configs`` the config's layers at this level (or None)."""
+        if "vars" in group and len(group["vars"]):
+            name = dotted or group.attrs.get("name", "")
+            tensors = [_dataset_tensor(group["vars"][k], f"{prefix}vars/{k}")
+                       for k in sorted(group["vars"], key=int)]
+            layers.append(Layer(str(name) or "model", "Model", None, generation, tensors))
+        if "layers" not in group:
+            return
+        keys = _v3_keys(layer_configs) if layer_configs is not None else {}
+        for key in group["layers"]:
+            sub = group["layers"][key]
+            layer_config = keys.get(key)
+            name = (sub["vars"].attrs.get("name") if "vars" in sub else None) or sub.attrs.get("name") \
+                or (_layer_name(layer_config) if layer_config else None) or key
+            name = str(name.decode() if isinstance(name, bytes) else name)
+            sub_dotted = f"{dotted}.{name}" if dotted else name
+            class_name = layer_config.get("class_name") if layer_config else _class_from_key(key)
+            if layer_config is not None and _is_container(layer_config) or "layers" in sub:
+                walk(sub, f"{prefix}layers/{key}/", [c for c, _ in _model_layers(layer_config)]
+                     if layer_config is not None else None, sub_dotted)
+                continue
+            if "vars" not in sub or not len(sub["vars"]):
+                continue
+            tensors = [_dataset_tensor(sub["vars"][k], f"{prefix}layers/{key}/vars/{k}")
+                       for k in sorted(sub["vars"], key=int)]
+            layer = Layer(sub_dotted, class_name, (layer_config or {}).get("config"), generation, tensors)
+            if layer.converted:
+                use_bias = (layer.config or {}).get("use_bias", len(tensors) > 1)
+                tensors[0].role = "kernel"
+                if use_bias and len(tensors) > 1:
+                    tensors[1].role = "bias"
+            layers.append(layer)
+
+    top = [c for c, _ in _model_layers(config)] if config is not None else None
+    walk(handle, "", top, "")
+    for section in ("optimizer", "metrics"):
+        if section in handle:
+            _collect(handle[section], f"{section}/", skipped, f"{section} state")
+    return ModelFile(path, kind, layers, skipped)
+
+
+def _has_names(handle):
+    layers = handle.get("layers")
+    return layers is not None and any("vars" in layers[k] and "name" in layers[k]["vars"].attrs for k in layers)
+
+
+def _class_from_key(key):
+    """``conv2d_transpose_3`` -> ``Conv2DTranspose`` (v3 keys are the snake-cased class name)."""
+    base = key.rsplit("_", 1)[0] if key.rsplit("_", 1)[-1].isdigit() else key
+    return "Conv2DTranspose" if base == "conv2d_transpose" else base
+
+
+def _v3_keys(layer_configs):
+    """The ``layers/`` key Keras gives each layer: snake-cased class name, ``_N`` for repeats."""
+    keys, counts = {}, {}
+    for layer in layer_configs:
+        base = to_snake_case(layer.get("class_name", "layer"))
+        if base == "input_layer" or layer.get("class_name") == "InputLayer":
+            base = "input_layer"
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        keys[base if n == 0 else f"{base}_{n}"] = layer
+    return keys
+
+
+def _collect(group, prefix, out, reason):
+    h5py = _h5py()
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            tensor = _dataset_tensor(obj, prefix + name)
+            tensor.role, tensor.reason = "skip", reason
+            out.append(tensor)
+
+    group.visititems(visit)
+
+
+# ----------------------------------------------------------------- legacy HDF5
+def _decode(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _legacy_model(path, handle):
+    version = _decode(handle.attrs.get("keras_version", "2"))
+    try:
+        config = json.loads(_decode(handle.attrs["model_config"]))
+    except ValueError:
+        raise ConversionError(f"{path}: the model config in the file is not valid JSON") from None
+    weights = handle["model_weights"]
+    layers, skipped = _legacy_layers(weights, config, _generation(version))
+    if "optimizer_weights" in handle:
+        _collect(handle["optimizer_weights"], "optimizer_weights/", skipped, "optimizer state")
+    return ModelFile(path, f"Keras {version} HDF5 model", layers, skipped)
+
+
+def _legacy_weights(path, handle):
+    group = handle["model_weights"] if "model_weights" in handle else handle
+    version = _decode(group.attrs.get("keras_version", handle.attrs.get("keras_version", "2")))
+    layers, skipped = _legacy_layers(group, None, _generation(version))
+    return ModelFile(path, f"Keras {version} HDF5 weights", layers, skipped)
+
+
+def _weight_names(group):
+    return [_decode(n) for n in group.attrs.get("weight_names", [])]
+
+
+def _legacy_layers(weights, config, generation):
+    """Layers of a ``model_weights``-style group, matched to the (optional) model config."""
+    configs = {}
+
+    def index(layer_configs, prefix):
+        for layer, class_name in layer_configs:
+            name = _layer_name(layer)
+            configs[f"{prefix}{name}"] = layer
+            if _is_container(layer):
+                index(_model_layers(layer), f"{prefix}{name}.")
+
+    if config is not None:
+        index(_model_layers(config), "")
+    layers, skipped = [], []
+    for top in [_decode(n) for n in weights.attrs.get("layer_names", list(weights))]:
+        group = weights[top]
+        names = _weight_names(group)
+        by_layer = {}
+        for weight_name in names:
+            parts = weight_name.split(":")[0].split("/")
+            owner = parts[:-1]
+            # Keras 2 names nested weights "<inner>/<var>", Keras 3 "<outer>/<inner>/<var>".
+            if owner and owner[0] == top:
+                owner = owner[1:]
+            dotted = ".".join([top] + owner) if owner else top
+            by_layer.setdefault(dotted, []).append((weight_name, parts[-1]))
+        for dotted, entries in by_layer.items():
+            layer_config = configs.get(dotted)
+            class_name = layer_config.get("class_name") if layer_config else None
+            tensors = [_dataset_tensor(group[name], f"model_weights/{top}/{name}") for name, _ in entries]
+            for tensor, (name, _) in zip(tensors, entries):
+                tensor.name = name.split(":")[0]
+            layer = Layer(dotted, class_name or "unknown", (layer_config or {}).get("config"), generation, tensors)
+            if layer.converted:
+                for tensor, (_, var) in zip(tensors, entries):
+                    tensor.role = var if var in ("kernel", "bias") else "copy"
+            layers.append(layer)
+    return layers, skipped
