@@ -165,6 +165,9 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
     """
     fmt = _output_format(output, format)
     targets = [output, config_path(output)]
+    for target in targets:
+        if os.path.isdir(target):
+            raise ConversionError(f"{target}: cannot write: is a directory")
     if not force:
         for target in targets:
             if os.path.exists(target):
@@ -200,10 +203,14 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
             with os.fdopen(fd, "w") as stream:
                 json.dump({"writer": "kcompat-convert", "version": 1, "source": str(source), "kind": model.kind,
                            "format": fmt, "layers": configs}, stream, indent=1)
-            os.replace(config_tmp, config_path(output))
-            temporaries.remove(config_tmp)
             os.replace(weights_tmp, output)
             temporaries.remove(weights_tmp)
+            try:
+                os.replace(config_tmp, config_path(output))
+            except OSError:
+                os.unlink(output)  # both files or neither
+                raise
+            temporaries.remove(config_tmp)
         except OSError as exc:
             raise ConversionError(f"{output}: cannot write ({exc.strerror or exc})") from None
         finally:

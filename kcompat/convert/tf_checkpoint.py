@@ -51,15 +51,16 @@ def _prefix(path):
 
 
 def is_checkpoint(path):
+    """True for a checkpoint prefix, its ``.index``/``.data-*`` file, or a directory with a ``checkpoint`` file.
+
+    A path that is a file of its own counts only if it is the ``.index`` (whose table magic
+    :func:`open_checkpoint` checks) or a data shard.
+    """
+    path = str(path)
     prefix = _prefix(path)
     if prefix is None or not os.path.isfile(prefix + ".index"):
         return False
-    with open(prefix + ".index", "rb") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() < 48:
-            return False
-        f.seek(-8, os.SEEK_END)
-        return struct.unpack("<Q", f.read(8))[0] == _TABLE_MAGIC
+    return not os.path.isfile(path) or path.endswith(".index") or path != prefix
 
 
 # ----------------------------------------------------------------- decoding

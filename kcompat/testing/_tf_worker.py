@@ -293,7 +293,93 @@ def tf1_class_info(config, input_shape):
     }
 
 
-FUNCTIONS = {f.__name__: f for f in (layer_call, layer_config, layer_output_shape, layer_construct,
+def _generator(mod, repeat_names=True):
+    """A DCGAN-style generator with nested sub-models that reuse a layer name (``up``).
+
+    tf_keras's HDF5 writer cannot hold a repeated nested name, so it gets ``up2``.
+    """
+    L = mod.layers
+    z = mod.Input((16,))
+    x = L.Dense(4 * 4 * 32, name="project")(z)
+    x = L.Reshape((4, 4, 32), name="reshape")(x)
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.Conv2DTranspose(16, 5, strides=2, padding="same", activation="relu", name="deconv1")(x)
+    x = L.Conv2DTranspose(8, 3, strides=2, padding="valid", output_padding=1, name="deconv2")(x)
+    x = L.Conv2DTranspose(6, 4, strides=1, padding="same", use_bias=False, name="deconv3")(x)
+    head1 = mod.Sequential([L.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1, name="up")],
+                           name="head1")
+    head2 = mod.Sequential([L.Conv2DTranspose(3, 2, strides=(1, 2), padding="valid", activation="tanh",
+                                              name="up" if repeat_names else "up2")], name="head2")
+    return mod.Model(z, head2(head1(x)), name="generator")
+
+
+def save_keras_models(api, directory):
+    """Train a generator one step and save it in every format ``api`` writes.
+
+    Returns the files, and per transposed convolution (dotted name path) an input and the
+    layer's output on it.
+    """
+    t = tf()
+    mod = keras_module(api)
+    model = _generator(mod, repeat_names=api == "keras")
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.standard_normal((4, 16)).astype("float32"),
+              rng.standard_normal((4,) + tuple(model.output_shape[1:])).astype("float32"), verbose=0)
+    for layer in model.layers:  # non-trivial biases and BN statistics
+        for weight in layer.weights:
+            weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.1 + weight.numpy())
+    files = {}
+    os.makedirs(directory, exist_ok=True)
+    if api == "keras":
+        for name in ("model.keras", "model.h5", "model.weights.h5"):
+            path = os.path.join(directory, name)
+            model.save_weights(path) if name.endswith(".weights.h5") else model.save(path)
+            files[name] = path
+    else:
+        for name in ("model.h5", "model.weights.h5", "ckpt/model"):
+            path = os.path.join(directory, name)
+            model.save_weights(path) if name != "model.h5" else model.save(path)
+            files[name] = path
+    layers = {}
+
+    def visit(container, prefix):
+        for layer in container.layers:
+            path = f"{prefix}{layer.name}"
+            if hasattr(layer, "layers"):
+                visit(layer, path + ".")
+            elif type(layer).__name__ == "Conv2DTranspose":
+                shape = (2,) + tuple(layer.input.shape[1:])
+                x = rng.standard_normal(shape).astype("float32")
+                layers[path] = (x, np.asarray(layer(t.constant(x))), [np.asarray(w) for w in layer.weights])
+
+    visit(model, "")
+    return {"files": files, "layers": layers, "weights": len(model.weights)}
+
+
+def save_tf1_checkpoint(source, directory, x):
+    """Build ``build(tf1, x)`` in a TF1 graph, train one Adam step, save with ``Saver``; return values."""
+    t = tf()
+    tf1 = t.compat.v1
+    namespace = {"tf": t}
+    exec(source, namespace)  # noqa: S102 - test programs written by the test suite
+    graph = t.Graph()
+    with graph.as_default():
+        placeholder = tf1.placeholder(t.float32, x.shape, name="x")
+        output = namespace["build"](tf1, placeholder)
+        loss = t.reduce_mean(t.square(output))
+        step = tf1.train.AdamOptimizer(0.01).minimize(loss, global_step=tf1.train.get_or_create_global_step())
+        saver = tf1.train.Saver()
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            session.run(step, {placeholder: x})
+            prefix = saver.save(session, os.path.join(directory, "model.ckpt"))
+            values = session.run({v.op.name: v for v in tf1.global_variables()})
+            y = session.run(output, {placeholder: x})
+    return {"prefix": prefix, "variables": values, "output": y}
+
+
+FUNCTIONS = {f.__name__: f for f in (save_keras_models, save_tf1_checkpoint, layer_call, layer_config, layer_output_shape, layer_construct,
                                      initial_weights, activation, activation_names, layer_losses, constraint,
                                      tf1_graph, nn_call, tf1_class_info)}
 

@@ -1,0 +1,256 @@
+"""Weight conversion end to end: real models built and saved by TensorFlow in the test, converted
+with ``kcompat-convert``, rebuilt with kcompat and compared with the TF layers' outputs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import kcompat
+from kcompat.convert import ConversionError, config_path, convert, load
+from kcompat.convert import safetensors_io
+from kcompat.convert.cli import main
+from kcompat.convert.tf_checkpoint import open_checkpoint
+
+from conftest import assert_matches_reference
+from test_tf1 import Program
+
+FORMATS = ["safetensors", "pt"]
+
+
+@pytest.fixture(scope="module")
+def saved(oracle, tmp_path_factory):
+    """Every Keras file format, written by Keras 3 and Keras 2 from one trained generator each."""
+    root = tmp_path_factory.mktemp("models")
+    return {api: oracle.call("eigen", "save_keras_models", api=api, directory=str(root / api))
+            for api in ("keras", "tf_keras")}
+
+
+def _read(output):
+    if output.endswith(".pt"):
+        return torch.load(output, weights_only=True)
+    return safetensors_io.read(output)[0]
+
+
+def _h5_datasets(path):
+    count = 0
+
+    def visit(_, obj):
+        nonlocal count
+        count += isinstance(obj, h5py.Dataset)
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as f:
+            f.visititems(visit)
+    else:
+        with h5py.File(path) as f:
+            f.visititems(visit)
+    return count
+
+
+CASES = [("keras", "model.keras"), ("keras", "model.h5"), ("keras", "model.weights.h5"),
+         ("tf_keras", "model.h5"), ("tf_keras", "model.weights.h5"), ("tf_keras", "ckpt/model")]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("api,name", CASES, ids=[f"{a}-{n}" for a, n in CASES])
+def test_convert_and_reproduce(saved, tmp_path, api, name, fmt):
+    info = saved[api]
+    source = info["files"][name]
+    output = str(tmp_path / f"out.{fmt}")
+    assert main([source, output, "--quiet"]) == 0
+    summary = convert(source, str(tmp_path / f"again.{fmt}"))
+    # Every tensor of the file is accounted for: written or left out (and counted).
+    if name == "ckpt/model":
+        checkpoint = open_checkpoint(source)
+        total = sum(len(layer.tensors) for layer in checkpoint.layers) + len(checkpoint.skipped)
+    else:
+        total = _h5_datasets(source)
+    assert summary["tensors_in_file"] == total == summary["written"] + sum(summary["skipped"].values())
+    assert summary["written"] == info["weights"], "every model weight is written"
+    state = _read(output)
+    assert len(state) == info["weights"]
+    with open(config_path(output)) as f:
+        configs = json.load(f)["layers"]
+    for path, (x, y, weights) in info["layers"].items():
+        if configs:  # whole models: kcompat rebuilds the layers from the JSON and reproduces TF
+            layer = load(output)[path]
+            assert_matches_reference(layer(torch.tensor(x)).detach().numpy(), y, "float32", path)
+        if name == "ckpt/model":
+            continue  # object checkpoints name layers by position; values are checked below
+        key = path if name != "model.weights.h5" or api == "keras" else None
+        if key is not None:
+            np.testing.assert_array_equal(state[f"{key}.weight"].numpy(), weights[0].transpose(3, 2, 0, 1))
+            if len(weights) > 1:
+                np.testing.assert_array_equal(state[f"{key}.bias"].numpy(), weights[1])
+    if name == "ckpt/model":  # TF layout under the object path, as the checkpoint holds it
+        kernels = sorted((tuple(v.shape), v.sum().item()) for k, v in state.items() if k.endswith(".kernel")
+                         and v.dim() == 4)
+        expected = sorted((tuple(w[0].shape), float(w[0].sum())) for _, _, w in info["layers"].values())
+        assert [s for s, _ in kernels] == [s for s, _ in expected]
+        np.testing.assert_allclose([v for _, v in kernels], [v for _, v in expected], rtol=1e-5)
+
+
+def test_load_straight_from_a_keras_file(saved):
+    layers = load(saved["keras"]["files"]["model.keras"])
+    assert list(layers) == ["deconv1", "deconv2", "deconv3", "head1.up", "head2.up"]
+    for path, (x, y, _) in saved["keras"]["layers"].items():
+        assert isinstance(layers[path], kcompat.Conv2DTranspose)
+        assert_matches_reference(layers[path](torch.tensor(x)).detach().numpy(), y, "float32", path)
+
+
+def test_weights_only_files_have_no_configs_to_load(saved):
+    with pytest.raises(ConversionError, match="weights-only"):
+        load(saved["keras"]["files"]["model.weights.h5"])
+
+
+def test_command_line_entry_points(saved, tmp_path):
+    source = saved["keras"]["files"]["model.keras"]
+    out = tmp_path / "g.safetensors"
+    run = subprocess.run([sys.executable, "scripts/convert_weights.py", source, str(out), "--json"],
+                         capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["converted_layers"] == 5 and summary["skipped"] == {"optimizer state": 28}
+    table = subprocess.run([sys.executable, "-m", "kcompat.convert.cli", source, str(tmp_path / "t.pt")],
+                           capture_output=True, text=True)
+    assert table.returncode == 0 and "head2.up" in table.stdout and "converted" in table.stdout
+
+
+GENERATOR_TF1 = """
+    def build(tf1, x):
+        with tf1.variable_scope("generator"):
+            with tf1.variable_scope("block1"):
+                h = tf1.layers.conv2d_transpose(x, 16, 5, strides=2, padding="same", activation="relu", name="deconv")
+            with tf1.variable_scope("block2"):
+                h = tf1.layers.conv2d_transpose(h, 8, 3, strides=2, padding="valid", name="deconv")
+            return tf1.layers.conv2d_transpose(h, 3, 4, padding="same", activation="tanh", name="to_rgb")
+"""
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_tf1_saver_checkpoint(oracle, tmp_path, fmt):
+    """A TF1 graph saved with ``tf.train.Saver`` loads straight into its kcompat.compat.v1 port."""
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 32)).astype("float32")
+    source = textwrap.dedent(GENERATOR_TF1)
+    ref = oracle.call("eigen-tf1", "save_tf1_checkpoint", source=source, directory=str(tmp_path), x=x)
+    output = str(tmp_path / f"g.{fmt}")
+    summary = convert(ref["prefix"], output)
+    assert summary["skipped"] == {"optimizer state": 15}  # 6 variables x 2 Adam slots, beta powers, step
+    program = Program(source)
+    program(x=torch.tensor(x))
+    program.load_state_dict(_read(output))  # strict: every variable, nothing else
+    assert_matches_reference(program(x=torch.tensor(x)).detach().numpy(), ref["output"], "float32")
+
+
+def test_checkpoint_reader_matches_tensorflow(oracle, tmp_path):
+    x = np.ones((1, 2, 2, 32), "float32")
+    ref = oracle.call("eigen-tf1", "save_tf1_checkpoint", source=textwrap.dedent(GENERATOR_TF1),
+                      directory=str(tmp_path), x=x)
+    model = open_checkpoint(ref["prefix"])
+    ours = {t.source: t.read() for layer in model.layers for t in layer.tensors}
+    ours.update({t.source: t.read() for t in model.skipped if t.read is not None})
+    assert sorted(ours) == sorted(ref["variables"])
+    for name, value in ref["variables"].items():
+        np.testing.assert_array_equal(ours[name], value)
+
+
+# ------------------------------------------------------------------ bad input
+def _no_output_left(directory, output):
+    assert not os.path.exists(output) and not os.path.exists(config_path(output))
+    assert not [n for n in os.listdir(directory) if n.endswith(".tmp")], "a temporary file was left behind"
+
+
+def _fails(capsys, argv, message):
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("kcompat-convert: error: ") and message in err, err
+
+
+def test_missing_file(capsys, tmp_path):
+    out = str(tmp_path / "o.safetensors")
+    _fails(capsys, [str(tmp_path / "nope.keras"), out], "nope.keras: no such file")
+    _no_output_left(tmp_path, out)
+
+
+def test_file_of_another_kind(capsys, tmp_path):
+    other = tmp_path / "notes.h5"
+    other.write_text("not a model")
+    out = str(tmp_path / "o.safetensors")
+    _fails(capsys, [str(other), out], "not a Keras or TensorFlow model file")
+    _no_output_left(tmp_path, out)
+
+
+@pytest.mark.parametrize("name", ["model.keras", "model.h5"])
+def test_truncated_files(capsys, saved, tmp_path, name):
+    data = open(saved["keras"]["files"][name], "rb").read()
+    broken = tmp_path / name
+    broken.write_bytes(data[: len(data) // 2])
+    out = str(tmp_path / "o.safetensors")
+    _fails(capsys, [str(broken), out], "corrupt or truncated")
+    _no_output_left(tmp_path, out)
+
+
+def test_truncated_checkpoint_shard(capsys, oracle, tmp_path):
+    ref = oracle.call("eigen-tf1", "save_tf1_checkpoint", source=textwrap.dedent(GENERATOR_TF1),
+                      directory=str(tmp_path), x=np.ones((1, 2, 2, 32), "float32"))
+    shard = ref["prefix"] + ".data-00000-of-00001"
+    data = open(shard, "rb").read()
+    open(shard, "wb").write(data[: len(data) // 3])
+    out = str(tmp_path / "o.safetensors")
+    _fails(capsys, [ref["prefix"], out], "truncated")
+    _no_output_left(tmp_path, out)
+    index = ref["prefix"] + ".index"
+    open(index, "wb").write(open(index, "rb").read()[:20])
+    _fails(capsys, [ref["prefix"], out], "corrupt or truncated TensorFlow checkpoint index")
+    _no_output_left(tmp_path, out)
+
+
+def test_config_kcompat_cannot_reproduce(capsys, saved, tmp_path):
+    source = saved["keras"]["files"]["model.keras"]
+    with zipfile.ZipFile(source) as archive:
+        files = {n: archive.read(n) for n in archive.namelist()}
+    config = json.loads(files["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["config"]["name"] == "deconv2":
+            layer["config"]["activation"] = {"module": "builtins", "class_name": "function",
+                                             "config": "my_swish", "registered_name": "function"}
+    files["config.json"] = json.dumps(config).encode()
+    custom = tmp_path / "custom.keras"
+    with zipfile.ZipFile(custom, "w") as archive:
+        for n, data in files.items():
+            archive.writestr(n, data)
+    out = str(tmp_path / "o.safetensors")
+    _fails(capsys, [str(custom), out], "layer 'deconv2' (Conv2DTranspose) cannot be reproduced by kcompat")
+    _no_output_left(tmp_path, out)
+
+
+def test_existing_output_needs_force(capsys, saved, tmp_path):
+    source = saved["keras"]["files"]["model.keras"]
+    out = tmp_path / "o.safetensors"
+    out.write_bytes(b"keep me")
+    _fails(capsys, [source, str(out)], "already exists (use --force to overwrite)")
+    assert out.read_bytes() == b"keep me"
+    assert main([source, str(out), "--force", "--quiet"]) == 0
+    assert len(_read(str(out))) == saved["keras"]["weights"]
+
+
+def test_output_that_cannot_be_written(capsys, saved, tmp_path):
+    source = saved["keras"]["files"]["model.keras"]
+    _fails(capsys, [source, str(tmp_path / "missing" / "o.safetensors")], "cannot write")
+    directory = tmp_path / "a-directory.safetensors"
+    directory.mkdir()
+    _fails(capsys, [source, str(directory), "--force"], "cannot write")
+    assert os.listdir(directory) == [] and not os.path.exists(config_path(str(directory)))
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
