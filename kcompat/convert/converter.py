@@ -106,11 +106,11 @@ def _shape_after(tensor, transform):
 
 
 def _value(tensor, transform):
+    """The tensor as written: read from the file, permuted to torch layout for kernels."""
     array = tensor.read()
-    value = torch.from_numpy(np.ascontiguousarray(array))
     if transform == "to_torch_layout":
-        value = value.permute(3, 2, 0, 1).contiguous()
-    return value
+        array = np.ascontiguousarray(array.transpose(3, 2, 0, 1))  # the read array is freed on return
+    return torch.from_numpy(np.ascontiguousarray(array))
 
 
 def _summary(model, items, configs, rows, output, fmt):
@@ -189,8 +189,8 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
                     safetensors_io.write_header(stream, entries, metadata)
                     for key, tensor, transform in items:
                         value = _value(tensor, transform)
-                        stream.write(value.numpy().tobytes() if value.dtype != torch.bfloat16
-                                     else value.view(torch.int16).numpy().tobytes())
+                        raw = value.numpy() if value.dtype != torch.bfloat16 else value.view(torch.int16).numpy()
+                        stream.write(memoryview(raw).cast("B") if raw.size else b"")  # no extra copy
                         progress.advance(value.numel() * value.element_size())
                 else:
                     state = {}

@@ -337,7 +337,7 @@ def save_keras_models(api, directory):
             model.save_weights(path) if name.endswith(".weights.h5") else model.save(path)
             files[name] = path
     else:
-        for name in ("model.h5", "model.weights.h5", "ckpt/model"):
+        for name in ("model.h5", "model.weights.h5", "ckpt/model", "legacy_weights.h5"):
             path = os.path.join(directory, name)
             model.save_weights(path) if name != "model.h5" else model.save(path)
             files[name] = path
