@@ -14,7 +14,6 @@ Nothing is read into memory here: each weight is a :class:`Tensor` that reads on
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -191,9 +190,6 @@ def _is_container(layer):
 # ----------------------------------------------------------------- v3 weights
 def _v3_weights(path, handle, config, kind):
     layers, skipped = [], []
-    version = None
-    if config is not None:
-        version = config.get("keras_version") or "3"
     generation = "keras" if config is not None or _has_names(handle) else "tf_keras"
 
     def walk(group, prefix, layer_configs, dotted):
