@@ -15,6 +15,7 @@ import torch
 from . import shapes
 from .errors import InvalidArgumentError, UnimplementedError
 from .functional import conv_transpose
+from .layers.conv_transpose import _to_torch_layout
 
 __all__ = ["bias_add", "conv2d_transpose"]
 
@@ -167,7 +168,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
                 f"{computed} spatial_dim: {spatial[axis]} input: {out_size[axis]} filter: {kernel_size[axis]} "
                 f"output: {in_size[axis]} stride: {stride[axis]} dilation: {dilation[axis]}"
             )
-    weight = filters.permute(3, 2, 0, 1)
+    weight = _to_torch_layout(filters)
     return conv_transpose(input, weight, None, output_size=out_size, strides=stride, padding=pads,
                           dilation=dilation, channels_last=data_format == "NHWC")
 

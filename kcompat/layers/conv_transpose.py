@@ -440,10 +440,14 @@ class BaseConvTranspose(torch.nn.Module):
         return ", ".join(parts)
 
 
+def torch_order(rank):
+    """Axes of a Keras/TF kernel ``(*k, filters, in)`` in torch's order ``(in, filters, *k)``."""
+    return (rank + 1, rank, *range(rank))
+
+
 def _to_torch_layout(kernel):
     """Keras ``(*k, filters, in)`` -> torch ``(in, filters, *k)``: the last two axes to the front."""
-    rank = kernel.dim() - 2
-    return kernel.permute(rank + 1, rank, *range(rank))
+    return kernel.permute(*torch_order(kernel.dim() - 2))
 
 
 def _to_keras_layout(weight):

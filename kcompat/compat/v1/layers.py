@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ... import activations, constraints, dtype_policy, regularizers
-from ...layers.conv_transpose import BaseConvTranspose, _initial_value, _to_torch_layout
+from ...layers.conv_transpose import BaseConvTranspose, _initial_value, _to_torch_layout, torch_order
 from ...serialization import serialize
 from . import variable_scope as vs
 from . import initializers as v1_initializers
@@ -104,8 +104,7 @@ class Conv2DTranspose(BaseConvTranspose):
         return self._parameters.get("kernel")
 
     def _set_variables(self, kernel, bias):
-        order = _torch_order(self.rank)
-        self._parameters["kernel"] = vs._tf_shaped(kernel, order, self._device, self._trainable)
+        self._parameters["kernel"] = vs._tf_shaped(kernel, torch_order(self.rank), self._device, self._trainable)
         if bias is not None:
             self.bias = torch.nn.Parameter(bias.to(self._device), requires_grad=self._trainable)
 
@@ -153,7 +152,7 @@ class Conv2DTranspose(BaseConvTranspose):
         kernel = vs._get_variable(
             state, "kernel", shape, self.dtype, make(self._initializer(self.kernel_initializer),
                                                      "kernel_initializer"),
-            reuse, self._trainable, device, _torch_order(self.rank),
+            reuse, self._trainable, device, torch_order(self.rank),
             regularizer=self.kernel_regularizer,
         )
         self._parameters["kernel"] = kernel
@@ -357,11 +356,6 @@ class Conv2DTranspose(BaseConvTranspose):
 
 
 Conv2DTransposeTF1 = Conv2DTranspose
-
-
-def _torch_order(rank):
-    """Memory order putting TF's ``(*k, filters, in)`` in torch's ``(in, filters, *k)``."""
-    return (rank + 1, rank, *range(rank))
 
 
 def _scope_module(owner, scope_name):

@@ -354,7 +354,7 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     ``(kh, kw, out, in)`` filter handed to :func:`kcompat.nn.conv2d_transpose` costs no copy.
     """
     from ... import initializers as keras_initializers
-    from ...layers.conv_transpose import _initial_value
+    from ...layers.conv_transpose import _initial_value, torch_order
 
     state = current_pass("get_variable")
     scope = state.current
@@ -388,7 +388,7 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
         from .initializers import glorot_uniform_initializer
 
         initializer = glorot_uniform_initializer()
-    order = (3, 2, 0, 1) if len(shape) == 4 else tuple(range(len(shape)))
+    order = torch_order(2) if len(shape) == 4 else tuple(range(len(shape)))
     variable = _get_variable(
         state, name, shape, dtype, lambda s, d: _initial_value(initializer, s, d, "initializer"), scope.reuse,
         True if trainable is None else bool(trainable), None, order, regularizer=regularizer,
