@@ -176,8 +176,7 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
         items, configs, rows = plan(model)
         summary = _summary(model, items, configs, rows, output, fmt)
         entries = [(key, _torch_dtype(t.dtype), _shape_after(t, transform)) for key, t, transform in items]
-        total = sum(int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
-                    for _, dtype, shape in entries)
+        total = sum(safetensors_io.nbytes(dtype, shape) for _, dtype, shape in entries)
         progress = _Progress(total, progress_stream)
         temporaries = []
         try:

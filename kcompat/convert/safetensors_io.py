@@ -13,7 +13,7 @@ import struct
 import numpy as np
 import torch
 
-__all__ = ["DTYPES", "write_header", "read"]
+__all__ = ["DTYPES", "nbytes", "write_header", "read"]
 
 DTYPES = {
     torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
@@ -23,11 +23,16 @@ DTYPES = {
 _BY_NAME = {v: k for k, v in DTYPES.items()}
 
 
+def nbytes(dtype, shape):
+    """Bytes of a tensor of ``dtype`` and ``shape``."""
+    return int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
+
+
 def write_header(stream, entries, metadata=None):
     """Write the header for ``entries`` (``(key, torch dtype, shape)`` in data order); return sizes."""
     header, offset, sizes = {}, 0, []
     for key, dtype, shape in entries:
-        size = int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
+        size = nbytes(dtype, shape)
         header[key] = {"dtype": DTYPES[dtype], "shape": list(shape), "data_offsets": [offset, offset + size]}
         offset += size
         sizes.append(size)
