@@ -261,7 +261,7 @@ def nn_call(version, x, filters, output_shape, strides, padding="SAME", data_for
         tape.watch([xt, ft])
         kwargs = dict(output_shape=output_shape, strides=strides, padding=padding, data_format=data_format,
                       dilations=dilations)
-        y = op(xt, ft, **kwargs) if version == "v2" else op(xt, ft, **kwargs)
+        y = op(xt, ft, **kwargs)
         if upstream is not None:
             loss = t.reduce_sum(y * t.constant(upstream))
     y = np.asarray(y)

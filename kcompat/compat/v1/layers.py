@@ -22,7 +22,7 @@ from . import variable_scope as vs
 from . import initializers as v1_initializers
 from .initializers import glorot_uniform_initializer, zeros_initializer
 
-__all__ = ["Conv2DTranspose", "Conv2DTransposeTF1", "conv2d_transpose"]
+__all__ = ["Conv2DTranspose", "conv2d_transpose"]
 
 _DEFAULT_BIAS_INITIALIZER = zeros_initializer()
 
@@ -353,9 +353,6 @@ class Conv2DTranspose(BaseConvTranspose):
         if isinstance(prop, property):
             return prop.fget(self)
         return super().__getattr__(name)
-
-
-Conv2DTransposeTF1 = Conv2DTranspose
 
 
 def _scope_module(owner, scope_name):

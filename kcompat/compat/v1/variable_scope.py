@@ -66,10 +66,6 @@ class _Scope:
         """Share the variables of this scope from here on (``scope.reuse_variables()``)."""
         self.reuse = True
 
-    @property
-    def original_name_scope(self):
-        return self.name + "/" if self.name else ""
-
     def __repr__(self):
         return f"<variable scope {self.name!r} reuse={self.reuse!r}>"
 
