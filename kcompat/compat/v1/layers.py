@@ -164,7 +164,7 @@ class Conv2DTranspose(BaseConvTranspose):
             )
             self._parameters["bias"] = bias
         if self.kernel_constraint is not None or self.bias_constraint is not None:
-            scope_module = _scope_module(state.owner, self._scope.name)
+            scope_module = vs.scope_module(state.owner, self._scope.name)
             if self.kernel_constraint is not None:
                 scope_module.constraints["kernel"] = self.kernel_constraint
             if self.bias_constraint is not None and self.use_bias:
@@ -353,13 +353,6 @@ class Conv2DTranspose(BaseConvTranspose):
         if isinstance(prop, property):
             return prop.fget(self)
         return super().__getattr__(name)
-
-
-def _scope_module(owner, scope_name):
-    module = owner
-    for component in scope_name.split("/"):
-        module = module._modules[component]
-    return module
 
 
 def conv2d_transpose(inputs, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",

@@ -261,6 +261,14 @@ def _lookup(owner, full_name):
     return module._parameters.get(leaf)
 
 
+def scope_module(owner, scope_name):
+    """The :class:`VariableScope` module of an existing scope (``owner`` itself for the root)."""
+    module = owner
+    for component in scope_name.split("/") if scope_name else ():
+        module = module._modules[component]
+    return module
+
+
 def _tf_shaped(value, torch_order, device, requires_grad):
     """A ``Parameter`` of TF's shape whose memory is in ``torch_order`` (so the torch view is free)."""
     storage = torch.empty([value.shape[a] for a in torch_order], dtype=value.dtype, device=device)
@@ -390,8 +398,6 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
         True if trainable is None else bool(trainable), None, order, regularizer=regularizer,
     )
     if constraint is not None:
-        module = state.owner
-        for component in full.split("/")[:-1]:
-            module = module._modules[component]
-        module.constraints[full.split("/")[-1]] = constraint
+        scope_name, leaf = full.rsplit("/", 1) if "/" in full else ("", full)
+        scope_module(state.owner, scope_name).constraints[leaf] = constraint
     return variable
