@@ -70,10 +70,11 @@ def config_space():
     return out
 
 
-def params(dtypes=("float32",), data_formats=("channels_last",)):
+def params(dtypes=("float32",), data_formats=("channels_last",), space=None):
+    """``space()`` (default :func:`config_space`) crossed with dtypes and data formats."""
     return [
         pytest.param(config, spatial, dtype, fmt, id=f"{cid}-{fmt[9:]}-{dtype}")
-        for config, spatial, cid in config_space()
+        for config, spatial, cid in (space or config_space)()
         for dtype in dtypes
         for fmt in data_formats
     ]
@@ -100,11 +101,3 @@ def tf1_config_space():
                 out.append((config, spatial, cid))
     return out
 
-
-def tf1_params(dtypes=("float32",), data_formats=("channels_last",)):
-    return [
-        pytest.param(config, spatial, dtype, fmt, id=f"{cid}-{fmt[9:]}-{dtype}")
-        for config, spatial, cid in tf1_config_space()
-        for dtype in dtypes
-        for fmt in data_formats
-    ]

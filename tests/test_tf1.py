@@ -21,7 +21,7 @@ from kcompat.testing import numpy_reference
 from kcompat.testing.tf_oracle import TFError
 
 from conftest import assert_matches_reference
-from configs import tf1_params
+from configs import params, tf1_config_space
 
 
 class Program(torch.nn.Module):
@@ -84,7 +84,7 @@ def _layer_source(config, data_format, via_channels_last):
 
 
 @pytest.mark.parametrize("config,spatial,dtype,data_format",
-                         tf1_params(("float32", "float64"), ("channels_last", "channels_first")))
+                         params(("float32", "float64"), ("channels_last", "channels_first"), tf1_config_space))
 def test_functional_parity(oracle, config, spatial, dtype, data_format):
     """``tf.layers.conv2d_transpose``: outputs, gradients and variables over the TF1 configuration space."""
     rng = np.random.default_rng(sum(spatial) + len(str(config)))
