@@ -76,11 +76,12 @@ class Conv2DTranspose(BaseConvTranspose):
         self._last = None
         # Built inside a running forward: TF1 graph code; the variables go to that module.
         self._graph_owner = None
+        self._running_pass = None
         state = vs.current_pass(type(self).__name__, required=False)
         if state is not None:
             self._graph_owner = weakref.ref(state.owner)
             if scope is not None:
-                with vs.variable_scope(scope) as captured:
+                with vs.variable_scope._in(state, scope) as captured:
                     self._scope = captured
 
     # ------------------------------------------------------------- storage
@@ -137,7 +138,7 @@ class Conv2DTranspose(BaseConvTranspose):
             super()._build_weights(in_channels)
             return
         shape = (*self.kernel_size, self.filters, in_channels)
-        state = vs.current_pass(type(self).__name__)
+        state = self._running_pass or vs.current_pass(type(self).__name__)
         if state.owner is not self._graph_owner():
             raise RuntimeError(
                 f"Layer {self.name} was created inside the forward of another module than the one "
@@ -175,10 +176,10 @@ class Conv2DTranspose(BaseConvTranspose):
         if self._scope is not None:
             return
         if self._reuse:
-            with vs.variable_scope(self._base_name) as captured:
+            with vs.variable_scope._in(state, self._base_name) as captured:
                 self._scope = captured
         else:
-            with vs.variable_scope(None, default_name=self._base_name) as captured:
+            with vs.variable_scope._in(state, None, default_name=self._base_name) as captured:
                 self._scope = captured
 
     def forward(self, inputs):
@@ -194,8 +195,12 @@ class Conv2DTranspose(BaseConvTranspose):
         else:
             self._set_scope(state)
             first = not self.built
-            with vs.variable_scope(self._scope, reuse=True if self.built else self._reuse):
-                outputs = super().forward(inputs)
+            self._running_pass = state  # for the build inside, which would otherwise walk the stack again
+            try:
+                with vs.variable_scope._in(state, self._scope, reuse=True if self.built else self._reuse):
+                    outputs = super().forward(inputs)
+            finally:
+                self._running_pass = None
             if self._graph_owner is None and (first or id(self) not in state.regularized_layers):
                 # A submodule's weight penalties join its owner's pass once, like TF's collection.
                 for name, reg, var in (("kernel", self.kernel_regularizer, self.kernel),

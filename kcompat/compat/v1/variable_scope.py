@@ -184,9 +184,17 @@ class variable_scope:  # noqa: N801 - TensorFlow's spelling
                 raise NotImplementedError(f"kcompat's variable_scope does not support `{arg}`. Received: {value!r}")
         self._name_or_scope, self._default_name = name_or_scope, default_name
         self._reuse, self._initializer, self._regularizer, self._dtype = reuse, initializer, regularizer, dtype
+        self._given_pass = None
+
+    @classmethod
+    def _in(cls, state, name_or_scope, **kwargs):
+        """The scope entered in ``state``, a pass the caller already found (one stack walk, not two)."""
+        scope = cls(name_or_scope, **kwargs)
+        scope._given_pass = state
+        return scope
 
     def __enter__(self):
-        state = self._pass = current_pass("variable_scope")
+        state = self._pass = self._given_pass or current_pass("variable_scope")
         old = self._old = state.current
         name_or_scope = self._name_or_scope
         if isinstance(name_or_scope, _Scope):
