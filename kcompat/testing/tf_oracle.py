@@ -94,14 +94,13 @@ def _tuple(value, rank):
 
 def _spatial(value, data_format):
     """The two spatial values of a TF ``strides``/``dilations`` argument, ``None`` if malformed."""
-    values = [value] if isinstance(value, int) else list(value)
-    if len(values) == 1:
-        return (values[0],) * 2
-    if len(values) == 2:
-        return tuple(values)
-    if len(values) == 4:
-        return tuple(values[1:3] if data_format == "NHWC" else values[2:4])
-    return None
+    from ..nn import _sequence  # TF's own argument rule, as kcompat.nn applies it
+
+    try:
+        values = _sequence(value, 2, 1 if data_format == "NCHW" else 3, "strides")
+    except ValueError:
+        return None
+    return tuple(values[2:4] if data_format == "NCHW" else values[1:3])
 
 
 def route(config, dtype, rank=2, tf1=False):
