@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kcompat.testing.parity import GRAD_TOLERANCES, TOLERANCES
 from kcompat.testing.tf_oracle import default_oracle
 
-# Tolerances, stated once per dtype: max |ours - reference| / max(1, max |reference|).
-TOLERANCE = {np.dtype("float32"): 1e-5, np.dtype("float64"): 1e-12, "float16": 1e-2, "bfloat16": 6e-2}
+# Tolerances, stated once per dtype (kcompat.testing.parity, shared with users' checks):
+# max |ours - reference| / max(1, max |reference|).
+TOLERANCE = {k if k in ("float16", "bfloat16") else np.dtype(k): v for k, v in TOLERANCES.items()}
 # Half-precision gradients are long reductions whose rounding depends on accumulation order
-# (TF reduces bfloat16 bias gradients in bfloat16): looser, stated once here.
-GRAD_TOLERANCE = {"float16": 2e-2, "bfloat16": 1.5e-1}
+# (TF reduces bfloat16 bias gradients in bfloat16): looser.
+GRAD_TOLERANCE = GRAD_TOLERANCES
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +35,22 @@ def assert_matches_reference(ours, reference, dtype, what="output", tolerance=No
     tol = tolerance or TOLERANCE[dtype if dtype in ("float16", "bfloat16") else np.dtype(dtype)]
     assert err <= tol, f"{what}: relative error {err:.3g} > {tol:g}"
     return err
+
+
+@pytest.fixture
+def crop_off_by_one(monkeypatch):
+    """A planted bug, the classic hand-port one: 'same' crops the odd row at the front instead
+    of the back (only where kernel - stride is odd)."""
+    from kcompat import functional, shapes
+
+    correct = shapes.tf_padding_before
+
+    def wrong(output_length, kernel_size, stride, padding, dilation=1):
+        before = correct(output_length, kernel_size, stride, padding, dilation)
+        total = shapes.effective_kernel_size(kernel_size, dilation) - stride
+        return before + 1 if padding == "same" and total > 0 and total % 2 else before
+
+    monkeypatch.setattr(shapes, "tf_padding_before", wrong)
+    functional.plan.cache_clear()
+    yield
+    functional.plan.cache_clear()

@@ -130,6 +130,10 @@ def test_command_line_entry_points(saved, tmp_path):
     table = subprocess.run([sys.executable, "-m", "kcompat.convert.cli", source, str(tmp_path / "t.pt")],
                            capture_output=True, text=True)
     assert table.returncode == 0 and "head2.up" in table.stdout and "converted" in table.stdout
+    umask = os.umask(0)
+    os.umask(umask)
+    for written in (out, tmp_path / "g.safetensors.json", tmp_path / "t.pt"):  # not mkstemp's 0600
+        assert written.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 GENERATOR_TF1 = """

@@ -153,3 +153,13 @@ def test_numpy_input_and_float64_input_are_cast():
 def test_module_dtype_conversion_is_followed():
     layer = kcompat.Conv2DTranspose(2, 3, in_channels=2).double()
     assert layer(torch.ones(1, 3, 3, 2)).dtype == torch.float64
+
+
+def test_bfloat16_weights_round_trip_as_keras_returns_them():
+    """Keras returns bfloat16 weights as ml_dtypes arrays; they load back unchanged."""
+    layer = kcompat.Conv2DTranspose(2, 3, dtype="bfloat16", in_channels=4)
+    kernel, bias = layer.get_weights()
+    assert kernel.dtype.name == "bfloat16" and kernel.shape == (3, 3, 2, 4)
+    other = kcompat.Conv2DTranspose(2, 3, dtype="bfloat16")
+    other.set_weights([kernel, bias])
+    assert torch.equal(other.weight, layer.weight) and other.weight.dtype == torch.bfloat16

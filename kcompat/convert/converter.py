@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import tempfile
 
 import numpy as np
 import torch
 
+from .._files import publish, temporary
+from .._progress import ProgressBar
 from ..layers import Conv2DTranspose
 from . import safetensors_io
 from .keras_files import ConversionError, open_model_file
@@ -126,31 +126,16 @@ def _summary(model, items, configs, rows, output, fmt):
     }
 
 
-class _Progress:
-    """A one-line progress bar on a terminal, for conversions of more than 64 MB."""
-
-    def __init__(self, total, stream=None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.total, self.done = total, 0
-        self.active = total > 64 * 2**20 and hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def advance(self, nbytes):
-        self.done += nbytes
-        if self.active:
-            frac = self.done / self.total
-            bar = "#" * int(30 * frac)
-            self.stream.write(f"\r[{bar:<30}] {frac:4.0%} {self.done / 2**20:.0f}/{self.total / 2**20:.0f} MB")
-            self.stream.flush()
-
-    def close(self):
-        if self.active:
-            self.stream.write("\n")
+def _progress(total, stream):
+    """A progress bar on a terminal, for conversions of more than 64 MB."""
+    return ProgressBar(total, stream, enabled=total > 64 * 2**20,
+                       counter=lambda done, total: f"{done / 2**20:.0f}/{total / 2**20:.0f} MB")
 
 
 def _temporary(path):
     directory = os.path.dirname(os.path.abspath(path)) or "."
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        fd, name = temporary(path)
     except FileNotFoundError:
         raise ConversionError(f"{path}: cannot write: directory {directory} does not exist") from None
     except PermissionError:
@@ -177,7 +162,7 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
         summary = _summary(model, items, configs, rows, output, fmt)
         entries = [(key, _torch_dtype(t.dtype), _shape_after(t, transform)) for key, t, transform in items]
         total = sum(safetensors_io.nbytes(dtype, shape) for _, dtype, shape in entries)
-        progress = _Progress(total, progress_stream)
+        progress = _progress(total, progress_stream)
         temporaries = []
         try:
             fd, weights_tmp = _temporary(output)
@@ -202,10 +187,10 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
             with os.fdopen(fd, "w") as stream:
                 json.dump({"writer": "kcompat-convert", "version": 1, "source": str(source), "kind": model.kind,
                            "format": fmt, "layers": configs}, stream, indent=1)
-            os.replace(weights_tmp, output)
+            publish(weights_tmp, output)
             temporaries.remove(weights_tmp)
             try:
-                os.replace(config_tmp, config_path(output))
+                publish(config_tmp, config_path(output))
             except OSError:
                 os.unlink(output)  # both files or neither
                 raise

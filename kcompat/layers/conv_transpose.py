@@ -263,12 +263,16 @@ class BaseConvTranspose(torch.nn.Module):
             )
 
     def get_weights(self):
-        """``[kernel, bias]`` as numpy arrays in Keras layout (``[kernel]`` without bias)."""
+        """``[kernel, bias]`` as numpy arrays in Keras layout (``[kernel]`` without bias).
+
+        bfloat16 weights come back as ``ml_dtypes.bfloat16`` arrays, as Keras returns them
+        (float32, which holds them exactly, where ``ml_dtypes`` is not installed).
+        """
         if not self.built:
             return []
-        weights = [self.kernel.detach().cpu().numpy()]
+        weights = [_to_numpy(self.kernel)]
         if self.bias is not None:
-            weights.append(self.bias.detach().cpu().numpy())
+            weights.append(_to_numpy(self.bias))
         return weights
 
     def set_weights(self, weights):
@@ -296,7 +300,8 @@ class BaseConvTranspose(torch.nn.Module):
                 )
         with torch.no_grad():
             for (_, target), array in zip(targets, arrays):
-                target.copy_(torch.as_tensor(array))
+                # ml_dtypes' bfloat16 (Keras's) is unknown to torch; float32 holds it exactly.
+                target.copy_(torch.as_tensor(array.astype(np.float32) if array.dtype.name == "bfloat16" else array))
 
     def count_params(self) -> int:
         self._require_built("count_params")
@@ -438,6 +443,18 @@ class BaseConvTranspose(torch.nn.Module):
         if self.dtype_policy.name != "float32":
             parts.append(f"dtype={self.dtype_policy.name!r}")
         return ", ".join(parts)
+
+
+def _to_numpy(tensor):
+    tensor = tensor.detach().cpu()
+    if tensor.dtype != torch.bfloat16:
+        return tensor.numpy()
+    array = tensor.float().numpy()
+    try:
+        import ml_dtypes  # numpy has no bfloat16; Keras and TensorFlow use ml_dtypes'
+    except ImportError:
+        return array
+    return array.astype(ml_dtypes.bfloat16)
 
 
 def torch_order(rank):

@@ -27,15 +27,66 @@ def tf():
 
 
 def keras_module(api):
-    if api == "keras":
+    if api in ("keras", "tf.nn"):
         import keras
 
         return keras
-    if api == "tf_keras":
+    if api in ("tf_keras", "tf1"):
         import tf_keras
 
         return tf_keras
     raise ValueError(f"unknown api {api!r}")
+
+
+class _OpLayer:
+    """The layer written with the ops: ``tf.nn.conv2d_transpose``, ``tf.nn.bias_add``, activation.
+
+    The output shape is Keras 3's (``compute_output_shape``), as a user computes it for the op.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True, dtype=None, **_):
+        import keras
+
+        self.shape_layer = keras.layers.Conv2DTranspose(
+            filters, kernel_size, strides=strides, padding=padding, output_padding=output_padding,
+            data_format=data_format, dilation_rate=dilation_rate)
+        self.policy = keras.dtype_policies.get(dtype or "float32")
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.trainable_weights = []
+
+    def build(self, input_shape):
+        t, sl = tf(), self.shape_layer
+        channels = input_shape[-1 if sl.data_format == "channels_last" else 1]
+        dtype = self.policy.variable_dtype
+        self.kernel = t.Variable(t.zeros((*sl.kernel_size, sl.filters, channels), dtype))
+        self.bias = t.Variable(t.zeros((sl.filters,), dtype)) if self.use_bias else None
+        self.trainable_weights = [self.kernel] + ([self.bias] if self.use_bias else [])
+
+    def set_weights(self, weights):
+        for variable, value in zip(self.trainable_weights, weights):
+            variable.assign(value)
+
+    def __call__(self, x):
+        t, sl = tf(), self.shape_layer
+        compute = self.policy.compute_dtype
+        fmt = "NHWC" if sl.data_format == "channels_last" else "NCHW"
+        y = t.nn.conv2d_transpose(t.cast(x, compute), t.cast(self.kernel, compute),
+                                  output_shape=sl.compute_output_shape(tuple(x.shape)), strides=sl.strides,
+                                  padding=sl.padding.upper(), data_format=fmt, dilations=sl.dilation_rate)
+        if self.use_bias:
+            y = t.nn.bias_add(y, t.cast(self.bias, compute), data_format=fmt)
+        return self.activation(y)
+
+
+def layer_class(api):
+    """The Conv2DTranspose that ``api`` names: Keras 3, Keras 2, TF1 layers, or the ops."""
+    if api == "tf.nn":
+        return _OpLayer
+    if api == "tf1":
+        return tf().compat.v1.layers.Conv2DTranspose
+    return keras_module(api).layers.Conv2DTranspose
 
 
 def _nhwc(a, rank):
@@ -53,6 +104,10 @@ def _at_least_float32(tensor):
 
 def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
     """Build ``api``'s Conv2DTranspose from ``config``, load ``weights`` and call it on ``x``.
+
+    ``api``: ``"keras"`` (Keras 3), ``"tf_keras"`` (Keras 2), ``"tf1"``
+    (``tf.compat.v1.layers.Conv2DTranspose``, in a ``TF_USE_LEGACY_KERAS=1`` worker) or
+    ``"tf.nn"`` (the ops, see :class:`_OpLayer`).
 
     Returns the output and, with ``upstream``, the gradients of ``sum(output * upstream)``
     with respect to the input, kernel and bias (Keras layout).
@@ -88,7 +143,7 @@ def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
             spread = np.zeros(config["kernel_size"] + kernel.shape[-2:], kernel.dtype)
             spread[tuple(slice(None, None, d) for d in dilation)] = kernel
             weights = [spread] + list(weights[1:])
-    layer = mod.layers.Conv2DTranspose(**config)
+    layer = layer_class(api)(**config)
     layer.build(x.shape)
     if weights is not None:
         layer.set_weights(weights)
@@ -130,7 +185,7 @@ def layer_output_shape(api, config, input_shape):
 
 def layer_construct(api, config):
     """Construct only: ``None`` if Keras accepts the arguments, else its exception."""
-    keras_module(api).layers.Conv2DTranspose(**config)
+    layer_class(api)(**config)
     return None
 
 
@@ -277,6 +332,46 @@ def nn_call(version, x, filters, output_shape, strides, padding="SAME", data_for
     return result
 
 
+def model_layers(path, api):
+    """Every Conv2DTranspose of the Keras model saved at ``path`` (loaded by ``api``'s Keras):
+    ``[{"path": dotted name path, "input_shape": shape (batch None), "config": ..., "weights": [...]}]``."""
+    mod = keras_module(api)
+    model = mod.models.load_model(path, compile=False)
+    found = []
+
+    def visit(container, prefix):
+        for layer in container.layers:
+            dotted = f"{prefix}{layer.name}"
+            if hasattr(layer, "layers"):
+                visit(layer, dotted + ".")
+            elif type(layer).__name__ in ("Conv2DTranspose", "Convolution2DTranspose"):
+                shape = layer.input.shape if hasattr(layer, "input") else None
+                shape = tuple(None if d is None else int(d) for d in shape) if shape is not None else None
+                found.append({"path": dotted, "input_shape": shape, "config": layer.get_config(),
+                              "weights": [np.asarray(w) for w in layer.get_weights()]})
+
+    visit(model, "")
+    return found
+
+
+def keras_torch_call(config, x, weights, upstream=None):
+    """Keras 3 on its torch backend (a ``KERAS_BACKEND=torch`` worker): output, and gradients of
+    ``sum(output * upstream)`` when ``upstream`` fits the output. A peer, not a reference."""
+    import keras
+    import torch
+
+    layer = keras.layers.Conv2DTranspose(**config)
+    layer.build(x.shape)
+    layer.set_weights(weights)
+    xt = torch.tensor(x, requires_grad=upstream is not None)
+    y = layer(xt)
+    result = {"output": y.detach().float().numpy() if y.dtype != torch.float64 else y.detach().numpy()}
+    if upstream is not None and tuple(y.shape) == upstream.shape:
+        (y * torch.tensor(upstream).to(y.dtype)).sum().backward()
+        result["grads"] = [xt.grad.numpy()] + [v.value.grad.numpy() for v in layer.trainable_weights]
+    return result
+
+
 def tf1_class_info(config, input_shape):
     """What TF1's ``Conv2DTranspose(**config)`` reports before and after ``build(input_shape)``."""
     layer = tf().compat.v1.layers.Conv2DTranspose(**config)
@@ -381,7 +476,7 @@ def save_tf1_checkpoint(source, directory, x):
 
 FUNCTIONS = {f.__name__: f for f in (save_keras_models, save_tf1_checkpoint, layer_call, layer_config, layer_output_shape, layer_construct,
                                      initial_weights, activation, activation_names, layer_losses, constraint,
-                                     tf1_graph, nn_call, tf1_class_info)}
+                                     tf1_graph, nn_call, tf1_class_info, keras_torch_call, model_layers)}
 
 
 def main():

@@ -33,6 +33,8 @@ FLAVOURS = {
     # TF1 layers (tf.compat.v1.layers) exist only with tf_keras as tf.keras.
     "onednn-tf1": {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_USE_LEGACY_KERAS": "1"},
     "eigen-tf1": {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_USE_LEGACY_KERAS": "1"},
+    # Keras 3 on its torch backend: a peer the harness compares beside kcompat, not an oracle.
+    "keras-torch": {"KERAS_BACKEND": "torch"},
 }
 
 
@@ -128,11 +130,18 @@ class TFOracle:
             worker = self._workers[flavour] = _Worker(flavour)
         return worker.call(function, kwargs)
 
-    def layer_call(self, api, config, x, weights=None, upstream=None):
-        """Output (and gradients with ``upstream``) of ``api``'s Conv2DTranspose(**config) on ``x``."""
-        flavour = route(config, x.dtype, x.ndim - 2)
+    def layer_call(self, api, config, x, weights=None, upstream=None, *, flavour=None):
+        """Output (and gradients with ``upstream``) of ``api``'s Conv2DTranspose(**config) on ``x``.
+
+        ``api``: ``"keras"``, ``"tf_keras"``, ``"tf1"`` or ``"tf.nn"`` (see
+        ``_tf_worker.layer_call``). ``flavour``: ``"eigen"`` forces TF's default kernel;
+        ``None`` routes by :func:`route`.
+        """
+        flavour = flavour or route(config, x.dtype, x.ndim - 2)
+        if api == "tf1" and not flavour.endswith("-tf1"):
+            flavour += "-tf1"
         return self.call(flavour, "layer_call", api=api, config=config, x=x, weights=weights,
-                         upstream=upstream, rewrite=flavour == "eigen")
+                         upstream=upstream, rewrite=flavour.startswith("eigen"))
 
     def tf1_graph(self, source, inputs, *, kernel_size=1, strides=1, assign=None, upstream=None):
         """Run ``build(tf1, **inputs)`` from ``source`` in a TF1 graph (see ``_tf_worker.tf1_graph``).

@@ -185,6 +185,12 @@ class Conv2DTranspose(BaseConvTranspose):
     def forward(self, inputs):
         if not isinstance(inputs, torch.Tensor):
             inputs = torch.as_tensor(np.asarray(inputs))
+        if self.dilation_rate[0] != self.dilation_rate[1]:
+            # tf_keras's backend (atrous_conv2d_transpose), which TF1 layers call, takes one rate.
+            raise ValueError(
+                "Expected the 2 dimensions of the `dilation_rate` argument to be equal to each other. "
+                f"Received: dilation_rate={self.dilation_rate}"
+            )
         if not self.built and self._infer_dtype and inputs.is_floating_point():
             self.dtype_policy = dtype_policy.get(inputs.dtype)
         state = vs.current_pass(type(self).__name__, required=self._graph_owner is not None)

@@ -1,0 +1,149 @@
+"""``kcompat-parity``: kcompat against real TensorFlow, on the built-in grid, a user's model, or at random.
+
+    kcompat-parity                      # the built-in grid, every API generation
+    kcompat-parity --peers --png        # ... beside Keras 3's torch backend and a plain torch port
+    kcompat-parity --model gen.keras    # every transposed convolution of a saved model
+    kcompat-parity --fuzz 500 --seed 1  # random configurations, shrunk to the smallest failure
+
+Prints a table (with a progress bar on a terminal), writes ``report.json`` and ``report.md``
+(and ``report.png`` with ``--png``) to ``--output``; exit status 0 when everything agrees with
+TensorFlow, 1 when anything differs, 2 when the run cannot start (TensorFlow missing, bad
+arguments, unreadable model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..testing.parity import REFERENCES, TensorFlowMissing, describe, require_tensorflow
+from . import report
+
+__all__ = ["main"]
+
+DTYPES = ("float32", "float64", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
+
+
+def _references(text):
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in values if v not in REFERENCES]
+    if bad or not values:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {', '.join(REFERENCES)}; "
+                                         f"received {text!r}")
+    return values
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="kcompat-parity",
+        description="Check kcompat's Conv2DTranspose against real TensorFlow (outputs and gradients).")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--model", metavar="FILE",
+                      help="check every transposed convolution of a Keras file (.keras/.h5) or a TF1 "
+                           "checkpoint (with its .meta graph), layer by layer, on its real input shape")
+    mode.add_argument("--fuzz", type=int, metavar="N", help="N random configurations instead of the grid")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --fuzz (default 0)")
+    parser.add_argument("--peers", action="store_true",
+                        help="also judge Keras 3 on the torch backend and a plain torch.nn.ConvTranspose2d port "
+                             "(grid: against Keras 3)")
+    parser.add_argument("--references", type=_references, default=REFERENCES, metavar="LIST",
+                        help=f"API generations to compare with (default: {','.join(REFERENCES)})")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype policy (default float32)")
+    parser.add_argument("--no-grads", dest="grads", action="store_false", help="compare outputs only")
+    parser.add_argument("--output", default="parity-report", metavar="DIR",
+                        help="where report.json / report.md / report.png go (default ./parity-report)")
+    parser.add_argument("--png", action="store_true", help="also draw report.png (needs matplotlib)")
+    parser.add_argument("--quiet", action="store_true", help="print only the last line")
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        for reference in args.references:
+            require_tensorflow(reference)
+        if args.png:
+            import importlib.util
+
+            if importlib.util.find_spec("matplotlib") is None:
+                raise TensorFlowMissing("--png needs matplotlib: pip install matplotlib")
+    except TensorFlowMissing as exc:
+        print(f"kcompat-parity: {exc}", file=sys.stderr)
+        return 2
+    from ..testing.tf_oracle import default_oracle
+
+    oracle = default_oracle()
+    say = (lambda *a: None) if args.quiet else print
+    try:
+        if args.model:
+            from .model import ModelError, model_cases
+
+            try:
+                rows, title = model_cases(args.model, oracle, grads=args.grads)
+            except ModelError as exc:
+                print(f"kcompat-parity: error: {exc}", file=sys.stderr)
+                return 2
+            implementations, extra, lines = ("kcompat",), {"model": args.model}, []
+        elif args.fuzz is not None:
+            rows, title, extra, lines = _fuzz(args, oracle, say)
+            implementations = ("kcompat",)
+        else:
+            rows, title, implementations = _grid(args, oracle)
+            extra, lines = {}, []
+    except KeyboardInterrupt:
+        print("kcompat-parity: interrupted; no report written", file=sys.stderr)
+        return 130
+    say(report.terminal_table(rows, implementations, per_case=bool(args.model)))
+    json_path, md_path = report.write_reports(rows, args.output, title, implementations, extra, lines)
+    written = [json_path, md_path]
+    if args.png:
+        written.append(report.write_png(rows, os.path.join(args.output, "report.png"), implementations))
+    failed = sum(1 for _, results in rows if not results["kcompat"].ok)
+    verdict = "all agree with TensorFlow" if failed == 0 else f"{failed} DIFFER from TensorFlow"
+    print(f"{title}: {len(rows)} cases, {verdict}. Reports: {', '.join(written)}")
+    return 0 if failed == 0 else 1
+
+
+def _grid(args, oracle):
+    from .grid import default_grid
+    from .peers import peers
+    from .run import run_cases
+
+    references = args.references
+    if args.peers and "keras" not in references:
+        references = ("keras", *references)  # peers port Keras 3's layer: judged against Keras 3
+    cases = default_grid(references, args.dtype)
+    implementations = ("kcompat", "keras3-torch", "torch-recipe") if args.peers else ("kcompat",)
+    table = peers(oracle) if args.peers else None
+    rows = run_cases(cases, oracle, grads=args.grads,
+                     peers=lambda case: table if case.reference == "keras" else None)
+    title = f"kcompat parity: built-in grid ({', '.join(references)}; {args.dtype})"
+    return rows, title, implementations
+
+
+def _fuzz(args, oracle, say):
+    from .fuzz import fuzz
+
+    result = fuzz(args.fuzz, args.seed, args.references, args.dtype, oracle)
+    rows = [(case, {"kcompat": r}) for case, r in result.results]
+    title = f"kcompat parity: fuzz (N={args.fuzz}, seed={args.seed})"
+    extra = {"fuzz": {"n": args.fuzz, "seed": args.seed, "ran": result.ran, "ok": result.ok}}
+    lines = [f"Fuzz: {result.ran} of {args.fuzz} random cases run from seed {args.seed}.", ""]
+    if result.failure is not None:
+        case, res = result.shrunk
+        rows.append((case, {"kcompat": res}))
+        reproduce = (f"kcompat.testing.assert_parity({case.config!r}, {tuple(case.input_shape)}, "
+                     f"reference={case.reference!r}, dtype={case.dtype!r})")
+        extra["fuzz"].update({"failure": result.failure[0].id, "shrunk": case.id, "shrunk_config": case.config,
+                              "shrunk_input_shape": list(case.input_shape), "shrink_steps": result.shrink_steps,
+                              "reproduce": reproduce})
+        text = [f"First failure: {result.failure[0].id} ({describe(result.failure[0].config)}).",
+                f"Shrunk in {result.shrink_steps} steps to {case.id}:", str(res), "Reproduce:", "  " + reproduce]
+        say("\n".join(text) + "\n")
+        lines += ["```", *text, "```", ""]
+    return rows, title, extra, lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())

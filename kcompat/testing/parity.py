@@ -1,0 +1,446 @@
+"""Does a kcompat layer compute what TensorFlow computes? One layer, one answer.
+
+:func:`check_parity` runs a kcompat layer and the real TensorFlow layer of the chosen API
+generation on the same weights and inputs, forward and backward, and returns a
+:class:`ParityResult`; :func:`assert_parity` raises ``AssertionError`` with its report when
+they differ. TensorFlow runs in worker processes (:mod:`.tf_oracle`), never in the caller.
+
+Agreement, per tensor (output, d_input, d_kernel, d_bias)::
+
+    |ours - theirs| <= atol + rtol * |theirs|   everywhere,   atol = rtol * max(1, max|theirs|)
+
+by default: a transposed convolution's values are sums, so their rounding error scales with
+the size of the tensor's values, not with each (possibly cancelled) entry.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+__all__ = ["REFERENCES", "TOLERANCES", "Difference", "ParityResult", "TensorFlowMissing", "assert_parity",
+           "check_parity", "compare_implementations", "require_tensorflow"]
+
+REFERENCES = ("keras", "tf_keras", "tf1", "tf.nn")
+# Default rtol per compute dtype (stated once; the test suite uses the same figures).
+TOLERANCES = {"float32": 1e-5, "float64": 1e-12, "float16": 1e-2, "bfloat16": 6e-2}
+# Half-precision gradients are long reductions whose rounding depends on accumulation order.
+GRAD_TOLERANCES = {"float16": 2e-2, "bfloat16": 1.5e-1}
+_CALL_KEYS = ("filters", "kernel_size", "strides", "padding", "output_padding", "data_format", "dilation_rate",
+              "activation", "use_bias", "dtype")
+_HALF = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class TensorFlowMissing(RuntimeError):
+    """The harness needs TensorFlow (and ``tf_keras`` for the Keras 2 and TF1 references)."""
+
+
+def require_tensorflow(reference="keras"):
+    """Raise :class:`TensorFlowMissing` with the one install line needed, without importing TF."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise TensorFlowMissing(
+            "kcompat's parity harness needs TensorFlow: pip install tensorflow-cpu==2.21.0 "
+            "(and pip install --no-deps tf_keras==2.21.0 for the Keras 2 and TF1 references)")
+    if reference in ("tf_keras", "tf1") and importlib.util.find_spec("tf_keras") is None:
+        raise TensorFlowMissing(
+            f"reference={reference!r} needs Keras 2: pip install --no-deps tf_keras==2.21.0")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """How far one tensor is from TensorFlow's."""
+
+    name: str
+    shape: tuple
+    max_abs: float  # max |ours - theirs|
+    max_rel: float  # max |ours - theirs| / max(1, max |theirs|)
+    where: tuple  # index of the largest |ours - theirs|
+    ours: float
+    theirs: float
+    rtol: float
+    atol: float
+    ok: bool
+
+    def __str__(self):
+        at = "" if not self.where else f" at {self.where} (ours {self.ours:.7g}, tf {self.theirs:.7g})"
+        verdict = "ok" if self.ok else f"FAIL (rtol {self.rtol:g}, atol {self.atol:.3g})"
+        return f"{self.name:8s} max abs {self.max_abs:.3g}, rel {self.max_rel:.3g}{at}: {verdict}"
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    """The outcome of one comparison.
+
+    ``status``: ``"match"``; ``"mismatch"`` (numbers or shapes differ); ``"refused"`` (both
+    refuse the configuration: agreement); ``"refuses"`` (only the implementation refuses) or
+    ``"accepts"`` (it returns a result where TensorFlow refuses): disagreements;
+    ``"crashed"`` (the TensorFlow worker died).
+    """
+
+    reference: str
+    config: dict
+    input_shape: tuple
+    dtype: str
+    status: str
+    differences: tuple = ()
+    message: str = ""  # the refusal(s) or the shape mismatch
+    notes: tuple = field(default=())
+    implementation: str = "kcompat"
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("match", "refused")
+
+    @property
+    def max_abs(self) -> float:
+        return max((d.max_abs for d in self.differences), default=0.0)
+
+    @property
+    def max_rel(self) -> float:
+        return max((d.max_rel for d in self.differences), default=0.0)
+
+    def as_dict(self):
+        return {
+            "implementation": self.implementation, "reference": self.reference, "config": self.config, "input_shape": list(self.input_shape),
+            "dtype": self.dtype, "status": self.status, "ok": self.ok, "max_abs": self.max_abs,
+            "max_rel": self.max_rel, "message": self.message,
+            "differences": [dict(d.__dict__, where=list(d.where), shape=list(d.shape)) for d in self.differences],
+        }
+
+    def __str__(self):
+        who = self.implementation
+        head = {
+            "match": f"{who} matches TensorFlow",
+            "mismatch": f"{who} DIFFERS from TensorFlow",
+            "refused": f"{who} and TensorFlow both refuse this configuration",
+            "refuses": f"{who} REFUSES a configuration TensorFlow accepts",
+            "accepts": f"TensorFlow REFUSES a configuration {who} accepts",
+            "crashed": "TensorFlow crashed on this configuration",
+        }[self.status]
+        lines = [f"{head} (reference {self.reference!r}, {self.dtype}, input {tuple(self.input_shape)})",
+                 f"  config: {describe(self.config)}"]
+        lines += [f"  {d}" for d in self.differences]
+        if self.message:
+            lines.append(f"  {self.message}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def describe(config):
+    """A config in one short line: only what differs from Keras's defaults."""
+    defaults = {"strides": (1, 1), "padding": "valid", "output_padding": None, "data_format": "channels_last",
+                "dilation_rate": (1, 1), "activation": "linear", "use_bias": True, "dtype": "float32"}
+    parts = []
+    for key in _CALL_KEYS:
+        if key not in config:
+            continue
+        value = config[key]
+        value = tuple(value) if isinstance(value, list) else value
+        if key not in ("filters", "kernel_size") and defaults.get(key, object()) in (value, _pair(value)):
+            continue
+        parts.append(f"{key}={value!r}")
+    return ", ".join(parts)
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def short_error(exc):
+    """TensorFlow's error without Keras's call boilerplate and the op's node prefix, one line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = text.split("\n\nArguments received by")[0]
+    text = re.sub(r"\s*Call arguments received by layer .*", "", text, flags=re.S)
+    text = re.sub(r"Exception encountered when calling (layer '[^']*' \(type \w+\)|\w+\.call\(\))\.", "", text)
+    text = re.sub(r"\s*\[Op:\w+\]", "", text)
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------- building both sides
+def _layer_from_config(config, reference, dtype):
+    import kcompat
+    from kcompat.compat.v1 import layers as v1_layers
+
+    config = dict(config)
+    if dtype is not None:
+        config["dtype"] = dtype
+    cls = v1_layers.Conv2DTranspose if reference == "tf1" else kcompat.Conv2DTranspose
+    if reference == "tf1":
+        config.pop("name", None)
+    return cls.from_config(config)
+
+
+def tf_arguments(layer):
+    """The arguments TensorFlow needs to build the same computation as the kcompat ``layer``."""
+    from kcompat import activations
+
+    name = activations.serialize(layer.activation)
+    if not isinstance(name, str) or activations.get(name) is not layer.activation:
+        raise ValueError(
+            f"assert_parity needs a Keras activation TensorFlow can build; layer {layer.name!r} has "
+            f"activation={layer.activation!r}")
+    return {
+        "filters": layer.filters, "kernel_size": tuple(layer.kernel_size), "strides": tuple(layer.strides),
+        "padding": layer.padding, "output_padding": layer.output_padding, "data_format": layer.data_format,
+        "dilation_rate": tuple(layer.dilation_rate), "activation": name, "use_bias": layer.use_bias,
+        "dtype": layer.dtype_policy.name,
+    }
+
+
+def _full_shape(input_shape, rank):
+    shape = tuple(int(n) for n in input_shape)
+    if len(shape) == rank + 1:
+        return (2, *shape)
+    if len(shape) != rank + 2:
+        raise ValueError(
+            f"`input_shape` must have {rank + 1} entries (no batch axis) or {rank + 2} (with it). "
+            f"Received: input_shape={tuple(input_shape)}")
+    return shape
+
+
+def _representable(array, dtype_name):
+    """``array`` rounded to what the compute dtype holds, as float32 (both sides get exact values)."""
+    half = _HALF.get(dtype_name)
+    if half is None:
+        return array
+    return torch.tensor(array).to(half).float().numpy()
+
+
+def _kernel_grad(layer):
+    """d_kernel in Keras layout, whatever the layer's storage (torch-layout ``weight`` or TF ``kernel``)."""
+    from kcompat.layers.conv_transpose import _to_keras_layout
+
+    variable = layer._kernel_variable
+    if variable.grad is None:
+        return None
+    return variable.grad if variable is not layer.weight else _to_keras_layout(variable.grad)
+
+
+def _numpy(t):
+    t = t.detach().cpu()
+    return (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t).numpy()
+
+
+def _run_ours(layer, x, upstream_seed, grads, numpy_dtype):
+    """Forward (and backward) of the kcompat layer; the layer's own ``.grad`` s are left as found."""
+    params = [p for p in (layer._kernel_variable, layer.bias) if p is not None]
+    saved = [(p.grad, p.requires_grad) for p in params]
+    try:
+        for p in params:
+            p.grad = None
+            p.requires_grad_(True)
+        device = layer._kernel_variable.device
+        xt = torch.tensor(x, device=device).to(layer.compute_dtype).requires_grad_(grads)
+        y = layer(xt)
+        out = {"output": _numpy(y)}
+        if grads:
+            rng = np.random.default_rng(upstream_seed)
+            upstream = _representable(rng.standard_normal(tuple(y.shape)).astype(numpy_dtype),
+                                      _dtype_name(layer.compute_dtype))
+            (y * torch.tensor(upstream, device=device).to(y.dtype)).sum().backward()
+            kernel_grad = _kernel_grad(layer)
+            out["upstream"] = upstream
+            out["grads"] = [_numpy(xt.grad), _numpy(kernel_grad)] + (
+                [_numpy(layer.bias.grad)] if layer.bias is not None else [])
+        return out
+    finally:
+        for p, (grad, requires) in zip(params, saved):
+            p.grad = grad
+            p.requires_grad_(requires)
+
+
+def _dtype_name(torch_dtype):
+    return str(torch_dtype).replace("torch.", "")
+
+
+def _compare(name, ours, theirs, rtol, atol):
+    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
+    scale = max(1.0, float(np.max(np.abs(theirs)))) if theirs.size else 1.0
+    atol = rtol * scale if atol is None else atol
+    if ours.size == 0:
+        return Difference(name, theirs.shape, 0.0, 0.0, (), 0.0, 0.0, rtol, atol, True)
+    diff = np.abs(ours - theirs)
+    where = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    ok = bool(np.all(diff <= atol + rtol * np.abs(theirs))) and bool(np.all(np.isfinite(ours) == np.isfinite(theirs)))
+    return Difference(name, theirs.shape, float(diff[where]), float(diff[where]) / scale,
+                      tuple(int(i) for i in where), float(ours[where]), float(theirs[where]), rtol, atol, ok)
+
+
+def _keras3_bias_defect(reference, config, output_shape, flavour):
+    """Keras 3 on TF's oneDNN path adds the bias on the wrong axis for channels_first when the
+    output width equals ``filters``: compare against its default kernel (channels_last inside)."""
+    return (reference == "keras" and config["data_format"] == "channels_first" and config["use_bias"]
+            and output_shape[-1] == config["filters"] and flavour == "onednn")
+
+
+# --------------------------------------------------------------------------- the checks
+def check_parity(layer_or_config, input_shape, *, reference="keras", dtype=None, grads=True, rtol=None,
+                 atol=None, seed=0, oracle=None) -> ParityResult:
+    """Compare a kcompat layer (or a Keras config) with TensorFlow; see :func:`assert_parity`."""
+    return compare_implementations(layer_or_config, input_shape, reference=reference, dtype=dtype, grads=grads,
+                                   rtol=rtol, atol=atol, seed=seed, oracle=oracle)[0]
+
+
+def compare_implementations(layer_or_config, input_shape, *, reference="keras", dtype=None, grads=True, rtol=None,
+                            atol=None, seed=0, oracle=None, peers=None):
+    """:func:`check_parity`, plus other implementations judged on the same inputs and weights.
+
+    ``peers``: ``{name: fn(tf_config, x, weights, upstream)}`` returning ``{"output": array,
+    "grads": [d_input, d_kernel(, d_bias)]}`` (grads only when ``upstream`` fits the output);
+    an exception is that implementation refusing the configuration.
+
+    Returns ``(kcompat's ParityResult, {name: ParityResult})``; peers are not run on
+    configurations kcompat refuses at construction.
+    """
+    from .tf_oracle import TFError, WorkerCrashed, default_oracle, route
+
+    if reference not in REFERENCES:
+        raise ValueError(f"`reference` must be one of {REFERENCES}. Received: reference={reference!r}")
+    require_tensorflow(reference)
+    oracle = oracle or default_oracle()
+    shape = _full_shape(input_shape, getattr(layer_or_config, "rank", 2))
+    rng = np.random.default_rng(seed)
+    if isinstance(layer_or_config, torch.nn.Module):
+        layer = layer_or_config
+        if dtype is not None and layer.dtype_policy.name != dtype:
+            raise ValueError(
+                f"`dtype` is {dtype!r} but layer {layer.name!r} has dtype policy {layer.dtype_policy.name!r}; "
+                "leave `dtype=None` to compare in the layer's own dtype.")
+    else:
+        config = dict(layer_or_config)
+        try:
+            layer = _layer_from_config(config, reference, dtype)
+        except (ValueError, TypeError) as ours:
+            tf_config = {k: v for k, v in config.items() if k in _CALL_KEYS}
+            if dtype is not None:
+                tf_config["dtype"] = dtype
+            status, message = "refuses", f"kcompat: {type(ours).__name__}: {ours}"
+            try:
+                oracle.call("eigen-tf1" if reference == "tf1" else "eigen", "layer_construct",
+                            api=reference, config=tf_config)
+            except TFError as theirs:
+                status, message = "refused", f"kcompat: {ours} | TensorFlow: {short_error(theirs)}"
+            return ParityResult(reference, tf_config, shape, str(tf_config.get("dtype", "float32")), status,
+                                message=message), {}
+    tf_config = tf_arguments(layer)
+    policy = layer.dtype_policy.name
+    compute_name = policy[len("mixed_"):] if policy.startswith("mixed_") else policy
+    channels = shape[-1 if layer.data_format == "channels_last" else 1]
+    numpy_dtype = np.float64 if compute_name == "float64" else np.float32
+    x = _representable(rng.standard_normal(shape).astype(numpy_dtype), compute_name)
+    if not layer.built:
+        kernel = rng.standard_normal((*layer.kernel_size, layer.filters, channels))
+        weights = [kernel] + ([rng.standard_normal(layer.filters)] if layer.use_bias else [])
+        layer.set_weights([_representable(w.astype(numpy_dtype), compute_name) for w in weights])
+    weights = [w if w.dtype == numpy_dtype else w.astype(numpy_dtype) for w in layer.get_weights()]
+    tolerances = (TOLERANCES[compute_name] if rtol is None else rtol,
+                  GRAD_TOLERANCES.get(compute_name, TOLERANCES[compute_name]) if rtol is None else rtol, atol)
+
+    try:
+        ours = _run_ours(layer, x, seed + 1, grads, numpy_dtype)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        ours = exc
+    refused = isinstance(ours, Exception)
+    # TF's oneDNN kernel skips TF's own shape checks on sizes TF refuses, and computes no
+    # half precision: those go to TF's default kernel.
+    flavour = route(tf_config, numpy_dtype if compute_name in ("float32", "float64") else np.float64)
+    notes = ()
+    if not refused and _keras3_bias_defect(reference, tf_config, ours["output"].shape, flavour):
+        flavour = "eigen"
+        notes = ("Keras 3's oneDNN path adds the bias on the wrong axis here (channels_first, output "
+                 "width == filters): compared with TF's default kernel",)
+    upstream = None if refused or not grads else ours["upstream"]
+    try:
+        if refused:
+            # TF's default kernel checks sizes (oneDNN skips the check), but its rewrite of
+            # channels_first/dilation would skip Keras's argument checks: both must accept.
+            theirs = oracle.layer_call(reference, tf_config, x, weights, upstream, flavour="eigen")
+        if not refused or flavour != "eigen":
+            theirs = oracle.layer_call(reference, tf_config, x, weights, upstream, flavour=flavour)
+    except (TFError, WorkerCrashed) as exc:
+        theirs = exc
+
+    def judge(name, outcome):
+        return _judge(name, outcome, theirs, grads and upstream is not None, tolerances,
+                      ParityResult(reference, tf_config, shape, policy, "match", implementation=name, notes=notes))
+
+    peer_results = {}
+    for name, fn in (peers or {}).items():
+        try:
+            outcome = fn(tf_config, x, weights, upstream)
+        except Exception as exc:  # noqa: BLE001 - any exception is that implementation refusing
+            outcome = exc
+        peer_results[name] = judge(name, outcome)
+    return judge("kcompat", ours), peer_results
+
+
+def _judge(name, ours, theirs, grads, tolerances, template):
+    """The :class:`ParityResult` of one implementation's outcome against TensorFlow's."""
+    from dataclasses import replace
+
+    from .tf_oracle import WorkerCrashed
+
+    def result(status, differences=(), message=""):
+        return replace(template, status=status, differences=tuple(differences), message=message)
+
+    ours_refused = isinstance(ours, Exception)
+    if isinstance(theirs, WorkerCrashed):
+        return result("crashed", message=str(theirs))
+    if isinstance(theirs, Exception):
+        if ours_refused:
+            return result("refused", message=f"{name}: {ours} | TensorFlow: {short_error(theirs)}")
+        return result("accepts", message=f"TensorFlow: {short_error(theirs)}")
+    if ours_refused:
+        return result("refuses", message=f"{name}: {type(ours).__name__}: {ours}")
+    if ours["output"].shape != theirs["output"].shape:
+        return result("mismatch", message=f"output shape {ours['output'].shape} != TensorFlow's "
+                      f"{theirs['output'].shape}")
+    rtol, grad_rtol, atol = tolerances
+    differences = [_compare("output", ours["output"], theirs["output"], rtol, atol)]
+    if grads and "grads" in ours:
+        for label, a, b in zip(("d_input", "d_kernel", "d_bias"), ours["grads"], theirs["grads"]):
+            differences.append(_compare(label, a, b, grad_rtol, atol))
+    return result("match" if all(d.ok for d in differences) else "mismatch", differences)
+
+
+def assert_parity(layer_or_config, input_shape, *, reference="keras", dtype=None, grads=True, rtol=None,
+                  atol=None, seed=0, oracle=None) -> ParityResult:
+    """Assert that a kcompat layer computes what TensorFlow computes, forward and backward.
+
+    Builds TensorFlow's layer for the same configuration, gives both the same weights (the
+    layer's own; random ones if it is not built yet) and the same random input, runs forward
+    and backward and compares the output and the gradients for the input, kernel and bias.
+
+    Args:
+        layer_or_config: a kcompat layer (``kcompat.Conv2DTranspose`` or
+            ``kcompat.compat.v1.layers.Conv2DTranspose``) or a Keras config dict (Keras 3 or 2).
+        input_shape: the input's shape, with or without the batch axis (batch 2 if absent).
+        reference: ``"keras"`` (Keras 3), ``"tf_keras"`` (Keras 2), ``"tf1"``
+            (``tf.compat.v1.layers``) or ``"tf.nn"`` (``tf.nn.conv2d_transpose`` + ``bias_add``
+            + activation, at Keras's output shape).
+        dtype: dtype policy (``"float32"``, ``"float64"``, ``"float16"``, ``"bfloat16"``,
+            ``"mixed_float16"``, ``"mixed_bfloat16"``). ``None``: the layer's own, or float32
+            for a config.
+        grads: also compare the gradients of ``sum(output * upstream)`` (random upstream).
+        rtol, atol: tolerances (see the module doc); default per compute dtype, :data:`TOLERANCES`.
+        seed: seeds the input, the upstream gradient and the weights of an unbuilt layer.
+
+    Returns:
+        The :class:`ParityResult` (``max_abs``, ``max_rel``, per-tensor ``differences``). A
+        configuration both refuse passes, with status ``"refused"``.
+
+    Raises:
+        AssertionError: with the report, when the numbers or shapes differ or only one side
+            refuses the configuration.
+        TensorFlowMissing: TensorFlow (or ``tf_keras``) is not installed.
+    """
+    result = check_parity(layer_or_config, input_shape, reference=reference, dtype=dtype, grads=grads, rtol=rtol,
+                          atol=atol, seed=seed, oracle=oracle)
+    if not result.ok:
+        raise AssertionError(str(result))
+    return result

@@ -1,0 +1,154 @@
+"""``kcompat.testing.assert_parity`` and the ``parity`` fixture: passes where kcompat agrees with
+TensorFlow, fails with a readable report on planted defects, and agrees on refusals."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+import kcompat
+from kcompat import functional, shapes
+from kcompat.compat import v1 as tf1
+from kcompat.testing import TensorFlowMissing, assert_parity, check_parity
+
+REFERENCES = ("keras", "tf_keras", "tf1", "tf.nn")
+
+# The benchmark's layers (scripts/bench.py), at their real sizes: every path it times is exact.
+BENCH_LAYERS = [
+    pytest.param(dict(filters=256, kernel_size=5, strides=2, padding="same"), (16, 4, 4, 512), id="dcgan-k5s2"),
+    pytest.param(dict(filters=128, kernel_size=2, strides=2, padding="valid"), (4, 32, 32, 256), id="unet-k2s2"),
+    pytest.param(dict(filters=64, kernel_size=3, strides=2, padding="same"), (4, 64, 64, 128), id="unet-k3s2"),
+    pytest.param(dict(filters=16, kernel_size=3, strides=1, padding="same"), (1, 8, 8, 16), id="latency-k3s1"),
+    pytest.param(dict(filters=64, kernel_size=3, strides=2, padding="same", output_padding=1), (8, 16, 16, 64),
+                 id="sr-k3s2-op1"),
+]
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("config,shape", BENCH_LAYERS)
+def test_benchmark_layers_match_keras(parity, config, shape, data_format):
+    if data_format == "channels_first":
+        shape = (shape[0], shape[3], shape[1], shape[2])
+    layer = kcompat.Conv2DTranspose(**config, data_format=data_format, activation="relu")
+    result = parity(layer, shape)
+    assert result.status == "match" and result.max_rel < 1e-5
+
+
+@pytest.mark.parametrize("reference", REFERENCES)
+@pytest.mark.parametrize("config", [
+    dict(filters=3, kernel_size=3, strides=2, padding="same", activation="tanh"),
+    dict(filters=2, kernel_size=(4, 1), strides=(2, 3), padding="valid", output_padding=(1, 2)),
+    dict(filters=4, kernel_size=2, dilation_rate=2, padding="same", data_format="channels_first"),
+], ids=["same-s2", "valid-op-nonsquare", "dilated-cf"])
+def test_agreeing_layer_passes_every_reference(parity, config, reference):
+    cls = tf1.layers.Conv2DTranspose if reference == "tf1" else kcompat.Conv2DTranspose
+    layer = cls(**config)
+    shape = (5, 4, 3) if config.get("data_format") != "channels_first" else (3, 5, 4)
+    result = parity(layer, shape, reference=reference)
+    assert result.ok and [d.name for d in result.differences] == ["output", "d_input", "d_kernel", "d_bias"]
+    assert layer._kernel_variable.grad is None  # the harness leaves the layer's own gradients alone
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16"])
+def test_config_in_every_dtype(parity, dtype):
+    result = parity(dict(filters=3, kernel_size=3, strides=2, padding="same"), (4, 5, 2), dtype=dtype)
+    assert result.dtype == dtype and result.ok
+
+
+@pytest.mark.parametrize("api", ["keras", "tf_keras"])
+def test_configs_written_by_keras(oracle, api):
+    """A full get_config() from Keras 3 or Keras 2 is accepted as the configuration."""
+    config = oracle.call("eigen", "layer_config", api=api, config=dict(
+        filters=4, kernel_size=3, strides=2, padding="same", output_padding=1, activation="relu"))
+    result = assert_parity(config, (3, 4, 2), reference=api, oracle=oracle)
+    assert result.ok and result.config["output_padding"] == (1, 1)
+
+
+class Perturbed(kcompat.Conv2DTranspose):
+    """A port that loads the weights right but computes with slightly different ones."""
+
+    def forward(self, inputs):
+        if not self.built:
+            self.build(tuple(inputs.shape))
+        return functional.conv2d_transpose(inputs, self.weight + 1e-3, self.bias, self.strides, self.padding,
+                                           self.output_padding, self.data_format, self.dilation_rate)
+
+
+def test_perturbed_weights_fail_with_report(oracle):
+    layer = Perturbed(4, 3, strides=2, padding="same")
+    with pytest.raises(AssertionError) as failure:
+        assert_parity(layer, (6, 6, 3), oracle=oracle)
+    report = str(failure.value)
+    assert "DIFFERS" in report and "max abs" in report and "FAIL" in report
+    assert "filters=4, kernel_size=(3, 3), strides=(2, 2), padding='same'" in report
+    assert report.count("\n") < 12  # short
+
+
+def test_crop_off_by_one_fails(oracle, crop_off_by_one):
+    layer = kcompat.Conv2DTranspose(2, 4, strides=1, padding="same")
+    result = check_parity(layer, (5, 5, 3), oracle=oracle)
+    assert result.status == "mismatch" and not result.differences[0].ok
+    with pytest.raises(AssertionError, match="kcompat DIFFERS from TensorFlow"):
+        assert_parity(layer, (5, 5, 3), oracle=oracle)
+    # Configurations the bug does not touch still pass.
+    assert_parity(kcompat.Conv2DTranspose(2, 3, strides=1, padding="same"), (5, 5, 3), oracle=oracle)
+
+
+@pytest.mark.parametrize("config", [
+    dict(filters=2, kernel_size=3, strides=2, output_padding=2),  # refused at construction
+    dict(filters=2, kernel_size=4, strides=2, padding="same", output_padding=0),  # refused at call
+])
+def test_configuration_both_refuse_passes_as_refused(oracle, config):
+    result = assert_parity(config, (4, 4, 3), oracle=oracle)
+    assert result.status == "refused" and "TensorFlow:" in result.message and "\x1b" not in result.message
+
+
+def test_one_sided_refusals_fail(oracle, monkeypatch):
+    # kcompat accepting what TF refuses:
+    monkeypatch.setattr(shapes, "check_tf_accepts", lambda *a, **k: None)
+    functional.plan.cache_clear()
+    try:
+        with pytest.raises(AssertionError, match="TensorFlow REFUSES a configuration kcompat accepts"):
+            assert_parity(dict(filters=2, kernel_size=4, strides=2, padding="same", output_padding=0), (4, 4, 3),
+                          oracle=oracle)
+    finally:
+        functional.plan.cache_clear()
+    # kcompat refusing what TF accepts:
+
+    def refuse(*args, **kwargs):
+        raise ValueError("planted refusal")
+
+    monkeypatch.setattr(shapes, "check_tf_accepts", refuse)
+    try:
+        with pytest.raises(AssertionError, match="(?s)kcompat REFUSES .* planted refusal"):
+            assert_parity(dict(filters=2, kernel_size=3, strides=2, padding="same"), (4, 4, 3), oracle=oracle)
+    finally:
+        functional.plan.cache_clear()
+
+
+def test_argument_errors(oracle):
+    layer = kcompat.Conv2DTranspose(2, 3)
+    with pytest.raises(ValueError, match=r"`reference` must be one of .* Received: reference='keras3'"):
+        assert_parity(layer, (4, 4, 3), reference="keras3", oracle=oracle)
+    with pytest.raises(ValueError, match=r"`input_shape` must have 3 entries .* Received: input_shape=\(4, 3\)"):
+        assert_parity(layer, (4, 3), oracle=oracle)
+    with pytest.raises(ValueError, match="`dtype` is 'float64' but layer .* has dtype policy 'float32'"):
+        assert_parity(layer, (4, 4, 3), dtype="float64", oracle=oracle)
+    with pytest.raises(ValueError, match="needs a Keras activation"):
+        assert_parity(kcompat.Conv2DTranspose(2, 3, activation=lambda x: x * 2), (4, 4, 3), oracle=oracle)
+
+
+def test_without_tensorflow_says_what_to_install(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    with pytest.raises(TensorFlowMissing) as missing:
+        assert_parity(kcompat.Conv2DTranspose(2, 3), (4, 4, 3))
+    assert "pip install tensorflow-cpu" in str(missing.value) and "\n" not in str(missing.value)
+
+
+def test_tf1_layers_refuse_unequal_dilation_as_tf_keras_does(oracle):
+    """Found by --fuzz: TF1 layers (tf_keras's) take a single dilation rate."""
+    result = assert_parity(dict(filters=1, kernel_size=2, dilation_rate=(1, 2)), (3, 3, 1), reference="tf1",
+                           oracle=oracle)
+    assert result.status == "refused" and "equal to each other" in result.message
