@@ -12,37 +12,20 @@ from __future__ import annotations
 
 import pytest
 
+from kcompat.harness.grid import axis_options, combine_axes
+
 ACTIVATIONS = [None, "relu", "tanh", "sigmoid", "softmax", "elu"]
 INPUT_SIZES = [1, 2, 3, 5]
 
 
-def axis_options(padding):
-    options = []
-    for s in (1, 2, 3):
-        for k in (1, 2, 3, 4, 5):
-            for op in (None, *range(s)):
-                options.append((k, s, 1, op))
-    for d in (2, 3):
-        for k in (2, 3):
-            for op in (None, 0):
-                options.append((k, 1, d, op))
-    return options
-
-
 def _combine(padding, a, b, index):
-    (k1, s1, d1, op1), (k2, s2, d2, op2) = a, b
-    if max(s1, s2) > 1 and max(d1, d2) > 1:
-        return None  # Keras refuses strides > 1 with dilation > 1
-    if (op1 is None) != (op2 is None):
-        op1, op2 = op1 or 0, op2 or 0
-    output_padding = None if op1 is None else (op1, op2)
+    axes = combine_axes(a, b)
+    if axes is None:
+        return None
     config = {
         "filters": 2 + index % 3,
-        "kernel_size": (k1, k2),
-        "strides": (s1, s2),
+        **axes,
         "padding": padding,
-        "output_padding": output_padding,
-        "dilation_rate": (d1, d2),
         "activation": ACTIVATIONS[index % len(ACTIVATIONS)],
         "use_bias": index % 4 != 3,
     }
@@ -54,7 +37,7 @@ def config_space():
     """``(config, spatial input size, id)`` triples, square and non-square."""
     out = []
     for padding in ("valid", "same"):
-        options = axis_options(padding)
+        options = axis_options()
         n = len(options)
         for i, a in enumerate(options):
             for shape, b in (("sq", a), ("ns", options[(7 * i + 3) % n])):

@@ -14,6 +14,7 @@ import torch
 
 import kcompat
 from kcompat.testing import numpy_reference
+from kcompat.testing.parity import keras3_bias_defect, representable
 from kcompat.testing.tf_oracle import TFError, route
 
 from conftest import GRAD_TOLERANCE, assert_matches_reference
@@ -29,12 +30,6 @@ def _inputs(config, spatial, dtype, data_format, seed):
     kernel = rng.standard_normal((*config["kernel_size"], config["filters"], IN_CHANNELS)).astype(dtype)
     weights = [kernel] + ([rng.standard_normal(config["filters"]).astype(dtype)] if config["use_bias"] else [])
     return rng, x, weights
-
-
-def _keras3_bias_defect(api, config, data_format, output_shape, x):
-    """Keras 3 on TF puts the bias on the wrong axis for channels_first when width == filters."""
-    return (api == "keras" and data_format == "channels_first" and config["use_bias"]
-            and output_shape[-1] == config["filters"] and route(config, x.dtype) == "onednn")
 
 
 def _refused_by_tensorflow_too(oracle, api, config, x, weights):
@@ -67,7 +62,7 @@ def check_parity(oracle, api, config, spatial, dtype, data_format):
         return
     upstream = rng.standard_normal(tuple(y.shape)).astype(dtype)
     (y * torch.tensor(upstream)).sum().backward()
-    if _keras3_bias_defect(api, config, data_format, tuple(y.shape), x):
+    if keras3_bias_defect(api, config, tuple(y.shape), route(config, x.dtype)):
         # Documented divergence (see test_layer.py): Keras 3 itself, through channels_last.
         ref = oracle.call("eigen", "layer_call", api=api, config=config, x=x, weights=weights,
                           upstream=upstream, rewrite=True)
@@ -116,8 +111,7 @@ def test_keras3_half_precision(oracle, config, spatial, dtype, data_format):
     config = dict(config, data_format=data_format, dtype=dtype)
     rng, x, weights = _inputs(config, spatial, "float32", data_format, seed=sum(spatial))
     # Values exactly representable in the half type, handed to both sides as float32.
-    representable = lambda a: torch.tensor(a).to(half).float().numpy()  # noqa: E731
-    x, weights = representable(x), [representable(w) for w in weights]
+    x, weights = representable(x, dtype), [representable(w, dtype) for w in weights]
     layer = kcompat.Conv2DTranspose(**config)
     layer.set_weights(weights)
     xt = torch.tensor(x).to(half).requires_grad_()
@@ -126,7 +120,7 @@ def test_keras3_half_precision(oracle, config, spatial, dtype, data_format):
     except ValueError:
         _refused_by_tensorflow_too(oracle, "keras", config, x, weights)
         return
-    upstream = representable(rng.standard_normal(tuple(y.shape)))
+    upstream = representable(rng.standard_normal(tuple(y.shape)), dtype)
     (y * torch.tensor(upstream).to(half)).sum().backward()
     ref = oracle.call("eigen", "layer_call", api="keras", config=config, x=x, weights=weights,
                       upstream=upstream, rewrite=True)

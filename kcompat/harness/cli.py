@@ -14,6 +14,7 @@ arguments, unreadable model).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 
@@ -63,13 +64,11 @@ def main(argv=None):
     try:
         for reference in args.references:
             require_tensorflow(reference)
-        if args.png:
-            import importlib.util
-
-            if importlib.util.find_spec("matplotlib") is None:
-                raise TensorFlowMissing("--png needs matplotlib: pip install matplotlib")
     except TensorFlowMissing as exc:
         print(f"kcompat-parity: {exc}", file=sys.stderr)
+        return 2
+    if args.png and importlib.util.find_spec("matplotlib") is None:
+        print("kcompat-parity: --png needs matplotlib: pip install matplotlib", file=sys.stderr)
         return 2
     from ..testing.tf_oracle import default_oracle
 
@@ -99,7 +98,7 @@ def main(argv=None):
     written = [json_path, md_path]
     if args.png:
         written.append(report.write_png(rows, os.path.join(args.output, "report.png"), implementations))
-    failed = sum(1 for _, results in rows if not results["kcompat"].ok)
+    failed = len(report.failures(rows))
     verdict = "all agree with TensorFlow" if failed == 0 else f"{failed} DIFFER from TensorFlow"
     print(f"{title}: {len(rows)} cases, {verdict}. Reports: {', '.join(written)}")
     return 0 if failed == 0 else 1

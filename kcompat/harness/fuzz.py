@@ -23,11 +23,14 @@ __all__ = ["FuzzReport", "fuzz", "shrink", "simplifications"]
 class FuzzReport:
     n: int
     seed: int
-    ran: int
     results: list  # [(case, result)] of the cases run
     failure: tuple = None  # (case, result) first failing
     shrunk: tuple = None  # (case, result) smallest failing
     shrink_steps: int = 0
+
+    @property
+    def ran(self):
+        return len(self.results)
 
     @property
     def ok(self):
@@ -112,14 +115,13 @@ def fuzz(n, seed=0, references=("keras",), dtype="float32", oracle=None, stream=
     """Run ``n`` random cases from ``seed``; shrink the first failure. Returns a :class:`FuzzReport`."""
     check = check or (lambda case: run_case(case, oracle)["kcompat"])
     rng = random.Random(seed)
-    report = FuzzReport(n, seed, 0, [])
+    report = FuzzReport(n, seed, [])
     progress = ProgressBar(n, stream)
     try:
         for _ in range(n):
             case = random_case(rng, references, dtype)
             result = check(case)
             report.results.append((case, result))
-            report.ran += 1
             progress.advance(1, case.id)
             if not result.ok:
                 report.failure = (case, result)

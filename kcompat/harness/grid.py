@@ -69,19 +69,25 @@ def axis_options():
     return options
 
 
-def _config(padding, a, b, index, data_format):
+def combine_axes(a, b):
+    """The layer arguments of two per-axis options (height ``a``, width ``b``); ``None`` where
+    Keras refuses the pair at construction (strides > 1 together with dilation > 1)."""
     (k1, s1, d1, op1), (k2, s2, d2, op2) = a, b
     if max(s1, s2) > 1 and max(d1, d2) > 1:
-        return None  # Keras refuses strides > 1 together with dilation > 1
-    if (d1 != d2) and max(d1, d2) > 1:
-        return None  # Keras 2 refuses unequal dilation rates; kept out of the shared grid
-    if (op1 is None) != (op2 is None):
+        return None
+    if (op1 is None) != (op2 is None):  # output_padding is given for both axes or neither
         op1, op2 = op1 or 0, op2 or 0
+    return {"kernel_size": (k1, k2), "strides": (s1, s2), "dilation_rate": (d1, d2),
+            "output_padding": None if op1 is None else (op1, op2)}
+
+
+def _config(padding, a, b, index, data_format):
+    axes = combine_axes(a, b)
+    if axes is None or len(set(axes["dilation_rate"])) > 1:
+        return None  # Keras 2 refuses unequal dilation rates; kept out of the shared grid
     return {
-        "filters": 2 + index % 3, "kernel_size": (k1, k2), "strides": (s1, s2), "padding": padding,
-        "output_padding": None if op1 is None else (op1, op2), "data_format": data_format,
-        "dilation_rate": (d1, d2), "activation": ACTIVATIONS[index % len(ACTIVATIONS)],
-        "use_bias": index % 4 != 3,
+        "filters": 2 + index % 3, **axes, "padding": padding, "data_format": data_format,
+        "activation": ACTIVATIONS[index % len(ACTIVATIONS)], "use_bias": index % 4 != 3,
     }
 
 

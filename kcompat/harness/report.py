@@ -14,13 +14,15 @@ from collections import OrderedDict
 from .._files import atomic_write, publish, temporary
 from ..testing.parity import describe
 
-__all__ = ["summarize", "terminal_table", "markdown", "write_reports", "write_png", "versions"]
+__all__ = ["failures", "summarize", "terminal_table", "markdown", "write_reports", "write_png", "versions"]
 
 KCOMPAT = "kcompat"
 
 
 def versions():
-    """Versions of what was compared (TensorFlow's asked from a worker, never imported here)."""
+    """Versions of what was compared (TensorFlow's from its package metadata, never imported here)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
     import torch
 
@@ -28,16 +30,11 @@ def versions():
 
     out = {"kcompat": kcompat.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
            "python": platform.python_version()}
-    try:
-        from importlib.metadata import version
-
-        for dist in ("tensorflow-cpu", "tensorflow", "keras", "tf_keras"):
-            try:
-                out[dist] = version(dist)
-            except Exception:  # noqa: BLE001 - not installed
-                pass
-    except ImportError:  # pragma: no cover
-        pass
+    for dist in ("tensorflow-cpu", "tensorflow", "keras", "tf_keras"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
     return out
 
 
@@ -64,9 +61,14 @@ def summarize(rows, implementation=KCOMPAT):
     return groups
 
 
-def _failures(rows):
-    return [(case, name, result) for case, results in rows for name, result in results.items()
-            if name == KCOMPAT and not result.ok]
+def failures(rows):
+    """``[(case, kcompat's result)]`` of the cases where kcompat does not agree with TensorFlow."""
+    return [(case, results[KCOMPAT]) for case, results in rows if not results[KCOMPAT].ok]
+
+
+def _summary_rows(rows):
+    return [[ref, fmt, pad, g["cases"], g["match"], g["refused"], g["failed"], f"{g['max_rel']:.1e}"]
+            for (ref, fmt, pad), g in summarize(rows).items()]
 
 
 def _status_cell(result):
@@ -78,8 +80,7 @@ def _status_cell(result):
         return "refused (as TF)"
     if result.status == "mismatch" and result.differences:
         return f"DIFF {result.max_rel:.1e}"
-    return {"mismatch": "SHAPE", "refuses": "REFUSES", "accepts": "ACCEPTS",
-            "crashed": "TF CRASH", "error": "ERROR"}.get(result.status, result.status.upper())
+    return {"mismatch": "SHAPE", "refuses": "REFUSES", "accepts": "ACCEPTS", "crashed": "TF CRASH"}[result.status]
 
 
 def _table(header, body):
@@ -95,10 +96,8 @@ def terminal_table(rows, implementations=(KCOMPAT,), per_case=False):
                  _status_cell(results.get(KCOMPAT))] for case, results in rows]
         out = [_table(["layer", "input", "config", "kcompat vs TF (max rel err)"], body)]
     else:
-        body = [[ref, fmt, pad, g["cases"], g["match"], g["refused"], g["failed"], f"{g['max_rel']:.1e}"]
-                for (ref, fmt, pad), g in summarize(rows).items()]
         out = [_table(["reference", "data_format", "padding", "cases", "match", "refused", "FAILED",
-                       "max rel err"], body)]
+                       "max rel err"], _summary_rows(rows))]
     peers = [name for name in implementations if name != KCOMPAT]
     if peers:
         body = []
@@ -113,14 +112,14 @@ def terminal_table(rows, implementations=(KCOMPAT,), per_case=False):
         out.append("")
         out.append(_table(["implementation", "cases", "as TF", "wrong values", "wrong shape",
                            "refusal differs", "differs"], body))
-    failures = _failures(rows)
-    if failures:
+    failed = failures(rows)
+    if failed:
         out.append("")
-        out.append(f"{len(failures)} kcompat case(s) differ from TensorFlow:")
-        for case, _, result in failures[:20]:
+        out.append(f"{len(failed)} kcompat case(s) differ from TensorFlow:")
+        for case, result in failed[:20]:
             out.append(f"  {case.id}: {_status_cell(result)}  {result.message[:150]}")
-        if len(failures) > 20:
-            out.append(f"  ... and {len(failures) - 20} more (see the reports)")
+        if len(failed) > 20:
+            out.append(f"  ... and {len(failed) - 20} more (see the reports)")
     return "\n".join(out)
 
 
@@ -131,7 +130,7 @@ def _payload(rows, title, implementations, extra=None):
                       "config": case.config, "input_shape": list(case.input_shape),
                       "results": {name: r.as_dict() for name, r in results.items()}})
     summary = {f"{ref}/{fmt}/{pad}": g for (ref, fmt, pad), g in summarize(rows).items()}
-    failed = len(_failures(rows))
+    failed = len(failures(rows))
     return {"title": title, "versions": versions(), "implementations": list(implementations),
             "cases": len(rows), "failed": failed, "ok": failed == 0, "summary": summary,
             **(extra or {}), "results": cases}
@@ -141,16 +140,14 @@ def markdown(rows, title, implementations=(KCOMPAT,), extra_lines=()):
     """The Markdown report: summary, failures, then every case with every implementation."""
     lines = [f"# {title}", "", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), ""]
     lines += list(extra_lines)
-    body = [[ref, fmt, pad, g["cases"], g["match"], g["refused"], g["failed"], f"{g['max_rel']:.1e}"]
-            for (ref, fmt, pad), g in summarize(rows).items()]
     lines += ["| reference | data_format | padding | cases | match | refused by both | failed | max rel err |",
               "|---|---|---|---:|---:|---:|---:|---:|"]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for r in body]
-    failures = _failures(rows)
-    lines += ["", f"**{len(rows)} cases, {len(failures)} kcompat failures.**", ""]
-    if failures:
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in _summary_rows(rows)]
+    failed = failures(rows)
+    lines += ["", f"**{len(rows)} cases, {len(failed)} kcompat failures.**", ""]
+    if failed:
         lines += ["## Failures", ""]
-        for case, _, result in failures:
+        for case, result in failed:
             lines += [f"### `{case.id}`", "", "```", str(result), "```", ""]
     lines += ["## Every case", "", "Errors are max |ours - TF| / max(1, max |TF|) over the output and the gradients.",
               "", "| case | config | input | " + " | ".join(implementations) + " |",
@@ -173,8 +170,7 @@ def write_reports(rows, directory, title, implementations=(KCOMPAT,), extra=None
 
 
 def _jsonable(value):
-    if isinstance(value, tuple):
-        return list(value)
+    """numpy scalars as numbers; anything else JSON cannot hold (a custom dtype policy) as text."""
     if hasattr(value, "item"):
         return value.item()
     return str(value)

@@ -335,23 +335,25 @@ def nn_call(version, x, filters, output_shape, strides, padding="SAME", data_for
 def model_layers(path, api):
     """Every Conv2DTranspose of the Keras model saved at ``path`` (loaded by ``api``'s Keras):
     ``[{"path": dotted name path, "input_shape": shape (batch None), "config": ..., "weights": [...]}]``."""
-    mod = keras_module(api)
-    model = mod.models.load_model(path, compile=False)
+    model = keras_module(api).models.load_model(path, compile=False)
     found = []
-
-    def visit(container, prefix):
-        for layer in container.layers:
-            dotted = f"{prefix}{layer.name}"
-            if hasattr(layer, "layers"):
-                visit(layer, dotted + ".")
-            elif type(layer).__name__ in ("Conv2DTranspose", "Convolution2DTranspose"):
-                shape = layer.input.shape if hasattr(layer, "input") else None
-                shape = tuple(None if d is None else int(d) for d in shape) if shape is not None else None
-                found.append({"path": dotted, "input_shape": shape, "config": layer.get_config(),
-                              "weights": [np.asarray(w) for w in layer.get_weights()]})
-
-    visit(model, "")
+    for dotted, layer in _conv_transposes(model):
+        shape = layer.input.shape if hasattr(layer, "input") else None
+        shape = tuple(None if d is None else int(d) for d in shape) if shape is not None else None
+        found.append({"path": dotted, "input_shape": shape, "config": layer.get_config(),
+                      "weights": [np.asarray(w) for w in layer.get_weights()]})
     return found
+
+
+def _conv_transposes(container, prefix=""):
+    """``(dotted name path, layer)`` of every Conv2DTranspose of a model, nested models included
+    (the paths kcompat-convert writes: ``head1.up``)."""
+    for layer in container.layers:
+        dotted = f"{prefix}{layer.name}"
+        if hasattr(layer, "layers"):
+            yield from _conv_transposes(layer, dotted + ".")
+        elif type(layer).__name__ == "Conv2DTranspose":
+            yield dotted, layer
 
 
 def keras_torch_call(config, x, weights, upstream=None):
@@ -437,18 +439,9 @@ def save_keras_models(api, directory):
             model.save_weights(path) if name != "model.h5" else model.save(path)
             files[name] = path
     layers = {}
-
-    def visit(container, prefix):
-        for layer in container.layers:
-            path = f"{prefix}{layer.name}"
-            if hasattr(layer, "layers"):
-                visit(layer, path + ".")
-            elif type(layer).__name__ == "Conv2DTranspose":
-                shape = (2,) + tuple(layer.input.shape[1:])
-                x = rng.standard_normal(shape).astype("float32")
-                layers[path] = (x, np.asarray(layer(t.constant(x))), [np.asarray(w) for w in layer.weights])
-
-    visit(model, "")
+    for path, layer in _conv_transposes(model):
+        x = rng.standard_normal((2,) + tuple(layer.input.shape[1:])).astype("float32")
+        layers[path] = (x, np.asarray(layer(t.constant(x))), [np.asarray(w) for w in layer.weights])
     return {"files": files, "layers": layers, "weights": len(model.weights)}
 
 

@@ -105,8 +105,8 @@ class ParityResult:
 
     def as_dict(self):
         return {
-            "implementation": self.implementation, "reference": self.reference, "config": self.config, "input_shape": list(self.input_shape),
-            "dtype": self.dtype, "status": self.status, "ok": self.ok, "max_abs": self.max_abs,
+            "implementation": self.implementation, "reference": self.reference, "config": self.config,
+            "input_shape": list(self.input_shape), "dtype": self.dtype, "status": self.status, "ok": self.ok, "max_abs": self.max_abs,
             "max_rel": self.max_rel, "message": self.message,
             "differences": [dict(d.__dict__, where=list(d.where), shape=list(d.shape)) for d in self.differences],
         }
@@ -203,8 +203,9 @@ def _full_shape(input_shape, rank):
     return shape
 
 
-def _representable(array, dtype_name):
-    """``array`` rounded to what the compute dtype holds, as float32 (both sides get exact values)."""
+def representable(array, dtype_name):
+    """``array`` rounded to what a half compute dtype holds, as float32, so that both sides get
+    exactly the same values (other dtypes: unchanged)."""
     half = _HALF.get(dtype_name)
     if half is None:
         return array
@@ -226,7 +227,7 @@ def _numpy(t):
     return (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t).numpy()
 
 
-def _run_ours(layer, x, upstream_seed, grads, numpy_dtype):
+def _run_ours(layer, x, upstream_seed, grads, numpy_dtype, compute_name):
     """Forward (and backward) of the kcompat layer; the layer's own ``.grad`` s are left as found."""
     params = [p for p in (layer._kernel_variable, layer.bias) if p is not None]
     saved = [(p.grad, p.requires_grad) for p in params]
@@ -240,8 +241,7 @@ def _run_ours(layer, x, upstream_seed, grads, numpy_dtype):
         out = {"output": _numpy(y)}
         if grads:
             rng = np.random.default_rng(upstream_seed)
-            upstream = _representable(rng.standard_normal(tuple(y.shape)).astype(numpy_dtype),
-                                      _dtype_name(layer.compute_dtype))
+            upstream = representable(rng.standard_normal(tuple(y.shape)).astype(numpy_dtype), compute_name)
             (y * torch.tensor(upstream, device=device).to(y.dtype)).sum().backward()
             kernel_grad = _kernel_grad(layer)
             out["upstream"] = upstream
@@ -252,10 +252,6 @@ def _run_ours(layer, x, upstream_seed, grads, numpy_dtype):
         for p, (grad, requires) in zip(params, saved):
             p.grad = grad
             p.requires_grad_(requires)
-
-
-def _dtype_name(torch_dtype):
-    return str(torch_dtype).replace("torch.", "")
 
 
 def _compare(name, ours, theirs, rtol, atol):
@@ -271,7 +267,7 @@ def _compare(name, ours, theirs, rtol, atol):
                       tuple(int(i) for i in where), float(ours[where]), float(theirs[where]), rtol, atol, ok)
 
 
-def _keras3_bias_defect(reference, config, output_shape, flavour):
+def keras3_bias_defect(reference, config, output_shape, flavour):
     """Keras 3 on TF's oneDNN path adds the bias on the wrong axis for channels_first when the
     output width equals ``filters``: compare against its default kernel (channels_last inside)."""
     return (reference == "keras" and config["data_format"] == "channels_first" and config["use_bias"]
@@ -332,17 +328,17 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     compute_name = policy[len("mixed_"):] if policy.startswith("mixed_") else policy
     channels = shape[-1 if layer.data_format == "channels_last" else 1]
     numpy_dtype = np.float64 if compute_name == "float64" else np.float32
-    x = _representable(rng.standard_normal(shape).astype(numpy_dtype), compute_name)
+    x = representable(rng.standard_normal(shape).astype(numpy_dtype), compute_name)
     if not layer.built:
         kernel = rng.standard_normal((*layer.kernel_size, layer.filters, channels))
         weights = [kernel] + ([rng.standard_normal(layer.filters)] if layer.use_bias else [])
-        layer.set_weights([_representable(w.astype(numpy_dtype), compute_name) for w in weights])
+        layer.set_weights([representable(w.astype(numpy_dtype), compute_name) for w in weights])
     weights = [w if w.dtype == numpy_dtype else w.astype(numpy_dtype) for w in layer.get_weights()]
     tolerances = (TOLERANCES[compute_name] if rtol is None else rtol,
                   GRAD_TOLERANCES.get(compute_name, TOLERANCES[compute_name]) if rtol is None else rtol, atol)
 
     try:
-        ours = _run_ours(layer, x, seed + 1, grads, numpy_dtype)
+        ours = _run_ours(layer, x, seed + 1, grads, numpy_dtype, compute_name)
     except (ValueError, TypeError, RuntimeError) as exc:
         ours = exc
     refused = isinstance(ours, Exception)
@@ -350,7 +346,7 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     # half precision: those go to TF's default kernel.
     flavour = route(tf_config, numpy_dtype if compute_name in ("float32", "float64") else np.float64)
     notes = ()
-    if not refused and _keras3_bias_defect(reference, tf_config, ours["output"].shape, flavour):
+    if not refused and keras3_bias_defect(reference, tf_config, ours["output"].shape, flavour):
         flavour = "eigen"
         notes = ("Keras 3's oneDNN path adds the bias on the wrong axis here (channels_first, output "
                  "width == filters): compared with TF's default kernel",)
