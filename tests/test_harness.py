@@ -132,3 +132,20 @@ def test_bad_arguments_exit_2(capsys):
     assert exited.value.code == 2
     assert "expected a comma-separated subset of keras, tf_keras, tf1, tf.nn; received 'keras,torch'" in \
         capsys.readouterr().err
+
+
+def test_png_cells():
+    """Each case's cell: its error, white when both refuse, red for shape/refusal disagreements,
+    blank where the implementation was not run (peers skip configurations refused at construction)."""
+    from kcompat.harness.report import _cell
+    from kcompat.testing.parity import Difference, ParityResult
+
+    def result(status, rel=None):
+        diffs = () if rel is None else (Difference("output", (1,), rel, rel, (0,), 0.0, 0.0, 1e-5, 1e-5, True),)
+        return ParityResult("keras", {}, (1, 1, 1, 1), "float32", status, diffs)
+
+    assert _cell(None) is None
+    assert _cell(result("match", 1e-7)) == ("error", pytest.approx(-7))
+    assert _cell(result("mismatch", 1e-2)) == ("error", pytest.approx(-2))
+    assert _cell(result("refused")) == ("refused", 1.0)
+    assert [_cell(result(s))[0] for s in ("mismatch", "refuses", "accepts", "crashed")] == ["broken"] * 4

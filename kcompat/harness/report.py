@@ -176,15 +176,17 @@ def _jsonable(value):
     return str(value)
 
 
-def _cell_value(result):
-    """Colour value: log10 of the error (finite), or a category for refusals and shape errors."""
+def _cell(result):
+    """``(layer, value)`` of one case's cell: ``("error", log10 max rel error)``, ``("refused", 1)``
+    (both refuse), ``("broken", 1)`` (wrong shape or a one-sided refusal), or ``None`` when the
+    implementation was not run on the case (the cell stays blank)."""
     if result is None:
-        return math.nan, "n/a"
+        return None
     if result.status == "refused":
-        return -20.0, "refused"
+        return "refused", 1.0
     if result.status == "match" or (result.status == "mismatch" and result.differences):
-        return math.log10(max(result.max_rel, 1e-17)), None
-    return 2.0, "shape/refusal"
+        return "error", math.log10(max(result.max_rel, 1e-17))
+    return "broken", 1.0
 
 
 def write_png(rows, path, implementations=(KCOMPAT,), width=24):
@@ -218,13 +220,12 @@ def write_png(rows, path, implementations=(KCOMPAT,), width=24):
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#f4f4f4")
     image = None
     for k, (ax, name) in enumerate(zip(axes[0], implementations)):
-        values = np.full((height, width), np.nan)
-        refused = np.full((height, width), np.nan)
-        broken = np.full((height, width), np.nan)
+        layers = {kind: np.full((height, width), np.nan) for kind in ("error", "refused", "broken")}
         for (r, c), results in zip(layout, ordered):
-            value, kind = _cell_value(results.get(name))
-            target = {"refused": refused, "shape/refusal": broken}.get(kind, values)
-            target[r, c] = 1.0 if kind else value
+            cell = _cell(results.get(name))
+            if cell is not None:
+                layers[cell[0]][r, c] = cell[1]
+        values, refused, broken = layers["error"], layers["refused"], layers["broken"]
         image = ax.imshow(np.clip(values, -17, 0), cmap=cmap, vmin=-17, vmax=0, interpolation="nearest",
                           aspect="auto")
         ax.imshow(refused, cmap=ListedColormap(["#ffffff"]), interpolation="nearest", aspect="auto")
