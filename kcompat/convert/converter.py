@@ -236,8 +236,13 @@ def load(path):
             state, _ = safetensors_io.read(path)
         return _modules_from(configs, state, path)
     with open_model_file(path) as model:
-        items, configs, _ = plan(model)
-        if not configs and any(layer.converted for layer in model.layers):
-            raise ConversionError(f"{path}: a weights-only file: it holds no layer configs to build from")
-        state = {key: _value(t, transform) for key, t, transform in items if key.rsplit(".", 1)[0] in configs}
-        return _modules_from(configs, state, path)
+        return layers_of(model)
+
+
+def layers_of(model):
+    """:func:`load` for a file already open (:func:`~.keras_files.open_model_file`)."""
+    items, configs, _ = plan(model)
+    if not configs and any(layer.converted for layer in model.layers):
+        raise ConversionError(f"{model.path}: a weights-only file: it holds no layer configs to build from")
+    state = {key: _value(t, transform) for key, t, transform in items if key.rsplit(".", 1)[0] in configs}
+    return _modules_from(configs, state, model.path)

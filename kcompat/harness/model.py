@@ -46,17 +46,17 @@ def _weights_differ(ours, theirs):
 
 def model_cases(path, oracle, grads=True):
     """``(rows, title)``: one row per transposed convolution of the model file at ``path``."""
-    from ..convert import ConversionError, load
+    from ..convert.converter import ConversionError, layers_of
 
     try:
         with open_model_file(path) as model:
             kind = model.kind
             generations = {layer.generation for layer in model.layers if layer.converted}
-        if "tf1" in generations or "checkpoint" in kind:
-            raise ModelError(f"{path}: a TensorFlow checkpoint holds weights but no layer configurations or "
-                             "input shapes; save the model as .keras/.h5, or convert it with kcompat-convert and "
-                             "check the rebuilt layers with kcompat.testing.assert_parity")
-        layers = load(path)
+            if "tf1" in generations or "checkpoint" in kind:
+                raise ModelError(f"{path}: a TensorFlow checkpoint holds weights but no layer configurations or "
+                                 "input shapes; save the model as .keras/.h5, or convert it with kcompat-convert "
+                                 "and check the rebuilt layers with kcompat.testing.assert_parity")
+            layers = layers_of(model)
     except ConversionError as exc:
         raise ModelError(str(exc)) from None
     if not layers:
