@@ -7,12 +7,21 @@ Weights are in torch layout ``(in_channels, filters, *kernel_size)``. A Keras ke
 ``(*kernel_size, filters, in_channels)`` becomes torch layout by permuting the last two axes
 to the front (``(3, 2, 0, 1)`` in 2-D); no spatial flip is involved, both libraries
 correlate the same way.
+
+Speed (``scripts/bench.py``): the geometry of a call is worked out once per shape; torch's
+call uses the largest symmetric padding TF's crop allows and the bias is added after the
+crop. When a gradient is wanted, strided layers differentiate through :class:`_ConvTranspose`
+(each gradient in its fastest memory layout) and kernel == stride layers are one matmul
+(:func:`_tiles`); the numbers are the same, to rounding.
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import typing
 
+import torch
 import torch.nn.functional as F
 
 from . import shapes
@@ -67,9 +76,8 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
     """
     rank = weight.dim() - 2
     x = inputs.movedim(-1, 1) if channels_last else inputs
-    plans = plan(tuple(x.shape[2:]), tuple(output_size), tuple(weight.shape[2:]), tuple(strides),
-                 padding, tuple(dilation))
-    if any(p is None for p in plans):
+    call = _call(x.shape, tuple(output_size), weight.shape, tuple(strides), padding, tuple(dilation), channels_last)
+    if call is None:
         # An empty input or output: TF returns zeros (plus bias) of the requested size.
         y = weight.new_zeros((x.shape[0], weight.shape[1], *output_size))
         # Sums of empty slices: exact zeros that keep the result on the autograd graph, so that
@@ -78,28 +86,166 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
         if bias is not None:
             y = y + bias.to(y.dtype).view(1, -1, *[1] * rank)
         return y.movedim(1, -1) if channels_last else y
-    fuse_bias = bias is not None and all(p.is_identity for p in plans)
-    if channels_last and any(p.output_padding and k < st for p, k, st in zip(plans, weight.shape[2:], strides)):
-        # torch's CPU (oneDNN) deconvolution returns a wrong weight gradient for channels_last
-        # input when a kernel smaller than its stride meets output_padding (torch 2.13; seen
-        # with k=1, output_padding=s-1, intermittently). The NCHW copy is computed correctly.
+    training = (torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
+                and (x.requires_grad or weight.requires_grad or bias is not None and bias.requires_grad))
+    if training and channels_last and call.tiles is not None:
+        return _tiles(inputs, weight, bias, call.tiles)
+    if call.contiguous:
         x = x.contiguous()
-    y = _TORCH_OPS[rank](
-        x, weight, bias if fuse_bias else None, stride=tuple(strides),
-        padding=tuple(p.padding for p in plans),
-        output_padding=tuple(p.output_padding for p in plans), dilation=tuple(dilation),
-    )
-    if any(p.extend for p in plans):
-        pads = []
-        for p in reversed(plans):
-            pads += [0, p.extend]
-        y = F.pad(y, pads)
-    for axis, p in enumerate(plans):
-        if p.start or p.torch_length + p.extend != p.output_length:
-            y = y.narrow(axis + 2, p.start, p.output_length)
+    if training and call.custom_backward:
+        y = _ConvTranspose.apply(x, weight, bias, call)
+    else:
+        y = _forward(x, weight, bias, call)
+    if not channels_last:
+        return y
+    return y.movedim(1, -1).contiguous() if call.contiguous else y.movedim(1, -1)
+
+
+class _Call(typing.NamedTuple):
+    """Everything one geometry needs per call, worked out once (see :func:`_call`)."""
+
+    kwargs: dict  # stride, padding, output_padding, dilation of torch's call
+    extend: list  # F.pad argument appending zero rows past torch's end, or None
+    narrows: tuple  # (dim, start, length) slices of TF's crop
+    grad_pads: list  # F.pad argument turning the output's gradient into torch's, or None
+    fuse_bias: bool  # torch's output is the answer: its call can add the bias
+    contiguous: bool  # channels_last input computed on an NCHW copy (see below)
+    custom_backward: bool  # differentiate with _ConvTranspose rather than autograd
+    tiles: tuple  # kernel == stride on every axis: the crop of :func:`_tiles`, else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _call(input_shape, output_size, weight_shape, strides, padding, dilation, channels_last):
+    """The torch call and crop for one geometry, after TF's acceptance check; ``None`` if empty.
+
+    ``input_shape`` and ``weight_shape`` are full torch shapes (NCHW order).
+    """
+    input_size, kernel_size = tuple(input_shape[2:]), tuple(weight_shape[2:])
+    plans = plan(input_size, output_size, kernel_size, strides, padding, dilation)
+    if any(p is None for p in plans):
+        return None
+    extend, grad_pads = [], []
+    for p in reversed(plans):
+        extend += [0, p.extend]
+        grad_pads += [p.start, p.torch_length - p.start - p.output_length]
+    narrows = tuple((axis + 2, p.start, p.output_length) for axis, p in enumerate(plans)
+                    if p.start or p.torch_length + p.extend != p.output_length)
+    kwargs = dict(stride=strides, padding=tuple(p.padding for p in plans),
+                  output_padding=tuple(p.output_padding for p in plans), dilation=dilation)
+    # channels_last input is computed on an NCHW copy (and the output copied back) when:
+    # - torch's CPU (oneDNN) deconvolution would return a wrong weight gradient: channels_last
+    #   input with a kernel smaller than its stride and output_padding (torch 2.13; seen with
+    #   k=1, output_padding=s-1, intermittently);
+    # - the weight outweighs the input: oneDNN then spends more reordering the weight to
+    #   channels_last, per call and per gradient, than the layout saves (1.2x forward+backward
+    #   on the benchmark's 4x4x512 DCGAN layer); the copies are of the small tensors.
+    contiguous = channels_last and (
+        any(p.output_padding and k < s for p, k, s in zip(plans, kernel_size, strides))
+        or math.prod(weight_shape) > 4 * math.prod(input_shape))
+    # The split backward wins on strided layers (1.2-1.9x on the benchmark's); at stride 1
+    # torch's own backward is faster (measured 1.3-1.5x).
+    custom_backward = max(strides) > 1
+    # Kernel equal to stride: output tiles do not overlap, so the layer is one matmul (see
+    # _tiles); used when TF's output lies inside the full result (no zero rows past its end).
+    tiles = None
+    if kernel_size == strides and max(dilation) == 1 and all(p.crop_after >= 0 for p in plans):
+        tiles = tuple((axis + 1, p.crop_before, p.output_length) for axis, p in enumerate(plans)
+                      if p.crop_before or p.crop_after)
+    return _Call(kwargs, extend if any(extend) else None, narrows, grad_pads if any(grad_pads) else None,
+                 all(p.is_identity for p in plans), contiguous, custom_backward, tiles)
+
+
+def _tiles(x, weight, bias, crop):
+    """A channels_last transposed convolution whose kernel equals its stride, as one matmul.
+
+
+    Each input pixel then owns its own ``kernel_size`` tile of the output: ``(N*pixels, C)``
+    times ``(C, kernel taps * filters)``, tiles moved into place, TF's crop (``crop``: ``(dim,
+    start, length)`` of the full result), bias. Forward and both gradients are plain matmuls,
+    which run at matmul speed where oneDNN's deconvolution does not: 1.3x faster forward+
+    backward on the benchmark's U-Net k2 s2 layer. Forward alone, oneDNN is faster (no tile
+    shuffle), so this is the training path only.
+    """
+    rank = weight.dim() - 2
+    batch, spatial, kernel, filters = x.shape[0], x.shape[1:-1], weight.shape[2:], weight.shape[1]
+    w = weight.permute(0, *range(2, rank + 2), 1).reshape(weight.shape[0], -1)  # (C, taps * filters)
+    x = x.reshape(-1, x.shape[-1])
+    if bias is None:
+        y = x @ w
+    else:  # the bias rides in the matmul, once per tap
+        y = torch.addmm(bias.to(x.dtype).repeat(w.shape[1] // filters), x, w)
+    # (N, S1, .., Sr, k1, .., kr, F) -> (N, S1, k1, .., Sr, kr, F) -> (N, S1*k1, .., Sr*kr, F)
+    order = [0] + [d for axis in range(rank) for d in (1 + axis, 1 + rank + axis)] + [2 * rank + 1]
+    y = y.view(batch, *spatial, *kernel, filters).permute(order)
+    y = y.reshape(batch, *[s * k for s, k in zip(spatial, kernel)], filters)
+    for dim, start, length in crop:
+        y = y.narrow(dim, start, length)
+    return y
+
+
+def _forward(x, weight, bias, call):
+    """torch's transposed convolution, then TF's crop (and zero rows past the end), then the bias."""
+    fuse_bias = bias is not None and call.fuse_bias
+    y = _TORCH_OPS[weight.dim() - 2](x, weight, bias if fuse_bias else None, **call.kwargs)
+    if call.extend is not None:
+        y = F.pad(y, call.extend)
+    for dim, start, length in call.narrows:
+        y = y.narrow(dim, start, length)
     if bias is not None and not fuse_bias:
-        y = y + bias.to(y.dtype).view(1, -1, *[1] * rank)
-    return y.movedim(1, -1) if channels_last else y
+        y = y + bias.to(y.dtype).view(1, -1, *[1] * (y.dim() - 2))
+    return y
+
+
+class _ConvTranspose(torch.autograd.Function):
+    """:func:`_forward` with a backward that picks the fastest memory layout per gradient.
+
+    Same kernels, same numbers as autograd through :func:`_forward`, but on CPU oneDNN
+    computes the input gradient fastest on channels_last tensors and the weight gradient
+    fastest on contiguous ones (measured 1.3-2x apart each way; ``scripts/bench.py``), and the
+    crop's gradient is one pad instead of a zero-filled copy per cropped axis. The backward is
+    written with differentiable ops, so double backward still works.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, call):
+        ctx.save_for_backward(x, weight)
+        ctx.call, ctx.has_bias = call, bias is not None
+        return _forward(x, weight, bias, call)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        call = ctx.call
+        want_x, want_w, want_b = ctx.needs_input_grad[:3]
+        grad_bias = grad.sum([0, *range(2, grad.dim())]) if want_b and ctx.has_bias else None
+        if not (want_x or want_w):
+            return None, None, grad_bias, None
+        if call.grad_pads is not None:
+            # Zeros where the crop dropped rows (F.pad keeps channels_last); rows appended past
+            # torch's end have no torch output to flow into (negative pads drop them).
+            grad = F.pad(grad, call.grad_pads)
+        grad_x = grad_w = None
+        k = call.kwargs
+        args = (k["stride"], k["padding"], k["dilation"], True, k["output_padding"], 1)
+        last = _channels_last_format(x)
+        if want_x and last is not None:
+            g = grad.contiguous(memory_format=last)
+            grad_x = torch.ops.aten.convolution_backward(g, x, weight, None, *args, [True, False, False])[0]
+        grad, x = grad.contiguous(), x.contiguous()
+        if want_x and last is None:
+            grad_x = torch.ops.aten.convolution_backward(grad, x, weight, None, *args, [True, False, False])[0]
+        if want_w:
+            grad_w = torch.ops.aten.convolution_backward(grad, x, weight, None, *args, [False, True, False])[1]
+        return grad_x, grad_w, grad_bias, None
+
+
+def _channels_last_format(t):
+    """torch's channels_last memory format ``t`` is in, or ``None``."""
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    if t.dim() == 5 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last_3d):
+        return torch.channels_last_3d
+    return None
 
 
 def conv2d_transpose(inputs, weight, bias=None, strides=1, padding="valid", output_padding=None,

@@ -65,9 +65,14 @@ def _raw_torch(x_nchw, weight, bias, k, s, padding, output_padding):
                              None if output_padding is None else (output_padding,) * 2, (1, 1))
     plans = plan(tuple(x_nchw.shape[2:]), size, (k, k), (s, s), padding, (1, 1))
 
+    identity = all(p.is_identity for p in plans)  # no crop: the bias goes in torch's call
+
     def run(x):
-        y = F.conv_transpose2d(x, weight, None, stride=s, padding=tuple(p.padding for p in plans),
+        y = F.conv_transpose2d(x, weight, bias if identity else None, stride=s,
+                               padding=tuple(p.padding for p in plans),
                                output_padding=tuple(p.output_padding for p in plans))
+        if identity:
+            return y
         y = y[:, :, plans[0].start:plans[0].start + size[0], plans[1].start:plans[1].start + size[1]]
         return y + bias.view(1, -1, 1, 1)
 
@@ -131,7 +136,9 @@ def _tensorflow(args, x, weights):
         with tf.GradientTape() as tape:
             tape.watch(xt)
             y = layer(xt)
-        return tape.gradient(y, [xt] + layer.trainable_weights, output_gradients=g)
+        # y is returned too: otherwise tf.function prunes the forward computation (no gradient
+        # needs it when output_gradients is given) and times the backward alone.
+        return [y] + tape.gradient(y, [xt] + layer.trainable_weights, output_gradients=g)
 
     fwd_fn, step_fn = tf.function(lambda: layer(xt)), tf.function(step)
     return {

@@ -38,10 +38,28 @@ def assert_matches_reference(ours, reference, dtype, what="output", tolerance=No
 
 
 @pytest.fixture
-def crop_off_by_one(monkeypatch):
+def patch_shapes(monkeypatch):
+    """``patch(name, fn)`` replaces a function of kcompat.shapes for one test, clearing the
+    geometry kcompat.functional caches per shape (before, and after the test)."""
+    from kcompat import functional, shapes
+
+    caches = (functional.plan, functional._call)
+
+    def patch(name, fn):
+        monkeypatch.setattr(shapes, name, fn)
+        for cache in caches:
+            cache.cache_clear()
+
+    yield patch
+    for cache in caches:
+        cache.cache_clear()
+
+
+@pytest.fixture
+def crop_off_by_one(patch_shapes):
     """A planted bug, the classic hand-port one: 'same' crops the odd row at the front instead
     of the back (only where kernel - stride is odd)."""
-    from kcompat import functional, shapes
+    from kcompat import shapes
 
     correct = shapes.tf_padding_before
 
@@ -50,7 +68,5 @@ def crop_off_by_one(monkeypatch):
         total = shapes.effective_kernel_size(kernel_size, dilation) - stride
         return before + 1 if padding == "same" and total > 0 and total % 2 else before
 
-    monkeypatch.setattr(shapes, "tf_padding_before", wrong)
-    functional.plan.cache_clear()
+    patch_shapes("tf_padding_before", wrong)
     yield
-    functional.plan.cache_clear()

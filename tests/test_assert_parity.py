@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 
 import kcompat
-from kcompat import functional, shapes
+from kcompat import functional
 from kcompat.compat import v1 as tf1
 from kcompat.testing import TensorFlowMissing, assert_parity, check_parity
 
@@ -104,27 +104,20 @@ def test_configuration_both_refuse_passes_as_refused(oracle, config):
     assert result.status == "refused" and "TensorFlow:" in result.message and "\x1b" not in result.message
 
 
-def test_one_sided_refusals_fail(oracle, monkeypatch):
+def test_one_sided_refusals_fail(oracle, patch_shapes):
     # kcompat accepting what TF refuses:
-    monkeypatch.setattr(shapes, "check_tf_accepts", lambda *a, **k: None)
-    functional.plan.cache_clear()
-    try:
-        with pytest.raises(AssertionError, match="TensorFlow REFUSES a configuration kcompat accepts"):
-            assert_parity(dict(filters=2, kernel_size=4, strides=2, padding="same", output_padding=0), (4, 4, 3),
-                          oracle=oracle)
-    finally:
-        functional.plan.cache_clear()
+    patch_shapes("check_tf_accepts", lambda *a, **k: None)
+    with pytest.raises(AssertionError, match="TensorFlow REFUSES a configuration kcompat accepts"):
+        assert_parity(dict(filters=2, kernel_size=4, strides=2, padding="same", output_padding=0), (4, 4, 3),
+                      oracle=oracle)
     # kcompat refusing what TF accepts:
 
     def refuse(*args, **kwargs):
         raise ValueError("planted refusal")
 
-    monkeypatch.setattr(shapes, "check_tf_accepts", refuse)
-    try:
-        with pytest.raises(AssertionError, match="(?s)kcompat REFUSES .* planted refusal"):
-            assert_parity(dict(filters=2, kernel_size=3, strides=2, padding="same"), (4, 4, 3), oracle=oracle)
-    finally:
-        functional.plan.cache_clear()
+    patch_shapes("check_tf_accepts", refuse)
+    with pytest.raises(AssertionError, match="(?s)kcompat REFUSES .* planted refusal"):
+        assert_parity(dict(filters=2, kernel_size=3, strides=2, padding="same"), (4, 4, 3), oracle=oracle)
 
 
 def test_argument_errors(oracle):

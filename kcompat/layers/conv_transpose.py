@@ -122,6 +122,7 @@ class BaseConvTranspose(torch.nn.Module):
         self._trainable = trainable
         self._device = device
         self._activity_losses = []
+        self._signature = self._output_size_cache = self._device_type = None
         self._init_variables()
         if input_shape is not None:
             input_shape = tuple(input_shape)
@@ -364,26 +365,33 @@ class BaseConvTranspose(torch.nn.Module):
     def forward(self, inputs):
         if not isinstance(inputs, torch.Tensor):
             inputs = torch.as_tensor(np.asarray(inputs))
-        self._check_input(inputs)
-        if not self.built:
-            self.build(tuple(inputs.shape))
-            self._move_variables(inputs.device)
+        # Checks and output size depend only on these: worked out once per input signature.
+        weight, bias = self.weight, self.bias
+        signature = (inputs.shape, inputs.dtype, inputs.device, None if weight is None else weight.shape)
+        if signature != self._signature:
+            self._check_input(inputs)
+            if not self.built:
+                self.build(tuple(inputs.shape))
+                self._move_variables(inputs.device)
+                weight, bias = self.weight, self.bias
+            self._output_size_cache = self._output_size(inputs.shape)
+            self._device_type = inputs.device.type
+            self._signature = (inputs.shape, inputs.dtype, inputs.device, weight.shape)
         # A mixed policy computes in half precision over float32 weights; otherwise the weights'
         # own dtype rules, so that ``layer.double()`` computes in float64 as torch users expect.
-        mixed = self.dtype_policy.name.startswith("mixed_")
-        compute = self.compute_dtype if mixed else self.weight.dtype
-        autocasting = torch.is_autocast_enabled(inputs.device.type)
+        compute = self.compute_dtype if self.dtype_policy.name.startswith("mixed_") else weight.dtype
+        autocasting = torch.is_autocast_enabled(self._device_type)
         if not autocasting and inputs.dtype != compute:
             inputs = inputs.to(compute)
-        weight, bias = self.weight, self.bias
         if not autocasting and weight.dtype != compute:  # mixed policies: float32 weights
             weight = weight.to(compute)
             bias = None if bias is None else bias.to(compute)
-        outputs = conv_transpose(inputs, weight, bias, output_size=self._output_size(inputs.shape),
-                                 strides=self.strides, padding=self.padding, dilation=self.dilation_rate,
+        outputs = conv_transpose(inputs, weight, bias, output_size=self._output_size_cache, strides=self.strides,
+                                 padding=self.padding, dilation=self.dilation_rate,
                                  channels_last=self.data_format == "channels_last")
         outputs = self.activation(outputs)
-        self._activity_losses = []
+        if self._activity_losses:
+            self._activity_losses.clear()
         if self.activity_regularizer is not None:
             penalty = self.activity_regularizer(outputs)
             batch = outputs.shape[0]
