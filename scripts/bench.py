@@ -35,16 +35,8 @@ import torch.nn.functional as F  # noqa: E402
 
 import kcompat  # noqa: E402
 from kcompat.functional import keras_output_size, plan  # noqa: E402
+from kcompat.harness.bench_layers import BENCH_LAYERS  # noqa: E402
 
-# (name, NHWC input, filters, kernel, stride, padding, output_padding)
-SHAPES = [
-    ("dcgan 4x4x512->256 k5s2 same", (16, 4, 4, 512), 256, 5, 2, "same", None),
-    ("dcgan 8x8x256->128 k5s2 same", (16, 8, 8, 256), 128, 5, 2, "same", None),
-    ("unet 32x32x256->128 k2s2 valid", (4, 32, 32, 256), 128, 2, 2, "valid", None),
-    ("unet 64x64x128->64 k3s2 same", (4, 64, 64, 128), 64, 3, 2, "same", None),
-    ("latency 8x8x16->16 k3s1 same", (1, 8, 8, 16), 16, 3, 1, "same", None),
-    ("sr 16x16x64->64 k3s2 same op1", (8, 16, 16, 64), 64, 3, 2, "same", 1),
-]
 
 
 def _timer(fn, min_time):
@@ -178,10 +170,11 @@ def matmul_gflops(min_time):
 
 def bench(rounds, min_time, only=None):
     rows = []
-    for name, shape, filters, k, s, padding, op in SHAPES:
+    for name, shape, config in BENCH_LAYERS:
         if only and only not in name:
             continue
-        impls = implementations(shape, filters, k, s, padding, op)
+        filters, k = config["filters"], config["kernel_size"]
+        impls = implementations(shape, filters, k, config["strides"], config["padding"], config.get("output_padding"))
         flops = 2 * shape[0] * shape[1] * shape[2] * shape[3] * filters * k * k
         for mode, index, factor in (("forward", 0, 1), ("forward+backward", 1, 3)):
             samples = {impl: [] for impl in impls}

@@ -10,23 +10,16 @@ import pytest
 import kcompat
 from kcompat import functional
 from kcompat.compat import v1 as tf1
+from kcompat.harness.bench_layers import BENCH_LAYERS
 from kcompat.testing import TensorFlowMissing, assert_parity, check_parity
 
 REFERENCES = ("keras", "tf_keras", "tf1", "tf.nn")
 
 # The benchmark's layers (scripts/bench.py), at their real sizes: every path it times is exact.
-BENCH_LAYERS = [
-    pytest.param(dict(filters=256, kernel_size=5, strides=2, padding="same"), (16, 4, 4, 512), id="dcgan-k5s2"),
-    pytest.param(dict(filters=128, kernel_size=2, strides=2, padding="valid"), (4, 32, 32, 256), id="unet-k2s2"),
-    pytest.param(dict(filters=64, kernel_size=3, strides=2, padding="same"), (4, 64, 64, 128), id="unet-k3s2"),
-    pytest.param(dict(filters=16, kernel_size=3, strides=1, padding="same"), (1, 8, 8, 16), id="latency-k3s1"),
-    pytest.param(dict(filters=64, kernel_size=3, strides=2, padding="same", output_padding=1), (8, 16, 16, 64),
-                 id="sr-k3s2-op1"),
-]
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("config,shape", BENCH_LAYERS)
+@pytest.mark.parametrize("config,shape", [pytest.param(c, s, id=n) for n, s, c in BENCH_LAYERS])
 def test_benchmark_layers_match_keras(parity, config, shape, data_format):
     if data_format == "channels_first":
         shape = (shape[0], shape[3], shape[1], shape[2])
