@@ -53,6 +53,31 @@ def config_space():
     return out
 
 
+def config_space_nd(rank):
+    """``(config, spatial, id)`` on ``rank`` spatial axes: every per-axis option on the first
+    axis, the other axes each paired with a different option (all the same option where Keras
+    refuses the mix: strides > 1 with dilation > 1)."""
+    out = []
+    options = axis_options()
+    n = len(options)
+    for padding in ("valid", "same"):
+        for i, a in enumerate(options):
+            axes = [a] + [options[(m * i + c) % n] for m, c in ((7, 3), (5, 1))][:rank - 1]
+            combined = combine_axes(*axes) or combine_axes(*[a] * rank)
+            if combined is None:
+                continue
+            index = len(out)
+            config = {"filters": 2 + index % 3, **combined, "padding": padding,
+                      "activation": ACTIVATIONS[index % len(ACTIVATIONS)], "use_bias": index % 4 != 3}
+            spatial = tuple(INPUT_SIZES[(index + j) % 4] for j in range(rank))
+            x = lambda values: "x".join(map(str, values))  # noqa: E731
+            op = "None" if config["output_padding"] is None else x(config["output_padding"])
+            cid = (f"{rank}d-{padding}-k{x(config['kernel_size'])}-s{x(config['strides'])}-d{x(config['dilation_rate'])}"
+                   f"-op{op}-in{x(spatial)}")
+            out.append((config, spatial, cid))
+    return out
+
+
 def params(dtypes=("float32",), data_formats=("channels_last",), space=None):
     """``space()`` (default :func:`config_space`) crossed with dtypes and data formats."""
     return [

@@ -37,6 +37,27 @@ def assert_matches_reference(ours, reference, dtype, what="output", tolerance=No
     return err
 
 
+def plain_conv_transpose(x, weight, bias, config, output_size):
+    """TF's transposed convolution in plain autograd ops, independent of kcompat's paths:
+    torch's at padding 0, TF's crop of it (zero rows past its end), the bias. ``x`` is
+    channels-first; ``config`` holds per-axis tuples."""
+    import torch.nn.functional as F
+
+    from kcompat import shapes
+
+    rank = weight.dim() - 2
+    op = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[rank]
+    y = op(x, weight, stride=config["strides"], dilation=config["dilation_rate"])
+    for axis in range(rank):
+        before = shapes.tf_padding_before(output_size[axis], config["kernel_size"][axis], config["strides"][axis],
+                                          config["padding"], config["dilation_rate"][axis])
+        short = before + output_size[axis] - y.shape[axis + 2]
+        if short > 0:
+            y = F.pad(y, [0, 0] * (rank - 1 - axis) + [0, short])
+        y = y.narrow(axis + 2, before, output_size[axis])
+    return y if bias is None else y + bias.view(1, -1, *[1] * rank)
+
+
 @pytest.fixture
 def patch_shapes(monkeypatch):
     """``patch(name, fn)`` replaces a function of kcompat.shapes for one test, clearing the

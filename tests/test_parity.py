@@ -8,6 +8,8 @@ must refuse it too, with a ``ValueError``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -17,10 +19,11 @@ from kcompat.testing import numpy_reference
 from kcompat.testing.parity import keras3_bias_defect, representable
 from kcompat.testing.tf_oracle import TFError, route
 
-from conftest import GRAD_TOLERANCE, assert_matches_reference
-from configs import params
+from conftest import GRAD_TOLERANCE, assert_matches_reference, plain_conv_transpose
+from configs import config_space_nd, params
 
 BATCH, IN_CHANNELS = 2, 3
+LAYERS = {1: kcompat.Conv1DTranspose, 2: kcompat.Conv2DTranspose, 3: kcompat.Conv3DTranspose}
 
 
 def _inputs(config, spatial, dtype, data_format, seed):
@@ -42,16 +45,44 @@ def _refused_by_tensorflow_too(oracle, api, config, x, weights):
         oracle.call("eigen", "layer_call", api=api, config=config, x=x, weights=weights, rewrite=True)
 
 
+def _tensorflow_unreliable(config, rank):
+    """3-D with a kernel axis smaller than its stride: TF's oneDNN kernel corrupts its heap
+    there and its default kernel returns wrong input gradients for some shapes (seen: kernel
+    (1, 4, 3), strides 3, 'same', output_padding (2, 2, 1) on a 2x3x5 input: d_input off by
+    O(1) against finite differences, outputs off by 7e-7 in float64). kcompat is checked
+    against its own float64 reference there instead."""
+    return rank == 3 and any(k < s for k, s in zip(config["kernel_size"], config["strides"]))
+
+
+def _own_float64_reference(config, x, weights, upstream, output_shape):
+    """What ``layer_call`` returns, from plain float64 autograd ops (conftest's
+    plain_conv_transpose) and the layer's activation."""
+    channels_last = config["data_format"] == "channels_last"
+    rank = x.ndim - 2
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    kernel = torch.tensor(weights[0], dtype=torch.float64, requires_grad=True)
+    bias = torch.tensor(weights[1], dtype=torch.float64, requires_grad=True) if config["use_bias"] else None
+    size = output_shape[1:-1] if channels_last else output_shape[2:]
+    y = plain_conv_transpose(xt.movedim(-1, 1) if channels_last else xt,
+                             kernel.permute(rank + 1, rank, *range(rank)), bias, config, size)
+    y = y.movedim(1, -1) if channels_last else y
+    y = kcompat.activations.get(config["activation"])(y)
+    (y * torch.tensor(upstream, dtype=torch.float64)).sum().backward()
+    return {"output": y.detach().numpy(),
+            "grads": [t.grad.numpy() for t in (xt, kernel, bias) if t is not None]}
+
+
 def _our_grads(xt, layer):
     """d_input, d_kernel (Keras layout) and d_bias when there is one, as float32+ numpy."""
-    grads = [xt.grad, layer.weight.grad.permute(2, 3, 1, 0)] + ([layer.bias.grad] if layer.use_bias else [])
+    rank = layer.rank
+    grads = [xt.grad, layer.weight.grad.permute(*range(2, rank + 2), 1, 0)] + ([layer.bias.grad] if layer.use_bias else [])
     return [g.float().numpy() if g.dtype in (torch.float16, torch.bfloat16) else g.numpy() for g in grads]
 
 
 def check_parity(oracle, api, config, spatial, dtype, data_format):
     config = dict(config, data_format=data_format, dtype=dtype)
     rng, x, weights = _inputs(config, spatial, dtype, data_format, seed=len(str(config)) + sum(spatial))
-    layer = kcompat.Conv2DTranspose(**config)
+    layer = LAYERS[len(spatial)](**config)
     layer.set_weights(weights)
     xt = torch.tensor(x, requires_grad=True)
     try:
@@ -62,7 +93,9 @@ def check_parity(oracle, api, config, spatial, dtype, data_format):
         return
     upstream = rng.standard_normal(tuple(y.shape)).astype(dtype)
     (y * torch.tensor(upstream)).sum().backward()
-    if keras3_bias_defect(api, config, tuple(y.shape), route(config, x.dtype)):
+    if _tensorflow_unreliable(config, len(spatial)):
+        ref = _own_float64_reference(config, x, weights, upstream, tuple(y.shape))
+    elif keras3_bias_defect(api, config, tuple(y.shape), route(config, x.dtype, len(spatial))):
         # Documented divergence (see test_layer.py): Keras 3 itself, through channels_last.
         ref = oracle.call("eigen", "layer_call", api=api, config=config, x=x, weights=weights,
                           upstream=upstream, rewrite=True)
@@ -72,12 +105,12 @@ def check_parity(oracle, api, config, spatial, dtype, data_format):
     for name, ours, theirs in zip(("d_input", "d_kernel", "d_bias"), _our_grads(xt, layer), ref["grads"]):
         assert_matches_reference(ours, theirs, dtype, name)
     # The pre-activation result, in float64, against the numpy reference written from TF's definition.
-    linear = kcompat.functional.conv2d_transpose(
+    spatial_out = tuple(y.shape[1:-1] if data_format == "channels_last" else y.shape[2:])
+    linear = kcompat.functional.conv_transpose(
         torch.tensor(x, dtype=torch.float64), layer.weight.detach().double(),
-        None if layer.bias is None else layer.bias.detach().double(), strides=layer.strides,
-        padding=layer.padding, output_padding=layer.output_padding, data_format=data_format,
-        dilation_rate=layer.dilation_rate)
-    spatial_out = tuple(linear.shape[1:3] if data_format == "channels_last" else linear.shape[2:])
+        None if layer.bias is None else layer.bias.detach().double(), output_size=spatial_out,
+        strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate,
+        channels_last=data_format == "channels_last")
     expected = numpy_reference.conv_transpose(x, weights[0], weights[1] if config["use_bias"] else None,
                                               layer.strides, layer.padding, spatial_out, layer.dilation_rate,
                                               data_format == "channels_last")
@@ -96,6 +129,28 @@ def test_keras3(oracle, config, spatial, dtype, data_format):
     if len(set(p.values[0]["dilation_rate"])) == 1
 ])
 def test_keras2(oracle, config, spatial, dtype, data_format):
+    check_parity(oracle, "tf_keras", config, spatial, dtype, data_format)
+
+
+def _nd_params(dtypes, keras2=False):
+    """1-D and 3-D spaces, both data formats. Keras 2's Conv3DTranspose ignores dilation_rate
+    (kcompat dilates, as Keras 3 does), so its 3-D comparison leaves dilation out."""
+    out = []
+    for rank in (1, 3):
+        for p in params(dtypes, ("channels_last", "channels_first"), space=functools.partial(config_space_nd, rank)):
+            if keras2 and rank == 3 and max(p.values[0]["dilation_rate"]) > 1:
+                continue
+            out.append(p)
+    return out
+
+
+@pytest.mark.parametrize("config,spatial,dtype,data_format", _nd_params(("float32", "float64")))
+def test_keras3_1d_3d(oracle, config, spatial, dtype, data_format):
+    check_parity(oracle, "keras", config, spatial, dtype, data_format)
+
+
+@pytest.mark.parametrize("config,spatial,dtype,data_format", _nd_params(("float32",), keras2=True))
+def test_keras2_1d_3d(oracle, config, spatial, dtype, data_format):
     check_parity(oracle, "tf_keras", config, spatial, dtype, data_format)
 
 

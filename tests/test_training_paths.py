@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import kcompat
-from kcompat import shapes
 from kcompat.functional import conv_transpose, keras_output_size, plan
 
 from configs import config_space
+from conftest import plain_conv_transpose
 
 REQUIRES = {"all": (True, True, True), "weights": (False, True, True), "input": (True, False, False)}
 
@@ -39,19 +38,6 @@ def _training_space():
             continue
         space.append((config, spatial, cid))
     return space
-
-
-def _reference(x_nchw, weight, bias, config, output_size):
-    """TF's crop of the padding-0 result, zero rows past its end, bias: plain autograd ops."""
-    y = F.conv_transpose2d(x_nchw, weight, stride=config["strides"], dilation=config["dilation_rate"])
-    for axis in range(2):
-        before = shapes.tf_padding_before(output_size[axis], config["kernel_size"][axis], config["strides"][axis],
-                                          config["padding"], config["dilation_rate"][axis])
-        short = before + output_size[axis] - y.shape[axis + 2]
-        if short > 0:
-            y = F.pad(y, [0, short, 0, 0] if axis == 1 else [0, 0, 0, short])
-        y = y.narrow(axis + 2, before, output_size[axis])
-    return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 
 @pytest.mark.parametrize("requires", list(REQUIRES))
@@ -81,7 +67,7 @@ def test_gradients_equal_plain_autograd(config, spatial, data_format, requires):
     rx_nchw = rx.permute(0, 3, 1, 2) if data_format == "channels_last" else rx
     rw = layer.weight.detach().clone().requires_grad_(want_w)
     rb = None if layer.bias is None else layer.bias.detach().clone().requires_grad_(want_b)
-    expected = _reference(rx_nchw, rw, rb, config, y_nchw.shape[2:])
+    expected = plain_conv_transpose(rx_nchw, rw, rb, config, y_nchw.shape[2:])
     ref_leaves = [t for t in (rx, rw, rb) if t is not None and t.requires_grad]
     ref_grads = torch.autograd.grad(expected, ref_leaves, upstream)
 

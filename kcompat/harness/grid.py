@@ -69,16 +69,16 @@ def axis_options():
     return options
 
 
-def combine_axes(a, b):
-    """The layer arguments of two per-axis options (height ``a``, width ``b``); ``None`` where
-    Keras refuses the pair at construction (strides > 1 together with dilation > 1)."""
-    (k1, s1, d1, op1), (k2, s2, d2, op2) = a, b
-    if max(s1, s2) > 1 and max(d1, d2) > 1:
+def combine_axes(*axes):
+    """The layer arguments of per-axis options (one per spatial axis, in order); ``None`` where
+    Keras refuses them at construction (strides > 1 together with dilation > 1)."""
+    kernels, strides, dilations, paddings = zip(*axes)
+    if max(strides) > 1 and max(dilations) > 1:
         return None
-    if (op1 is None) != (op2 is None):  # output_padding is given for both axes or neither
-        op1, op2 = op1 or 0, op2 or 0
-    return {"kernel_size": (k1, k2), "strides": (s1, s2), "dilation_rate": (d1, d2),
-            "output_padding": None if op1 is None else (op1, op2)}
+    if any(op is None for op in paddings) and not all(op is None for op in paddings):
+        paddings = tuple(op or 0 for op in paddings)  # output_padding is given for every axis or none
+    return {"kernel_size": kernels, "strides": strides, "dilation_rate": dilations,
+            "output_padding": None if paddings[0] is None else paddings}
 
 
 def _config(padding, a, b, index, data_format):

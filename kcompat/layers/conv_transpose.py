@@ -557,3 +557,74 @@ class Conv2DTranspose(BaseConvTranspose):
 
 
 Convolution2DTranspose = Conv2DTranspose
+
+
+class Conv1DTranspose(BaseConvTranspose):
+    """1D transposed convolution, Keras 3's ``keras.layers.Conv1DTranspose`` on PyTorch.
+
+    As :class:`Conv2DTranspose` on one spatial axis: inputs ``(batch, steps, channels)``
+    (``channels_last``) or ``(batch, channels, steps)``; ``weight`` is
+    ``(in_channels, filters, k)`` as in ``nn.ConvTranspose1d``, ``kernel`` is Keras's
+    ``(k, filters, in_channels)``.
+
+    Example:
+        >>> layer = Conv1DTranspose(32, 3, 2, activation="relu")
+        >>> layer(torch.rand(4, 10, 128)).shape
+        torch.Size([4, 21, 32])
+    """
+
+    rank = 1
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        super().__init__(
+            filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
+            output_padding=output_padding, data_format=data_format, dilation_rate=dilation_rate,
+            activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, **kwargs,
+        )
+
+
+class Conv3DTranspose(BaseConvTranspose):
+    """3D transposed convolution, Keras 3's ``keras.layers.Conv3DTranspose`` on PyTorch.
+
+    As :class:`Conv2DTranspose` on three spatial axes: inputs ``(batch, depth, height, width,
+    channels)`` (``channels_last``) or ``(batch, channels, depth, height, width)``; ``weight`` is
+    ``(in_channels, filters, kd, kh, kw)`` as in ``nn.ConvTranspose3d``.
+
+    Note:
+        Keras 3 puts ``data_format`` before ``output_padding`` in this layer's positional
+        arguments (unlike its 1D and 2D layers and Keras 2); kcompat follows Keras 3. Keras 2's
+        ``Conv3DTranspose`` ignores ``dilation_rate`` (and leaves it out of its config); kcompat
+        dilates, as Keras 3 does.
+
+    Example:
+        >>> layer = Conv3DTranspose(8, 2, 2)
+        >>> layer(torch.rand(1, 4, 4, 4, 16)).shape
+        torch.Size([1, 8, 8, 8, 8])
+    """
+
+    rank = 3
+
+    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid", data_format=None,
+                 output_padding=None, dilation_rate=(1, 1, 1), activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        super().__init__(
+            filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
+            output_padding=output_padding, data_format=data_format, dilation_rate=dilation_rate,
+            activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, **kwargs,
+        )
+
+
+Convolution1DTranspose = Conv1DTranspose
+Convolution3DTranspose = Conv3DTranspose

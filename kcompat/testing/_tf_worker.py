@@ -80,13 +80,16 @@ class _OpLayer:
         return self.activation(y)
 
 
-def layer_class(api):
-    """The Conv2DTranspose that ``api`` names: Keras 3, Keras 2, TF1 layers, or the ops."""
+def layer_class(api, rank=2):
+    """The Conv{rank}DTranspose that ``api`` names: Keras 3, Keras 2, TF1 layers, or the ops
+    (the last two in 2-D only)."""
+    if api in ("tf.nn", "tf1") and rank != 2:
+        raise ValueError(f"kcompat checks {api!r} in 2-D only; received rank {rank}")
     if api == "tf.nn":
         return _OpLayer
     if api == "tf1":
         return tf().compat.v1.layers.Conv2DTranspose
-    return keras_module(api).layers.Conv2DTranspose
+    return getattr(keras_module(api).layers, f"Conv{rank}DTranspose")
 
 
 def _nhwc(a, rank):
@@ -143,7 +146,7 @@ def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
             spread = np.zeros(config["kernel_size"] + kernel.shape[-2:], kernel.dtype)
             spread[tuple(slice(None, None, d) for d in dilation)] = kernel
             weights = [spread] + list(weights[1:])
-    layer = layer_class(api)(**config)
+    layer = layer_class(api, rank)(**config)
     layer.build(x.shape)
     if weights is not None:
         layer.set_weights(weights)
@@ -170,22 +173,22 @@ def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
     return result
 
 
-def layer_config(api, config, input_shape=None):
+def layer_config(api, config, input_shape=None, rank=2):
     """``get_config()`` of ``api``'s layer built from ``config`` (after a build if shape given)."""
-    layer = keras_module(api).layers.Conv2DTranspose(**config)
+    layer = layer_class(api, rank)(**config)
     if input_shape is not None:
         layer.build(input_shape)
     return layer.get_config()
 
 
 def layer_output_shape(api, config, input_shape):
-    layer = keras_module(api).layers.Conv2DTranspose(**config)
+    layer = layer_class(api, len(input_shape) - 2)(**config)
     return tuple(layer.compute_output_shape(input_shape))
 
 
-def layer_construct(api, config):
+def layer_construct(api, config, rank=2):
     """Construct only: ``None`` if Keras accepts the arguments, else its exception."""
-    layer_class(api)(**config)
+    layer_class(api, rank)(**config)
     return None
 
 
@@ -194,7 +197,7 @@ def initial_weights(api, config, input_shape, repeats=1):
     mod = keras_module(api)
     out = []
     for _ in range(repeats):
-        layer = mod.layers.Conv2DTranspose(**config)
+        layer = getattr(mod.layers, f"Conv{len(input_shape) - 2}DTranspose")(**config)
         layer.build(input_shape)
         out.append(layer.get_weights())
     return out
@@ -212,7 +215,7 @@ def activation_names(api):
 
 def layer_losses(api, config, x, weights):
     """``layer.losses`` after one call on ``x``, as floats."""
-    layer = keras_module(api).layers.Conv2DTranspose(**config)
+    layer = layer_class(api, x.ndim - 2)(**config)
     layer.build(x.shape)
     layer.set_weights(weights)
     layer(tf().constant(x))
