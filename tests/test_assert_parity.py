@@ -138,3 +138,15 @@ def test_tf1_layers_refuse_unequal_dilation_as_tf_keras_does(oracle):
     result = assert_parity(dict(filters=1, kernel_size=2, dilation_rate=(1, 2)), (3, 3, 1), reference="tf1",
                            oracle=oracle)
     assert result.status == "refused" and "equal to each other" in result.message
+
+
+@pytest.mark.parametrize("make,input_shape,reference,rank", [
+    (lambda: kcompat.Conv1DTranspose(4, 3, 2, padding="same"), (7, 3), "keras", 1),
+    (lambda: kcompat.Conv3DTranspose(2, 3, 2, padding="same", data_format="channels_first"), (3, 3, 4, 5), "keras", 3),
+    (lambda: dict(filters=3, kernel_size=[2], strides=[2]), (5, 2), "tf_keras", 1),  # as Keras writes 1-D configs
+    (lambda: dict(filters=3, kernel_size=2, strides=2), (4, 4, 5, 2), "keras", 2),  # scalars: 2-D, batch included
+    (lambda: dict(filters=3, kernel_size=(2, 2, 1), strides=2), (3, 4, 2, 2), "tf_keras", 3),
+])
+def test_1d_and_3d(oracle, make, input_shape, reference, rank):
+    result = assert_parity(make(), input_shape, reference=reference, oracle=oracle)
+    assert result.status == "match" and len(result.input_shape) == rank + 2

@@ -109,3 +109,47 @@ def test_unique_default_names():
 def test_count_params_before_build_fails():
     with pytest.raises(ValueError, match="isn't built"):
         kcompat.Conv2DTranspose(2, 3).count_params()
+
+
+ND = {
+    1: [dict(filters=4, kernel_size=3, strides=2, padding="same", output_padding=1, activation="relu"),
+        dict(filters=2, kernel_size=[5], dilation_rate=2, data_format="channels_first", use_bias=False)],
+    3: [dict(filters=4, kernel_size=(3, 2, 1), strides=(2, 1, 3), padding="same", kernel_initializer="he_normal"),
+        dict(filters=2, kernel_size=2, dilation_rate=(1, 2, 2), data_format="channels_first", dtype="float64")],
+}
+ND_LAYERS = {1: kcompat.Conv1DTranspose, 3: kcompat.Conv3DTranspose}
+
+
+@pytest.mark.parametrize("rank,index", [(r, i) for r in ND for i in range(len(ND[r]))])
+def test_1d_3d_config_shapes_and_weights_equal_keras3(oracle, rank, index):
+    config = dict(ND[rank][index], name=f"nd_{rank}_{index}")
+    layer = ND_LAYERS[rank](**config)
+    written = oracle.call("eigen", "layer_config", api="keras", config=config, rank=rank)
+    assert layer.get_config() == written
+    assert ND_LAYERS[rank].from_config(json.loads(json.dumps(written))).get_config() == written
+    spatial = (5, 4, 3)[:rank]
+    shape = (2, 3, *spatial) if layer.data_format == "channels_first" else (2, *spatial, 3)
+    theirs = oracle.call("eigen", "layer_output_shape", api="keras", config=config, input_shape=shape)
+    assert layer.compute_output_shape(shape) == theirs
+    layer.build(shape)
+    weights = oracle.call("eigen", "initial_weights", api="keras", config=config, input_shape=shape)[0]
+    assert [w.shape for w in layer.get_weights()] == [w.shape for w in weights]
+    assert layer.get_config() == oracle.call("eigen", "layer_config", api="keras", config=config, input_shape=shape,
+                                             rank=rank)
+
+
+def test_conv3d_transpose_positional_order_is_keras3s():
+    """Keras 3's Conv3DTranspose takes data_format before output_padding (its 1-D/2-D layers, after)."""
+    layer = kcompat.Conv3DTranspose(2, 3, 2, "same", "channels_first", 1)
+    assert layer.data_format == "channels_first" and layer.output_padding == (1, 1, 1)
+    layer = kcompat.Conv1DTranspose(2, 3, 2, "same", 1, "channels_first")
+    assert layer.data_format == "channels_first" and layer.output_padding == (1,)
+
+
+def test_keras2_conv3d_transpose_config_loads(oracle):
+    """Keras 2 writes no dilation_rate for Conv3DTranspose (it ignores it); kcompat reads it as 1."""
+    config = dict(filters=3, kernel_size=(2, 3, 2), strides=2, padding="valid", output_padding=1, name="k2_3d")
+    written = oracle.call("eigen", "layer_config", api="tf_keras", config=config, rank=3)
+    assert "dilation_rate" not in written
+    layer = kcompat.Conv3DTranspose.from_config(written)
+    assert layer.dilation_rate == (1, 1, 1) and layer.output_padding == (1, 1, 1)

@@ -114,6 +114,22 @@ def test_load_straight_from_a_keras_file(saved):
         assert_matches_reference(layers[path](torch.tensor(x)).detach().numpy(), y, "float32", path)
 
 
+@pytest.mark.parametrize("api,name", [("keras", "model.keras"), ("keras", "model.h5"), ("tf_keras", "model.h5")])
+def test_1d_and_3d_layers_convert_and_load(oracle, tmp_path, api, name):
+    """Conv1DTranspose and Conv3DTranspose: converted to torch layout, rebuilt from their configs,
+    TensorFlow's outputs on their inputs."""
+    info = oracle.call("eigen", "save_nd_model", api=api, directory=str(tmp_path / api))
+    out = str(tmp_path / "nd.safetensors")
+    assert main([info["files"][name], out]) == 0
+    state = _read(out)
+    assert tuple(state["audio.weight"].shape) == (4, 3, 5) and tuple(state["voxels.weight"].shape) == (3, 2, 3, 2, 3)
+    for layers in (load(info["files"][name]), load(out)):
+        assert [type(layers[p]).__name__ for p in ("audio", "voxels")] == ["Conv1DTranspose", "Conv3DTranspose"]
+        for path, (x, y, weights) in info["layers"].items():
+            assert_matches_reference(layers[path](torch.tensor(x)).detach().numpy(), y, "float32", path)
+            np.testing.assert_array_equal(layers[path].get_weights()[0], weights[0])
+
+
 def test_weights_only_files_have_no_configs_to_load(saved):
     with pytest.raises(ConversionError, match="weights-only"):
         load(saved["keras"]["files"]["model.weights.h5"])

@@ -101,6 +101,14 @@ def test_model_file(saved_models, tmp_path, capsys, api, name):
     assert all(r["reference"] == api for r in report["results"])
 
 
+@pytest.mark.parametrize("api,name", [("keras", "model.keras"), ("tf_keras", "model.h5")])
+def test_model_file_with_1d_and_3d_layers(oracle, tmp_path, api, name):
+    info = oracle.call("eigen", "save_nd_model", api=api, directory=str(tmp_path / "model"))
+    assert cli.main(["--model", info["files"][name], "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    results = _report(tmp_path / "out")["results"]
+    assert [(r["id"], r["input_shape"]) for r in results] == [("audio", [2, 8, 4]), ("voxels", [2, 2, 3, 2, 3])]
+
+
 def test_model_mismatch_exits_1(saved_models, tmp_path, crop_off_by_one):
     # The planted crop bug hits the 'same' layers whose kernel - stride is odd.
     assert cli.main(["--model", saved_models["keras"]["model.keras"], "--output", str(tmp_path), "--quiet"]) == 1

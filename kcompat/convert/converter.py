@@ -1,7 +1,7 @@
 """Turn a Keras file or TF checkpoint into a PyTorch state dict for kcompat layers.
 
 Transposed convolutions of Keras files become ``<layer path>.weight`` (torch layout
-``(in, filters, kh, kw)``) and ``<layer path>.bias``, the keys of a ``kcompat.Conv2DTranspose``
+``(in, filters, *kernel_size)``) and ``<layer path>.bias``, the keys of a ``kcompat.Conv{1,2,3}DTranspose``
 attribute at that path; their configs go to a JSON beside the output. TF1 checkpoint variables
 keep TF's layout under their dotted names (``generator.deconv1.kernel``), the state dict of a
 ``kcompat.compat.v1`` port. Every other weight is copied unchanged under its Keras/TF path;
@@ -18,9 +18,10 @@ import torch
 
 from .._files import publish, temporary
 from .._progress import ProgressBar
-from ..layers import Conv2DTranspose
+from ..layers import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
+from ..layers.conv_transpose import torch_order
 from . import safetensors_io
-from .keras_files import ConversionError, open_model_file
+from .keras_files import CONV_TRANSPOSE, ConversionError, open_model_file
 
 __all__ = ["ConversionError", "convert", "load", "config_path"]
 
@@ -40,6 +41,9 @@ def _output_format(output, fmt):
     return "pt" if str(output).endswith((".pt", ".pth", ".bin")) else "safetensors"
 
 
+LAYERS = {1: Conv1DTranspose, 2: Conv2DTranspose, 3: Conv3DTranspose}
+
+
 def _torch_dtype(dtype):
     if dtype == np.dtype(object):
         return None
@@ -52,18 +56,19 @@ def plan(model):
     for layer in model.layers:
         shapes = [list(t.shape) for t in layer.tensors]
         if layer.converted:
-            action = "converted to kcompat.Conv2DTranspose (torch layout)"
+            rank = CONV_TRANSPOSE[layer.class_name]
+            action = f"converted to kcompat.{LAYERS[rank].__name__} (torch layout)"
             if layer.config is not None:
                 try:
-                    module = Conv2DTranspose.from_config(layer.config)
+                    module = LAYERS[rank].from_config(layer.config)
                 except (ValueError, TypeError) as exc:
                     raise ConversionError(
                         f"{model.path}: layer '{layer.path}' ({layer.class_name}) cannot be reproduced by "
                         f"kcompat: {exc}"
                     ) from None
                 kernel = next((t for t in layer.tensors if t.role == "kernel"), None)
-                if kernel is None or len(kernel.shape) != 4 or tuple(kernel.shape[:2]) != module.kernel_size \
-                        or kernel.shape[2] != module.filters:
+                if kernel is None or len(kernel.shape) != rank + 2 or tuple(kernel.shape[:rank]) != module.kernel_size \
+                        or kernel.shape[rank] != module.filters:
                     raise ConversionError(
                         f"{model.path}: layer '{layer.path}': kernel shape "
                         f"{None if kernel is None else tuple(kernel.shape)} does not match its config "
@@ -72,7 +77,7 @@ def plan(model):
                 if module.use_bias != any(t.role == "bias" for t in layer.tensors):
                     raise ConversionError(f"{model.path}: layer '{layer.path}': use_bias={module.use_bias} "
                                           "but the file holds the other number of weights")
-                configs[layer.path] = {"class_name": "Conv2DTranspose", "generation": layer.generation,
+                configs[layer.path] = {"class_name": LAYERS[rank].__name__, "generation": layer.generation,
                                        "config": module.get_config(), "weights": []}
             else:
                 action += "; no config in a weights-only file"
@@ -102,14 +107,14 @@ def plan(model):
 
 def _shape_after(tensor, transform):
     shape = tuple(tensor.shape)
-    return (shape[3], shape[2], shape[0], shape[1]) if transform == "to_torch_layout" else shape
+    return tuple(shape[a] for a in torch_order(len(shape) - 2)) if transform == "to_torch_layout" else shape
 
 
 def _value(tensor, transform):
     """The tensor as written: read from the file, permuted to torch layout for kernels."""
     array = tensor.read()
     if transform == "to_torch_layout":
-        array = np.ascontiguousarray(array.transpose(3, 2, 0, 1))  # the read array is freed on return
+        array = np.ascontiguousarray(array.transpose(torch_order(array.ndim - 2)))  # the read array is freed on return
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
@@ -210,7 +215,7 @@ def _modules_from(configs, state, where):
     for path, entry in configs.items():
         if entry.get("config") is None:
             continue
-        layer = Conv2DTranspose.from_config(entry["config"])
+        layer = LAYERS[CONV_TRANSPOSE[entry.get("class_name", "Conv2DTranspose")]].from_config(entry["config"])
         weights = {key[len(path) + 1:]: state[key] for key in entry["weights"]}
         missing = {"weight"} - set(weights)
         if missing:
@@ -223,7 +228,7 @@ def _modules_from(configs, state, where):
 def load(path):
     """The transposed convolutions of a Keras file (or of a ``kcompat-convert`` output), built and loaded.
 
-    Returns ``{layer path: kcompat.Conv2DTranspose}`` in file order. Weights-only files hold no
+    Returns ``{layer path: kcompat.Conv{1,2,3}DTranspose}`` in file order. Weights-only files hold no
     configs: build those layers yourself and ``load_state_dict`` the converted weights.
     """
     path = str(path)

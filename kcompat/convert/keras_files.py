@@ -24,7 +24,8 @@ from ..serialization import to_snake_case
 
 __all__ = ["ConversionError", "Layer", "ModelFile", "Tensor", "open_model_file"]
 
-CONV_TRANSPOSE = {"Conv2DTranspose", "Convolution2DTranspose"}
+# Keras class names kcompat converts, and their number of spatial axes
+CONV_TRANSPOSE = {f"{prefix}{rank}DTranspose": rank for prefix in ("Conv", "Convolution") for rank in (1, 2, 3)}
 CONTAINERS = {"Functional", "Sequential", "Model"}
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -242,7 +243,10 @@ def _has_names(handle):
 def _class_from_key(key):
     """``conv2d_transpose_3`` -> ``Conv2DTranspose`` (v3 keys are the snake-cased class name)."""
     base = key.rsplit("_", 1)[0] if key.rsplit("_", 1)[-1].isdigit() else key
-    return "Conv2DTranspose" if base == "conv2d_transpose" else base
+    for rank in (1, 2, 3):
+        if base == f"conv{rank}d_transpose":
+            return f"Conv{rank}DTranspose"
+    return base
 
 
 def _v3_keys(layer_configs):

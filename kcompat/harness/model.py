@@ -60,7 +60,7 @@ def model_cases(path, oracle, grads=True):
     except ConversionError as exc:
         raise ModelError(str(exc)) from None
     if not layers:
-        raise ModelError(f"{path}: no Conv2DTranspose layer in this model")
+        raise ModelError(f"{path}: no Conv1DTranspose, Conv2DTranspose or Conv3DTranspose layer in this model")
     api = "keras" if generations == {"keras"} else "tf_keras"
     from ..testing.tf_oracle import TFError
 

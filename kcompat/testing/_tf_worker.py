@@ -349,13 +349,13 @@ def model_layers(path, api):
 
 
 def _conv_transposes(container, prefix=""):
-    """``(dotted name path, layer)`` of every Conv2DTranspose of a model, nested models included
+    """``(dotted name path, layer)`` of every transposed convolution of a model, nested models included
     (the paths kcompat-convert writes: ``head1.up``)."""
     for layer in container.layers:
         dotted = f"{prefix}{layer.name}"
         if hasattr(layer, "layers"):
             yield from _conv_transposes(layer, dotted + ".")
-        elif type(layer).__name__ == "Conv2DTranspose":
+        elif type(layer).__name__ in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
             yield dotted, layer
 
 
@@ -448,6 +448,33 @@ def save_keras_models(api, directory):
     return {"files": files, "layers": layers, "weights": len(model.weights)}
 
 
+def save_nd_model(api, directory):
+    """A model with a Conv1DTranspose (audio-style) and a Conv3DTranspose (volume-style) branch,
+    random non-zero weights, saved whole by ``api``'s Keras (``.keras`` and ``.h5`` for Keras 3,
+    ``.h5`` for Keras 2). Returns the files, and per layer an input and its output."""
+    t = tf()
+    mod = keras_module(api)
+    L = mod.layers
+    steps, volume = mod.Input((8, 4)), mod.Input((2, 3, 2, 3))
+    audio = L.Conv1DTranspose(3, 5, strides=2, padding="same", activation="tanh", name="audio")(steps)
+    voxels = L.Conv3DTranspose(2, (3, 2, 3), strides=(2, 1, 2), padding="valid", output_padding=(1, 0, 1),
+                               name="voxels")(volume)
+    model = mod.Model([steps, volume], [audio, voxels], name="nd")
+    rng = np.random.default_rng(1)
+    for weight in model.weights:
+        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.3)
+    os.makedirs(directory, exist_ok=True)
+    files = {}
+    for name in (("model.keras", "model.h5") if api == "keras" else ("model.h5",)):
+        files[name] = os.path.join(directory, name)
+        model.save(files[name])
+    layers = {}
+    for path, layer in _conv_transposes(model):
+        x = rng.standard_normal((2,) + tuple(layer.input.shape[1:])).astype("float32")
+        layers[path] = (x, np.asarray(layer(t.constant(x))), [np.asarray(w) for w in layer.weights])
+    return {"files": files, "layers": layers}
+
+
 def save_tf1_checkpoint(source, directory, x):
     """Build ``build(tf1, x)`` in a TF1 graph, train one Adam step, save with ``Saver``; return values."""
     t = tf()
@@ -470,7 +497,7 @@ def save_tf1_checkpoint(source, directory, x):
     return {"prefix": prefix, "variables": values, "output": y}
 
 
-FUNCTIONS = {f.__name__: f for f in (save_keras_models, save_tf1_checkpoint, layer_call, layer_config, layer_output_shape, layer_construct,
+FUNCTIONS = {f.__name__: f for f in (save_keras_models, save_nd_model, save_tf1_checkpoint, layer_call, layer_config, layer_output_shape, layer_construct,
                                      initial_weights, activation, activation_names, layer_losses, constraint,
                                      tf1_graph, nn_call, tf1_class_info, keras_torch_call, model_layers)}
 

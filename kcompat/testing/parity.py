@@ -162,14 +162,28 @@ def short_error(exc):
 
 
 # --------------------------------------------------------------------- building both sides
-def _layer_from_config(config, reference, dtype):
+def config_rank(config, input_shape):
+    """Spatial axes of a config dict: from its per-axis arguments; with scalars only, 2 unless
+    ``input_shape`` fits no 2-D layer (2 entries: 1-D, 5: 3-D). A 1-D config with a batch axis
+    in ``input_shape``, or a 3-D one without, needs a tuple ``kernel_size`` (as Keras writes it)."""
+    for key in ("kernel_size", "strides", "dilation_rate", "output_padding"):
+        value = config.get(key)
+        if isinstance(value, (list, tuple)):
+            return len(value)
+    return {2: 1, 5: 3}.get(len(tuple(input_shape)), 2)
+
+
+def _layer_from_config(config, reference, dtype, rank=2):
     import kcompat
     from kcompat.compat.v1 import layers as v1_layers
 
     config = dict(config)
     if dtype is not None:
         config["dtype"] = dtype
-    cls = v1_layers.Conv2DTranspose if reference == "tf1" else kcompat.Conv2DTranspose
+    if reference in ("tf1", "tf.nn") and rank != 2:
+        raise ValueError(f"reference={reference!r} is checked in 2-D only; this configuration has {rank} spatial axes")
+    classes = {1: kcompat.Conv1DTranspose, 2: kcompat.Conv2DTranspose, 3: kcompat.Conv3DTranspose}
+    cls = v1_layers.Conv2DTranspose if reference == "tf1" else classes[rank]
     if reference == "tf1":
         config.pop("name", None)
     return cls.from_config(config)
@@ -299,7 +313,11 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
         raise ValueError(f"`reference` must be one of {REFERENCES}. Received: reference={reference!r}")
     require_tensorflow(reference)
     oracle = oracle or default_oracle()
-    shape = _full_shape(input_shape, getattr(layer_or_config, "rank", 2))
+    if isinstance(layer_or_config, torch.nn.Module):
+        rank = layer_or_config.rank
+    else:
+        rank = config_rank(layer_or_config, input_shape)
+    shape = _full_shape(input_shape, rank)
     rng = np.random.default_rng(seed)
     if isinstance(layer_or_config, torch.nn.Module):
         layer = layer_or_config
@@ -310,7 +328,7 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     else:
         config = dict(layer_or_config)
         try:
-            layer = _layer_from_config(config, reference, dtype)
+            layer = _layer_from_config(config, reference, dtype, rank)
         except (ValueError, TypeError) as ours:
             tf_config = {k: v for k, v in config.items() if k in _CALL_KEYS}
             if dtype is not None:
@@ -318,7 +336,7 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
             status, message = "refuses", f"kcompat: {type(ours).__name__}: {ours}"
             try:
                 oracle.call("eigen-tf1" if reference == "tf1" else "eigen", "layer_construct",
-                            api=reference, config=tf_config)
+                            api=reference, config=tf_config, rank=rank)
             except TFError as theirs:
                 status, message = "refused", f"kcompat: {ours} | TensorFlow: {short_error(theirs)}"
             return ParityResult(reference, tf_config, shape, str(tf_config.get("dtype", "float32")), status,
@@ -344,8 +362,11 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     refused = isinstance(ours, Exception)
     # TF's oneDNN kernel skips TF's own shape checks on sizes TF refuses, and computes no
     # half precision: those go to TF's default kernel.
-    flavour = route(tf_config, numpy_dtype if compute_name in ("float32", "float64") else np.float64)
+    flavour = route(tf_config, numpy_dtype if compute_name in ("float32", "float64") else np.float64, rank)
     notes = ()
+    if rank == 3 and any(k < s for k, s in zip(tf_config["kernel_size"], tf_config["strides"])):
+        notes = ("a kernel axis smaller than its stride in 3-D: TensorFlow's default CPU kernel (used here, "
+                 "its oneDNN one corrupts memory) returns wrong input gradients for some such shapes",)
     if not refused and keras3_bias_defect(reference, tf_config, ours["output"].shape, flavour):
         flavour = "eigen"
         notes = ("Keras 3's oneDNN path adds the bias on the wrong axis here (channels_first, output "

@@ -31,7 +31,8 @@ def _v1(base, module="keras.initializers", registered=None):
         def __call__(self, shape, dtype=None):
             return super().__call__(shape, dtype=dtype if dtype is not None else self.dtype)
 
-    V1.__name__ = V1.__qualname__ = base.__name__
+    V1.__name__ = base.__name__
+    V1.__qualname__ = f"_{base.__name__}"  # the module attribute below: pickle finds the class by it
     V1.keras_module = module
     V1.registered_name = registered
     return V1

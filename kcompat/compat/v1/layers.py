@@ -84,6 +84,24 @@ class Conv2DTranspose(BaseConvTranspose):
                 with vs.variable_scope._in(state, scope) as captured:
                     self._scope = captured
 
+    # Copies and pickles: the weak references (the last call's tensors, the module a graph
+    # layer belongs to) cannot be pickled; the owner travels as a strong reference and is
+    # weakly held again on arrival, the last call's tensors are dropped.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_last"] = None
+        if self._graph_owner is not None:
+            state["_graph_owner"] = (self._graph_owner(),)
+        return state
+
+    def __setstate__(self, state):
+        owner = state.pop("_graph_owner")
+        super().__setstate__(state)
+        if owner is None:
+            self._graph_owner = None
+        else:
+            self._graph_owner = weakref.ref(owner[0]) if owner[0] is not None else (lambda: None)
+
     # ------------------------------------------------------------- storage
     def _init_variables(self):
         self._parameters["kernel"] = None
