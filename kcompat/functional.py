@@ -31,7 +31,20 @@ __all__ = ["conv_transpose", "conv2d_transpose", "keras_output_size", "plan"]
 _TORCH_OPS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-@functools.lru_cache(maxsize=4096)
+def _geometry_cache(function):
+    """``functools.lru_cache`` for the pure per-shape arithmetic, bypassed while torch.compile
+    traces (dynamo would trace through the cache anyway, with a warning; the values are the same)."""
+    cached = functools.lru_cache(maxsize=4096)(function)
+
+    @functools.wraps(function)
+    def call(*args):
+        return function(*args) if torch.compiler.is_compiling() else cached(*args)
+
+    call.cache_clear, call.cache_info = cached.cache_clear, cached.cache_info
+    return call
+
+
+@_geometry_cache
 def plan(input_size, output_size, kernel_size, strides, padding, dilation):
     """Per-axis :class:`~kcompat.shapes.AxisPlan` s, after TF's acceptance check.
 
@@ -46,7 +59,7 @@ def plan(input_size, output_size, kernel_size, strides, padding, dilation):
     return tuple(plans)
 
 
-@functools.lru_cache(maxsize=4096)
+@_geometry_cache
 def keras_output_size(input_size, kernel_size, strides, padding, output_padding, dilation):
     """Spatial output size Keras computes (``output_padding`` a tuple or ``None``)."""
     ops = output_padding or (None,) * len(input_size)
@@ -114,7 +127,7 @@ class _Call(typing.NamedTuple):
     tiles: tuple  # kernel == stride on every axis: the crop of :func:`_tiles`, else None
 
 
-@functools.lru_cache(maxsize=4096)
+@_geometry_cache
 def _call(input_shape, output_size, weight_shape, strides, padding, dilation, channels_last):
     """The torch call and crop for one geometry, after TF's acceptance check; ``None`` if empty.
 

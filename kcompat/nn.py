@@ -1,7 +1,7 @@
-"""``tf.nn.conv2d_transpose`` on PyTorch: the low-level op, TensorFlow's arguments and errors.
+"""``tf.nn.conv{1,2,3}d_transpose`` on PyTorch: the low-level ops, TensorFlow's arguments and errors.
 
-The kernel is in TensorFlow's layout ``(kh, kw, out_channels, in_channels)`` and the output
-size is given explicitly (``output_shape``), as TensorFlow requires. The computation is
+The kernel is in TensorFlow's layout ``(*kernel_size, out_channels, in_channels)`` and the
+output size is given explicitly (``output_shape``), as TensorFlow requires. The computation is
 :func:`kcompat.functional.conv_transpose`, the core every layer uses.
 """
 
@@ -17,7 +17,7 @@ from .errors import InvalidArgumentError, UnimplementedError
 from .functional import conv_transpose
 from .layers.conv_transpose import _to_torch_layout
 
-__all__ = ["bias_add", "conv2d_transpose"]
+__all__ = ["bias_add", "conv1d_transpose", "conv2d_transpose", "conv3d_transpose"]
 
 _OP = "Conv2DBackpropInput"
 
@@ -171,6 +171,122 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
     weight = _to_torch_layout(filters)
     return conv_transpose(input, weight, None, output_size=out_size, strides=stride, padding=pads,
                           dilation=dilation, channels_last=data_format == "NHWC")
+
+
+def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NWC",  # noqa: A002
+                     dilations=None, name=None):
+    """``tf.nn.conv1d_transpose``: as TensorFlow computes it, :func:`conv2d_transpose` on a
+    height-1 view (so its errors are the 2-D op's, as in TensorFlow).
+
+    Args:
+        input: ``(N, W, C)`` for ``"NWC"``, ``(N, C, W)`` for ``"NCW"``.
+        filters: TF layout ``(k, out_channels, C)``.
+        output_shape: 3 values in ``data_format`` order.
+        strides, dilations: an int, or 1 or 3 values.
+        padding: ``"SAME"`` or ``"VALID"``.
+    """
+    if data_format is None or data_format == "NWC":
+        data_format, spatial_start, channel_index = "NHWC", 1, 2
+    elif data_format == "NCW":
+        data_format, spatial_start, channel_index = "NCHW", 2, 1
+    else:
+        raise ValueError(f"`data_format` must be 'NWC' or 'NCW'. Received: data_format={data_format}")
+    strides = [1] + _sequence(strides, 1, channel_index, "stride")
+    dilations = [1] + _sequence(dilations, 1, channel_index, "dilations")
+    if not isinstance(padding, str):
+        raise TypeError(f"Expected string for argument 'padding' not {padding!r}.")
+    if not isinstance(input, torch.Tensor):
+        input = torch.as_tensor(np.asarray(input))  # noqa: A001
+    if not isinstance(filters, torch.Tensor):
+        filters = torch.as_tensor(np.asarray(filters), device=input.device)
+    sizes = _output_shape(output_shape)
+    sizes = sizes[:spatial_start] + [1] + sizes[spatial_start:]
+    result = conv2d_transpose(input.unsqueeze(spatial_start), filters.unsqueeze(0), sizes, strides, padding,
+                              data_format, dilations)
+    return result.squeeze(spatial_start)
+
+
+_OP3 = "Conv3DBackpropInputOp"
+
+
+def conv3d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NDHWC",  # noqa: A002
+                     dilations=None, name=None):
+    """``tf.nn.conv3d_transpose``: the gradient of ``conv3d`` with respect to its input.
+
+    Args:
+        input: ``(N, D, H, W, C)`` for ``"NDHWC"``, ``(N, C, D, H, W)`` for ``"NCDHW"``.
+        filters: TF layout ``(kd, kh, kw, out_channels, C)``.
+        output_shape: 5 values in ``data_format`` order.
+        strides, dilations: an int, or 1, 3 or 5 values.
+        padding: ``"SAME"`` or ``"VALID"``.
+
+    Dilation rates above 1 are computed (TensorFlow computes them on GPU; its CPU kernel
+    refuses them).
+    """
+    if data_format is None:
+        data_format = "NDHWC"
+    channel_index = 1 if data_format.startswith("NC") else 4
+    strides = _sequence(strides, 3, channel_index, "strides")
+    dilations = _sequence(dilations, 3, channel_index, "dilations")
+    if not isinstance(padding, str):
+        raise TypeError(f"Expected string for argument 'padding' not {padding!r}.")
+    if padding not in ("SAME", "VALID"):
+        raise InvalidArgumentError(f"Value for attr 'padding' of \"{padding}\" is not in the list of allowed values: "
+                                   '"SAME", "VALID"')
+    if data_format not in ("NDHWC", "NCDHW"):
+        raise InvalidArgumentError(f"Value for attr 'data_format' of \"{data_format}\" is not in the list of allowed "
+                                   'values: "NDHWC", "NCDHW"')
+    if not isinstance(input, torch.Tensor):
+        input = torch.as_tensor(np.asarray(input))  # noqa: A001
+    if not isinstance(filters, torch.Tensor):
+        filters = torch.as_tensor(np.asarray(filters), device=input.device)
+    if input.dtype != filters.dtype:
+        raise InvalidArgumentError(f"{_OP3}: input and filters must have the same dtype. "
+                                   f"Received: {input.dtype} and {filters.dtype}")
+    sizes = _output_shape(output_shape)
+    if len(sizes) != 5:
+        raise InvalidArgumentError("input tensor must have 5 dimensions")
+    if filters.dim() != 5:
+        raise InvalidArgumentError("filter_sizes tensor must have 5 dimensions")
+    if input.dim() != 5:
+        raise InvalidArgumentError("out_backprop tensor must have 5 dimensions")
+    spatial = (2, 3, 4) if channel_index == 1 else (1, 2, 3)
+    if strides[0] != 1 or strides[channel_index] != 1:
+        raise InvalidArgumentError("Current implementation does not yet support strides in the batch and depth "
+                                   "dimensions.")
+    for a in spatial:
+        if strides[a] <= 0:
+            raise InvalidArgumentError(f"Stride must be > 0, but got {strides[a]}")
+    if dilations[0] != 1 or dilations[channel_index] != 1:
+        raise InvalidArgumentError("Current implementation does not yet support dilations in the batch and depth "
+                                   "dimensions.")
+    if any(dilations[a] <= 0 for a in spatial):
+        raise InvalidArgumentError("Dilated rates should be larger than 0.")
+    batch, in_channels = input.shape[0], input.shape[channel_index]
+    if sizes[channel_index] != filters.shape[3]:
+        raise InvalidArgumentError(f"input and filter_sizes must have the same number of channels. Got "
+                                   f"{sizes[channel_index]} for input and {filters.shape[3]} for filter_sizes")
+    if in_channels != filters.shape[4]:
+        raise InvalidArgumentError(f"out_backprop and filter_sizes must have the same number of channels. Got "
+                                   f"{in_channels} for out_backprop and {filters.shape[4]} for filter_sizes")
+    if sizes[0] != batch:
+        raise InvalidArgumentError(f"{_OP3}: input and out_backprop must have the same batch size. Input batch: "
+                                   f"{sizes[0]}, outbackprop batch: {batch}, batch_dim: 0")
+    kernel_size = tuple(filters.shape[:3])
+    stride, dilation = tuple(strides[a] for a in spatial), tuple(dilations[a] for a in spatial)
+    out_size, in_size = tuple(sizes[a] for a in spatial), tuple(input.shape[a] for a in spatial)
+    pad = padding.lower()
+    for axis in range(3):
+        computed = shapes.forward_conv_length(max(out_size[axis], 0), kernel_size[axis], stride[axis], pad,
+                                              dilation[axis])[0]
+        if out_size[axis] < 0 or computed != in_size[axis]:
+            raise InvalidArgumentError(
+                f"{_OP3}: Size of out_backprop doesn't match computed: actual = {in_size[axis]}, computed = "
+                f"{computed} spatial_dim: {spatial[axis]} input: {out_size[axis]} filter: {kernel_size[axis]} "
+                f"output: {in_size[axis]} stride: {stride[axis]} dilation: {dilation[axis]}"
+            )
+    return conv_transpose(input, _to_torch_layout(filters), None, output_size=out_size, strides=stride, padding=pad,
+                          dilation=dilation, channels_last=data_format == "NDHWC")
 
 
 def bias_add(value, bias, data_format=None, name=None):

@@ -199,3 +199,73 @@ def test_v1_spelling():
 def test_error_classes_are_value_errors():
     assert issubclass(InvalidArgumentError, ValueError) and issubclass(UnimplementedError, ValueError)
     assert kcompat.compat.v1.errors.InvalidArgumentError is InvalidArgumentError
+
+
+ND_CASES = {  # rank -> [(input spatial, kernel, strides, padding, output spatial)]
+    1: [((5,), (3,), 2, "SAME", (10,)), ((5,), (3,), 2, "VALID", (12,)), ((4,), (1,), 3, "SAME", (12,)),
+        ((6,), (4,), 1, "VALID", (9,)), ((5,), (2,), 2, "SAME", (9,))],
+    3: [((2, 3, 4), (3, 2, 3), 2, "SAME", (4, 6, 8)), ((2, 3, 2), (2, 3, 3), (2, 1, 3), "VALID", (4, 5, 7)),
+        ((3, 2, 2), (3, 3, 1), (1, 2, 2), "SAME", (3, 3, 4)), ((2, 2, 2), (2, 2, 2), 2, "VALID", (4, 4, 4))],
+}
+ND_OPS = {1: (kcompat.nn.conv1d_transpose, ("NWC",)), 3: (kcompat.nn.conv3d_transpose, ("NDHWC",))}
+
+
+@pytest.mark.parametrize("rank,index,data_format", [(r, i, f) for r, cases in ND_CASES.items()
+                                                     for i in range(len(cases)) for f in ND_OPS[r][1]])
+def test_conv1d_conv3d_transpose_match_tensorflow(oracle, rank, index, data_format):
+    """Outputs and gradients (input, filters) against tf.nn's ops. (TF's default CPU kernels run
+    channels-last only; NCW/NCDHW are checked below against the channels-last result.)"""
+    spatial, kernel, strides, padding, out_spatial = ND_CASES[rank][index]
+    rng = np.random.default_rng(index)
+    first = data_format.startswith("NC")
+    x = rng.standard_normal((2, 3, *spatial) if first else (2, *spatial, 3))
+    filters = rng.standard_normal((*kernel, 4, 3))
+    output_shape = [2, 4, *out_spatial] if first else [2, *out_spatial, 4]
+    upstream = rng.standard_normal(output_shape)
+    kwargs = dict(output_shape=output_shape, strides=strides, padding=padding, data_format=data_format)
+    ref = oracle.call("eigen", "nn_nd_call", rank=rank, x=x, filters=filters, upstream=upstream, **kwargs)
+    xt, ft = torch.tensor(x, requires_grad=True), torch.tensor(filters, requires_grad=True)
+    y = ND_OPS[rank][0](xt, ft, **kwargs)
+    (y * torch.tensor(upstream)).sum().backward()
+    assert_matches_reference(y.detach().numpy(), ref["output"], "float64")
+    assert_matches_reference(xt.grad.numpy(), ref["grads"][0], "float64", "d_input")
+    assert_matches_reference(ft.grad.numpy(), ref["grads"][1], "float64", "d_filters")
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_channels_first_is_channels_last_moved(rank):
+    spatial, out = ((5,), (10,)) if rank == 1 else ((2, 3, 4), (4, 6, 8))
+    x, f = torch.randn(2, *spatial, 3), torch.randn(*(3,) * rank, 4, 3)
+    op, (last, first) = ND_OPS[rank][0], (("NWC", "NCW") if rank == 1 else ("NDHWC", "NCDHW"))
+    expected = op(x, f, [2, *out, 4], 2, data_format=last)
+    got = op(x.movedim(-1, 1), f, [2, 4, *out], 2, data_format=first)
+    torch.testing.assert_close(got, expected.movedim(-1, 1), rtol=1e-6, atol=1e-6)
+
+
+ND_ERRORS = {
+    1: {"wrong-size": dict(output_shape=[2, 11, 4]), "padding-list": dict(padding=[[0, 0], [1, 1], [0, 0]]),
+        "data-format": dict(data_format="NHWC"), "strides-length": dict(strides=[2, 2]),
+        "wrong-batch": dict(output_shape=[3, 10, 4])},
+    3: {"wrong-size": dict(output_shape=[2, 7, 8, 10, 4]), "out-channels": dict(output_shape=[2, 6, 8, 10, 5]),
+        "batch": dict(output_shape=[3, 6, 8, 10, 4]), "three-values": dict(output_shape=[6, 8, 10]),
+        "batch-stride": dict(strides=[2, 2, 2, 2, 2]), "zero-stride": dict(strides=[1, 0, 2, 2, 1]),
+        "strides-length": dict(strides=[2, 2]), "padding-list": dict(padding=[[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]]),
+        "padding-name": dict(padding="FULL"), "data-format": dict(data_format="NCHW")},
+}
+
+
+@pytest.mark.parametrize("rank,name", [(r, n) for r in ND_ERRORS for n in ND_ERRORS[r]])
+def test_conv1d_conv3d_transpose_errors(oracle, rank, name):
+    rng = np.random.default_rng(0)
+    spatial, output = ((5,), [2, 10, 4]) if rank == 1 else ((3, 4, 5), [2, 6, 8, 10, 4])
+    x = rng.standard_normal((2, *spatial, 3)).astype("float32")
+    filters = rng.standard_normal(((3,) if rank == 1 else (2, 2, 2)) + (4, 3)).astype("float32")
+    kwargs = dict(dict(output_shape=output, strides=2, padding="SAME"), **ND_ERRORS[rank][name])
+    with pytest.raises(TFError) as theirs:
+        oracle.call("eigen", "nn_nd_call", rank=rank, x=x, filters=filters, **kwargs)
+    op = ND_OPS[rank][0]
+    if theirs.value.type_name == "TypeError":
+        with pytest.raises(TypeError, match="Expected string for argument 'padding'"):
+            op(torch.tensor(x), torch.tensor(filters), **kwargs)
+        return
+    assert_same_error(theirs.value, lambda: op(torch.tensor(x), torch.tensor(filters), **kwargs))

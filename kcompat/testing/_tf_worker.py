@@ -335,6 +335,22 @@ def nn_call(version, x, filters, output_shape, strides, padding="SAME", data_for
     return result
 
 
+def nn_nd_call(rank, x, filters, upstream=None, **kwargs):
+    """``tf.nn.conv1d_transpose`` / ``conv3d_transpose`` (``rank`` 1 or 3) on ``x``; with
+    ``upstream``, also the gradients of ``sum(y * upstream)`` for input and filters."""
+    t = tf()
+    op = {1: t.nn.conv1d_transpose, 3: t.nn.conv3d_transpose}[rank]
+    xt, ft = t.constant(x), t.constant(filters)
+    with t.GradientTape() as tape:
+        tape.watch([xt, ft])
+        y = op(xt, ft, **kwargs)
+        loss = None if upstream is None else t.reduce_sum(y * t.constant(upstream, y.dtype))
+    result = {"output": np.asarray(y)}
+    if upstream is not None:
+        result["grads"] = [np.asarray(g) for g in tape.gradient(loss, [xt, ft])]
+    return result
+
+
 def model_layers(path, api):
     """Every Conv2DTranspose of the Keras model saved at ``path`` (loaded by ``api``'s Keras):
     ``[{"path": dotted name path, "input_shape": shape (batch None), "config": ..., "weights": [...]}]``."""
@@ -499,7 +515,7 @@ def save_tf1_checkpoint(source, directory, x):
 
 FUNCTIONS = {f.__name__: f for f in (save_keras_models, save_nd_model, save_tf1_checkpoint, layer_call, layer_config, layer_output_shape, layer_construct,
                                      initial_weights, activation, activation_names, layer_losses, constraint,
-                                     tf1_graph, nn_call, tf1_class_info, keras_torch_call, model_layers)}
+                                     tf1_graph, nn_call, nn_nd_call, tf1_class_info, keras_torch_call, model_layers)}
 
 
 def main():
