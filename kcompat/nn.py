@@ -75,6 +75,39 @@ def _padding(padding, data_format):
     return tuple(pairs[a] for a in spatial)
 
 
+def _tensors(input, filters):  # noqa: A002
+    """``input`` and ``filters`` as tensors (arrays and lists accepted, as TF accepts them)."""
+    if not isinstance(input, torch.Tensor):
+        input = torch.as_tensor(np.asarray(input))  # noqa: A001
+    if not isinstance(filters, torch.Tensor):
+        filters = torch.as_tensor(np.asarray(filters), device=input.device)
+    return input, filters
+
+
+def _check_batch(op, expected, batch):
+    if expected != batch:
+        raise InvalidArgumentError(f"{op}: input and out_backprop must have the same batch size. Input batch: "
+                                   f"{expected}, outbackprop batch: {batch}, batch_dim: 0")
+
+
+def _check_sizes(op, in_size, out_size, kernel_size, stride, dilation, padding, spatial):
+    """TF's check that each requested output length convolves back to the input length.
+
+    ``padding``: ``"same"``/``"valid"`` or per-axis ``(before, after)`` pairs; ``spatial``:
+    the axes' positions in ``data_format``, for the message.
+    """
+    for axis in range(len(in_size)):
+        pad = padding if isinstance(padding, str) else padding[axis]
+        computed = shapes.forward_conv_length(max(out_size[axis], 0), kernel_size[axis], stride[axis], pad,
+                                              dilation[axis])[0]
+        if out_size[axis] < 0 or computed != in_size[axis]:
+            raise InvalidArgumentError(
+                f"{op}: Size of out_backprop doesn't match computed: actual = {in_size[axis]}, computed = "
+                f"{computed} spatial_dim: {spatial[axis]} input: {out_size[axis]} filter: {kernel_size[axis]} "
+                f"output: {in_size[axis]} stride: {stride[axis]} dilation: {dilation[axis]}"
+            )
+
+
 def _output_shape(output_shape):
     if isinstance(output_shape, torch.Tensor):
         output_shape = output_shape.tolist()
@@ -112,10 +145,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
     strides = _sequence(strides, 2, channel_index, "strides")
     dilations = _sequence(dilations, 2, channel_index, "dilations")
     pads = _padding(padding, data_format)
-    if not isinstance(input, torch.Tensor):
-        input = torch.as_tensor(np.asarray(input))  # noqa: A001
-    if not isinstance(filters, torch.Tensor):
-        filters = torch.as_tensor(np.asarray(filters), device=input.device)
+    input, filters = _tensors(input, filters)  # noqa: A001
     sizes = _output_shape(output_shape)
     spatial = (2, 3) if data_format == "NCHW" else (1, 2)
     if len(sizes) not in (2, 4):
@@ -144,11 +174,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
         full = [batch, out_channels, *sizes] if data_format == "NCHW" else [batch, *sizes, out_channels]
     else:
         full = sizes
-    if full[0] != batch:
-        raise InvalidArgumentError(
-            f"{_OP}: input and out_backprop must have the same batch size. Input batch: {full[0]}, "
-            f"outbackprop batch: {batch}, batch_dim: 0"
-        )
+    _check_batch(_OP, full[0], batch)
     if full[channel_index] != out_channels:
         raise InvalidArgumentError(f"{_OP}: input depth must be evenly divisible by filter depth")
     if filters.shape[3] != in_channels:
@@ -158,16 +184,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
     dilation = tuple(dilations[a] for a in spatial)
     out_size = tuple(full[a] for a in spatial)
     in_size = tuple(input.shape[a] for a in spatial)
-    for axis in range(2):
-        pad = pads if isinstance(pads, str) else pads[axis]
-        computed = shapes.forward_conv_length(max(out_size[axis], 0), kernel_size[axis], stride[axis], pad,
-                                              dilation[axis])[0]
-        if out_size[axis] < 0 or computed != in_size[axis]:
-            raise InvalidArgumentError(
-                f"{_OP}: Size of out_backprop doesn't match computed: actual = {in_size[axis]}, computed = "
-                f"{computed} spatial_dim: {spatial[axis]} input: {out_size[axis]} filter: {kernel_size[axis]} "
-                f"output: {in_size[axis]} stride: {stride[axis]} dilation: {dilation[axis]}"
-            )
+    _check_sizes(_OP, in_size, out_size, kernel_size, stride, dilation, pads, spatial)
     weight = _to_torch_layout(filters)
     return conv_transpose(input, weight, None, output_size=out_size, strides=stride, padding=pads,
                           dilation=dilation, channels_last=data_format == "NHWC")
@@ -195,10 +212,7 @@ def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data
     dilations = [1] + _sequence(dilations, 1, channel_index, "dilations")
     if not isinstance(padding, str):
         raise TypeError(f"Expected string for argument 'padding' not {padding!r}.")
-    if not isinstance(input, torch.Tensor):
-        input = torch.as_tensor(np.asarray(input))  # noqa: A001
-    if not isinstance(filters, torch.Tensor):
-        filters = torch.as_tensor(np.asarray(filters), device=input.device)
+    input, filters = _tensors(input, filters)  # noqa: A001
     sizes = _output_shape(output_shape)
     sizes = sizes[:spatial_start] + [1] + sizes[spatial_start:]
     result = conv2d_transpose(input.unsqueeze(spatial_start), filters.unsqueeze(0), sizes, strides, padding,
@@ -236,10 +250,7 @@ def conv3d_transpose(input, filters, output_shape, strides, padding="SAME", data
     if data_format not in ("NDHWC", "NCDHW"):
         raise InvalidArgumentError(f"Value for attr 'data_format' of \"{data_format}\" is not in the list of allowed "
                                    'values: "NDHWC", "NCDHW"')
-    if not isinstance(input, torch.Tensor):
-        input = torch.as_tensor(np.asarray(input))  # noqa: A001
-    if not isinstance(filters, torch.Tensor):
-        filters = torch.as_tensor(np.asarray(filters), device=input.device)
+    input, filters = _tensors(input, filters)  # noqa: A001
     if input.dtype != filters.dtype:
         raise InvalidArgumentError(f"{_OP3}: input and filters must have the same dtype. "
                                    f"Received: {input.dtype} and {filters.dtype}")
@@ -269,22 +280,12 @@ def conv3d_transpose(input, filters, output_shape, strides, padding="SAME", data
     if in_channels != filters.shape[4]:
         raise InvalidArgumentError(f"out_backprop and filter_sizes must have the same number of channels. Got "
                                    f"{in_channels} for out_backprop and {filters.shape[4]} for filter_sizes")
-    if sizes[0] != batch:
-        raise InvalidArgumentError(f"{_OP3}: input and out_backprop must have the same batch size. Input batch: "
-                                   f"{sizes[0]}, outbackprop batch: {batch}, batch_dim: 0")
+    _check_batch(_OP3, sizes[0], batch)
     kernel_size = tuple(filters.shape[:3])
     stride, dilation = tuple(strides[a] for a in spatial), tuple(dilations[a] for a in spatial)
     out_size, in_size = tuple(sizes[a] for a in spatial), tuple(input.shape[a] for a in spatial)
     pad = padding.lower()
-    for axis in range(3):
-        computed = shapes.forward_conv_length(max(out_size[axis], 0), kernel_size[axis], stride[axis], pad,
-                                              dilation[axis])[0]
-        if out_size[axis] < 0 or computed != in_size[axis]:
-            raise InvalidArgumentError(
-                f"{_OP3}: Size of out_backprop doesn't match computed: actual = {in_size[axis]}, computed = "
-                f"{computed} spatial_dim: {spatial[axis]} input: {out_size[axis]} filter: {kernel_size[axis]} "
-                f"output: {in_size[axis]} stride: {stride[axis]} dilation: {dilation[axis]}"
-            )
+    _check_sizes(_OP3, in_size, out_size, kernel_size, stride, dilation, pad, spatial)
     return conv_transpose(input, _to_torch_layout(filters), None, output_size=out_size, strides=stride, padding=pad,
                           dilation=dilation, channels_last=data_format == "NDHWC")
 
