@@ -117,16 +117,15 @@ ND = {
     3: [dict(filters=4, kernel_size=(3, 2, 1), strides=(2, 1, 3), padding="same", kernel_initializer="he_normal"),
         dict(filters=2, kernel_size=2, dilation_rate=(1, 2, 2), data_format="channels_first", dtype="float64")],
 }
-ND_LAYERS = {1: kcompat.Conv1DTranspose, 3: kcompat.Conv3DTranspose}
 
 
 @pytest.mark.parametrize("rank,index", [(r, i) for r in ND for i in range(len(ND[r]))])
 def test_1d_3d_config_shapes_and_weights_equal_keras3(oracle, rank, index):
     config = dict(ND[rank][index], name=f"nd_{rank}_{index}")
-    layer = ND_LAYERS[rank](**config)
+    layer = kcompat.layers.BY_RANK[rank](**config)
     written = oracle.call("eigen", "layer_config", api="keras", config=config, rank=rank)
     assert layer.get_config() == written
-    assert ND_LAYERS[rank].from_config(json.loads(json.dumps(written))).get_config() == written
+    assert kcompat.layers.BY_RANK[rank].from_config(json.loads(json.dumps(written))).get_config() == written
     spatial = (5, 4, 3)[:rank]
     shape = (2, 3, *spatial) if layer.data_format == "channels_first" else (2, *spatial, 3)
     theirs = oracle.call("eigen", "layer_output_shape", api="keras", config=config, input_shape=shape)

@@ -14,7 +14,7 @@ import kcompat
 
 CONFIG = dict(filters=3, kernel_size=3, strides=2, padding="same", activation="gelu", kernel_regularizer="l2",
               kernel_constraint="max_norm", kernel_initializer={"class_name": "HeNormal", "config": {"seed": 3}})
-LAYERS = {1: kcompat.Conv1DTranspose, 2: kcompat.Conv2DTranspose, 3: kcompat.Conv3DTranspose}
+LAYERS = kcompat.layers.BY_RANK
 
 
 def _layer(rank, **extra):

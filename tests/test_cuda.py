@@ -9,7 +9,7 @@ import kcompat
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
-LAYERS = {1: kcompat.Conv1DTranspose, 2: kcompat.Conv2DTranspose, 3: kcompat.Conv3DTranspose}
+LAYERS = kcompat.layers.BY_RANK
 CASES = [
     dict(filters=3, kernel_size=3, strides=2, padding="same", output_padding=1, activation="relu"),
     dict(filters=3, kernel_size=2, strides=2),

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 import kcompat
+from kcompat.layers.conv_transpose import keras_order
 
 from conftest import assert_matches_reference
 
-LAYERS = {1: kcompat.Conv1DTranspose, 2: kcompat.Conv2DTranspose, 3: kcompat.Conv3DTranspose}
+LAYERS = kcompat.layers.BY_RANK
 # One per path: cropped strided (own backward), kernel == stride (matmul), stride 1, dilated.
 CASES = {
     "same-s2-op1": dict(filters=3, kernel_size=3, strides=2, padding="same", output_padding=1, activation="relu"),
@@ -122,6 +123,6 @@ def test_autocast_matches_tensorflow_mixed_policy(oracle, rank, name, policy):
     dtype = str(half).replace("torch.", "")
     assert_matches_reference(y.float().detach().numpy(), theirs["output"], dtype, "output")
     tolerance = {"float16": 2e-2, "bfloat16": 1.5e-1}[dtype]
-    ours = [xt.grad, layer.weight.grad.permute(*range(2, rank + 2), 1, 0)] + ([layer.bias.grad] if layer.use_bias else [])
+    ours = [xt.grad, layer.weight.grad.permute(*keras_order(rank))] + ([layer.bias.grad] if layer.use_bias else [])
     for what, a, b in zip(("d_input", "d_kernel", "d_bias"), ours, theirs["grads"]):
         assert_matches_reference(a.float().numpy(), b, dtype, what, tolerance)

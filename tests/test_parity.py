@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import kcompat
+from kcompat.layers.conv_transpose import keras_order, torch_order
 from kcompat.testing import numpy_reference
 from kcompat.testing.parity import keras3_bias_defect, representable
 from kcompat.testing.tf_oracle import TFError, route
@@ -23,7 +24,7 @@ from conftest import GRAD_TOLERANCE, assert_matches_reference, plain_conv_transp
 from configs import config_space_nd, params
 
 BATCH, IN_CHANNELS = 2, 3
-LAYERS = {1: kcompat.Conv1DTranspose, 2: kcompat.Conv2DTranspose, 3: kcompat.Conv3DTranspose}
+LAYERS = kcompat.layers.BY_RANK
 
 
 def _inputs(config, spatial, dtype, data_format, seed):
@@ -64,7 +65,7 @@ def _own_float64_reference(config, x, weights, upstream, output_shape):
     bias = torch.tensor(weights[1], dtype=torch.float64, requires_grad=True) if config["use_bias"] else None
     size = output_shape[1:-1] if channels_last else output_shape[2:]
     y = plain_conv_transpose(xt.movedim(-1, 1) if channels_last else xt,
-                             kernel.permute(rank + 1, rank, *range(rank)), bias, config, size)
+                             kernel.permute(*torch_order(rank)), bias, config, size)
     y = y.movedim(1, -1) if channels_last else y
     y = kcompat.activations.get(config["activation"])(y)
     (y * torch.tensor(upstream, dtype=torch.float64)).sum().backward()
@@ -75,7 +76,7 @@ def _own_float64_reference(config, x, weights, upstream, output_shape):
 def _our_grads(xt, layer):
     """d_input, d_kernel (Keras layout) and d_bias when there is one, as float32+ numpy."""
     rank = layer.rank
-    grads = [xt.grad, layer.weight.grad.permute(*range(2, rank + 2), 1, 0)] + ([layer.bias.grad] if layer.use_bias else [])
+    grads = [xt.grad, layer.weight.grad.permute(*keras_order(rank))] + ([layer.bias.grad] if layer.use_bias else [])
     return [g.float().numpy() if g.dtype in (torch.float16, torch.bfloat16) else g.numpy() for g in grads]
 
 

@@ -18,7 +18,7 @@ import torch
 
 from .._files import publish, temporary
 from .._progress import ProgressBar
-from ..layers import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
+from ..layers import BY_RANK
 from ..layers.conv_transpose import torch_order
 from . import safetensors_io
 from .keras_files import CONV_TRANSPOSE, ConversionError, open_model_file
@@ -41,9 +41,6 @@ def _output_format(output, fmt):
     return "pt" if str(output).endswith((".pt", ".pth", ".bin")) else "safetensors"
 
 
-LAYERS = {1: Conv1DTranspose, 2: Conv2DTranspose, 3: Conv3DTranspose}
-
-
 def _torch_dtype(dtype):
     if dtype == np.dtype(object):
         return None
@@ -57,10 +54,10 @@ def plan(model):
         shapes = [list(t.shape) for t in layer.tensors]
         if layer.converted:
             rank = CONV_TRANSPOSE[layer.class_name]
-            action = f"converted to kcompat.{LAYERS[rank].__name__} (torch layout)"
+            action = f"converted to kcompat.{BY_RANK[rank].__name__} (torch layout)"
             if layer.config is not None:
                 try:
-                    module = LAYERS[rank].from_config(layer.config)
+                    module = BY_RANK[rank].from_config(layer.config)
                 except (ValueError, TypeError) as exc:
                     raise ConversionError(
                         f"{model.path}: layer '{layer.path}' ({layer.class_name}) cannot be reproduced by "
@@ -77,7 +74,7 @@ def plan(model):
                 if module.use_bias != any(t.role == "bias" for t in layer.tensors):
                     raise ConversionError(f"{model.path}: layer '{layer.path}': use_bias={module.use_bias} "
                                           "but the file holds the other number of weights")
-                configs[layer.path] = {"class_name": LAYERS[rank].__name__, "generation": layer.generation,
+                configs[layer.path] = {"class_name": BY_RANK[rank].__name__, "generation": layer.generation,
                                        "config": module.get_config(), "weights": []}
             else:
                 action += "; no config in a weights-only file"
@@ -215,7 +212,7 @@ def _modules_from(configs, state, where):
     for path, entry in configs.items():
         if entry.get("config") is None:
             continue
-        layer = LAYERS[CONV_TRANSPOSE[entry.get("class_name", "Conv2DTranspose")]].from_config(entry["config"])
+        layer = BY_RANK[CONV_TRANSPOSE[entry.get("class_name", "Conv2DTranspose")]].from_config(entry["config"])
         weights = {key[len(path) + 1:]: state[key] for key in entry["weights"]}
         missing = {"weight"} - set(weights)
         if missing:

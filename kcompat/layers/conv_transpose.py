@@ -122,7 +122,7 @@ class BaseConvTranspose(torch.nn.Module):
         self._trainable = trainable
         self._device = device
         self._activity_losses = []
-        self._signature = self._output_size_cache = self._device_type = None
+        self._signature = self._output_size_cache = None
         self._init_variables()
         if input_shape is not None:
             input_shape = tuple(input_shape)
@@ -374,13 +374,12 @@ class BaseConvTranspose(torch.nn.Module):
                 self.build(tuple(inputs.shape))
                 self._move_variables(inputs.device)
                 weight, bias = self.weight, self.bias
-            self._output_size_cache = self._output_size(inputs.shape)
-            self._device_type = inputs.device.type
-            self._signature = (inputs.shape, inputs.dtype, inputs.device, weight.shape)
+                signature = signature[:3] + (weight.shape,)
+            self._signature, self._output_size_cache = signature, self._output_size(inputs.shape)
         # A mixed policy computes in half precision over float32 weights; otherwise the weights'
         # own dtype rules, so that ``layer.double()`` computes in float64 as torch users expect.
         compute = self.compute_dtype if self.dtype_policy.name.startswith("mixed_") else weight.dtype
-        autocasting = torch.is_autocast_enabled(self._device_type)
+        autocasting = torch.is_autocast_enabled(signature[2].type)
         if not autocasting and inputs.dtype != compute:
             inputs = inputs.to(compute)
         if not autocasting and weight.dtype != compute:  # mixed policies: float32 weights
@@ -470,6 +469,11 @@ def torch_order(rank):
     return (rank + 1, rank, *range(rank))
 
 
+def keras_order(rank):
+    """Axes of a torch weight ``(in, filters, *k)`` in Keras/TF's order ``(*k, filters, in)``."""
+    return (*range(2, rank + 2), 1, 0)
+
+
 def _to_torch_layout(kernel):
     """Keras ``(*k, filters, in)`` -> torch ``(in, filters, *k)``: the last two axes to the front."""
     return kernel.permute(*torch_order(kernel.dim() - 2))
@@ -477,8 +481,7 @@ def _to_torch_layout(kernel):
 
 def _to_keras_layout(weight):
     """Torch ``(in, filters, *k)`` -> Keras ``(*k, filters, in)``."""
-    rank = weight.dim() - 2
-    return weight.permute(*range(2, rank + 2), 1, 0)
+    return weight.permute(*keras_order(weight.dim() - 2))
 
 
 def _initial_value(initializer, shape, dtype, argument):
@@ -573,21 +576,7 @@ class Conv1DTranspose(BaseConvTranspose):
         torch.Size([4, 21, 32])
     """
 
-    rank = 1
-
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
-                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
-        super().__init__(
-            filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
-            output_padding=output_padding, data_format=data_format, dilation_rate=dilation_rate,
-            activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, **kwargs,
-        )
+    rank = 1  # Keras 3's signature and defaults are the base class's
 
 
 class Conv3DTranspose(BaseConvTranspose):
@@ -628,3 +617,6 @@ class Conv3DTranspose(BaseConvTranspose):
 
 Convolution1DTranspose = Conv1DTranspose
 Convolution3DTranspose = Conv3DTranspose
+
+# The layer class for each number of spatial axes.
+BY_RANK = {1: Conv1DTranspose, 2: Conv2DTranspose, 3: Conv3DTranspose}

@@ -194,10 +194,9 @@ def layer_construct(api, config, rank=2):
 
 def initial_weights(api, config, input_shape, repeats=1):
     """Weights a fresh layer draws, ``repeats`` times (for initializer statistics)."""
-    mod = keras_module(api)
     out = []
     for _ in range(repeats):
-        layer = getattr(mod.layers, f"Conv{len(input_shape) - 2}DTranspose")(**config)
+        layer = layer_class(api, len(input_shape) - 2)(**config)
         layer.build(input_shape)
         out.append(layer.get_weights())
     return out

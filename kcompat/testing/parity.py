@@ -182,8 +182,7 @@ def _layer_from_config(config, reference, dtype, rank=2):
         config["dtype"] = dtype
     if reference in ("tf1", "tf.nn") and rank != 2:
         raise ValueError(f"reference={reference!r} is checked in 2-D only; this configuration has {rank} spatial axes")
-    classes = {1: kcompat.Conv1DTranspose, 2: kcompat.Conv2DTranspose, 3: kcompat.Conv3DTranspose}
-    cls = v1_layers.Conv2DTranspose if reference == "tf1" else classes[rank]
+    cls = v1_layers.Conv2DTranspose if reference == "tf1" else kcompat.layers.BY_RANK[rank]
     if reference == "tf1":
         config.pop("name", None)
     return cls.from_config(config)
