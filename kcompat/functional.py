@@ -171,7 +171,6 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
 def _tiles(x, weight, bias, crop):
     """A channels_last transposed convolution whose kernel equals its stride, as one matmul.
 
-
     Each input pixel then owns its own ``kernel_size`` tile of the output: ``(N*pixels, C)``
     times ``(C, kernel taps * filters)``, tiles moved into place, TF's crop (``crop``: ``(dim,
     start, length)`` of the full result), bias. Forward and both gradients are plain matmuls,
