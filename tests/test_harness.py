@@ -5,14 +5,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
+from collections import Counter
 
 import pytest
 
 from kcompat.harness import cli
 from kcompat.harness.fuzz import fuzz, simplifications
-from kcompat.harness.grid import Case, default_grid
+from kcompat.harness.grid import Case, axis_options, default_grid, random_case
 from kcompat.harness.peers import peers
 from kcompat.harness.run import run_case
+from kcompat.testing import check_parity
 
 
 def _report(directory):
@@ -26,21 +29,60 @@ def test_default_grid_with_peers_and_png(tmp_path, capsys):
     out = capsys.readouterr().out
     report = _report(tmp_path)
     assert rc == 0, out
-    assert report["cases"] == len(default_grid()) == 1472 and report["failed"] == 0
+    assert report["cases"] == len(default_grid()) == 2540 and report["failed"] == 0
     statuses = {r["results"]["kcompat"]["status"] for r in report["results"]}
     assert statuses == {"match", "refused"}
     keras_rows = [r for r in report["results"] if r["reference"] == "keras"]
     assert all(set(r["results"]) == {"kcompat", "keras3-torch", "torch-recipe"} for r in keras_rows)
+    assert {len(r["input_shape"]) - 2 for r in keras_rows} == {1, 2, 3}
+    assert {key.split("/")[1] for key in report["summary"]} == {"1-D", "2-D", "3-D"}
+    # 3-D with a kernel axis below its stride: judged by the float64 reference, and said so.
+    judged_by_reference = [r for r in report["results"] if len(r["input_shape"]) == 5
+                           and any(k < s for k, s in zip(r["config"]["kernel_size"], r["config"]["strides"]))]
+    assert judged_by_reference and all("float64 reference" in r["results"]["kcompat"]["notes"][0]
+                                       for r in judged_by_reference)
+    assert "float64 reference" in out
     recipe_failures = sum(not r["results"]["torch-recipe"]["ok"] for r in keras_rows)
     assert recipe_failures > len(keras_rows) // 5  # the usual hand port is wrong on many configurations
     assert "torch-recipe" in out and "all agree with TensorFlow" in out
-    assert (tmp_path / "report.md").read_text().count("\n| `") == 1472
+    assert (tmp_path / "report.md").read_text().count("\n| `") == 2540
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     umask = os.umask(0)
     os.umask(umask)
     for name in ("report.json", "report.md", "report.png"):  # written via a temp file, then plain permissions
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_grid_covers_every_rank_and_generation():
+    grid = default_grid()
+    counts = Counter((case.rank, case.reference) for case in grid)
+    assert set(counts) == {(1, "keras"), (1, "tf_keras"), (3, "keras"), (3, "tf_keras"),
+                           *((2, ref) for ref in ("keras", "tf_keras", "tf1", "tf.nn"))}
+    options = set(axis_options())
+    for rank in (1, 2, 3):
+        cases = [c for c in grid if c.rank == rank and c.reference == "keras"]
+        seen = {(k, s, d, None if op is None else op[0]) for c in cases for k, s, d, op in
+                [(c.config["kernel_size"][0], c.config["strides"][0], c.config["dilation_rate"][0],
+                  c.config["output_padding"])]}
+        assert seen == options, rank  # every per-axis option on the first axis, at every rank
+        assert {c.config["padding"] for c in cases} == {"valid", "same"} and {c.channels_first for c in cases} == {
+            True, False}
+    # Keras 2's Conv3DTranspose ignores dilation_rate: no dilated 3-D case against it.
+    assert all(max(c.config["dilation_rate"]) == 1 for c in grid if c.rank == 3 and c.reference == "tf_keras")
+    assert any(max(c.config["dilation_rate"]) > 1 for c in grid if c.rank == 3 and c.reference == "keras")
+
+
+def test_random_cases_respect_each_generation():
+    rng = random.Random(3)
+    cases = [random_case(rng, ("keras", "tf_keras", "tf1", "tf.nn")) for _ in range(400)]
+    assert {c.rank for c in cases} == {1, 2, 3}
+    assert {c.rank for c in cases if c.reference in ("tf1", "tf.nn")} == {2}
+    assert all(max(c.config["dilation_rate"]) == 1 for c in cases if c.rank == 3 and c.reference == "tf_keras")
+    for case in cases:
+        assert all(len(case.config[key]) == case.rank for key in ("kernel_size", "strides", "dilation_rate"))
+        assert len(case.spatial) == case.rank
+    assert {random_case(random.Random(3), ranks=(2,)).rank} == {2}
 
 
 def test_peer_judgements(oracle):
@@ -66,6 +108,23 @@ def test_fuzz_finds_planted_bug_and_shrinks_it(oracle, crop_off_by_one):
     # Locally minimal: no simplification of it fails the same way.
     for simpler in simplifications(case):
         assert run_case(simpler, oracle)["kcompat"].status != "mismatch", simpler.id
+
+
+def test_fuzz_shrinks_3d_cases(oracle, crop_off_by_one):
+    report = fuzz(40, seed=5, oracle=oracle, ranks=(3,))
+    case, result = report.shrunk
+    assert not report.ok and result.status == "mismatch" and case.rank == 3
+    assert case.input_shape == (1, 1, 1, 1, 1) and case.config["filters"] == 1
+    for simpler in simplifications(case):
+        assert run_case(simpler, oracle)["kcompat"].status != "mismatch", simpler.id
+
+
+def test_float64_reference_finds_bugs(oracle, crop_off_by_one):
+    """Where TensorFlow's numbers are not used (3-D, kernel < stride on an axis), the float64
+    reference still catches a wrong crop on another axis."""
+    config = dict(filters=2, kernel_size=(1, 3, 3), strides=2, padding="same")
+    result = check_parity(config, (2, 3, 4, 3, 2), oracle=oracle)
+    assert result.status == "mismatch" and "float64 reference" in result.notes[0]
 
 
 def test_fuzz_command(tmp_path, capsys, crop_off_by_one):
@@ -134,12 +193,18 @@ def test_without_tensorflow_one_line_and_exit_2(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_bad_arguments_exit_2(capsys):
+@pytest.mark.parametrize("argv,message", [
+    (["--references", "keras,torch"], "expected a comma-separated subset of keras, tf_keras, tf1, tf.nn; "
+                                      "received 'keras,torch'"),
+    (["--ranks", "4"], "--ranks: expected a comma-separated subset of 1, 2, 3; received '4'"),
+    (["--ranks", "two"], "--ranks: expected a comma-separated subset of 1, 2, 3; received 'two'"),
+    (["--references", "tf1,tf.nn", "--ranks", "1,3"], "--ranks 1,3: tf1, tf.nn are checked in 2-D only"),
+])
+def test_bad_arguments_exit_2(capsys, argv, message):
     with pytest.raises(SystemExit) as exited:
-        cli.main(["--references", "keras,torch"])
+        cli.main(argv)
     assert exited.value.code == 2
-    assert "expected a comma-separated subset of keras, tf_keras, tf1, tf.nn; received 'keras,torch'" in \
-        capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def test_png_cells():

@@ -1,6 +1,7 @@
 """``kcompat-parity``: kcompat against real TensorFlow, on the built-in grid, a user's model, or at random.
 
-    kcompat-parity                      # the built-in grid, every API generation
+    kcompat-parity                      # the built-in grid: 1-D, 2-D and 3-D layers, every API generation
+    kcompat-parity --ranks 2            # ... Conv2DTranspose only
     kcompat-parity --peers --png        # ... beside Keras 3's torch backend and a plain torch port
     kcompat-parity --model gen.keras    # every transposed convolution of a saved model
     kcompat-parity --fuzz 500 --seed 1  # random configurations, shrunk to the smallest failure
@@ -20,6 +21,7 @@ import sys
 
 from ..testing.parity import REFERENCES, TensorFlowMissing, describe, require_tensorflow
 from . import report
+from .grid import RANKS
 
 __all__ = ["main"]
 
@@ -35,10 +37,21 @@ def _references(text):
     return values
 
 
+def _ranks(text):
+    try:
+        values = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        values = ()
+    if not values or not set(values) <= {1, 2, 3}:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated subset of 1, 2, 3; received {text!r}")
+    return values
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="kcompat-parity",
-        description="Check kcompat's Conv2DTranspose against real TensorFlow (outputs and gradients).")
+        description="Check kcompat's Conv1DTranspose, Conv2DTranspose and Conv3DTranspose against real "
+                    "TensorFlow (outputs and gradients).")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--model", metavar="FILE",
                       help="check every transposed convolution of a Keras file (.keras/.h5) or a TF1 "
@@ -50,6 +63,9 @@ def _parser():
                              "(grid: against Keras 3)")
     parser.add_argument("--references", type=_references, default=REFERENCES, metavar="LIST",
                         help=f"API generations to compare with (default: {','.join(REFERENCES)})")
+    parser.add_argument("--ranks", type=_ranks, default=(1, 2, 3), metavar="LIST",
+                        help="spatial ranks of the grid and --fuzz: 1 (Conv1DTranspose), 2, 3 (default: 1,2,3; "
+                             "tf1 and tf.nn are checked in 2-D only)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype policy (default float32)")
     parser.add_argument("--no-grads", dest="grads", action="store_false", help="compare outputs only")
     parser.add_argument("--output", default="parity-report", metavar="DIR",
@@ -60,7 +76,11 @@ def _parser():
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.model and not any(r in RANKS[ref] for ref in args.references for r in args.ranks):
+        parser.error(f"--ranks {','.join(map(str, args.ranks))}: {', '.join(args.references)} "
+                     f"{'is' if len(args.references) == 1 else 'are'} checked in 2-D only")
     try:
         for reference in args.references:
             require_tensorflow(reference)
@@ -112,22 +132,24 @@ def _grid(args, oracle):
     references = args.references
     if args.peers and "keras" not in references:
         references = ("keras", *references)  # peers port Keras 3's layer: judged against Keras 3
-    cases = default_grid(references, args.dtype)
+    cases = default_grid(references, args.dtype, ranks=args.ranks)
     implementations = ("kcompat", "keras3-torch", "torch-recipe") if args.peers else ("kcompat",)
     table = peers(oracle) if args.peers else None
     rows = run_cases(cases, oracle, grads=args.grads,
                      peers=lambda case: table if case.reference == "keras" else None)
-    title = f"kcompat parity: built-in grid ({', '.join(references)}; {args.dtype})"
+    used = [r for r in references if any(case.reference == r for case in cases)]
+    title = f"kcompat parity: built-in grid ({', '.join(used)}; {_rank_text(args.ranks)}; {args.dtype})"
     return rows, title, implementations
 
 
 def _fuzz(args, oracle, say):
     from .fuzz import fuzz
 
-    result = fuzz(args.fuzz, args.seed, args.references, args.dtype, oracle)
+    result = fuzz(args.fuzz, args.seed, args.references, args.dtype, oracle, ranks=args.ranks)
     rows = [(case, {"kcompat": r}) for case, r in result.results]
-    title = f"kcompat parity: fuzz (N={args.fuzz}, seed={args.seed})"
-    extra = {"fuzz": {"n": args.fuzz, "seed": args.seed, "ran": result.ran, "ok": result.ok}}
+    title = f"kcompat parity: fuzz (N={args.fuzz}, seed={args.seed}, {_rank_text(args.ranks)})"
+    extra = {"fuzz": {"n": args.fuzz, "seed": args.seed, "ranks": list(args.ranks), "ran": result.ran,
+                      "ok": result.ok}}
     lines = [f"Fuzz: {result.ran} of {args.fuzz} random cases run from seed {args.seed}.", ""]
     if result.failure is not None:
         case, res = result.shrunk
@@ -142,6 +164,10 @@ def _fuzz(args, oracle, say):
         say("\n".join(text) + "\n")
         lines += ["```", *text, "```", ""]
     return rows, title, extra, lines
+
+
+def _rank_text(ranks):
+    return ", ".join(f"{r}-D" for r in ranks)
 
 
 if __name__ == "__main__":

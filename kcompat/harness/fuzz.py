@@ -37,12 +37,12 @@ class FuzzReport:
         return self.failure is None
 
 
-def _axis_values(value):
-    return list(value) if isinstance(value, (tuple, list)) else [value, value]
+def _axis_values(value, rank):
+    return list(value) if isinstance(value, (tuple, list)) else [value] * rank
 
 
-def _set_axis(config, key, axis, value):
-    values = _axis_values(config[key])
+def _set_axis(config, key, axis, value, rank):
+    values = _axis_values(config[key], rank)
     values[axis] = value
     return {**config, key: tuple(values)}
 
@@ -76,7 +76,7 @@ def simplifications(case: Case):
     if case.channels_first:
         yield replace(case, config={**c, "data_format": "channels_last"},
                       input_shape=(case.input_shape[0], *case.input_shape[2:], case.input_shape[1]))
-    for axis in (0, 1):
+    for axis in range(case.rank):
         for length in range(1, case.spatial[axis]):
             yield _with_spatial(case, axis, length)
     if c.get("output_padding") is not None:
@@ -85,11 +85,11 @@ def simplifications(case: Case):
         values = c.get(key)
         if values is None:
             continue
-        for axis in (0, 1):
-            current = _axis_values(values)[axis]
+        for axis in range(case.rank):
+            current = _axis_values(values, case.rank)[axis]
             low = 0 if key == "output_padding" else 1
             for smaller in range(low, current):
-                yield replace(case, config=_set_axis(c, key, axis, smaller))
+                yield replace(case, config=_set_axis(c, key, axis, smaller, case.rank))
     if c.get("padding") == "same":
         yield case.with_config(padding="valid")
 
@@ -111,15 +111,17 @@ def shrink(case, result, check, limit=500):
     return case, result, steps
 
 
-def fuzz(n, seed=0, references=("keras",), dtype="float32", oracle=None, stream=None, check=None):
-    """Run ``n`` random cases from ``seed``; shrink the first failure. Returns a :class:`FuzzReport`."""
+def fuzz(n, seed=0, references=("keras",), dtype="float32", oracle=None, stream=None, check=None,
+         ranks=(1, 2, 3)):
+    """Run ``n`` random cases from ``seed`` (on ``ranks`` spatial axes); shrink the first failure.
+    Returns a :class:`FuzzReport`."""
     check = check or (lambda case: run_case(case, oracle)["kcompat"])
     rng = random.Random(seed)
     report = FuzzReport(n, seed, [])
     progress = ProgressBar(n, stream)
     try:
         for _ in range(n):
-            case = random_case(rng, references, dtype)
+            case = random_case(rng, references, dtype, ranks)
             result = check(case)
             report.results.append((case, result))
             progress.advance(1, case.id)

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field, replace
 __all__ = ["Case", "default_grid", "random_case"]
 
 REFERENCES = ("keras", "tf_keras", "tf1", "tf.nn")
+# Spatial ranks each reference has a layer for (TF1's layers and tf.nn are checked in 2-D).
+RANKS = {"keras": (1, 2, 3), "tf_keras": (1, 2, 3), "tf1": (2,), "tf.nn": (2,)}
 ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
 BATCH, IN_CHANNELS = 2, 3
-# Odd height, even width: every configuration sees both parities.
-SPATIAL = (5, 4)
+# Odd and even lengths: every configuration sees both parities.
+SPATIAL = {1: (5,), 2: (5, 4), 3: (5, 4, 3)}
 
 
 @dataclass(frozen=True)
@@ -33,13 +35,17 @@ class Case:
         c = self.config
         op = c.get("output_padding")
         parts = [
-            self.reference, c.get("padding", "valid"), "k" + _x(c["kernel_size"]), "s" + _x(c.get("strides", 1)),
+            self.reference, f"{self.rank}d", c.get("padding", "valid"), "k" + _x(c["kernel_size"]), "s" + _x(c.get("strides", 1)),
             "d" + _x(c.get("dilation_rate", 1)), "op" + ("None" if op is None else _x(op)),
             "in" + _x(self.spatial), "cf" if self.channels_first else "cl",
         ]
         if self.dtype != "float32":
             parts.append(self.dtype)
         return "-".join(parts)
+
+    @property
+    def rank(self) -> int:
+        return len(self.input_shape) - 2
 
     @property
     def channels_first(self) -> bool:
@@ -81,38 +87,55 @@ def combine_axes(*axes):
             "output_padding": None if paddings[0] is None else paddings}
 
 
-def _config(padding, a, b, index, data_format):
-    axes = combine_axes(a, b)
-    if axes is None or len(set(axes["dilation_rate"])) > 1:
+def _config(padding, axes, index, data_format, reference):
+    combined = combine_axes(*axes)
+    if combined is None:
+        return None
+    dilations = combined["dilation_rate"]
+    if len(set(dilations)) > 1:
         return None  # Keras 2 refuses unequal dilation rates; kept out of the shared grid
+    if reference == "tf_keras" and len(axes) == 3 and max(dilations) > 1:
+        return None  # Keras 2's Conv3DTranspose ignores dilation_rate (kcompat follows Keras 3)
     return {
-        "filters": 2 + index % 3, **axes, "padding": padding, "data_format": data_format,
+        "filters": 2 + index % 3, **combined, "padding": padding, "data_format": data_format,
         "activation": ACTIVATIONS[index % len(ACTIVATIONS)], "use_bias": index % 4 != 3,
     }
 
 
-def default_grid(references=REFERENCES, dtype="float32", data_formats=("channels_last", "channels_first")):
-    """Every padding x per-axis option, square and paired with a different option on the other
-    axis, in both data formats, for every reference generation."""
+def _axes(options, i, rank):
+    """Option ``i`` on every axis, and option ``i`` beside different options on the others."""
+    n = len(options)
+    a = options[i]
+    mixed = [a] + [options[(m * i + c) % n] for m, c in ((7, 3), (5, 1))][:rank - 1]
+    return [(a,) * rank] if rank == 1 else [(a,) * rank, tuple(mixed)]
+
+
+def default_grid(references=REFERENCES, dtype="float32", data_formats=("channels_last", "channels_first"),
+                 ranks=(1, 2, 3)):
+    """Every padding x per-axis option, on every axis and beside different options on the
+    others, in both data formats, for every reference generation and each of its ``ranks``."""
     cases = []
     options = axis_options()
-    n = len(options)
-    for reference in references:
-        for data_format in data_formats:
-            index = 0
-            for padding in ("valid", "same"):
-                for i, a in enumerate(options):
-                    for b in (a, options[(7 * i + 3) % n]):
-                        config = _config(padding, a, b, index, data_format)
-                        index += 1
-                        if config is not None:
-                            shape = _input_shape(SPATIAL, IN_CHANNELS, data_format)
-                            cases.append(Case(config, shape, reference, dtype))
+    for rank in ranks:
+        for reference in references:
+            if rank not in RANKS[reference]:
+                continue
+            for data_format in data_formats:
+                index = 0
+                for padding in ("valid", "same"):
+                    for i in range(len(options)):
+                        for axes in _axes(options, i, rank):
+                            config = _config(padding, axes, index, data_format, reference)
+                            index += 1
+                            if config is not None:
+                                shape = _input_shape(SPATIAL[rank], IN_CHANNELS, data_format)
+                                cases.append(Case(config, shape, reference, dtype))
     return cases
 
 
-def random_case(rng: random.Random, references=("keras",), dtype="float32") -> Case:
-    """One random configuration: any kernel/stride/dilation/output_padding/padding/format/size.
+def random_case(rng: random.Random, references=("keras",), dtype="float32", ranks=(1, 2, 3)) -> Case:
+    """One random configuration: any kernel/stride/dilation/output_padding/padding/format/size,
+    on one of ``ranks`` spatial axes (drawn only when there is a choice).
 
     Arguments are drawn independently, so some cases are ones TensorFlow refuses; those must
     be refused by kcompat too.
@@ -126,23 +149,30 @@ def random_case(rng: random.Random, references=("keras",), dtype="float32") -> C
         op = None if rng.random() < 0.5 else rng.randint(0, max(s, d) - 1)
         return k, s, d, op
 
-    (k1, s1, d1, op1), (k2, s2, d2, op2) = axis(), axis()
-    if rng.random() < 0.5:
-        k2, s2, d2, op2 = k1, s1, d1, op1
-    if max(s1, s2) > 1 and max(d1, d2) > 1:
-        d1 = d2 = 1
-    reference = rng.choice(references)
+    ranks = [r for r in ranks if any(r in RANKS[ref] for ref in references)]
+    if not ranks:
+        raise ValueError(f"none of the references {references} has a layer of rank {ranks}")
+    rank = rng.choice(ranks) if len(ranks) > 1 else ranks[0]
+    axes = [axis() for _ in range(rank)]
+    if rank > 1 and rng.random() < 0.5:
+        axes = [axes[0]] * rank
+    kernels, strides, dilations, paddings = (list(v) for v in zip(*axes))
+    if max(strides) > 1 and max(dilations) > 1:
+        dilations = [1] * rank
+    reference = rng.choice([ref for ref in references if rank in RANKS[ref]])
     if reference == "tf_keras":
-        d2 = d1  # Keras 2 refuses unequal dilation rates; kcompat's layer follows Keras 3 there
-    if (op1 is None) != (op2 is None):
-        op1, op2 = op1 or 0, op2 or 0
+        # Keras 2 refuses unequal dilation rates and its Conv3DTranspose ignores dilation;
+        # kcompat's layers follow Keras 3 there.
+        dilations = [1 if rank == 3 else dilations[0]] * rank
+    if any(op is None for op in paddings) and not all(op is None for op in paddings):
+        paddings = [op or 0 for op in paddings]
     data_format = rng.choice(("channels_last", "channels_first"))
     config = {
-        "filters": rng.randint(1, 6), "kernel_size": (k1, k2), "strides": (s1, s2),
+        "filters": rng.randint(1, 6), "kernel_size": tuple(kernels), "strides": tuple(strides),
         "padding": rng.choice(("valid", "same")),
-        "output_padding": None if op1 is None else (op1, op2), "data_format": data_format,
-        "dilation_rate": (d1, d2), "activation": rng.choice(ACTIVATIONS), "use_bias": rng.random() < 0.8,
+        "output_padding": None if paddings[0] is None else tuple(paddings), "data_format": data_format,
+        "dilation_rate": tuple(dilations), "activation": rng.choice(ACTIVATIONS), "use_bias": rng.random() < 0.8,
     }
-    spatial = (rng.randint(1, 9), rng.randint(1, 9))
+    spatial = tuple(rng.randint(1, 9 if rank < 3 else 6) for _ in range(rank))
     shape = _input_shape(spatial, rng.randint(1, 5), data_format, batch=rng.randint(1, 3))
     return Case(config, shape, reference, dtype)

@@ -9,7 +9,7 @@ import json
 import math
 import os
 import platform
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 from .._files import atomic_write, publish, temporary
 from ..testing.parity import describe
@@ -39,12 +39,12 @@ def versions():
 
 
 def _group(case):
-    return (case.reference, "channels_first" if case.channels_first else "channels_last",
+    return (case.reference, f"{case.rank}-D", "channels_first" if case.channels_first else "channels_last",
             case.config.get("padding", "valid"))
 
 
 def summarize(rows, implementation=KCOMPAT):
-    """Per (reference, data format, padding): counts by status and the largest error.
+    """Per (reference, rank, data format, padding): counts by status and the largest error.
 
     ``rows``: ``[(case, {implementation: result})]``.
     """
@@ -66,9 +66,14 @@ def failures(rows):
     return [(case, results[KCOMPAT]) for case, results in rows if not results[KCOMPAT].ok]
 
 
+def _notes(rows):
+    """``{note: number of cases}`` of the notes on kcompat's results (how a case was judged)."""
+    return Counter(note for _, results in rows if KCOMPAT in results for note in results[KCOMPAT].notes)
+
+
 def _summary_rows(rows):
-    return [[ref, fmt, pad, g["cases"], g["match"], g["refused"], g["failed"], f"{g['max_rel']:.1e}"]
-            for (ref, fmt, pad), g in summarize(rows).items()]
+    return [[*group, g["cases"], g["match"], g["refused"], g["failed"], f"{g['max_rel']:.1e}"]
+            for group, g in summarize(rows).items()]
 
 
 def _status_cell(result):
@@ -96,7 +101,7 @@ def terminal_table(rows, implementations=(KCOMPAT,), per_case=False):
                  _status_cell(results.get(KCOMPAT))] for case, results in rows]
         out = [_table(["layer", "input", "config", "kcompat vs TF (max rel err)"], body)]
     else:
-        out = [_table(["reference", "data_format", "padding", "cases", "match", "refused", "FAILED",
+        out = [_table(["reference", "rank", "data_format", "padding", "cases", "match", "refused", "FAILED",
                        "max rel err"], _summary_rows(rows))]
     peers = [name for name in implementations if name != KCOMPAT]
     if peers:
@@ -112,6 +117,8 @@ def terminal_table(rows, implementations=(KCOMPAT,), per_case=False):
         out.append("")
         out.append(_table(["implementation", "cases", "as TF", "wrong values", "wrong shape",
                            "refusal differs", "differs"], body))
+    for note, count in _notes(rows).items():
+        out += ["", f"Note ({count} case{'s' if count > 1 else ''}): {note}"]
     failed = failures(rows)
     if failed:
         out.append("")
@@ -129,7 +136,7 @@ def _payload(rows, title, implementations, extra=None):
         cases.append({"id": case.id, "reference": case.reference, "dtype": case.dtype,
                       "config": case.config, "input_shape": list(case.input_shape),
                       "results": {name: r.as_dict() for name, r in results.items()}})
-    summary = {f"{ref}/{fmt}/{pad}": g for (ref, fmt, pad), g in summarize(rows).items()}
+    summary = {"/".join(group): g for group, g in summarize(rows).items()}
     failed = len(failures(rows))
     return {"title": title, "versions": versions(), "implementations": list(implementations),
             "cases": len(rows), "failed": failed, "ok": failed == 0, "summary": summary,
@@ -140,11 +147,14 @@ def markdown(rows, title, implementations=(KCOMPAT,), extra_lines=()):
     """The Markdown report: summary, failures, then every case with every implementation."""
     lines = [f"# {title}", "", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), ""]
     lines += list(extra_lines)
-    lines += ["| reference | data_format | padding | cases | match | refused by both | failed | max rel err |",
-              "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines += ["| reference | rank | data_format | padding | cases | match | refused by both | failed | max rel err |",
+              "|---|---|---|---|---:|---:|---:|---:|---:|"]
     lines += ["| " + " | ".join(map(str, r)) + " |" for r in _summary_rows(rows)]
     failed = failures(rows)
     lines += ["", f"**{len(rows)} cases, {len(failed)} kcompat failures.**", ""]
+    notes = _notes(rows)
+    lines += [f"Note ({count} case{'s' if count > 1 else ''}): {note}" for note, count in notes.items()]
+    lines += [""] if notes else []
     if failed:
         lines += ["## Failures", ""]
         for case, result in failed:
@@ -192,7 +202,7 @@ def _cell(result):
 def write_png(rows, path, implementations=(KCOMPAT,), width=24):
     """A grid per implementation: one cell per case, coloured by its largest error (log10).
 
-    Cases are laid out in blocks of ``width`` columns per (reference, data format, padding),
+    Cases are laid out in blocks of ``width`` columns per (reference, rank, data format, padding),
     labelled on the left. Red: wrong shape, or a refusal TensorFlow does not share; white:
     both refuse. Needs matplotlib (``pip install matplotlib``).
     """
@@ -240,7 +250,7 @@ def write_png(rows, path, implementations=(KCOMPAT,), width=24):
     bar.set_label("log10 max relative error", fontsize=8)
     fig.text(0.01, 0.01, "red: wrong shape, or refuses/accepts where TensorFlow does not; white: both refuse",
              fontsize=7)
-    fig.suptitle("Conv2DTranspose against TensorFlow, one cell per configuration", fontsize=11)
+    fig.suptitle("Transposed convolutions against TensorFlow, one cell per configuration", fontsize=11)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = temporary(path)

@@ -206,6 +206,20 @@ def activation(api, name, x):
     return np.asarray(keras_module(api).activations.get(name)(tf().constant(x)))
 
 
+def activation_vjp(api, name, x, upstream=None):
+    """``api``'s activation ``name`` on ``x``, and the gradient of ``sum(output * upstream)``."""
+    t = tf()
+    xt = t.constant(x)
+    with t.GradientTape() as tape:
+        tape.watch(xt)
+        y = keras_module(api).activations.get(name)(xt)
+        loss = None if upstream is None else t.reduce_sum(y * t.constant(upstream, y.dtype))
+    out = {"output": np.asarray(y)}
+    if upstream is not None:
+        out["grad"] = np.asarray(tape.gradient(loss, xt))
+    return out
+
+
 def activation_names(api):
     from keras.src.activations import ALL_OBJECTS_DICT
 
@@ -377,10 +391,9 @@ def _conv_transposes(container, prefix=""):
 def keras_torch_call(config, x, weights, upstream=None):
     """Keras 3 on its torch backend (a ``KERAS_BACKEND=torch`` worker): output, and gradients of
     ``sum(output * upstream)`` when ``upstream`` fits the output. A peer, not a reference."""
-    import keras
     import torch
 
-    layer = keras.layers.Conv2DTranspose(**config)
+    layer = layer_class("keras", x.ndim - 2)(**config)
     layer.build(x.shape)
     layer.set_weights(weights)
     xt = torch.tensor(x, requires_grad=upstream is not None)
@@ -513,7 +526,7 @@ def save_tf1_checkpoint(source, directory, x):
 
 
 FUNCTIONS = {f.__name__: f for f in (save_keras_models, save_nd_model, save_tf1_checkpoint, layer_call, layer_config, layer_output_shape, layer_construct,
-                                     initial_weights, activation, activation_names, layer_losses, constraint,
+                                     initial_weights, activation, activation_vjp, activation_names, layer_losses, constraint,
                                      tf1_graph, nn_call, nn_nd_call, tf1_class_info, keras_torch_call, model_layers)}
 
 
