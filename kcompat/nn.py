@@ -109,10 +109,12 @@ def _check_sizes(op, in_size, out_size, kernel_size, stride, dilation, padding, 
 
 
 def _output_shape(output_shape):
-    if isinstance(output_shape, torch.Tensor):
-        output_shape = output_shape.tolist()
-    values = np.asarray(output_shape)
-    if values.ndim != 1 or not (values.size == 0 or np.issubdtype(values.dtype, np.integer)):
+    """The sizes of a 1-D sequence of integers (list, tuple, integer array or tensor). Checked
+    without numpy so that torch.compile traces it (shapes of tensors are ints or SymInts)."""
+    values = output_shape.tolist() if isinstance(output_shape, (torch.Tensor, np.ndarray)) else output_shape
+    integer = (int, np.integer, torch.SymInt)
+    if not isinstance(values, (list, tuple)) or not all(
+            isinstance(v, integer) and not isinstance(v, (bool, np.bool_)) for v in values):
         raise InvalidArgumentError(
             f"{_OP}: output_shape must be a 1-D sequence of integers. Received: output_shape={output_shape!r}"
         )

@@ -56,6 +56,81 @@ def test_compile_matches_eager_without_graph_breaks(rank, name, data_format):
         torch.testing.assert_close(ours, eager, rtol=1e-5, atol=1e-5)
 
 
+def _compare_compiled(compiled, eager, inputs, params):
+    """Outputs and the gradients (inputs and ``params``) of ``compiled`` equal ``eager``'s."""
+    results = []
+    for fn in (compiled, eager):
+        xs = [x.clone().requires_grad_() for x in inputs]
+        y = fn(*xs)
+        results.append((y, torch.autograd.grad(y, xs + params, torch.ones_like(y))))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-6, atol=1e-6)
+    for ours, theirs in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_tf1_layer_compiles_without_graph_breaks():
+    """The TF1 class, built: its TF1 bookkeeping (owner on the call stack, node history) is
+    eager-only, so the compiled call is the layer's computation alone."""
+    torch._dynamo.reset()
+    from kcompat.compat.v1 import layers as v1_layers
+
+    layer = v1_layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation=torch.tanh)
+    layer(_input(2))  # builds
+    compiled = torch.compile(layer, fullgraph=True)
+    for batch in (2, 3):
+        _compare_compiled(compiled, layer, [_input(2, batch=batch)], [layer.kernel, layer.bias])
+
+
+class _TF1Generator(torch.nn.Module):
+    def forward(self, z):
+        from kcompat.compat import v1 as tf1
+
+        with tf1.variable_scope("generator"):
+            h = tf1.layers.conv2d_transpose(z, 4, 3, strides=2, padding="same", name="deconv1")
+            w = tf1.get_variable("w", (5, 5, 2, 4))
+            return tf1.nn.conv2d_transpose(h, w, (h.shape[0], 2 * h.shape[1], 2 * h.shape[2], 2), 2, "SAME")
+
+
+def test_tf1_graph_code_compiles_eagerly_where_it_finds_its_module():
+    """TF1 graph code inside a forward finds its module on the call stack, so those calls run
+    eagerly (graph breaks) inside the compiled forward: same numbers, same variables, any shape."""
+    torch._dynamo.reset()
+    model = _TF1Generator()
+    model(_input(2))  # creates the variables
+    names = sorted(model.state_dict())
+    compiled = torch.compile(model)
+    for batch in (2, 3, 1):
+        _compare_compiled(compiled, model, [_input(2, batch=batch)], list(model.parameters()))
+    assert sorted(model.state_dict()) == names == ["generator.deconv1.bias", "generator.deconv1.kernel",
+                                                   "generator.w"]
+
+
+def test_tf1_code_exports():
+    from kcompat.compat.v1 import layers as v1_layers
+
+    layer = v1_layers.Conv2DTranspose(4, 3, strides=2, padding="same")
+    for model in (_TF1Generator(), torch.nn.Sequential(layer)):
+        x = _input(2)
+        model(x)  # creates / builds the variables
+        exported = torch.export.export(model.eval(), (x,))
+        with torch.no_grad():
+            torch.testing.assert_close(exported.module()(x), model(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_nn_ops_compile_without_graph_breaks(rank):
+    torch._dynamo.reset()
+    op = {1: kcompat.nn.conv1d_transpose, 2: kcompat.nn.conv2d_transpose, 3: kcompat.nn.conv3d_transpose}[rank]
+    filters = torch.randn(*(3,) * rank, 4, 3, requires_grad=True)
+
+    def upsample(x):
+        return op(x, filters, (x.shape[0], *(2 * n for n in x.shape[1:-1]), 4), 2, "SAME")
+
+    compiled = torch.compile(upsample, fullgraph=True)
+    for batch in (2, 3):
+        _compare_compiled(compiled, upsample, [_input(rank, batch=batch)], [filters])
+
+
 class _Decoders(torch.nn.Module):
     """A model with a layer of each rank and path, in both data formats."""
 

@@ -211,6 +211,8 @@ class Conv2DTranspose(BaseConvTranspose):
             )
         if not self.built and self._infer_dtype and inputs.is_floating_point():
             self.dtype_policy = dtype_policy.get(inputs.dtype)
+        if torch.compiler.is_compiling() and self._compiles_alone():
+            return super().forward(inputs)
         state = vs.current_pass(type(self).__name__, required=self._graph_owner is not None)
         if state is None:
             if self._scope is None:
@@ -239,6 +241,14 @@ class Conv2DTranspose(BaseConvTranspose):
             self._nodes.append(shapes)
         self._last = (weakref.ref(inputs), weakref.ref(outputs))
         return outputs
+
+    def _compiles_alone(self):
+        """Under torch.compile/export: a built layer object with nothing to record in its
+        owner's pass (no weight or activity penalty) is its computation alone; the TF1
+        bookkeeping (finding the owner on the call stack, the node history) is eager-only."""
+        return (self.built and self._scope is not None and self._graph_owner is None
+                and self.kernel_regularizer is None and self.bias_regularizer is None
+                and self.activity_regularizer is None)
 
     def apply(self, inputs, *args, **kwargs):
         """TF1's alias of ``__call__``."""
@@ -384,6 +394,7 @@ class Conv2DTranspose(BaseConvTranspose):
         return super().__getattr__(name)
 
 
+@torch.compiler.disable  # TF1 graph code finds its module on the call stack: it runs eagerly in compiled code
 def conv2d_transpose(inputs, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",
                      activation=None, use_bias=True, kernel_initializer=None,
                      bias_initializer=_DEFAULT_BIAS_INITIALIZER, kernel_regularizer=None, bias_regularizer=None,

@@ -112,6 +112,7 @@ def _start_pass(module, args):
     _passes[module] = _Pass(module)
 
 
+@torch.compiler.disable  # frames are invisible to torch.compile: a graph break, run eagerly
 def _find_owner():
     """The innermost ``torch.nn.Module`` whose ``forward`` is on the call stack (kcompat layers skipped)."""
     from ...layers.conv_transpose import BaseConvTranspose
@@ -145,6 +146,7 @@ def current_pass(what, required=True):
     return state
 
 
+@torch.compiler.disable  # finds its module on the call stack: runs eagerly in compiled code
 def get_variable_scope():
     """The current variable scope of the running pass (``tf.compat.v1.get_variable_scope``)."""
     return current_pass("get_variable_scope()").current
@@ -357,6 +359,7 @@ def regularization_losses(module, scope=None):
     return [loss for name, loss in state.losses if scope is None or re.match(scope, name)]
 
 
+@torch.compiler.disable  # finds its module on the call stack: runs eagerly in compiled code
 def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=None, trainable=None,
                  collections=None, caching_device=None, partitioner=None, validate_shape=True, use_resource=None,
                  custom_getter=None, constraint=None, **kwargs):
