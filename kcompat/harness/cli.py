@@ -59,7 +59,7 @@ def _parser():
     mode.add_argument("--fuzz", type=int, metavar="N", help="N random configurations instead of the grid")
     parser.add_argument("--seed", type=int, default=0, help="seed of --fuzz (default 0)")
     parser.add_argument("--peers", action="store_true",
-                        help="also judge Keras 3 on the torch backend and a plain torch.nn.ConvTranspose2d port "
+                        help="also judge Keras 3 on the torch backend and a plain torch.nn.ConvTransposeNd port "
                              "(grid: against Keras 3)")
     parser.add_argument("--references", type=_references, default=REFERENCES, metavar="LIST",
                         help=f"API generations to compare with (default: {','.join(REFERENCES)})")

@@ -35,8 +35,8 @@ class Case:
         c = self.config
         op = c.get("output_padding")
         parts = [
-            self.reference, f"{self.rank}d", c.get("padding", "valid"), "k" + _x(c["kernel_size"]), "s" + _x(c.get("strides", 1)),
-            "d" + _x(c.get("dilation_rate", 1)), "op" + ("None" if op is None else _x(op)),
+            self.reference, f"{self.rank}d", c.get("padding", "valid"), "k" + _x(c["kernel_size"]),
+            "s" + _x(c.get("strides", 1)), "d" + _x(c.get("dilation_rate", 1)), "op" + ("None" if op is None else _x(op)),
             "in" + _x(self.spatial), "cf" if self.channels_first else "cl",
         ]
         if self.dtype != "float32":
@@ -149,10 +149,10 @@ def random_case(rng: random.Random, references=("keras",), dtype="float32", rank
         op = None if rng.random() < 0.5 else rng.randint(0, max(s, d) - 1)
         return k, s, d, op
 
-    ranks = [r for r in ranks if any(r in RANKS[ref] for ref in references)]
-    if not ranks:
-        raise ValueError(f"none of the references {references} has a layer of rank {ranks}")
-    rank = rng.choice(ranks) if len(ranks) > 1 else ranks[0]
+    usable = [r for r in ranks if any(r in RANKS[ref] for ref in references)]
+    if not usable:
+        raise ValueError(f"no reference of {references} has a layer of rank {tuple(ranks)}")
+    rank = rng.choice(usable) if len(usable) > 1 else usable[0]
     axes = [axis() for _ in range(rank)]
     if rank > 1 and rng.random() < 0.5:
         axes = [axes[0]] * rank
