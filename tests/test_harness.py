@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+import kcompat
 from kcompat.harness import cli
 from kcompat.harness.fuzz import fuzz, simplifications
 from kcompat.harness.grid import Case, axis_options, default_grid, random_case
@@ -127,12 +128,46 @@ def test_float64_reference_finds_bugs(oracle, crop_off_by_one):
     assert result.status == "mismatch" and "float64 reference" in result.notes[0]
 
 
+def _grid_case(case_id, **grid):
+    return next(case for case in default_grid(**grid) if case.id == case_id)
+
+
+@pytest.mark.parametrize("case", [
+    # One filter's bias gradient over 2160 outputs: a sum of N(0, 1) values that cancels to -0.64.
+    Case({"filters": 1, "kernel_size": (7, 2, 7), "strides": (4, 2, 4), "padding": "valid",
+          "output_padding": (3, 0, 1), "data_format": "channels_last", "dilation_rate": (1, 1, 1),
+          "activation": "linear", "use_bias": True}, (3, 3, 1, 4, 1)),
+    # tanh of bfloat16 sums of 81 products: the sums' rounding, squashed.
+    "keras-3d-valid-k3x3x3-s1x1x1-d1x1x1-op0x0x0-in5x4x3-cl-mixed_bfloat16",
+    # relu on bfloat16 sums: outputs near 0 land on either side of the kink.
+    "keras-1d-valid-k4-s2-d1-op1-in5-cl-mixed_bfloat16",
+], ids=["cancelling-bias-gradient", "tanh-bfloat16", "relu-kink-bfloat16"])
+def test_tolerance_follows_the_terms_summed(oracle, case):
+    """Cases that failed a tolerance scaled by the result alone, from --fuzz and the half grids."""
+    if isinstance(case, str):
+        case = _grid_case(case, references=("keras",), dtype="mixed_bfloat16", ranks=(int(case[6]),))
+    result = run_case(case, oracle)["kcompat"]
+    assert result.status == "match", str(result)
+    if case.config["activation"] == "relu":
+        assert any("kink" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("dtype", ["mixed_bfloat16", "float16"])
+@pytest.mark.parametrize("case_id", ["keras-1d-same-k3-s2-d1-opNone-in5-cl", "keras-3d-same-k3x3x3-s2x2x2-d1x1x1-"
+                                     "opNone-in5x4x3-cl", "keras-3d-same-k4x4x4-s3x3x3-d1x1x1-opNone-in5x4x3-cf"])
+def test_half_precision_still_catches_a_crop_off_by_one(oracle, crop_off_by_one, dtype, case_id):
+    case = _grid_case(case_id + "-" + dtype, references=("keras",), dtype=dtype, ranks=(int(case_id[6]),))
+    assert run_case(case, oracle)["kcompat"].status == "mismatch"
+
+
 def test_fuzz_command(tmp_path, capsys, crop_off_by_one):
     rc = cli.main(["--fuzz", "80", "--seed", "5", "--output", str(tmp_path)])
     out = capsys.readouterr().out
     report = _report(tmp_path)
     assert rc == 1 and "DIFFER" in out and "Reproduce:" in out and "assert_parity(" in out
     assert report["fuzz"]["seed"] == 5 and report["fuzz"]["shrunk_config"]["filters"] == 1
+    with pytest.raises(AssertionError, match="DIFFERS"):  # the printed line reproduces the failure
+        eval(report["fuzz"]["reproduce"], {"kcompat": kcompat})
 
 
 def test_fuzz_passes_on_kcompat(tmp_path):

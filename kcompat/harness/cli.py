@@ -144,6 +144,7 @@ def _grid(args, oracle):
 
 def _fuzz(args, oracle, say):
     from .fuzz import fuzz
+    from .run import case_seed
 
     result = fuzz(args.fuzz, args.seed, args.references, args.dtype, oracle, ranks=args.ranks)
     rows = [(case, {"kcompat": r}) for case, r in result.results]
@@ -155,7 +156,7 @@ def _fuzz(args, oracle, say):
         case, res = result.shrunk
         rows.append((case, {"kcompat": res}))
         reproduce = (f"kcompat.testing.assert_parity({case.config!r}, {tuple(case.input_shape)}, "
-                     f"reference={case.reference!r}, dtype={case.dtype!r})")
+                     f"reference={case.reference!r}, dtype={case.dtype!r}, seed={case_seed(case)})")
         extra["fuzz"].update({"failure": result.failure[0].id, "shrunk": case.id, "shrunk_config": case.config,
                               "shrunk_input_shape": list(case.input_shape), "shrink_steps": result.shrink_steps,
                               "reproduce": reproduce})

@@ -7,10 +7,14 @@ they differ. TensorFlow runs in worker processes (:mod:`.tf_oracle`), never in t
 
 Agreement, per tensor (output, d_input, d_kernel, d_bias)::
 
-    |ours - theirs| <= atol + rtol * |theirs|   everywhere,   atol = rtol * max(1, max|theirs|)
+    |ours - theirs| <= atol + rtol * |theirs|   everywhere,   atol = rtol * max(1, max|theirs|, terms)
 
 by default: a transposed convolution's values are sums, so their rounding error scales with
-the size of the tensor's values, not with each (possibly cancelled) entry.
+the size of what is summed, not with each (possibly cancelled) entry. ``terms`` is the largest
+root-sum-square of the terms summed into one entry of the tensor (``sqrt(conv(x**2, w**2))``
+for the output, likewise for each gradient, with the upstream gradient for the activation's):
+it matters where entries cancel (one filter's bias gradient over a large output) or an
+activation squashes large sums (tanh of half-precision sums).
 """
 
 from __future__ import annotations
@@ -242,8 +246,9 @@ def _numpy(t):
     return (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t).numpy()
 
 
-def _run_ours(layer, x, upstream_seed, grads, numpy_dtype, compute_name):
-    """Forward (and backward) of the kcompat layer; the layer's own ``.grad`` s are left as found."""
+def _run_ours(layer, x, upstream_seed, grads, numpy_dtype, compute_name, ambiguous=None):
+    """Forward (and backward) of the kcompat layer; the layer's own ``.grad`` s are left as found.
+    ``ambiguous(output)``: a mask of output entries whose upstream gradient is set to zero."""
     params = [p for p in (layer._kernel_variable, layer.bias) if p is not None]
     saved = [(p.grad, p.requires_grad) for p in params]
     try:
@@ -257,6 +262,10 @@ def _run_ours(layer, x, upstream_seed, grads, numpy_dtype, compute_name):
         if grads:
             rng = np.random.default_rng(upstream_seed)
             upstream = representable(rng.standard_normal(tuple(y.shape)).astype(numpy_dtype), compute_name)
+            if ambiguous is not None:
+                mask = ambiguous(out["output"])
+                upstream[mask] = 0
+                out["ambiguous"] = int(mask.sum())
             (y * torch.tensor(upstream, device=device).to(y.dtype)).sum().backward()
             kernel_grad = _kernel_grad(layer)
             out["upstream"] = upstream
@@ -269,9 +278,30 @@ def _run_ours(layer, x, upstream_seed, grads, numpy_dtype, compute_name):
             p.requires_grad_(requires)
 
 
-def _compare(name, ours, theirs, rtol, atol):
+# Output values where activations have a kink (a jump in their derivative).
+_KINKS = {"relu": (0.0,), "relu6": (0.0, 6.0), "leaky_relu": (0.0,), "selu": (0.0,), "hard_sigmoid": (0.0, 1.0),
+          "hard_silu": (0.0, 3.0), "hard_swish": (0.0, 3.0), "hard_tanh": (-1.0, 1.0)}
+
+
+def _near_kinks(config, x, weights, rtol):
+    """``fn(output) -> mask`` of the entries within the output tolerance of the activation's kinks
+    (where either side of the kink agrees with TensorFlow, but the gradient differs); ``None``
+    for smooth activations."""
+    kinks = _KINKS.get(config["activation"])
+    if not kinks:
+        return None
+
+    def near(y):
+        terms = term_scales(config, x, weights, None, y.shape)["output"]
+        band = rtol * max(1.0, float(np.max(np.abs(y))) if y.size else 1.0, terms)
+        return np.any([np.abs(y - k) <= band for k in kinks], axis=0)
+
+    return near
+
+
+def _compare(name, ours, theirs, rtol, atol, terms=0.0):
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
-    scale = max(1.0, float(np.max(np.abs(theirs)))) if theirs.size else 1.0
+    scale = max(1.0, float(np.max(np.abs(theirs))) if theirs.size else 1.0, terms)
     atol = rtol * scale if atol is None else atol
     if ours.size == 0:
         return Difference(name, theirs.shape, 0.0, 0.0, (), 0.0, 0.0, rtol, atol, True)
@@ -280,6 +310,25 @@ def _compare(name, ours, theirs, rtol, atol):
     ok = bool(np.all(diff <= atol + rtol * np.abs(theirs))) and bool(np.all(np.isfinite(ours) == np.isfinite(theirs)))
     return Difference(name, theirs.shape, float(diff[where]), float(diff[where]) / scale,
                       tuple(int(i) for i in where), float(ours[where]), float(theirs[where]), rtol, atol, ok)
+
+
+def term_scales(config, x, weights, upstream, output_shape):
+    """Per tensor, the largest root-sum-square of the terms summed into one entry (see the
+    module doc): the float64 numpy reference run on squared inputs."""
+    from . import numpy_reference
+
+    channels_last = config["data_format"] == "channels_last"
+    geometry = dict(strides=config["strides"], padding=config["padding"].lower(), dilation=config["dilation_rate"],
+                    channels_last=channels_last)
+    x2, kernel2 = np.square(x, dtype=np.float64), np.square(weights[0], dtype=np.float64)
+    bias2 = np.square(weights[1], dtype=np.float64) if len(weights) > 1 else None
+    size = output_shape[1:-1] if channels_last else output_shape[2:]
+    peak = lambda a: float(np.sqrt(np.max(a))) if a.size else 0.0  # noqa: E731
+    scales = {"output": peak(numpy_reference.conv_transpose(x2, kernel2, bias2, output_size=size, **geometry))}
+    if upstream is not None:
+        grads = numpy_reference.conv_transpose_vjp(x2, kernel2, np.square(upstream, dtype=np.float64), **geometry)
+        scales.update(zip(("d_input", "d_kernel", "d_bias"), map(peak, grads)))
+    return scales
 
 
 def tensorflow_unreliable(config, rank):
@@ -387,7 +436,8 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
                   GRAD_TOLERANCES.get(compute_name, TOLERANCES[compute_name]) if rtol is None else rtol, atol)
 
     try:
-        ours = _run_ours(layer, x, seed + 1, grads, numpy_dtype, compute_name)
+        ours = _run_ours(layer, x, seed + 1, grads, numpy_dtype, compute_name,
+                         _near_kinks(tf_config, x, weights, tolerances[0]))
     except (ValueError, TypeError, RuntimeError) as exc:
         ours = exc
     refused = isinstance(ours, Exception)
@@ -405,6 +455,9 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
         flavour = "eigen"
         notes = ("Keras 3's oneDNN path adds the bias on the wrong axis here (channels_first, output "
                  "width == filters): compared with TF's default kernel",)
+    if not refused and ours.get("ambiguous"):
+        notes += (f"the upstream gradient is zero on output entries within tolerance of {tf_config['activation']}'s "
+                  "kink, where either side agrees with TensorFlow's output but the gradients differ",)
     upstream = None if refused or not grads else ours["upstream"]
     try:
         if refused:
@@ -418,6 +471,9 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     if unreliable and not refused and not isinstance(theirs, Exception) \
             and theirs["output"].shape == ours["output"].shape:
         theirs = float64_reference(oracle, reference, tf_config, x, weights, upstream, ours["output"].shape)
+    scales = {} if refused or atol is not None else term_scales(tf_config, x, weights, upstream,
+                                                                 ours["output"].shape)
+    tolerances += (scales,)
 
     def judge(name, outcome):
         return _judge(name, outcome, theirs, grads and upstream is not None, tolerances,
@@ -454,11 +510,11 @@ def _judge(name, ours, theirs, grads, tolerances, template):
     if ours["output"].shape != theirs["output"].shape:
         return result("mismatch", message=f"output shape {ours['output'].shape} != TensorFlow's "
                       f"{theirs['output'].shape}")
-    rtol, grad_rtol, atol = tolerances
-    differences = [_compare("output", ours["output"], theirs["output"], rtol, atol)]
+    rtol, grad_rtol, atol, terms = tolerances
+    differences = [_compare("output", ours["output"], theirs["output"], rtol, atol, terms.get("output", 0.0))]
     if grads and "grads" in ours:
         for label, a, b in zip(("d_input", "d_kernel", "d_bias"), ours["grads"], theirs["grads"]):
-            differences.append(_compare(label, a, b, grad_rtol, atol))
+            differences.append(_compare(label, a, b, grad_rtol, atol, terms.get(label, 0.0)))
     return result("match" if all(d.ok for d in differences) else "mismatch", differences)
 
 
