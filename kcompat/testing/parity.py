@@ -248,7 +248,8 @@ def _numpy(t):
 
 def _run_ours(layer, x, upstream_seed, grads, numpy_dtype, compute_name, ambiguous=None):
     """Forward (and backward) of the kcompat layer; the layer's own ``.grad`` s are left as found.
-    ``ambiguous(output)``: a mask of output entries whose upstream gradient is set to zero."""
+    ``ambiguous(output)``: ``(mask, changed)`` of output entries whose upstream gradient is set
+    to zero (``changed``: those where that changes our gradient, counted in ``"ambiguous"``)."""
     params = [p for p in (layer._kernel_variable, layer.bias) if p is not None]
     saved = [(p.grad, p.requires_grad) for p in params]
     try:
@@ -263,9 +264,9 @@ def _run_ours(layer, x, upstream_seed, grads, numpy_dtype, compute_name, ambiguo
             rng = np.random.default_rng(upstream_seed)
             upstream = representable(rng.standard_normal(tuple(y.shape)).astype(numpy_dtype), compute_name)
             if ambiguous is not None:
-                mask = ambiguous(out["output"])
+                mask, changed = ambiguous(out["output"])
                 upstream[mask] = 0
-                out["ambiguous"] = int(mask.sum())
+                out["ambiguous"] = int(changed.sum())
             (y * torch.tensor(upstream, device=device).to(y.dtype)).sum().backward()
             kernel_grad = _kernel_grad(layer)
             out["upstream"] = upstream
@@ -284,9 +285,9 @@ _KINKS = {"relu": (0.0,), "relu6": (0.0, 6.0), "leaky_relu": (0.0,), "selu": (0.
 
 
 def _near_kinks(config, x, weights, rtol):
-    """``fn(output) -> mask`` of the entries within the output tolerance of the activation's kinks
-    (where either side of the kink agrees with TensorFlow, but the gradient differs); ``None``
-    for smooth activations."""
+    """``fn(output) -> (mask, changed)``: the entries within the output tolerance of the
+    activation's kinks (where either side of the kink agrees with TensorFlow, but the gradient
+    differs), and those of them not exactly on a kink; ``None`` for smooth activations."""
     kinks = _KINKS.get(config["activation"])
     if not kinks:
         return None
@@ -294,7 +295,8 @@ def _near_kinks(config, x, weights, rtol):
     def near(y):
         terms = term_scales(config, x, weights, None, y.shape)["output"]
         band = rtol * max(1.0, float(np.max(np.abs(y))) if y.size else 1.0, terms)
-        return np.any([np.abs(y - k) <= band for k in kinks], axis=0)
+        near = np.any([np.abs(y - k) <= band for k in kinks], axis=0)
+        return near, near & ~np.isin(y, kinks)  # the second: where our gradient changes
 
     return near
 
