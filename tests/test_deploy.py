@@ -38,6 +38,19 @@ def _input(rank, data_format="channels_last", batch=2):
     return torch.randn(batch, *spatial, 3) if data_format == "channels_last" else torch.randn(batch, 3, *spatial)
 
 
+def _compare_compiled(compiled, eager, inputs, params):
+    """Outputs and the gradients (inputs and ``params``) of ``compiled`` equal ``eager``'s."""
+    results, upstream = [], None
+    for fn in (compiled, eager):
+        xs = [x.clone().requires_grad_() for x in inputs]
+        y = fn(*xs)
+        upstream = torch.randn_like(y) if upstream is None else upstream
+        results.append((y, torch.autograd.grad(y, xs + params, upstream)))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-6, atol=1e-6)
+    for ours, theirs in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("rank,name", [(1, "same-s2-op1"), (2, "same-s2-op1"), (2, "valid-k2s2"), (3, "same-s2-op1"),
                                        (3, "dilated")])
@@ -47,25 +60,7 @@ def test_compile_matches_eager_without_graph_breaks(rank, name, data_format):
     compiled = torch.compile(layer, fullgraph=True)  # fullgraph: a graph break is an error
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), layer(x), rtol=1e-6, atol=1e-6)
-    xs = [x.clone().requires_grad_() for _ in range(2)]
-    outputs = [compiled(xs[0]), layer(xs[1])]
-    upstream = torch.randn_like(outputs[1])
-    grads = [torch.autograd.grad(y, (xi, layer.weight), upstream) for y, xi in zip(outputs, xs)]
-    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-6, atol=1e-6)
-    for ours, eager in zip(*grads):
-        torch.testing.assert_close(ours, eager, rtol=1e-5, atol=1e-5)
-
-
-def _compare_compiled(compiled, eager, inputs, params):
-    """Outputs and the gradients (inputs and ``params``) of ``compiled`` equal ``eager``'s."""
-    results = []
-    for fn in (compiled, eager):
-        xs = [x.clone().requires_grad_() for x in inputs]
-        y = fn(*xs)
-        results.append((y, torch.autograd.grad(y, xs + params, torch.ones_like(y))))
-    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-6, atol=1e-6)
-    for ours, theirs in zip(results[0][1], results[1][1]):
-        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    _compare_compiled(compiled, layer, [x], [layer.weight])
 
 
 def test_tf1_layer_compiles_without_graph_breaks():

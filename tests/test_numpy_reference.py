@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from kcompat import shapes
+from kcompat import functional
 from kcompat.layers.conv_transpose import torch_order
 from kcompat.testing import numpy_reference
 
@@ -21,9 +21,8 @@ from conftest import plain_conv_transpose
 from configs import config_space, config_space_nd, params
 
 def _output_size(config, spatial):
-    paddings = config["output_padding"] or (None,) * len(spatial)
-    return tuple(shapes.keras_output_length(i, k, s, config["padding"], op, d) for i, k, s, d, op in
-                 zip(spatial, config["kernel_size"], config["strides"], config["dilation_rate"], paddings))
+    return functional.keras_output_size(spatial, config["kernel_size"], config["strides"], config["padding"],
+                                        config["output_padding"], config["dilation_rate"])
 
 
 SPACE = [p for rank in (1, 3) for p in params(data_formats=("channels_last", "channels_first"),

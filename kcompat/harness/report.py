@@ -66,9 +66,10 @@ def failures(rows):
     return [(case, results[KCOMPAT]) for case, results in rows if not results[KCOMPAT].ok]
 
 
-def _notes(rows):
-    """``{note: number of cases}`` of the notes on kcompat's results (how a case was judged)."""
-    return Counter(note for _, results in rows if KCOMPAT in results for note in results[KCOMPAT].notes)
+def _note_lines(rows):
+    """One line per distinct note on kcompat's results (how a case was judged), with its count."""
+    notes = Counter(note for _, results in rows if KCOMPAT in results for note in results[KCOMPAT].notes)
+    return [f"Note ({count} case{'s' if count > 1 else ''}): {note}" for note, count in notes.items()]
 
 
 def _summary_rows(rows):
@@ -117,8 +118,8 @@ def terminal_table(rows, implementations=(KCOMPAT,), per_case=False):
         out.append("")
         out.append(_table(["implementation", "cases", "as TF", "wrong values", "wrong shape",
                            "refusal differs", "differs"], body))
-    for note, count in _notes(rows).items():
-        out += ["", f"Note ({count} case{'s' if count > 1 else ''}): {note}"]
+    for line in _note_lines(rows):
+        out += ["", line]
     failed = failures(rows)
     if failed:
         out.append("")
@@ -152,9 +153,8 @@ def markdown(rows, title, implementations=(KCOMPAT,), extra_lines=()):
     lines += ["| " + " | ".join(map(str, r)) + " |" for r in _summary_rows(rows)]
     failed = failures(rows)
     lines += ["", f"**{len(rows)} cases, {len(failed)} kcompat failures.**", ""]
-    notes = _notes(rows)
-    lines += [f"Note ({count} case{'s' if count > 1 else ''}): {note}" for note, count in notes.items()]
-    lines += [""] if notes else []
+    notes = _note_lines(rows)
+    lines += notes + ([""] if notes else [])
     if failed:
         lines += ["## Failures", ""]
         for case, result in failed:

@@ -19,6 +19,7 @@ activation squashes large sums (tanh of half-precision sums).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 from dataclasses import dataclass, field
@@ -284,17 +285,17 @@ _KINKS = {"relu": (0.0,), "relu6": (0.0, 6.0), "leaky_relu": (0.0,), "selu": (0.
           "hard_silu": (0.0, 3.0), "hard_swish": (0.0, 3.0), "hard_tanh": (-1.0, 1.0)}
 
 
-def _near_kinks(config, x, weights, rtol):
+def _near_kinks(config, rtol, output_terms):
     """``fn(output) -> (mask, changed)``: the entries within the output tolerance of the
     activation's kinks (where either side of the kink agrees with TensorFlow, but the gradient
-    differs), and those of them not exactly on a kink; ``None`` for smooth activations."""
+    differs), and those of them not exactly on a kink; ``None`` for smooth activations.
+    ``output_terms(output_shape)``: the output's term scale (:func:`_output_terms`)."""
     kinks = _KINKS.get(config["activation"])
     if not kinks:
         return None
 
     def near(y):
-        terms = term_scales(config, x, weights, None, y.shape)["output"]
-        band = rtol * max(1.0, float(np.max(np.abs(y))) if y.size else 1.0, terms)
+        band = rtol * max(1.0, float(np.max(np.abs(y))) if y.size else 1.0, output_terms(y.shape))
         near = np.any([np.abs(y - k) <= band for k in kinks], axis=0)
         return near, near & ~np.isin(y, kinks)  # the second: where our gradient changes
 
@@ -314,23 +315,38 @@ def _compare(name, ours, theirs, rtol, atol, terms=0.0):
                       tuple(int(i) for i in where), float(ours[where]), float(theirs[where]), rtol, atol, ok)
 
 
-def term_scales(config, x, weights, upstream, output_shape):
-    """Per tensor, the largest root-sum-square of the terms summed into one entry (see the
-    module doc): the float64 numpy reference run on squared inputs."""
+def _geometry(config):
+    """The numpy reference's geometry arguments for a layer's TF config."""
+    return dict(strides=config["strides"], padding=config["padding"].lower(), dilation=config["dilation_rate"],
+                channels_last=config["data_format"] == "channels_last")
+
+
+def _spatial_size(config, output_shape):
+    return output_shape[1:-1] if config["data_format"] == "channels_last" else output_shape[2:]
+
+
+def _peak_root(a):
+    return float(np.sqrt(np.max(a))) if a.size else 0.0
+
+
+def _output_terms(config, x, weights, output_shape):
+    """The output's largest root-sum-square of the terms summed into one entry (see the module
+    doc): the float64 numpy reference on squared inputs."""
     from . import numpy_reference
 
-    channels_last = config["data_format"] == "channels_last"
-    geometry = dict(strides=config["strides"], padding=config["padding"].lower(), dilation=config["dilation_rate"],
-                    channels_last=channels_last)
-    x2, kernel2 = np.square(x, dtype=np.float64), np.square(weights[0], dtype=np.float64)
-    bias2 = np.square(weights[1], dtype=np.float64) if len(weights) > 1 else None
-    size = output_shape[1:-1] if channels_last else output_shape[2:]
-    peak = lambda a: float(np.sqrt(np.max(a))) if a.size else 0.0  # noqa: E731
-    scales = {"output": peak(numpy_reference.conv_transpose(x2, kernel2, bias2, output_size=size, **geometry))}
-    if upstream is not None:
-        grads = numpy_reference.conv_transpose_vjp(x2, kernel2, np.square(upstream, dtype=np.float64), **geometry)
-        scales.update(zip(("d_input", "d_kernel", "d_bias"), map(peak, grads)))
-    return scales
+    squares = [np.square(a, dtype=np.float64) for a in weights]
+    return _peak_root(numpy_reference.conv_transpose(
+        np.square(x, dtype=np.float64), squares[0], squares[1] if len(squares) > 1 else None,
+        output_size=_spatial_size(config, output_shape), **_geometry(config)))
+
+
+def _gradient_terms(config, x, weights, upstream):
+    """:func:`_output_terms` for d_input, d_kernel and d_bias (the upstream gradient's squares)."""
+    from . import numpy_reference
+
+    grads = numpy_reference.conv_transpose_vjp(np.square(x, dtype=np.float64), np.square(weights[0], dtype=np.float64),
+                                               np.square(upstream, dtype=np.float64), **_geometry(config))
+    return dict(zip(("d_input", "d_kernel", "d_bias"), map(_peak_root, grads)))
 
 
 def tensorflow_unreliable(config, rank):
@@ -347,12 +363,10 @@ def float64_reference(oracle, api, config, x, weights, upstream, output_shape):
     reference, the activation (and its gradient) from TensorFlow, in float64."""
     from . import numpy_reference
 
-    channels_last = config["data_format"] == "channels_last"
-    size = output_shape[1:-1] if channels_last else output_shape[2:]
-    geometry = dict(strides=config["strides"], padding=config["padding"], dilation=config["dilation_rate"],
-                    channels_last=channels_last)
+    geometry = _geometry(config)
     bias = weights[1] if config["use_bias"] else None
-    linear = numpy_reference.conv_transpose(x, weights[0], bias, output_size=size, **geometry)
+    linear = numpy_reference.conv_transpose(x, weights[0], bias, output_size=_spatial_size(config, output_shape),
+                                            **geometry)
     upstream = None if upstream is None else upstream.astype(np.float64)
     activated = oracle.call("eigen", "activation_vjp", api="tf_keras" if api == "tf_keras" else "keras",
                             name=config["activation"], x=linear, upstream=upstream)
@@ -437,9 +451,11 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     tolerances = (TOLERANCES[compute_name] if rtol is None else rtol,
                   GRAD_TOLERANCES.get(compute_name, TOLERANCES[compute_name]) if rtol is None else rtol, atol)
 
+    # Worked out once: the kink check (during our run) and the judge both need it.
+    output_terms = functools.cache(lambda output_shape: _output_terms(tf_config, x, weights, output_shape))
     try:
         ours = _run_ours(layer, x, seed + 1, grads, numpy_dtype, compute_name,
-                         _near_kinks(tf_config, x, weights, tolerances[0]))
+                         _near_kinks(tf_config, tolerances[0], output_terms))
     except (ValueError, TypeError, RuntimeError) as exc:
         ours = exc
     refused = isinstance(ours, Exception)
@@ -473,9 +489,12 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     if unreliable and not refused and not isinstance(theirs, Exception) \
             and theirs["output"].shape == ours["output"].shape:
         theirs = float64_reference(oracle, reference, tf_config, x, weights, upstream, ours["output"].shape)
-    scales = {} if refused or atol is not None else term_scales(tf_config, x, weights, upstream,
-                                                                 ours["output"].shape)
-    tolerances += (scales,)
+    terms = {}
+    if not refused and atol is None:
+        terms["output"] = output_terms(ours["output"].shape)
+        if upstream is not None:
+            terms.update(_gradient_terms(tf_config, x, weights, upstream))
+    tolerances += (terms,)
 
     def judge(name, outcome):
         return _judge(name, outcome, theirs, grads and upstream is not None, tolerances,
