@@ -4,11 +4,16 @@
 run TensorFlow in worker processes of their own.
 """
 
+import importlib
+
 from . import activations, constraints, errors, functional, initializers, nn, regularizers, shapes
 from .constraints import apply_constraints
 from .layers import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, Convolution1DTranspose,
                      Convolution2DTranspose, Convolution3DTranspose)
-from . import compat  # noqa: E402 - after the layers it builds on
+
+# Imported on first use: the TF1 compatibility layer needs torch._dynamo (1.5-2.5 s to import)
+# for torch.compiler.disable, the converter h5py, the parity tools their TensorFlow workers.
+_LAZY = ("compat", "convert", "harness", "testing")
 
 __version__ = "0.1.0"
 
@@ -30,3 +35,13 @@ __all__ = [
     "regularizers",
     "shapes",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -24,7 +24,8 @@ def relu(x):
 
 
 def relu6(x):
-    return torch.clamp(x, 0.0, 6.0)
+    # hardtanh's gradient is 0 at both ends, as TF's Relu6Grad (clamp's would be 1).
+    return F.relu6(x)
 
 
 def leaky_relu(x, negative_slope=0.2):
@@ -36,8 +37,12 @@ def elu(x, alpha=1.0):
     return F.elu(x, alpha)
 
 
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
 def selu(x):
-    return F.selu(x)
+    # TF's SeluGrad takes the linear branch at 0 (gradient ``scale``); torch's the exponential one.
+    return torch.where(x == 0, x * _SELU_SCALE, F.selu(x))
 
 
 def celu(x, alpha=1.0):

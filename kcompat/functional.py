@@ -88,8 +88,15 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
         front of the full ``(I - 1) * s + (k - 1) * d + 1`` result, zero rows past its end.
     """
     rank = weight.dim() - 2
+    strides, dilation, output_size = tuple(strides), tuple(dilation), tuple(output_size)
+    if not isinstance(padding, str):
+        padding = tuple(tuple(p) for p in padding)
+    _check_sizes(output_size, strides, padding, dilation)
+    if bias is not None and bias.shape != weight.shape[1:2]:
+        raise ValueError(f"`bias` must have shape ({weight.shape[1]},), one value per filter. "
+                         f"Received: bias.shape={tuple(bias.shape)}")
     x = inputs.movedim(-1, 1) if channels_last else inputs
-    call = _call(x.shape, tuple(output_size), weight.shape, tuple(strides), padding, tuple(dilation), channels_last)
+    call = _call(x.shape, output_size, weight.shape, strides, padding, dilation, channels_last)
     if call is None:
         # An empty input or output: TF returns zeros (plus bias) of the requested size.
         y = weight.new_zeros((x.shape[0], weight.shape[1], *output_size))
@@ -99,11 +106,23 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
         if bias is not None:
             y = y + bias.to(y.dtype).view(1, -1, *[1] * rank)
         return y.movedim(1, -1) if channels_last else y
-    training = (torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
-                and (x.requires_grad or weight.requires_grad or bias is not None and bias.requires_grad))
+    autocasting = torch.is_autocast_enabled(x.device.type)
+    wants_grad = torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or bias is not None and bias.requires_grad)
+    training = wants_grad and not autocasting
     if training and channels_last and call.tiles is not None:
         return _tiles(inputs, weight, bias, call.tiles)
-    if call.contiguous:
+    if call.canonical:
+        x = _canonical(x)
+        if wants_grad and autocasting:
+            # Autocast's casts, made here so that the backward is _ConvTranspose's, not autograd's.
+            dtype = _autocast_dtype(x.device.type)
+            x, weight = _canonical(x.to(dtype)), weight.to(dtype)
+            bias = None if bias is None else bias.to(dtype)
+            with torch.autocast(x.device.type, enabled=False):
+                y = _ConvTranspose.apply(x, weight, bias, call)
+            return y.movedim(1, -1).contiguous() if channels_last else y
+    elif call.contiguous:
         x = x.contiguous()
     if training and call.custom_backward:
         y = _ConvTranspose.apply(x, weight, bias, call)
@@ -112,6 +131,63 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
     if not channels_last:
         return y
     return y.movedim(1, -1).contiguous() if call.contiguous else y.movedim(1, -1)
+
+
+def _canonical(t):
+    """``t`` contiguous, with torch's own strides on its size-1 axes too (see ``_Call.canonical``)."""
+    t = t.contiguous()
+    return t.view(-1).view(t.shape)
+
+
+def _autocast_dtype(device_type):
+    if hasattr(torch, "get_autocast_dtype"):
+        return torch.get_autocast_dtype(device_type)
+    return torch.get_autocast_gpu_dtype() if device_type == "cuda" else torch.get_autocast_cpu_dtype()
+
+
+def _is_size(v):
+    return type(v) is int or isinstance(v, torch.SymInt)
+
+
+def _check_sizes(output_size, strides, padding, dilation):
+    """Plain ints only, checked on every call before any cache sees them: the geometry caches
+    would key ``2.0`` and ``True`` equal to ``2`` and ``1``."""
+    values = output_size + strides + dilation
+    if isinstance(padding, tuple):
+        values += tuple(v for pair in padding for v in pair)
+    if not all(type(v) is int for v in values) and not all(_is_size(v) for v in values):
+        for name, value in (("output_size", output_size), ("strides", strides), ("padding", padding),
+                            ("dilation", dilation)):
+            if not isinstance(value, str) and not all(_is_size(v) for v in (
+                    value if name != "padding" else [v for pair in value for v in pair])):
+                raise ValueError(f"`{name}` must hold plain integers. Received: {name}={value!r}")
+
+
+def _check_geometry(input_shape, output_size, weight_shape, strides, padding, dilation, channels_last):
+    """The structural checks, made once per geometry (on a miss of :func:`_call`'s cache)."""
+    rank = len(weight_shape) - 2
+    if rank not in (1, 2, 3):
+        raise ValueError("`weight` must have 3, 4 or 5 dimensions (in_channels, filters, *kernel_size). "
+                         f"Received: weight.shape={tuple(weight_shape)}")
+    if len(input_shape) != rank + 2:
+        shape = (input_shape[0], *input_shape[2:], input_shape[1]) if channels_last else tuple(input_shape)
+        raise ValueError(f"`inputs` must have {rank + 2} dimensions for a {rank}-D weight. "
+                         f"Received: inputs.shape={shape}")
+    for name, values, low in (("output_size", output_size, 0), ("strides", strides, 1), ("dilation", dilation, 1)):
+        if len(values) != rank or any(v < low for v in values):
+            raise ValueError(f"`{name}` must be {rank} integers >= {low}. Received: {name}={values!r}")
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"`padding` must be 'valid', 'same' or {rank} (before, after) pairs. "
+                             f"Received: padding={padding!r}")
+    elif len(padding) != rank or not all(len(p) == 2 and min(p) >= 0 for p in padding):
+        raise ValueError(f"`padding` must be 'valid', 'same' or {rank} (before, after) pairs of integers >= 0. "
+                         f"Received: padding={padding!r}")
+    if input_shape[1] != weight_shape[0]:
+        shape = (input_shape[0], *input_shape[2:], input_shape[1]) if channels_last else tuple(input_shape)
+        raise ValueError(f"The input has {input_shape[1]} channels but `weight` expects {weight_shape[0]} "
+                         "(torch layout: (in_channels, filters, *kernel_size)). Received: "
+                         f"inputs.shape={shape}, weight.shape={tuple(weight_shape)}")
 
 
 class _Call(typing.NamedTuple):
@@ -124,6 +200,7 @@ class _Call(typing.NamedTuple):
     fuse_bias: bool  # torch's output is the answer: its call can add the bias
     contiguous: bool  # channels_last input computed on an NCHW copy (see below)
     custom_backward: bool  # differentiate with _ConvTranspose rather than autograd
+    canonical: bool  # a size-1 axis: every tensor torch sees is NCHW with canonical strides (below)
     tiles: tuple  # kernel == stride on every axis: the crop of :func:`_tiles`, else None
 
 
@@ -133,6 +210,7 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
 
     ``input_shape`` and ``weight_shape`` are full torch shapes (NCHW order).
     """
+    _check_geometry(input_shape, output_size, weight_shape, strides, padding, dilation, channels_last)
     input_size, kernel_size = tuple(input_shape[2:]), tuple(weight_shape[2:])
     plans = plan(input_size, output_size, kernel_size, strides, padding, dilation)
     if any(p is None for p in plans):
@@ -155,6 +233,16 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
     contiguous = channels_last and (
         any(p.output_padding and k < s for p, k, s in zip(plans, kernel_size, strides))
         or math.prod(weight_shape) > 4 * math.prod(input_shape))
+    # A size-1 channel, filter or spatial axis makes a tensor's layout ambiguous (a C=1 NHWC
+    # tensor is "contiguous" and channels_last at once), and torch 2.13's CPU (oneDNN)
+    # deconvolution backward then aborts the process (heap corruption) or returns garbage
+    # (1e33, NaN) on channels_last layouts, most of all with a kernel below its stride
+    # (``python -m kcompat.testing.deconv_sweep``). Such calls hand torch NCHW tensors with
+    # canonical strides (free where the memory already is NCHW, as with one channel) and
+    # differentiate with _ConvTranspose, which keeps the output's gradient canonical too.
+    output_shape = (input_shape[0], weight_shape[1], *output_size)
+    canonical = 1 in input_shape[1:] or 1 in output_shape[1:]
+    contiguous = contiguous or (canonical and channels_last)
     # The split backward wins on strided layers (1.2-1.9x on the benchmark's); at stride 1
     # torch's own backward is faster (measured 1.3-1.5x).
     custom_backward = max(strides) > 1
@@ -165,7 +253,7 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
         tiles = tuple((axis + 1, p.crop_before, p.output_length) for axis, p in enumerate(plans)
                       if p.crop_before or p.crop_after)
     return _Call(kwargs, extend if any(extend) else None, narrows, grad_pads if any(grad_pads) else None,
-                 all(p.is_identity for p in plans), contiguous, custom_backward, tiles)
+                 all(p.is_identity for p in plans), contiguous, custom_backward or canonical, canonical, tiles)
 
 
 def _tiles(x, weight, bias, crop):
@@ -239,6 +327,8 @@ class _ConvTranspose(torch.autograd.Function):
         grad_x = grad_w = None
         k = call.kwargs
         args = (k["stride"], k["padding"], k["dilation"], True, k["output_padding"], 1)
+        if call.canonical:
+            grad = _canonical(grad)
         last = _channels_last_format(x)
         if want_x and last is not None:
             g = grad.contiguous(memory_format=last)

@@ -100,18 +100,25 @@ class RandomInitializer(Initializer):
         return torch.Generator().manual_seed(int(self.seed))
 
     def _draw(self, kind, shape, dtype, **kw):
-        """Draw in float32 at least (half types lack some samplers on CPU), then cast."""
+        """Draw in float32 at least (half types lack some samplers on CPU), then cast.
+
+        As TensorFlow does, a unit draw is scaled: ``minval + (maxval - minval) * u``,
+        ``mean + stddev * z``, so that every configuration Keras accepts draws as Keras
+        draws (``minval > maxval`` and a negative ``stddev`` mirror the distribution).
+        """
         dtype = _dtype(dtype)
         work = torch.float64 if dtype == torch.float64 else torch.float32
         out = torch.empty(tuple(shape), dtype=work)
         g = self._generator()
         if kind == "uniform":
-            out.uniform_(kw["minval"], kw["maxval"], generator=g)
-        elif kind == "normal":
-            out.normal_(kw["mean"], kw["stddev"], generator=g)
-        else:  # Keras truncates at two standard deviations
-            m, s = kw["mean"], kw["stddev"]
-            torch.nn.init.trunc_normal_(out, m, s, m - 2 * s, m + 2 * s, generator=g)
+            out.uniform_(0.0, 1.0, generator=g)
+            out.mul_(float(kw["maxval"]) - float(kw["minval"])).add_(float(kw["minval"]))
+        else:
+            if kind == "normal":
+                out.normal_(0.0, 1.0, generator=g)
+            else:  # Keras truncates at two standard deviations
+                torch.nn.init.trunc_normal_(out, 0.0, 1.0, -2.0, 2.0, generator=g)
+            out.mul_(float(kw["stddev"])).add_(float(kw["mean"]))
         return out.to(dtype)
 
     def get_config(self):

@@ -22,21 +22,37 @@ __all__ = ["bias_add", "conv1d_transpose", "conv2d_transpose", "conv3d_transpose
 _OP = "Conv2DBackpropInput"
 
 
-def _sequence(value, n, channel_index, name):
-    """TF's ``_get_sequence``: an int, or 1, ``n`` or ``n + 2`` values -> ``n + 2`` values."""
+def _make_int(value, attr):
+    """TF's ``make_int`` for an int attribute (``2.0`` and ``True`` are taken, strings are not),
+    within the int32 range TF's graph checks (TF itself aborts the process past it)."""
+    if isinstance(value, str):
+        raise TypeError(f"Expected int for argument '{attr}' not {value!r}.")
+    try:
+        result = int(value)
+    except (ValueError, TypeError):
+        raise TypeError(f"Expected int for argument '{attr}' not {value!r}.") from None
+    if not -2**31 <= result < 2**31:
+        raise InvalidArgumentError(f"Attr {attr} has value {result} out of range for an int32")
+    return result
+
+
+def _sequence(value, n, channel_index, name, attr=None):
+    """TF's ``_get_sequence``: an int, or 1, ``n`` or ``n + 2`` values -> ``n + 2`` ints, each
+    through TF's ``make_int`` for the op's attribute ``attr`` (default ``name``)."""
     if value is None:
         return [1] * (n + 2)
     if isinstance(value, torch.Tensor):
         value = value.tolist()
-    if isinstance(value, numbers.Integral) or not hasattr(value, "__len__"):
+    if isinstance(value, (numbers.Number, str)) or not hasattr(value, "__len__"):
         value = [value]
     value = list(value)
-    if len(value) == n + 2:
-        return value
     if len(value) == 1:
         value = value * n
-    elif len(value) != n:
+    elif len(value) not in (n, n + 2):
         raise ValueError(f"{name} should be of length 1, {n} or {n + 2}. Received: {name}={value} of length {len(value)}")
+    value = [_make_int(v, attr or name) for v in value]
+    if len(value) == n + 2:
+        return value
     return [1, 1] + value if channel_index == 1 else [1] + value + [1]
 
 
@@ -210,7 +226,7 @@ def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data
         data_format, spatial_start, channel_index = "NCHW", 2, 1
     else:
         raise ValueError(f"`data_format` must be 'NWC' or 'NCW'. Received: data_format={data_format}")
-    strides = [1] + _sequence(strides, 1, channel_index, "stride")
+    strides = [1] + _sequence(strides, 1, channel_index, "stride", "strides")
     dilations = [1] + _sequence(dilations, 1, channel_index, "dilations")
     if not isinstance(padding, str):
         raise TypeError(f"Expected string for argument 'padding' not {padding!r}.")

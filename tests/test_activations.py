@@ -37,6 +37,28 @@ def test_activation_matches_keras(oracle, name, dtype):
     assert_matches_reference(ours, theirs, dtype, name)
 
 
+# Every kink or branch point of the piecewise activations, 0, and values either side.
+KINK_POINTS = [-7.0, -6.0, -3.0, -2.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.5, 1.0, 2.0, 3.0, 6.0, 7.0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_matches_tensorflow_at_kinks(oracle, name, dtype):
+    """TF's gradient at the exact kink (relu6 at 0 and 6, selu at 0, hard_sigmoid/hard_silu at
+    +-3): pre-activations sit exactly there where a zero bias meets output rows no kernel tap writes."""
+    import torch
+
+    x = np.array(KINK_POINTS * 2, dtype=dtype).reshape(1, -1)  # even length: glu splits the last axis
+    xt = torch.tensor(x, requires_grad=True)
+    y = activations.get(name)(xt)
+    upstream = np.arange(1, y.numel() + 1, dtype=dtype).reshape(tuple(y.shape))
+    (y * torch.tensor(upstream)).sum().backward()
+    theirs = oracle.call("eigen", "activation_vjp", api="keras", name=name, x=x, upstream=upstream)
+    tolerance = TF_FLOAT64_INACCURACY.get(name) if dtype == "float64" else None
+    assert_matches_reference(y.detach().numpy(), theirs["output"], dtype, f"{name} output", tolerance)
+    assert_matches_reference(xt.grad.numpy(), theirs["grad"], dtype, f"{name} gradient", tolerance)
+
+
 def test_gelu_float64_is_exact():
     import math
 

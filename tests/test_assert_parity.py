@@ -88,6 +88,48 @@ def test_crop_off_by_one_fails(oracle, crop_off_by_one):
     assert_parity(kcompat.Conv2DTranspose(2, 3, strides=1, padding="same"), (5, 5, 3), oracle=oracle)
 
 
+class WrongOneDNN:
+    """The oracle, with TF's oneDNN kernel returning a wrong input gradient (as its 3-D kernel has)."""
+
+    def __init__(self, oracle):
+        self._oracle = oracle
+
+    def layer_call(self, api, config, x, weights=None, upstream=None, *, flavour=None):
+        out = self._oracle.layer_call(api, config, x, weights, upstream, flavour=flavour)
+        if flavour == "onednn" and "grads" in out:
+            out = dict(out, grads=[out["grads"][0] + 1.0, *out["grads"][1:]])
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._oracle, name)
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_a_wrong_tensorflow_kernel_is_named_not_blamed_on_kcompat(oracle, rank):
+    layer = kcompat.layers.BY_RANK[rank](2, 3, strides=2, padding="same")
+    result = check_parity(layer, (4,) * rank + (3,), oracle=WrongOneDNN(oracle))
+    assert result.status == "match", str(result)
+    assert any("TensorFlow's onednn kernel is wrong here: its d_input" in n and "eigen kernel agrees" in n
+               for n in result.notes), result.notes
+
+
+def test_tensorflow_3d_onednn_input_gradient_defect_is_not_a_kcompat_mismatch(oracle):
+    """Found by a 3000-case fuzz: TF's oneDNN d_input off by up to 1e23 here (no kernel axis
+    below its stride), while TF's default kernel and the float64 reference agree with kcompat."""
+    config = dict(filters=1, kernel_size=(5, 1, 5), strides=(1, 1, 4), padding="same", output_padding=(0, 0, 1),
+                  data_format="channels_first")
+    result = check_parity(config, (2, 3, 3, 6, 1), reference="tf_keras", oracle=oracle)
+    assert result.status == "match", str(result)
+    assert all("onednn kernel is wrong" in n for n in result.notes if "kernel" in n)
+
+
+def test_a_kcompat_bug_survives_the_cross_check(oracle, crop_off_by_one):
+    result = check_parity(kcompat.Conv2DTranspose(2, 4, strides=1, padding="same"), (5, 5, 3), oracle=oracle)
+    assert result.status == "mismatch"
+    assert any(n.startswith("cross-check: kcompat also differs from the float64 reference; TensorFlow's eigen "
+                            "kernel agrees") for n in result.notes), result.notes
+
+
 @pytest.mark.parametrize("config", [
     dict(filters=2, kernel_size=3, strides=2, output_padding=2),  # refused at construction
     dict(filters=2, kernel_size=4, strides=2, padding="same", output_padding=0),  # refused at call
@@ -150,3 +192,23 @@ def test_tf1_layers_refuse_unequal_dilation_as_tf_keras_does(oracle):
 def test_1d_and_3d(oracle, make, input_shape, reference, rank):
     result = assert_parity(make(), input_shape, reference=reference, oracle=oracle)
     assert result.status == "match" and len(result.input_shape) == rank + 2
+
+
+def test_a_tf1_layer_built_inside_a_forward(oracle):
+    """TF1 graph code builds its layers inside a module's forward; such a layer's variables belong
+    to that module and it runs only there: assert_parity checks an equal standalone copy."""
+    import torch
+
+    import kcompat.compat.v1 as tf1
+
+    class Generator(torch.nn.Module):
+        def forward(self, z):
+            with tf1.variable_scope("generator"):
+                self.deconv = tf1.layers.Conv2DTranspose(4, 3, strides=2, padding="same", name="deconv")
+                return self.deconv(z)
+
+    g = Generator()
+    g(torch.randn(2, 5, 5, 3))
+    assert assert_parity(g.deconv, (5, 5, 3), reference="tf1", oracle=oracle).status == "match"
+    with pytest.raises(TypeError, match="Received: a VariableScope .*pass the layer object"):
+        assert_parity(g.generator.deconv, (5, 5, 3), reference="tf1", oracle=oracle)

@@ -100,9 +100,11 @@ def test_peer_judgements(oracle):
 
 def test_fuzz_finds_planted_bug_and_shrinks_it(oracle, crop_off_by_one):
     report = fuzz(80, seed=5, oracle=oracle)
-    assert not report.ok and report.shrink_steps > 0
-    case, result = report.shrunk
-    assert result.status == "mismatch"
+    # Every case runs, every failure is listed and shrunk.
+    assert report.ran == 80 and len(report.failures) > 1 and len(report.shrunk) == len(report.failures)
+    assert all(not r.ok for _, r in report.failures)
+    case, result, steps = report.shrunk[0]
+    assert result.status == "mismatch" and steps > 0
     c = case.config
     assert case.input_shape[0] == 1 and c["filters"] == 1 and not c["use_bias"] and c["activation"] == "linear"
     assert c["padding"] == "same" and not case.channels_first
@@ -113,7 +115,7 @@ def test_fuzz_finds_planted_bug_and_shrinks_it(oracle, crop_off_by_one):
 
 def test_fuzz_shrinks_3d_cases(oracle, crop_off_by_one):
     report = fuzz(40, seed=5, oracle=oracle, ranks=(3,))
-    case, result = report.shrunk
+    case, result, _ = report.shrunk[0]
     assert not report.ok and result.status == "mismatch" and case.rank == 3
     assert case.input_shape == (1, 1, 1, 1, 1) and case.config["filters"] == 1
     for simpler in simplifications(case):
@@ -166,6 +168,8 @@ def test_fuzz_command(tmp_path, capsys, crop_off_by_one):
     report = _report(tmp_path)
     assert rc == 1 and "DIFFER" in out and "Reproduce:" in out and "assert_parity(" in out
     assert report["fuzz"]["seed"] == 5 and report["fuzz"]["shrunk_config"]["filters"] == 1
+    assert report["fuzz"]["ran"] == 80 and len(report["fuzz"]["failures"]) > 1
+    assert out.count("Reproduce:") == len(report["fuzz"]["failures"])
     with pytest.raises(AssertionError, match="DIFFERS"):  # the printed line reproduces the failure
         eval(report["fuzz"]["reproduce"], {"kcompat": kcompat})
 

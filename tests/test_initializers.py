@@ -21,11 +21,15 @@ BOUNDED = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_
            "random_uniform", "truncated_normal", "uniform",
            {"class_name": "VarianceScaling", "config": {"scale": 3.0, "mode": "fan_out", "distribution": "uniform"}},
            {"class_name": "VarianceScaling", "config": {"mode": "fan_in", "distribution": "normal"}},
-           {"class_name": "TruncatedNormal", "config": {"mean": -0.5, "stddev": 2.0}}]
+           {"class_name": "TruncatedNormal", "config": {"mean": -0.5, "stddev": 2.0}},
+           # Keras draws these (TF scales a unit draw): no error, the mirrored distribution
+           {"class_name": "RandomUniform", "config": {"minval": 1.0, "maxval": 0.0}},
+           {"class_name": "TruncatedNormal", "config": {"mean": 0.0, "stddev": -0.5}}]
 UNBOUNDED = ["random_normal", "normal", "orthogonal",
              {"class_name": "VarianceScaling", "config": {"scale": 0.5, "mode": "fan_avg",
                                                           "distribution": "untruncated_normal"}},
              {"class_name": "RandomNormal", "config": {"mean": 1.0, "stddev": 0.3}},
+             {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": -1.0}},
              {"class_name": "Orthogonal", "config": {"gain": 2.0}}]
 
 

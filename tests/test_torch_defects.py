@@ -37,3 +37,63 @@ def test_float32_gradients_through_channels_last_match_float64(padding):
         for ours, exact in zip(*results):
             worst = max(worst, float((ours - exact).abs().max() / max(1.0, float(exact.abs().max()))))
     assert worst < 1e-5, f"float32 result off float64 by {worst:.3g}"
+
+
+# torch 2.13's CPU deconvolution backward on tensors with a size-1 axis (one channel, one
+# filter, a length of 1), most of all with a kernel below its stride: process aborts (heap
+# corruption) and garbage gradients (1e33, NaN). kcompat hands torch canonical NCHW tensors
+# there (kcompat.functional, ``_Call.canonical``). The sweep runs each case in a fresh process.
+def _run_sweep(*args):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "kcompat.testing.deconv_sweep", *args],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " 0 failing" in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
+    return proc.stdout
+
+
+def test_cases_seen_failing_before_the_routing_pass_in_fresh_processes():
+    out = _run_sweep("--known", "--repeats", "3")
+    assert "compared" in out
+
+
+def test_sweep_over_ranks_channels_kernels_and_strides():
+    out = _run_sweep("--cases", "400", "--repeats", "1", "--seed", "2026")
+    assert "400 cases" in out
+
+
+def test_sweep_space_covers_what_it_must():
+    from kcompat.testing.deconv_sweep import cases
+
+    every = cases()
+    assert {len(c.spatial) for c in every} == {1, 2, 3}
+    assert {c.channels for c in every} >= {1, 2, 3} and {c.filters for c in every} >= {1, 2, 3, 4}
+    assert {c.grads for c in every} == {"none", "input", "weight", "all"}
+    assert {c.channels_last for c in every} == {True, False} and {c.padding for c in every} == {"valid", "same"}
+    assert any(1 in c.spatial for c in every) and any(c.output_padding for c in every)
+    relation = {(k > s) - (k < s) for c in every for k, s in zip(c.kernel, c.strides)}
+    assert relation == {-1, 0, 1}  # kernel axes below, equal to and above their stride
+
+
+def test_sweep_reports_crashes_exceptions_and_garbage(monkeypatch):
+    import os
+
+    from kcompat.testing import deconv_sweep
+
+    outcomes = iter([lambda: os.abort(), lambda: {"output": 0.0, "d_kernel": float("inf")},
+                     lambda: 1 / 0, lambda: {"output": 0.0}, lambda: None])
+    behaviours = {}
+
+    def fake_run_case(case, seed=0):
+        return behaviours[case]()
+
+    monkeypatch.setattr(deconv_sweep, "run_case", fake_run_case)
+    case_list = deconv_sweep.KNOWN[:5]
+    for case in case_list:
+        behaviours[case] = next(outcomes)
+    failures, decided = deconv_sweep.sweep(case_list, repeats=2)
+    what = [w for _, w in failures]
+    assert len(what) == 3 and decided == 2, what  # decided: the garbage case and the good one
+    assert "process died" in what[0] and "d_kernel inf" in what[1] and "ZeroDivisionError" in what[2]

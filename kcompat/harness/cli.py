@@ -151,19 +151,24 @@ def _fuzz(args, oracle, say):
     title = f"kcompat parity: fuzz (N={args.fuzz}, seed={args.seed}, {_rank_text(args.ranks)})"
     extra = {"fuzz": {"n": args.fuzz, "seed": args.seed, "ranks": list(args.ranks), "ran": result.ran,
                       "ok": result.ok}}
-    lines = [f"Fuzz: {result.ran} of {args.fuzz} random cases run from seed {args.seed}.", ""]
-    if result.failure is not None:
-        case, res = result.shrunk
-        rows.append((case, {"kcompat": res}))
+    lines = [f"Fuzz: {result.ran} of {args.fuzz} random cases run from seed {args.seed}, "
+             f"{len(result.failures)} failing.", ""]
+    failures, listed = [], {case.id for case, _ in rows}
+    for (first, _), (case, res, steps) in zip(result.failures, result.shrunk):
+        if case.id not in listed:
+            listed.add(case.id)
+            rows.append((case, {"kcompat": res}))
         reproduce = (f"kcompat.testing.assert_parity({case.config!r}, {tuple(case.input_shape)}, "
                      f"reference={case.reference!r}, dtype={case.dtype!r}, seed={case_seed(case)})")
-        extra["fuzz"].update({"failure": result.failure[0].id, "shrunk": case.id, "shrunk_config": case.config,
-                              "shrunk_input_shape": list(case.input_shape), "shrink_steps": result.shrink_steps,
-                              "reproduce": reproduce})
-        text = [f"First failure: {result.failure[0].id} ({describe(result.failure[0].config)}).",
-                f"Shrunk in {result.shrink_steps} steps to {case.id}:", str(res), "Reproduce:", "  " + reproduce]
+        failures.append({"failure": first.id, "shrunk": case.id, "shrunk_config": case.config,
+                         "shrunk_input_shape": list(case.input_shape), "shrink_steps": steps,
+                         "reproduce": reproduce})
+        text = [f"Failure {len(failures)} of {len(result.failures)}: {first.id} ({describe(first.config)}).",
+                f"Shrunk in {steps} steps to {case.id}:", str(res), "Reproduce:", "  " + reproduce]
         say("\n".join(text) + "\n")
         lines += ["```", *text, "```", ""]
+    if failures:
+        extra["fuzz"].update(failures[0], failures=failures)
     return rows, title, extra, lines
 
 

@@ -1,7 +1,7 @@
 """Property-based search: random configurations, and the smallest failing one when one fails.
 
 Every random case must pass :func:`~kcompat.testing.check_parity` (match, or refused by both).
-On the first failure the case is shrunk greedily: simpler variants (smaller batch, channels,
+All ``n`` cases run; each failure is then shrunk greedily: simpler variants (smaller batch, channels,
 filters and input, no activation or bias, channels_last, smaller kernel, stride, dilation,
 output_padding, ``valid``) are tried in turn, and the first one that still fails the same way
 replaces it, until no simplification does.
@@ -10,7 +10,7 @@ replaces it, until no simplification does.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from .._progress import ProgressBar
 from .grid import Case, random_case
@@ -24,9 +24,8 @@ class FuzzReport:
     n: int
     seed: int
     results: list  # [(case, result)] of the cases run
-    failure: tuple = None  # (case, result) first failing
-    shrunk: tuple = None  # (case, result) smallest failing
-    shrink_steps: int = 0
+    failures: list = field(default_factory=list)  # [(case, result)] failing, in order
+    shrunk: list = field(default_factory=list)  # [(case, result, steps)]: the smallest of each failure
 
     @property
     def ran(self):
@@ -34,7 +33,7 @@ class FuzzReport:
 
     @property
     def ok(self):
-        return self.failure is None
+        return not self.failures
 
 
 def _axis_values(value, rank):
@@ -111,11 +110,23 @@ def shrink(case, result, check, limit=500):
     return case, result, steps
 
 
+def _memoized(check):
+    """``check`` run once per case id: shrinking several failures walks the same small cases."""
+    seen = {}
+
+    def memo(case):
+        if case.id not in seen:
+            seen[case.id] = check(case)
+        return seen[case.id]
+
+    return memo
+
+
 def fuzz(n, seed=0, references=("keras",), dtype="float32", oracle=None, stream=None, check=None,
          ranks=(1, 2, 3)):
-    """Run ``n`` random cases from ``seed`` (on ``ranks`` spatial axes); shrink the first failure.
-    Returns a :class:`FuzzReport`."""
-    check = check or (lambda case: run_case(case, oracle)["kcompat"])
+    """Run ``n`` random cases from ``seed`` (on ``ranks`` spatial axes), all of them; shrink
+    every failure. Returns a :class:`FuzzReport`."""
+    check = _memoized(check or (lambda case: run_case(case, oracle)["kcompat"]))
     rng = random.Random(seed)
     report = FuzzReport(n, seed, [])
     progress = ProgressBar(n, stream)
@@ -126,11 +137,9 @@ def fuzz(n, seed=0, references=("keras",), dtype="float32", oracle=None, stream=
             report.results.append((case, result))
             progress.advance(1, case.id)
             if not result.ok:
-                report.failure = (case, result)
-                break
+                report.failures.append((case, result))
     finally:
         progress.close()
-    if report.failure is not None:
-        case, result, report.shrink_steps = shrink(*report.failure, check)
-        report.shrunk = (case, result)
+    for failure in report.failures:
+        report.shrunk.append(shrink(*failure, check))
     return report

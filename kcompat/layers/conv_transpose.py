@@ -122,7 +122,7 @@ class BaseConvTranspose(torch.nn.Module):
         self._trainable = trainable
         self._device = device
         self._activity_losses = []
-        self._signature = self._output_size_cache = None
+        self._call_record = None  # (input signature, output size): one tuple, so threads see both or neither
         self._init_variables()
         if input_shape is not None:
             input_shape = tuple(input_shape)
@@ -368,14 +368,15 @@ class BaseConvTranspose(torch.nn.Module):
         # Checks and output size depend only on these: worked out once per input signature.
         weight, bias = self.weight, self.bias
         signature = (inputs.shape, inputs.dtype, inputs.device, None if weight is None else weight.shape)
-        if signature != self._signature:
+        record = self._call_record  # read once: another thread may replace it meanwhile
+        if record is None or record[0] != signature:
             self._check_input(inputs)
             if not self.built:
                 self.build(tuple(inputs.shape))
                 self._move_variables(inputs.device)
                 weight, bias = self.weight, self.bias
                 signature = signature[:3] + (weight.shape,)
-            self._signature, self._output_size_cache = signature, self._output_size(inputs.shape)
+            record = self._call_record = (signature, self._output_size(inputs.shape))
         # A mixed policy computes in half precision over float32 weights; otherwise the weights'
         # own dtype rules, so that ``layer.double()`` computes in float64 as torch users expect.
         compute = self.compute_dtype if self.dtype_policy.name.startswith("mixed_") else weight.dtype
@@ -385,7 +386,7 @@ class BaseConvTranspose(torch.nn.Module):
         if not autocasting and weight.dtype != compute:  # mixed policies: float32 weights
             weight = weight.to(compute)
             bias = None if bias is None else bias.to(compute)
-        outputs = conv_transpose(inputs, weight, bias, output_size=self._output_size_cache, strides=self.strides,
+        outputs = conv_transpose(inputs, weight, bias, output_size=record[1], strides=self.strides,
                                  padding=self.padding, dilation=self.dilation_rate,
                                  channels_last=self.data_format == "channels_last")
         outputs = self.activation(outputs)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -195,6 +195,26 @@ def _layer_from_config(config, reference, dtype, rank=2):
     return cls.from_config(config)
 
 
+def _standalone(layer):
+    """A layer :func:`check_parity` can call on its own: ``layer``, or for a TF1 layer built
+    inside a module's ``forward`` (whose variables belong to that module and which runs only
+    inside its forward) an equal standalone copy with the same weights."""
+    from kcompat.layers.conv_transpose import BaseConvTranspose
+
+    if not isinstance(layer, BaseConvTranspose):
+        what = type(layer).__name__
+        hint = (" (a TF1 variable scope holds variables, not a layer: pass the layer object, or its config)"
+                if what == "VariableScope" else "")
+        raise TypeError("assert_parity compares a kcompat transposed-convolution layer or a Keras config dict. "
+                        f"Received: a {what}{hint}")
+    if getattr(layer, "_graph_owner", None) is None:
+        return layer
+    copy = type(layer).from_config(layer.get_config())
+    if layer.built:
+        copy.set_weights(layer.get_weights())
+    return copy
+
+
 def tf_arguments(layer):
     """The arguments TensorFlow needs to build the same computation as the kcompat ``layer``."""
     from kcompat import activations
@@ -285,18 +305,21 @@ _KINKS = {"relu": (0.0,), "relu6": (0.0, 6.0), "leaky_relu": (0.0,), "selu": (0.
           "hard_silu": (0.0, 3.0), "hard_swish": (0.0, 3.0), "hard_tanh": (-1.0, 1.0)}
 
 
-def _near_kinks(config, rtol, output_terms):
+def _near_kinks(config, rtol, output_terms, summed):
     """``fn(output) -> (mask, changed)``: the entries within the output tolerance of the
-    activation's kinks (where either side of the kink agrees with TensorFlow, but the gradient
-    differs), and those of them not exactly on a kink; ``None`` for smooth activations.
-    ``output_terms(output_shape)``: the output's term scale (:func:`_output_terms`)."""
+    activation's kinks where rounding can put them on either side (either side agrees with
+    TensorFlow, but the gradient differs), and those of them not exactly on a kink; ``None``
+    for smooth activations. ``output_terms(output_shape)``: the output's term scale
+    (:func:`_output_terms`); ``summed(output_shape)``: where products are summed into an entry
+    (:func:`_summed_entries`). An entry no product lands in is the bias, exactly, on both
+    sides: it is never masked, so that a gradient differing exactly at a kink is caught."""
     kinks = _KINKS.get(config["activation"])
     if not kinks:
         return None
 
     def near(y):
         band = rtol * max(1.0, float(np.max(np.abs(y))) if y.size else 1.0, output_terms(y.shape))
-        near = np.any([np.abs(y - k) <= band for k in kinks], axis=0)
+        near = np.any([np.abs(y - k) <= band for k in kinks], axis=0) & summed(y.shape)
         return near, near & ~np.isin(y, kinks)  # the second: where our gradient changes
 
     return near
@@ -338,6 +361,16 @@ def _output_terms(config, x, weights, output_shape):
     return _peak_root(numpy_reference.conv_transpose(
         np.square(x, dtype=np.float64), squares[0], squares[1] if len(squares) > 1 else None,
         output_size=_spatial_size(config, output_shape), **_geometry(config)))
+
+
+def _summed_entries(config, x, weights, output_shape):
+    """Output entries into which at least one nonzero product of input and kernel is summed
+    (elsewhere the pre-activation is the bias, exactly)."""
+    from . import numpy_reference
+
+    return numpy_reference.conv_transpose(
+        np.square(x, dtype=np.float64), np.square(weights[0], dtype=np.float64), None,
+        output_size=_spatial_size(config, output_shape), **_geometry(config)) > 0
 
 
 def _gradient_terms(config, x, weights, upstream):
@@ -410,6 +443,7 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     require_tensorflow(reference)
     oracle = oracle or default_oracle()
     if isinstance(layer_or_config, torch.nn.Module):
+        layer_or_config = _standalone(layer_or_config)
         rank = layer_or_config.rank
     else:
         rank = config_rank(layer_or_config, input_shape)
@@ -453,9 +487,10 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
 
     # Worked out once: the kink check (during our run) and the judge both need it.
     output_terms = functools.cache(lambda output_shape: _output_terms(tf_config, x, weights, output_shape))
+    summed = functools.cache(lambda output_shape: _summed_entries(tf_config, x, weights, output_shape))
     try:
         ours = _run_ours(layer, x, seed + 1, grads, numpy_dtype, compute_name,
-                         _near_kinks(tf_config, tolerances[0], output_terms))
+                         _near_kinks(tf_config, tolerances[0], output_terms, summed))
     except (ValueError, TypeError, RuntimeError) as exc:
         ours = exc
     refused = isinstance(ours, Exception)
@@ -507,7 +542,49 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
         except Exception as exc:  # noqa: BLE001 - any exception is that implementation refusing
             outcome = exc
         peer_results[name] = judge(name, outcome)
-    return judge("kcompat", ours), peer_results
+    result = judge("kcompat", ours)
+    if result.status == "mismatch" and not unreliable and theirs["output"].shape == ours["output"].shape:
+        result = _cross_check(result, oracle, reference, flavour, tf_config, x, weights, upstream, ours,
+                              lambda name, outcome, against: _judge(name, outcome, against, grads and upstream is not None,
+                                                                  tolerances, result))
+    return result, peer_results
+
+
+def _cross_check(result, oracle, reference, flavour, config, x, weights, upstream, ours, judge):
+    """kcompat differs from TensorFlow: ask TF's other CPU kernel and the float64 reference
+    before blaming kcompat. Where kcompat agrees with the reference, TF's kernel was wrong: the
+    result is kcompat against the reference, with a note naming the wrong kernel; otherwise
+    the mismatch stands, with a note of what the cross-check saw."""
+    from .tf_oracle import TFError, WorkerCrashed
+
+    reference64 = float64_reference(oracle, reference, config, x, weights, upstream, ours["output"].shape)
+    base = flavour.split("-")[0]
+    # oneDNN is only safe (and only computes) float32 with every kernel axis covering its
+    # stride: where TF's default kernel was asked, the float64 reference alone decides.
+    other = None
+    if base == "onednn":
+        other = "eigen" + flavour[len(base):]
+        try:
+            other_outcome = oracle.layer_call(reference, config, x, weights, upstream, flavour=other)
+        except (TFError, WorkerCrashed) as exc:
+            other_outcome = exc
+    ours_vs_reference = judge("kcompat", ours, reference64)
+    off = [d for d in result.differences if not d.ok]
+    wrong = ", ".join(d.name for d in off) + f" (relative error up to {max(d.max_rel for d in off):.3g})"
+    if other is None:
+        other_text = "TensorFlow's other CPU kernel cannot run this case"
+    elif isinstance(other_outcome, Exception):
+        other_text = f"TensorFlow's {other} kernel failed ({short_error(other_outcome)})"
+    else:
+        agrees = judge(other, other_outcome, reference64).ok
+        other_text = f"TensorFlow's {other} kernel {'agrees' if agrees else 'disagrees'} with the reference"
+    if ours_vs_reference.ok:
+        note = (f"TensorFlow's {flavour} kernel is wrong here: its {wrong} differ from kcompat's, which agree with "
+                f"the float64 reference (kcompat.testing.numpy_reference + TensorFlow's activation); {other_text}; "
+                "compared with the reference")
+        return replace(ours_vs_reference, notes=result.notes + (note,))
+    note = f"cross-check: kcompat also differs from the float64 reference; {other_text}"
+    return replace(result, notes=result.notes + (note,))
 
 
 def _judge(name, ours, theirs, grads, tolerances, template):
