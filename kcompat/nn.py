@@ -91,13 +91,85 @@ def _padding(padding, data_format):
     return tuple(pairs[a] for a in spatial)
 
 
-def _tensors(input, filters):  # noqa: A002
-    """``input`` and ``filters`` as tensors (arrays and lists accepted, as TF accepts them)."""
-    if not isinstance(input, torch.Tensor):
-        input = torch.as_tensor(np.asarray(input))  # noqa: A001
-    if not isinstance(filters, torch.Tensor):
-        filters = torch.as_tensor(np.asarray(filters), device=input.device)
-    return input, filters
+# The dtypes TF's transposed-convolution ops take (T); the 3-D op has no int32 kernel.
+_ALLOWED = {torch.float16: "half", torch.bfloat16: "bfloat16", torch.float32: "float", torch.float64: "double",
+            torch.int32: "int32"}
+_ALLOWED_3D = {k: v for k, v in _ALLOWED.items() if k != torch.int32}
+
+
+_NUMPY = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64,
+          "int32": torch.int32}
+
+
+def _unsupported(value):
+    return ValueError(f"Attempt to convert a value ({value!r}) with an unsupported type ({type(value)}) to a Tensor.")
+
+
+def _value_dtype(value):
+    """``(array, dtype)`` of a non-tensor as TF's tensor conversion types it: a numpy array keeps
+    its own dtype (its name where torch's op cannot take it), Python ints are int32 and Python
+    floats float32."""
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise _unsupported(value)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):
+        raise _unsupported(value) from None
+    if array.dtype == object or array.dtype.kind in "USVcM":
+        raise _unsupported(value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return array, _NUMPY.get(array.dtype.name, array.dtype.name)
+    return array, {"f": torch.float32, "b": "bool"}.get(array.dtype.kind, torch.int32)
+
+
+def _to_tensor(value, dtype, device=None):
+    if isinstance(value, torch.Tensor):
+        return value
+    array, _ = _value_dtype(value)
+    if array.dtype.name == "bfloat16":  # ml_dtypes' (Keras's) bfloat16: float32 holds it exactly
+        array = array.astype(np.float32)
+    if array.dtype.kind == "b" or array.dtype.name not in _NUMPY and array.dtype.kind not in "iuf":
+        raise _unsupported(value)
+    return torch.as_tensor(array, device=device).to(dtype)
+
+
+def _tensors(input, filters, allowed=_ALLOWED):  # noqa: A002
+    """``input`` and ``filters`` as tensors of one dtype, chosen as TF's op helper chooses it: a
+    tensor's dtype, else the filter's (listed first by the op), the other converted to it."""
+    if isinstance(input, torch.Tensor):
+        dtype, device = input.dtype, input.device
+    elif isinstance(filters, torch.Tensor):
+        dtype, device = filters.dtype, filters.device
+    else:
+        dtype, device = _value_dtype(filters)[1], None
+    for d in {dtype} | {t.dtype for t in (input, filters) if isinstance(t, torch.Tensor)}:
+        if d not in allowed:
+            name = d if isinstance(d, str) else str(d).replace("torch.", "")
+            raise InvalidArgumentError(f"Value for attr 'T' of {name} is not in the list of allowed values: "
+                                       f"{', '.join(allowed.values())}")
+    return _to_tensor(input, dtype, device), _to_tensor(filters, dtype, device)
+
+
+def _tensor(value):
+    """One value as TF converts it alone (a tensor as it is)."""
+    return _tensors(value, value)[0]
+
+
+def _check_dtypes(op, input, filters):  # noqa: A002
+    """TF types the op by its filter (input #1) and refuses an input (#2) of another dtype."""
+    if input.dtype != filters.dtype:
+        name = lambda d: _ALLOWED.get(d, str(d).replace("torch.", ""))  # noqa: E731
+        raise InvalidArgumentError(f"cannot compute {op} as input #2(zero-based) was expected to be a "
+                                   f"{name(filters.dtype)} tensor but is a {name(input.dtype)} tensor")
+
+
+def _computed(function, input, weight, **kwargs):  # noqa: A002
+    """``function`` on float tensors; int32 as TF's CPU kernel computes it (exact sums, in
+    float64 here, while they stay below 2**53; wrapped to int32 as TF's arithmetic wraps)."""
+    if input.dtype != torch.int32:
+        return function(input, weight, **kwargs)
+    y = function(input.double(), weight.double(), **kwargs)
+    return y.round().to(torch.int64).to(torch.int32)
 
 
 def _check_batch(op, expected, batch):
@@ -172,10 +244,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
         raise InvalidArgumentError(f"{_OP}: filter must be 4-dimensional")
     if input.dim() != 4:
         raise InvalidArgumentError(f"{_OP}: out_backprop must be 4-dimensional")
-    if input.dtype != filters.dtype:
-        raise InvalidArgumentError(
-            f"{_OP}: input and filters must have the same dtype. Received: {input.dtype} and {filters.dtype}"
-        )
+    _check_dtypes(_OP, input, filters)
     if strides[0] != 1 or strides[channel_index] != 1:
         raise UnimplementedError("Current implementation does not yet support strides in the batch and depth dimensions.")
     if any(strides[a] <= 0 for a in spatial):
@@ -203,9 +272,8 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
     out_size = tuple(full[a] for a in spatial)
     in_size = tuple(input.shape[a] for a in spatial)
     _check_sizes(_OP, in_size, out_size, kernel_size, stride, dilation, pads, spatial)
-    weight = _to_torch_layout(filters)
-    return conv_transpose(input, weight, None, output_size=out_size, strides=stride, padding=pads,
-                          dilation=dilation, channels_last=data_format == "NHWC")
+    return _computed(conv_transpose, input, _to_torch_layout(filters), bias=None, output_size=out_size,
+                     strides=stride, padding=pads, dilation=dilation, channels_last=data_format == "NHWC")
 
 
 def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NWC",  # noqa: A002
@@ -230,7 +298,8 @@ def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data
     dilations = [1] + _sequence(dilations, 1, channel_index, "dilations")
     if not isinstance(padding, str):
         raise TypeError(f"Expected string for argument 'padding' not {padding!r}.")
-    input, filters = _tensors(input, filters)  # noqa: A001
+    # TF expands each value to 2-D on its own: each keeps the dtype its conversion gives it.
+    input, filters = _tensor(input), _tensor(filters)  # noqa: A001
     sizes = _output_shape(output_shape)
     sizes = sizes[:spatial_start] + [1] + sizes[spatial_start:]
     result = conv2d_transpose(input.unsqueeze(spatial_start), filters.unsqueeze(0), sizes, strides, padding,
@@ -257,7 +326,10 @@ def conv3d_transpose(input, filters, output_shape, strides, padding="SAME", data
     """
     if data_format is None:
         data_format = "NDHWC"
-    channel_index = 1 if data_format.startswith("NC") else 4
+    if data_format not in ("NDHWC", "NCDHW"):
+        raise InvalidArgumentError(f"Value for attr 'data_format' of \"{data_format}\" is not in the list of allowed "
+                                   'values: "NDHWC", "NCDHW"')
+    channel_index = 1 if data_format == "NCDHW" else 4
     strides = _sequence(strides, 3, channel_index, "strides")
     dilations = _sequence(dilations, 3, channel_index, "dilations")
     if not isinstance(padding, str):
@@ -265,13 +337,8 @@ def conv3d_transpose(input, filters, output_shape, strides, padding="SAME", data
     if padding not in ("SAME", "VALID"):
         raise InvalidArgumentError(f"Value for attr 'padding' of \"{padding}\" is not in the list of allowed values: "
                                    '"SAME", "VALID"')
-    if data_format not in ("NDHWC", "NCDHW"):
-        raise InvalidArgumentError(f"Value for attr 'data_format' of \"{data_format}\" is not in the list of allowed "
-                                   'values: "NDHWC", "NCDHW"')
-    input, filters = _tensors(input, filters)  # noqa: A001
-    if input.dtype != filters.dtype:
-        raise InvalidArgumentError(f"{_OP3}: input and filters must have the same dtype. "
-                                   f"Received: {input.dtype} and {filters.dtype}")
+    input, filters = _tensors(input, filters, _ALLOWED_3D)  # noqa: A001
+    _check_dtypes("Conv3DBackpropInputV2", input, filters)
     sizes = _output_shape(output_shape)
     if len(sizes) != 5:
         raise InvalidArgumentError("input tensor must have 5 dimensions")
@@ -304,8 +371,8 @@ def conv3d_transpose(input, filters, output_shape, strides, padding="SAME", data
     out_size, in_size = tuple(sizes[a] for a in spatial), tuple(input.shape[a] for a in spatial)
     pad = padding.lower()
     _check_sizes(_OP3, in_size, out_size, kernel_size, stride, dilation, pad, spatial)
-    return conv_transpose(input, _to_torch_layout(filters), None, output_size=out_size, strides=stride, padding=pad,
-                          dilation=dilation, channels_last=data_format == "NDHWC")
+    return _computed(conv_transpose, input, _to_torch_layout(filters), bias=None, output_size=out_size,
+                     strides=stride, padding=pad, dilation=dilation, channels_last=data_format == "NDHWC")
 
 
 def bias_add(value, bias, data_format=None, name=None):

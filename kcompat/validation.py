@@ -26,46 +26,47 @@ def _is_int(value) -> bool:
 
 
 def standardize_int(value, name, minimum=1):
-    """A plain integer ``>= minimum`` (``TypeError`` for non-integers, ``ValueError`` below)."""
+    """A plain integer ``>= minimum`` (``TypeError`` for non-integers, ``ValueError`` below).
+
+    Below 1 the message is Keras 3's for ``filters``: "Expected a strictly positive value".
+    """
     if not _is_int(value):
         raise TypeError(
             f"The `{name}` argument must be an integer. "
             f"Received: {name}={value!r} of type {type(value).__name__}"
         )
     if value < minimum:
-        raise ValueError(
-            f"Invalid value for argument `{name}`. Expected an integer >= {minimum}. "
-            f"Received: {name}={value}"
-        )
+        expected = "a strictly positive value" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received {name}={value}.")
     return int(value)
 
 
 def standardize_tuple(value, n, name, allow_zero=False):
-    """An int or an iterable of ``n`` ints, as an ``n``-tuple of positive ints.
+    """An int or an iterable of ``n`` ints, as an ``n``-tuple of positive ints (``ValueError``
+    otherwise, in Keras 3's words: ``keras.src.utils.argument_validation``).
 
-    ``allow_zero`` admits 0 (``output_padding``).
+    ``allow_zero`` admits 0 (``output_padding``). Unlike Keras, floats and bools are refused.
     """
-    requirement = ">= 0" if allow_zero else "> 0"
-    message = (
-        f"The `{name}` argument must be an integer or a tuple of {n} integers, "
-        f"each {requirement}. Received: {name}={value!r}"
-    )
+    message = f"The `{name}` argument must be a tuple of {n} integers. Received {name}={value}"
     if _is_int(value):
         values = (int(value),) * n
     else:
         if isinstance(value, (str, bytes, bool)) or value is None:
-            raise TypeError(message)
+            raise ValueError(message)
         try:
             values = tuple(value)
         except TypeError:
-            raise TypeError(message) from None
+            raise ValueError(message) from None
         if len(values) != n:
             raise ValueError(message)
-        if not all(_is_int(v) for v in values):
-            raise TypeError(message)
+        for v in values:
+            if not _is_int(v):
+                raise ValueError(f"{message}including element {v} of type {type(v)}")
         values = tuple(int(v) for v in values)
-    if any(v < 0 or (v == 0 and not allow_zero) for v in values):
-        raise ValueError(message)
+    requirement = ">= 0" if allow_zero else "> 0"
+    bad = {v for v in values if v < 0 or (v == 0 and not allow_zero)}
+    if bad:
+        raise ValueError(f"{message}, including values {bad} that do not satisfy `value {requirement}`")
     return values
 
 

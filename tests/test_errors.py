@@ -68,8 +68,25 @@ def test_bad_argument(oracle, overrides, argument, keras_raises):
     if argument is not None:
         assert argument in message
     if keras_raises:
-        with pytest.raises(TFError):
+        with pytest.raises(TFError) as theirs:
             oracle.call("eigen", "layer_construct", api="keras", config=kwargs)
+        if theirs.value.type_name != "AttributeError":  # Keras crashing on a bad type is not matched
+            assert type(info.value).__name__ == theirs.value.type_name, theirs.value  # the class Keras raises
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(filters=0), dict(filters=-3), dict(kernel_size=0), dict(kernel_size=(0, 3)), dict(kernel_size=None),
+    dict(kernel_size=(3,)), dict(strides=(1, 0)), dict(strides=None), dict(strides=-1),
+    dict(dilation_rate=(1, 0)), dict(output_padding=(-1, 0)), dict(name="a/b")], ids=str)
+def test_keras_words_where_keras_tests_check_them(oracle, overrides):
+    """Keras 3's own messages (its tests match on them), read from the installed Keras by running it."""
+    kwargs = dict(BASE, **overrides)
+    with pytest.raises(TFError) as theirs:
+        oracle.call("eigen", "layer_construct", api="keras", config=kwargs)
+    with pytest.raises(ValueError) as ours:
+        kcompat.Conv2DTranspose(**kwargs)
+    assert theirs.value.type_name == "ValueError"
+    assert str(ours.value) == theirs.value.message
 
 
 @pytest.mark.parametrize("overrides", [dict(filters=0), dict(kernel_size=(3,)), dict(strides=(1, -1)),
@@ -96,6 +113,14 @@ def test_wrong_channel_count_after_build():
     cf = kcompat.Conv2DTranspose(2, 3, data_format="channels_first", in_channels=3)
     with pytest.raises(ValueError, match="expected axis 1"):
         cf(torch.zeros(1, 4, 4, 4))
+
+
+def test_set_weights_of_an_unbuilt_layers_own_weights_is_a_no_op():
+    layer = kcompat.Conv2DTranspose(2, 3)
+    layer.set_weights(layer.get_weights())
+    assert not layer.built
+    with pytest.raises(ValueError, match="expected 2 arrays"):
+        layer.set_weights([torch.zeros(3, 3, 2, 1)])
 
 
 def test_set_weights_checks_count_and_shape():

@@ -269,3 +269,66 @@ def test_conv1d_conv3d_transpose_errors(oracle, rank, name):
             op(torch.tensor(x), torch.tensor(filters), **kwargs)
         return
     assert_same_error(theirs.value, lambda: op(torch.tensor(x), torch.tensor(filters), **kwargs))
+
+
+VALUE_FORMS = {
+    # input, filters: numpy arrays, Python lists; TF types the pair by the filter (listed first by
+    # its op), Python ints as int32 and floats as float32, and converts the input to that.
+    "int32-arrays": (lambda x: x.astype("int32"), lambda w: w.astype("int32")),
+    "float32-input-int-list-filter": (lambda x: x.astype("float32") / 7, lambda w: w.astype(int).tolist()),
+    "float64-input-float32-filter": (lambda x: x.astype("float64") / 7, lambda w: w.astype("float32") / 3),
+    "list-input-float32-filter": (lambda x: (x / 7).tolist(), lambda w: w.astype("float32") / 3),
+    "float32-input-float-list-filter": (lambda x: x.astype("float32") / 7, lambda w: (w / 3).tolist()),
+    "int64-arrays": (lambda x: x.astype("int64"), lambda w: w.astype("int64")),
+}
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("form", list(VALUE_FORMS))
+def test_non_tensor_values_typed_and_computed_as_tensorflow_does(oracle, form, rank):
+    make_x, make_w = VALUE_FORMS[form]
+    x_shape, w_shape, size = {1: ((2, 9, 2), (3, 4, 2), [2, 19, 4]), 2: ((2, 3, 3, 2), (3, 3, 4, 2), [2, 7, 7, 4]),
+                              3: ((1, 2, 3, 2, 2), (2, 3, 1, 4, 2), [1, 4, 7, 3, 4])}[rank]
+    x = make_x(np.arange(np.prod(x_shape)).reshape(x_shape) % 11 - 5)
+    w = make_w(np.arange(np.prod(w_shape)).reshape(w_shape) % 7 - 3)
+    op = {1: kcompat.nn.conv1d_transpose, 2: kcompat.nn.conv2d_transpose, 3: kcompat.nn.conv3d_transpose}[rank]
+    try:
+        theirs = oracle.call("eigen", "nn_values_call", rank=rank, x=x, filters=w, output_shape=size, strides=2,
+                             padding="VALID")["output"]
+    except TFError as error:
+        assert_same_error(error, lambda: op(x, w, size, 2, "VALID"))
+        return
+    ours = op(x, w, size, 2, "VALID")
+    assert str(ours.dtype).replace("torch.", "") == str(theirs.dtype)
+    np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-6, atol=1e-4)
+
+
+def test_tensor_input_types_a_list_filter():
+    x = torch.randn(1, 3, 3, 2, dtype=torch.float64)
+    w = np.random.default_rng(0).standard_normal((3, 3, 4, 2))
+    y = kcompat.nn.conv2d_transpose(x, w.tolist(), [1, 7, 7, 4], 2, "VALID")
+    assert y.dtype == torch.float64
+    assert torch.equal(y, kcompat.nn.conv2d_transpose(x, torch.tensor(w), [1, 7, 7, 4], 2, "VALID"))
+
+
+def test_int32_3d_is_refused_as_tensorflow_refuses_it(oracle):
+    x = np.ones((1, 2, 2, 2, 1), "int32")
+    w = np.ones((2, 2, 2, 1, 1), "int32")
+    with pytest.raises(TFError) as theirs:
+        oracle.call("eigen", "nn_nd_call", rank=3, x=x, filters=w, output_shape=[1, 4, 4, 4, 1], strides=2,
+                    padding="VALID")
+    assert_same_error(theirs.value, lambda: kcompat.nn.conv3d_transpose(x, w, [1, 4, 4, 4, 1], 2, "VALID"))
+
+
+@pytest.mark.parametrize("filters", [None, "abc", {"a": 1}])
+def test_filters_that_are_no_tensor(filters):
+    with pytest.raises(ValueError, match="Attempt to convert a value .* with an unsupported type .* to a Tensor"):
+        kcompat.nn.conv2d_transpose(torch.randn(1, 3, 3, 2), filters, [1, 7, 7, 4], 2, "VALID")
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_data_format_that_is_no_string(rank):
+    op = {2: kcompat.nn.conv2d_transpose, 3: kcompat.nn.conv3d_transpose}[rank]
+    x, w = torch.randn(1, *[3] * rank, 2), torch.randn(*[3] * rank, 4, 2)
+    with pytest.raises(ValueError, match="Value for attr 'data_format' of \"1\" is not in the list"):
+        op(x, w, [1, *[7] * rank, 4], 2, "VALID", data_format=1)

@@ -37,6 +37,7 @@ class BaseConvTranspose(torch.nn.Module):
     """
 
     rank = None  # set by subclasses
+    _nested_names = False  # Keras 3 refuses '/' in a layer name; tf_keras and TF1 take it
 
     def __init__(
         self,
@@ -78,7 +79,7 @@ class BaseConvTranspose(torch.nn.Module):
                 f"kcompat reproduces Keras's transposed convolution without groups. Received: groups={groups!r}"
             )
         if kwargs:
-            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+            raise ValueError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         self.filters = standardize_int(filters, "filters")
         self.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
         self.strides = standardize_tuple(strides, rank, "strides")
@@ -108,6 +109,9 @@ class BaseConvTranspose(torch.nn.Module):
             raise TypeError(f"The `trainable` argument must be a bool. Received: trainable={trainable!r}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"The `name` argument must be a string. Received: name={name!r}")
+        if name is not None and "/" in name and not self._nested_names:
+            raise ValueError("Argument `name` must be a string and cannot contain character `/`. "
+                             f"Received: name={name} (of type {type(name)})")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
@@ -279,9 +283,12 @@ class BaseConvTranspose(torch.nn.Module):
     def set_weights(self, weights):
         """Load ``[kernel, bias]`` in Keras layout, from ``keras_layer.get_weights()`` for example.
 
-        Builds the layer from the kernel's shape if it is not built yet.
+        Builds the layer from the kernel's shape if it is not built yet; an empty list on an
+        unbuilt layer (its own ``get_weights()``) is a no-op, as in Keras.
         """
         weights = list(weights)
+        if not weights and not self.built:
+            return
         expected = 2 if self.use_bias else 1
         if len(weights) != expected:
             raise ValueError(

@@ -348,6 +348,14 @@ def nn_call(version, x, filters, output_shape, strides, padding="SAME", data_for
     return result
 
 
+def nn_values_call(rank, x, filters, **kwargs):
+    """``tf.nn.conv{1,2,3}d_transpose`` on ``x`` and ``filters`` as given (numpy arrays, lists),
+    so that TF's own conversion types them; the output with its dtype."""
+    t = tf()
+    op = {1: t.nn.conv1d_transpose, 2: t.nn.conv2d_transpose, 3: t.nn.conv3d_transpose}[rank]
+    return {"output": np.asarray(op(x, filters, **kwargs))}
+
+
 def nn_nd_call(rank, x, filters, upstream=None, **kwargs):
     """``tf.nn.conv1d_transpose`` / ``conv3d_transpose`` (``rank`` 1 or 3) on ``x``; with
     ``upstream``, also the gradients of ``sum(y * upstream)`` for input and filters."""
@@ -527,7 +535,7 @@ def save_tf1_checkpoint(source, directory, x):
 
 FUNCTIONS = {f.__name__: f for f in (save_keras_models, save_nd_model, save_tf1_checkpoint, layer_call, layer_config, layer_output_shape, layer_construct,
                                      initial_weights, activation, activation_vjp, activation_names, layer_losses, constraint,
-                                     tf1_graph, nn_call, nn_nd_call, tf1_class_info, keras_torch_call, model_layers)}
+                                     tf1_graph, nn_call, nn_nd_call, nn_values_call, tf1_class_info, keras_torch_call, model_layers)}
 
 
 def main():

@@ -46,6 +46,7 @@ class Conv2DTranspose(BaseConvTranspose):
     """
 
     rank = 2
+    _nested_names = True
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",
                  activation=None, use_bias=True, kernel_initializer=None,
