@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import typing
 
 import torch
@@ -26,9 +27,30 @@ import torch.nn.functional as F
 
 from . import shapes
 
-__all__ = ["conv_transpose", "conv2d_transpose", "keras_output_size", "plan"]
+__all__ = ["check_allocatable", "conv_transpose", "conv2d_transpose", "keras_output_size", "plan"]
 
 _TORCH_OPS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+_MEMORY = _physical_memory()
+
+
+def check_allocatable(shape, dtype, device, what):
+    """Refuse, naming ``what`` (the arguments behind the size), a CPU tensor larger than this
+    machine's memory: torch would fail anyway, with an allocator error that names nothing."""
+    if _MEMORY is None or torch.compiler.is_compiling() or torch.device(device).type != "cpu":
+        return  # (sizes are symbolic while torch.compile traces; the eager call checked them)
+    size = math.prod(int(n) for n in shape) * dtype.itemsize
+    if size > _MEMORY:
+        raise ValueError(f"{what} needs a tensor of shape {tuple(int(n) for n in shape)} ({size:.3g} bytes of "
+                         f"{dtype}), more than this machine's memory ({_MEMORY:.3g} bytes).")
 
 
 def _geometry_cache(function):
@@ -201,6 +223,7 @@ class _Call(typing.NamedTuple):
     contiguous: bool  # channels_last input computed on an NCHW copy (see below)
     custom_backward: bool  # differentiate with _ConvTranspose rather than autograd
     canonical: bool  # a size-1 axis: every tensor torch sees is NCHW with canonical strides (below)
+    slow_backward: bool  # one channel or one filter: gradients off oneDNN (:func:`_slow_gradients`)
     tiles: tuple  # kernel == stride on every axis: the crop of :func:`_tiles`, else None
 
 
@@ -240,8 +263,12 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
     # (``python -m kcompat.testing.deconv_sweep``). Such calls hand torch NCHW tensors with
     # canonical strides (free where the memory already is NCHW, as with one channel) and
     # differentiate with _ConvTranspose, which keeps the output's gradient canonical too.
+    # With one channel or one filter its (deconvolution and convolution) weight gradients also
+    # abort, hang or return garbage on canonical NCHW tensors (seen: 3-D, one filter, kernel 7,
+    # stride 2): those gradients come from torch's slow convolution (:func:`_slow_gradients`).
     output_shape = (input_shape[0], weight_shape[1], *output_size)
     canonical = 1 in input_shape[1:] or 1 in output_shape[1:]
+    slow_backward = weight_shape[0] == 1 or weight_shape[1] == 1
     contiguous = contiguous or (canonical and channels_last)
     # The split backward wins on strided layers (1.2-1.9x on the benchmark's); at stride 1
     # torch's own backward is faster (measured 1.3-1.5x).
@@ -253,7 +280,7 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
         tiles = tuple((axis + 1, p.crop_before, p.output_length) for axis, p in enumerate(plans)
                       if p.crop_before or p.crop_after)
     return _Call(kwargs, extend if any(extend) else None, narrows, grad_pads if any(grad_pads) else None,
-                 all(p.is_identity for p in plans), contiguous, custom_backward or canonical, canonical, tiles)
+                 all(p.is_identity for p in plans), contiguous, custom_backward or canonical, canonical, slow_backward, tiles)
 
 
 def _tiles(x, weight, bias, crop):
@@ -329,6 +356,8 @@ class _ConvTranspose(torch.autograd.Function):
         args = (k["stride"], k["padding"], k["dilation"], True, k["output_padding"], 1)
         if call.canonical:
             grad = _canonical(grad)
+        if call.slow_backward:
+            return (*_slow_gradients(grad, x, weight, k, want_x, want_w), grad_bias, None)
         last = _channels_last_format(x)
         if want_x and last is not None:
             g = grad.contiguous(memory_format=last)
@@ -339,6 +368,35 @@ class _ConvTranspose(torch.autograd.Function):
         if want_w:
             grad_w = torch.ops.aten.convolution_backward(grad, x, weight, None, *args, [False, True, False])[1]
         return grad_x, grad_w, grad_bias, None
+
+
+def _slow_gradients(grad, x, weight, kwargs, want_x, want_w):
+    """Both gradients of a transposed convolution on torch's slow (im2col + GEMM) convolution,
+    never oneDNN, whose deconvolution and convolution weight gradients abort the process,
+    hang or return garbage with one channel or one filter (see ``_Call.slow_backward``).
+
+    ``d_input`` is the forward convolution of the output's gradient with the weight;
+    ``d_weight[c, f, t] = sum_{n, i} x[n, c, i] * grad[n, f, s * i + d * t - p]``, the forward
+    convolution of ``grad`` (batch and channel axes swapped) by ``x`` (likewise) with stride
+    and dilation swapped, cut to the kernel size. 1-D runs as 2-D on a length-1 axis.
+    """
+    stride, padding, dilation = kwargs["stride"], kwargs["padding"], kwargs["dilation"]
+    one_d = weight.dim() == 3
+    if one_d:
+        grad, x, weight = grad.unsqueeze(2), x.unsqueeze(2), weight.unsqueeze(2)
+        stride, padding, dilation = (1, *stride), (0, *padding), (1, *dilation)
+    conv = torch.ops.aten.slow_conv_dilated2d if weight.dim() == 4 else torch.ops.aten.slow_conv_dilated3d
+    grad_x = grad_w = None
+    if want_x:
+        grad_x = conv(grad, weight, list(weight.shape[2:]), None, stride, padding, dilation)
+    if want_w:
+        swapped = conv(grad.transpose(0, 1).contiguous(), x.transpose(0, 1).contiguous(), list(x.shape[2:]), None,
+                       dilation, padding, stride)  # (filters, in_channels, >= kernel)
+        grad_w = swapped[(slice(None), slice(None), *(slice(0, k) for k in weight.shape[2:]))].transpose(0, 1)
+    if one_d:
+        grad_x = None if grad_x is None else grad_x.squeeze(2)
+        grad_w = None if grad_w is None else grad_w.squeeze(2)
+    return grad_x, grad_w
 
 
 def _channels_last_format(t):

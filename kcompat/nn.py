@@ -14,7 +14,7 @@ import torch
 
 from . import shapes
 from .errors import InvalidArgumentError, UnimplementedError
-from .functional import conv_transpose
+from .functional import check_allocatable, conv_transpose
 from .layers.conv_transpose import _to_torch_layout
 
 __all__ = ["bias_add", "conv1d_transpose", "conv2d_transpose", "conv3d_transpose"]
@@ -166,6 +166,8 @@ def _check_dtypes(op, input, filters):  # noqa: A002
 def _computed(function, input, weight, **kwargs):  # noqa: A002
     """``function`` on float tensors; int32 as TF's CPU kernel computes it (exact sums, in
     float64 here, while they stay below 2**53; wrapped to int32 as TF's arithmetic wraps)."""
+    check_allocatable((input.shape[0], weight.shape[1], *kwargs["output_size"]), input.dtype, input.device,
+                      f"The output for output_shape={list(kwargs['output_size'])} (spatial)")
     if input.dtype != torch.int32:
         return function(input, weight, **kwargs)
     y = function(input.double(), weight.double(), **kwargs)

@@ -113,6 +113,24 @@ def test_a_wrong_tensorflow_kernel_is_named_not_blamed_on_kcompat(oracle, rank):
                for n in result.notes), result.notes
 
 
+class CrashingOneDNN(WrongOneDNN):
+    """The oracle, with TF's oneDNN worker dying (as TF's bundled oneDNN aborts with one filter)."""
+
+    def layer_call(self, api, config, x, weights=None, upstream=None, *, flavour=None):
+        from kcompat.testing.tf_oracle import WorkerCrashed
+
+        if flavour == "onednn":
+            raise WorkerCrashed("the TensorFlow worker (onednn) died running layer_call; exit code -6")
+        return super().layer_call(api, config, x, weights, upstream, flavour=flavour)
+
+
+def test_a_crashed_onednn_worker_is_asked_again_on_tensorflows_default_kernel(oracle):
+    result = check_parity(kcompat.Conv2DTranspose(1, 3, strides=2, padding="same"), (4, 4, 3),
+                          oracle=CrashingOneDNN(oracle))
+    assert result.status == "match", str(result)
+    assert any("onednn kernel crashed here" in n and "compared with its eigen kernel" in n for n in result.notes)
+
+
 def test_tensorflow_3d_onednn_input_gradient_defect_is_not_a_kcompat_mismatch(oracle):
     """Found by a 3000-case fuzz: TF's oneDNN d_input off by up to 1e23 here (no kernel axis
     below its stride), while TF's default kernel and the float64 reference agree with kcompat."""
@@ -212,3 +230,12 @@ def test_a_tf1_layer_built_inside_a_forward(oracle):
     assert assert_parity(g.deconv, (5, 5, 3), reference="tf1", oracle=oracle).status == "match"
     with pytest.raises(TypeError, match="Received: a VariableScope .*pass the layer object"):
         assert_parity(g.generator.deconv, (5, 5, 3), reference="tf1", oracle=oracle)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tf1_unequal_dilation_refused_in_every_dtype(oracle, dtype):
+    """TF1's layer refuses it in float64 too (Keras 2's backend takes one rate); the oracle's
+    float64 path (TF's default kernel, dilation spelled out in the kernel) once computed it."""
+    result = check_parity(dict(filters=4, kernel_size=3, dilation_rate=(2, 1)), (5, 5, 3), reference="tf1",
+                          dtype=dtype, oracle=oracle)
+    assert result.status == "refused", str(result)

@@ -21,6 +21,8 @@ CASES = {
     "valid-k2s2": dict(filters=3, kernel_size=2, strides=2),
     "same-s1": dict(filters=2, kernel_size=4, padding="same", activation="tanh"),
     "dilated": dict(filters=2, kernel_size=3, dilation_rate=2, padding="same", use_bias=False),
+    # one filter: gradients off oneDNN (kcompat.functional._slow_gradients)
+    "one-filter": dict(filters=1, kernel_size=3, strides=2, padding="same"),
 }
 
 
@@ -53,7 +55,7 @@ def _compare_compiled(compiled, eager, inputs, params):
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("rank,name", [(1, "same-s2-op1"), (2, "same-s2-op1"), (2, "valid-k2s2"), (3, "same-s2-op1"),
-                                       (3, "dilated")])
+                                       (3, "dilated"), (2, "one-filter"), (3, "one-filter")])
 def test_compile_matches_eager_without_graph_breaks(rank, name, data_format):
     torch._dynamo.reset()
     layer, x = _layer(rank, name, data_format), _input(rank, data_format)

@@ -6,6 +6,8 @@ also refuses what Keras lets through (bools for ints, floats in sizes, non-bool 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -138,3 +140,14 @@ def test_tf_refusal_is_explained_at_call():
     layer = kcompat.Conv2DTranspose(2, 2, strides=2, padding="same", output_padding=0)
     with pytest.raises(ValueError, match="spatial axis 0.*output_padding >= 1"):
         layer(torch.zeros(1, 3, 3, 1))
+
+
+@pytest.mark.parametrize("make,names", [
+    (lambda: kcompat.Conv2DTranspose(2**40, 3, in_channels=3), "filters=1099511627776, kernel_size=(3, 3)"),
+    (lambda: kcompat.Conv2DTranspose(4, 3, strides=10**9)(torch.zeros(1, 5, 5, 3)), "strides=(1000000000, 1000000000)"),
+    (lambda: kcompat.Conv3DTranspose(4, 3, strides=(1, 10**6, 10**6))(torch.zeros(1, 2, 5, 5, 3)),
+     "strides=(1, 1000000, 1000000)"),
+], ids=["filters", "strides-2d", "strides-3d"])
+def test_sizes_too_large_to_allocate_name_the_argument(make, names):
+    with pytest.raises(ValueError, match=re.escape(names) + ".*more than this machine's memory"):
+        make()

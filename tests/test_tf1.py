@@ -506,6 +506,35 @@ def test_scope_clashing_with_a_submodule_fails():
         Clash()(torch.zeros(1, 2, 2, 3))
 
 
+def test_scope_named_like_a_method_ports_unchanged():
+    """carpedm20/DCGAN-tensorflow: ``def generator`` opens ``variable_scope("generator")``."""
+    class DCGAN(torch.nn.Module):
+        def generator(self, z, reuse=False):
+            with tf1.variable_scope("generator", reuse=reuse):
+                return tf1.layers.conv2d_transpose(z, 4, 5, strides=2, padding="same", name="g_h1")
+
+        def forward(self, z):
+            return self.generator(z)
+
+    model, z = DCGAN(), torch.randn(2, 4, 4, 3)
+    y = model(z)
+    assert list(model.state_dict()) == ["generator.g_h1.kernel", "generator.g_h1.bias"]
+    assert torch.equal(model(z), y) and callable(model.generator)  # variables reused, the method intact
+    again = DCGAN()
+    again(z)
+    again.load_state_dict(model.state_dict())
+    assert torch.equal(again(z), y)
+    # An instance attribute of that name is data, not a method: still refused.
+    class Data(DCGAN):
+        def forward(self, z):
+            return tf1.layers.conv2d_transpose(z, 4, 3, name="gen/deconv")
+
+    data = Data()
+    data.__dict__["gen"] = 1.0
+    with pytest.raises(ValueError, match="clashes with the attribute"):
+        data(z)
+
+
 def test_constraints_of_functional_layers_are_applied():
     class Constrained(torch.nn.Module):
         def forward(self, z):

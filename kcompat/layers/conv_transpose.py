@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .. import activations, constraints, dtype_policy, initializers, regularizers
-from ..functional import conv_transpose, keras_output_size
+from ..functional import check_allocatable, conv_transpose, keras_output_size
 from ..serialization import to_snake_case
 from ..validation import standardize_data_format, standardize_int, standardize_padding, standardize_tuple
 
@@ -226,8 +226,11 @@ class BaseConvTranspose(torch.nn.Module):
 
     def _initial_values(self, in_channels):
         """Fresh ``(kernel, bias)`` from the initializers: Keras layout, ``bias`` ``None`` without bias."""
-        kernel = _initial_value(self.kernel_initializer, (*self.kernel_size, self.filters, in_channels),
-                                self.dtype, "kernel_initializer")
+        shape = (*self.kernel_size, self.filters, in_channels)
+        check_allocatable(shape, self.dtype, self._device or "cpu",
+                          f"The kernel for filters={self.filters}, kernel_size={self.kernel_size} and "
+                          f"{in_channels} input channels")
+        kernel = _initial_value(self.kernel_initializer, shape, self.dtype, "kernel_initializer")
         bias = None
         if self.use_bias:
             bias = _initial_value(self.bias_initializer, (self.filters,), self.dtype, "bias_initializer")
@@ -383,7 +386,11 @@ class BaseConvTranspose(torch.nn.Module):
                 self._move_variables(inputs.device)
                 weight, bias = self.weight, self.bias
                 signature = signature[:3] + (weight.shape,)
-            record = self._call_record = (signature, self._output_size(inputs.shape))
+            size = self._output_size(inputs.shape)
+            check_allocatable((inputs.shape[0], self.filters, *size), inputs.dtype, inputs.device,
+                              f"The output for strides={self.strides}, kernel_size={self.kernel_size}, "
+                              f"filters={self.filters} and input shape {tuple(inputs.shape)}")
+            record = self._call_record = (signature, size)
         # A mixed policy computes in half precision over float32 weights; otherwise the weights'
         # own dtype rules, so that ``layer.double()`` computes in float64 as torch users expect.
         compute = self.compute_dtype if self.dtype_policy.name.startswith("mixed_") else weight.dtype

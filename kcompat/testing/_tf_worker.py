@@ -136,6 +136,11 @@ def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
     if move:
         config["data_format"] = "channels_last"
         x, upstream = _nhwc(x, rank), _nhwc(upstream, rank)
+    if dilate and api in ("tf_keras", "tf1") and rank == 2 and dilation[0] != dilation[1]:
+        # What the rewrite would compute, Keras 2's backend (and so TF1's layer) refuses in
+        # every dtype: its atrous_conv2d_transpose takes one rate (the message is TF's).
+        raise ValueError("Expected the 2 dimensions of the `dilation_rate` argument to be equal to each other. "
+                         f"Received: dilation_rate={dilation}")
     if dilate:
         k = config["kernel_size"]
         k = (k,) * rank if isinstance(k, int) else tuple(k)

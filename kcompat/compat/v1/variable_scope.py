@@ -246,13 +246,20 @@ def _child(module, component, full_name, create):
     if child is None:
         if not create:
             return None
-        if hasattr(module, component):
+        if component in module.__dict__ or component in module._parameters or component in module._buffers:
             raise ValueError(
                 f"The TF1 scope {component!r} of {full_name!r} clashes with the attribute "
                 f"{type(module).__name__}.{component}; rename the scope or the attribute."
             )
         child = VariableScope(full_name.rsplit("/", 1)[0])
-        module.add_module(component, child)
+        if hasattr(type(module), component):
+            # A scope named like a method of its module (``def generator`` opening
+            # ``variable_scope("generator")``, as TF1 GAN code does): registered beside the
+            # method, so that the code ports unchanged and state_dict() keys keep TF's names;
+            # ``module.generator`` is still the method.
+            module._modules[component] = child
+        else:
+            module.add_module(component, child)
     elif not isinstance(child, VariableScope):
         raise ValueError(
             f"The TF1 scope {component!r} of {full_name!r} clashes with the submodule "
