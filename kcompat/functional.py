@@ -13,6 +13,11 @@ call uses the largest symmetric padding TF's crop allows and the bias is added a
 crop. When a gradient is wanted, strided layers differentiate through :class:`_ConvTranspose`
 (each gradient in its fastest memory layout) and kernel == stride layers are one matmul
 (:func:`_tiles`); the numbers are the same, to rounding.
+
+Safety (``python -m kcompat.testing.deconv_sweep``): torch 2.13's CPU (oneDNN) deconvolution
+backward aborts the process, hangs or returns garbage on some shapes with a size-1 axis; such
+calls hand torch canonical NCHW tensors, and with one channel or one filter their gradients
+come from torch's slow convolution instead (:func:`_slow_gradients`).
 """
 
 from __future__ import annotations
