@@ -546,3 +546,54 @@ def test_constraints_of_functional_layers_are_applied():
     model(torch.zeros(1, 2, 2, 3))
     kcompat.apply_constraints(model)
     assert (model.d.kernel >= 0).all() and (model.d.bias == 0).all()
+
+
+# ------------------------------------------------------------------ the 3-D generation
+CONFIGS_3D = [
+    dict(filters=4, kernel_size=3, strides=2, padding="same"),
+    dict(filters=2, kernel_size=(2, 3, 1), strides=(1, 2, 1), padding="valid", activation="relu"),
+    dict(filters=3, kernel_size=(3, 2, 2), strides=(2, 2, 2), padding="valid", use_bias=False),
+    dict(filters=2, kernel_size=(4, 3, 5), strides=(3, 1, 2), padding="same", activation="tanh"),
+]
+
+
+@pytest.mark.parametrize("dtype,data_format", [("float32", "channels_last"), ("float64", "channels_last"),
+                                               ("float32", "channels_first")])
+@pytest.mark.parametrize("index", range(len(CONFIGS_3D)))
+@pytest.mark.parametrize("spelling", ["function", "class"])
+def test_conv3d_transpose_parity(oracle, index, dtype, data_format, spelling):
+    """``tf.layers.conv3d_transpose`` and ``tf.compat.v1.layers.Conv3DTranspose`` in a TF1 graph:
+    variable names, outputs and gradients. Every kernel axis covers its stride (TF's 3-D kernels
+    cannot be trusted otherwise: see the README) and there are several filters (TF's oneDNN
+    aborts with one)."""
+    config = dict(CONFIGS_3D[index], data_format=data_format)
+    args = ", ".join(f"{k}={v!r}" for k, v in config.items())
+    call = (f"tf1.layers.conv3d_transpose(x, name='deconv', {args})" if spelling == "function" else
+            f"tf1.layers.Conv3DTranspose({args}, name='deconv')(x)")
+    source = ("def build(tf1, x):\n"
+              "    with tf1.variable_scope('gen'):\n"
+              f"        h = {call}\n"
+              f"        return tf1.layers.conv3d_transpose(h, 2, 2, strides=2, data_format={data_format!r})\n")
+    rng = np.random.default_rng(index)
+    shape = (2, 3, 4, 2, 3) if data_format == "channels_last" else (2, 3, 3, 4, 2)
+    x = rng.standard_normal(shape).astype(dtype)
+    inner = tf1.layers.Conv3DTranspose(**config).compute_output_shape(shape)
+    out = tf1.layers.Conv3DTranspose(2, 2, strides=2, data_format=data_format).compute_output_shape(inner)
+    upstream = rng.standard_normal(out).astype(dtype)
+    strides = config["strides"] if isinstance(config["strides"], tuple) else (config["strides"],)
+    program, ref, (y, tensors) = run_both(oracle, source, {"x": x}, kernel_size=1, strides=1, upstream=upstream)
+    assert _tf_names(program) == ["gen/deconv/kernel"] + (["gen/deconv/bias"] if config.get("use_bias", True)
+                                                          else []) + ["gen/conv3d_transpose/kernel",
+                                                                      "gen/conv3d_transpose/bias"]
+    assert y.dtype == getattr(torch, dtype) and tuple(y.shape) == ref["output"].shape
+    assert_matches_reference(y.detach().numpy(), ref["output"], dtype, "output")
+    assert_matches_reference(tensors["x"].grad.numpy(), ref["grads"]["x"], dtype, "d_input")
+    for name, param in program.named_parameters():
+        assert_matches_reference(param.grad.numpy(), ref["grads"][name.replace(".", "/")], dtype, f"d_{name}")
+    assert max(strides) <= 3
+
+
+def test_conv3d_transpose_refuses_the_dilation_tensorflow_ignores():
+    with pytest.raises(ValueError, match="ignores `dilation_rate`.*dilation_rate=\\(2, 2, 2\\)"):
+        tf1.layers.Conv3DTranspose(2, 3, dilation_rate=2)
+    assert "dilation_rate" not in tf1.layers.Conv3DTranspose(2, 3).get_config()

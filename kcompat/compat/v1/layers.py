@@ -1,4 +1,4 @@
-"""TF1's ``tf.layers.conv2d_transpose`` and ``tf.compat.v1.layers.Conv2DTranspose``.
+"""TF1's ``tf.layers.conv{2,3}d_transpose`` and ``tf.compat.v1.layers.Conv{2,3}DTranspose``.
 
 The same arithmetic and functional core as :class:`kcompat.Conv2DTranspose`; what differs is
 TF1's: arguments and defaults (``data_format="channels_last"`` fixed, ``kernel_initializer=None``
@@ -22,7 +22,7 @@ from . import variable_scope as vs
 from . import initializers as v1_initializers
 from .initializers import glorot_uniform_initializer, zeros_initializer
 
-__all__ = ["Conv2DTranspose", "conv2d_transpose"]
+__all__ = ["Conv2DTranspose", "Conv3DTranspose", "conv2d_transpose", "conv3d_transpose"]
 
 _DEFAULT_BIAS_INITIALIZER = zeros_initializer()
 
@@ -47,6 +47,7 @@ class Conv2DTranspose(BaseConvTranspose):
 
     rank = 2
     _nested_names = True
+    _default_name = "conv2d_transpose"
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",
                  activation=None, use_bias=True, kernel_initializer=None,
@@ -70,7 +71,7 @@ class Conv2DTranspose(BaseConvTranspose):
             dtype="float32" if dtype is None else dtype, **kwargs,
         )
         self._infer_dtype = dtype is None  # TF1 layers take the dtype of their first input
-        self._base_name = name or "conv2d_transpose"
+        self._base_name = name or self._default_name
         self._reuse = reuse
         self._scope = None
         self._nodes = []
@@ -204,7 +205,7 @@ class Conv2DTranspose(BaseConvTranspose):
     def forward(self, inputs):
         if not isinstance(inputs, torch.Tensor):
             inputs = torch.as_tensor(np.asarray(inputs))
-        if self.dilation_rate[0] != self.dilation_rate[1]:
+        if self.rank == 2 and self.dilation_rate[0] != self.dilation_rate[1]:
             # tf_keras's backend (atrous_conv2d_transpose), which TF1 layers call, takes one rate.
             raise ValueError(
                 "Expected the 2 dimensions of the `dilation_rate` argument to be equal to each other. "
@@ -395,6 +396,49 @@ class Conv2DTranspose(BaseConvTranspose):
         return super().__getattr__(name)
 
 
+class Conv3DTranspose(Conv2DTranspose):
+    """``tf.compat.v1.layers.Conv3DTranspose`` on PyTorch: the 2-D class's TF1 semantics (names,
+    scopes, sharing, dtype from the first input, output length per axis ``valid``:
+    ``I * s + max(k - s, 0)``, ``same``: ``I * s``), in three spatial dimensions.
+
+    TensorFlow's class is Keras 2's ``Conv3DTranspose``, which takes ``dilation_rate`` and
+    ignores it; kcompat refuses a ``dilation_rate`` other than 1 rather than compute something
+    other than what was asked. Its ``get_config()`` has no ``dilation_rate``, as Keras 2's.
+    """
+
+    rank = 3
+    _default_name = "conv3d_transpose"
+
+    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid", data_format="channels_last",
+                 activation=None, use_bias=True, kernel_initializer=None,
+                 bias_initializer=_DEFAULT_BIAS_INITIALIZER, kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, trainable=True,
+                 name=None, **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                         activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+                         bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, trainable=trainable,
+                         name=name, **kwargs)
+        if max(self.dilation_rate) > 1:
+            raise ValueError(
+                "tf.compat.v1.layers.Conv3DTranspose (Keras 2's Conv3DTranspose) ignores `dilation_rate`; kcompat "
+                f"refuses it rather than compute without it. Received: dilation_rate={self.dilation_rate}")
+
+    def get_config(self):
+        """What tf_keras's TF1 ``Conv3DTranspose.get_config()`` returns (no ``dilation_rate``)."""
+        config = super().get_config()
+        config.pop("dilation_rate")
+        return config
+
+
+def _functional(cls, op_name, inputs, reuse, name, **arguments):
+    """The functional spelling: a new layer of ``cls`` called once, under its own name scope."""
+    vs.current_pass(op_name)
+    layer = cls(**arguments, name=name, _reuse=reuse, _scope=name)
+    return layer(inputs)
+
+
 @torch.compiler.disable  # TF1 graph code finds its module on the call stack: it runs eagerly in compiled code
 def conv2d_transpose(inputs, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",
                      activation=None, use_bias=True, kernel_initializer=None,
@@ -409,13 +453,15 @@ def conv2d_transpose(inputs, filters, kernel_size, strides=(1, 1), padding="vali
     ``reuse=True`` shares an existing layer's variables; a second layer with the same name in
     one pass fails ("already exists") unless ``reuse`` is set.
     """
-    vs.current_pass("tf.layers.conv2d_transpose")
-    layer = Conv2DTranspose(
-        filters=filters, kernel_size=kernel_size, strides=strides, padding=padding, data_format=data_format,
-        activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
-        bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-        bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-        kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, trainable=trainable,
-        name=name, _reuse=reuse, _scope=name,
-    )
-    return layer(inputs)
+    return _functional(Conv2DTranspose, "tf.layers.conv2d_transpose", **locals())  # TF1 argument names
+
+
+@torch.compiler.disable  # TF1 graph code finds its module on the call stack: it runs eagerly in compiled code
+def conv3d_transpose(inputs, filters, kernel_size, strides=(1, 1, 1), padding="valid", data_format="channels_last",
+                     activation=None, use_bias=True, kernel_initializer=None,
+                     bias_initializer=_DEFAULT_BIAS_INITIALIZER, kernel_regularizer=None, bias_regularizer=None,
+                     activity_regularizer=None, kernel_constraint=None, bias_constraint=None, trainable=True,
+                     name=None, reuse=None):
+    """``tf.layers.conv3d_transpose`` (TF1): :func:`conv2d_transpose`'s rules in three dimensions
+    (``name=None`` gives ``conv3d_transpose``, ``conv3d_transpose_1``, ...)."""
+    return _functional(Conv3DTranspose, "tf.layers.conv3d_transpose", **locals())  # TF1 argument names
