@@ -597,3 +597,38 @@ def test_conv3d_transpose_refuses_the_dilation_tensorflow_ignores():
     with pytest.raises(ValueError, match="ignores `dilation_rate`.*dilation_rate=\\(2, 2, 2\\)"):
         tf1.layers.Conv3DTranspose(2, 3, dilation_rate=2)
     assert "dilation_rate" not in tf1.layers.Conv3DTranspose(2, 3).get_config()
+
+
+PROGRAMS_3D = {
+    "auto-names-reuse-and-class": """
+        def build(tf1, x):
+            with tf1.variable_scope("gen"):
+                y = tf1.layers.conv3d_transpose(x, 4, 3, strides=2, padding="same")
+                y = tf1.layers.conv3d_transpose(y, 4, 2, name="deconv1")
+            with tf1.variable_scope("gen", reuse=True):
+                y = tf1.layers.conv3d_transpose(y, 4, 3, strides=2, padding="same")
+                y = tf1.layers.conv3d_transpose(y, 4, 2, name="deconv1")
+            with tf1.variable_scope("gen", reuse=tf1.AUTO_REUSE):
+                return tf1.layers.Conv3DTranspose(4, 2, name="deconv1")(y)
+    """,
+    "duplicate-name-fails": """
+        def build(tf1, x):
+            with tf1.variable_scope("gen"):
+                y = tf1.layers.conv3d_transpose(x, 4, 3, name="deconv1")
+                return tf1.layers.conv3d_transpose(y, 4, 3, name="deconv1")
+    """,
+    "reuse-of-a-missing-name-fails": """
+        def build(tf1, x):
+            with tf1.variable_scope("gen", reuse=True):
+                return tf1.layers.conv3d_transpose(x, 4, 3, name="deconv1")
+    """,
+}
+
+
+@pytest.mark.parametrize("name", list(PROGRAMS_3D))
+def test_conv3d_names_scopes_and_reuse(oracle, name):
+    x = np.random.default_rng(len(name)).standard_normal((2, 2, 3, 2, 4)).astype("float32")
+    program, ref, result = run_both(oracle, PROGRAMS_3D[name], {"x": x}, kernel_size=2, strides=2)
+    if program is None:
+        return  # TF refused, and kcompat refused with the same message
+    assert_matches_reference(result[0].detach().numpy(), ref["output"], "float32", "output")
