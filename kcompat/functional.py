@@ -179,15 +179,13 @@ def _is_size(v):
 def _check_sizes(output_size, strides, padding, dilation):
     """Plain ints only, checked on every call before any cache sees them: the geometry caches
     would key ``2.0`` and ``True`` equal to ``2`` and ``1``."""
-    values = output_size + strides + dilation
-    if isinstance(padding, tuple):
-        values += tuple(v for pair in padding for v in pair)
-    if not all(type(v) is int for v in values) and not all(_is_size(v) for v in values):
-        for name, value in (("output_size", output_size), ("strides", strides), ("padding", padding),
-                            ("dilation", dilation)):
-            if not isinstance(value, str) and not all(_is_size(v) for v in (
-                    value if name != "padding" else [v for pair in value for v in pair])):
-                raise ValueError(f"`{name}` must hold plain integers. Received: {name}={value!r}")
+    flat_padding = () if isinstance(padding, str) else tuple(v for pair in padding for v in pair)
+    if all(type(v) is int for v in output_size + strides + dilation + flat_padding):
+        return  # the common case, in one pass (SymInts, while torch.compile traces, are checked below)
+    for name, values, shown in (("output_size", output_size, output_size), ("strides", strides, strides),
+                                ("padding", flat_padding, padding), ("dilation", dilation, dilation)):
+        if not all(_is_size(v) for v in values):
+            raise ValueError(f"`{name}` must hold plain integers. Received: {name}={shown!r}")
 
 
 def _check_geometry(input_shape, output_size, weight_shape, strides, padding, dilation, channels_last):
@@ -196,10 +194,10 @@ def _check_geometry(input_shape, output_size, weight_shape, strides, padding, di
     if rank not in (1, 2, 3):
         raise ValueError("`weight` must have 3, 4 or 5 dimensions (in_channels, filters, *kernel_size). "
                          f"Received: weight.shape={tuple(weight_shape)}")
+    shown = (input_shape[0], *input_shape[2:], input_shape[1]) if channels_last else tuple(input_shape)
     if len(input_shape) != rank + 2:
-        shape = (input_shape[0], *input_shape[2:], input_shape[1]) if channels_last else tuple(input_shape)
         raise ValueError(f"`inputs` must have {rank + 2} dimensions for a {rank}-D weight. "
-                         f"Received: inputs.shape={shape}")
+                         f"Received: inputs.shape={shown}")
     for name, values, low in (("output_size", output_size, 0), ("strides", strides, 1), ("dilation", dilation, 1)):
         if len(values) != rank or any(v < low for v in values):
             raise ValueError(f"`{name}` must be {rank} integers >= {low}. Received: {name}={values!r}")
@@ -211,10 +209,9 @@ def _check_geometry(input_shape, output_size, weight_shape, strides, padding, di
         raise ValueError(f"`padding` must be 'valid', 'same' or {rank} (before, after) pairs of integers >= 0. "
                          f"Received: padding={padding!r}")
     if input_shape[1] != weight_shape[0]:
-        shape = (input_shape[0], *input_shape[2:], input_shape[1]) if channels_last else tuple(input_shape)
         raise ValueError(f"The input has {input_shape[1]} channels but `weight` expects {weight_shape[0]} "
                          "(torch layout: (in_channels, filters, *kernel_size)). Received: "
-                         f"inputs.shape={shape}, weight.shape={tuple(weight_shape)}")
+                         f"inputs.shape={shown}, weight.shape={tuple(weight_shape)}")
 
 
 class _Call(typing.NamedTuple):
@@ -356,13 +353,13 @@ class _ConvTranspose(torch.autograd.Function):
             # Zeros where the crop dropped rows (F.pad keeps channels_last); rows appended past
             # torch's end have no torch output to flow into (negative pads drop them).
             grad = F.pad(grad, call.grad_pads)
-        grad_x = grad_w = None
         k = call.kwargs
-        args = (k["stride"], k["padding"], k["dilation"], True, k["output_padding"], 1)
         if call.canonical:
             grad = _canonical(grad)
         if call.slow_backward:
             return (*_slow_gradients(grad, x, weight, k, want_x, want_w), grad_bias, None)
+        grad_x = grad_w = None
+        args = (k["stride"], k["padding"], k["dilation"], True, k["output_padding"], 1)
         last = _channels_last_format(x)
         if want_x and last is not None:
             g = grad.contiguous(memory_format=last)

@@ -1,11 +1,12 @@
 """A crash-isolated sweep of kcompat's transposed convolution against a float64 reference.
 
 torch's CPU (oneDNN) deconvolution has aborted the process ("corrupted double-linked list",
-SIGSEGV) and returned garbage gradients (1e33, NaN) on some shapes: size-1 axes, kernels
-smaller than their strides. The sweep runs :func:`kcompat.functional.conv_transpose` over
-ranks 1-3, 1-3 input channels and filters, spatial sizes including 1, kernel axes below, equal
-to and above their stride, both paddings, ``output_padding``, both data formats, forward
-only and each gradient wanted, and compares everything with the numpy float64 reference
+SIGSEGV), hung and returned garbage gradients (1e33, NaN) on some shapes: one channel or one
+filter, size-1 axes, kernels smaller than their strides. The sweep runs
+:func:`kcompat.functional.conv_transpose` over ranks 1-3, 1-5 input channels and filters,
+spatial sizes including 1, kernel axes below, equal to and above their stride, both paddings,
+``output_padding``, both data formats, forward only and each gradient wanted, and compares
+everything with the numpy float64 reference
 (:mod:`kcompat.testing.numpy_reference`, independent of torch). Each case runs in a fresh
 forked process (heap corruption shows up late, or not at all, in a process that ran other
 cases), ``repeats`` times.
@@ -195,8 +196,7 @@ def sweep(case_list, repeats=1, tolerance=1e-4, seed=0, progress=None, timeout=1
 
     Returns ``(failures, decided)``: failures as ``(case, what)`` strings (a crash with its
     signal, a hang past ``timeout`` seconds, an exception, or the quantities off the reference
-    by more than ``tolerance``), and
-    how many cases ran to a comparison (the rest TF refuses).
+    by more than ``tolerance``), and how many cases ran to a comparison (the rest TF refuses).
     """
     ctx = multiprocessing.get_context("fork")
     failures, decided = [], 0

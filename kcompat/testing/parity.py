@@ -521,16 +521,13 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
             theirs = oracle.layer_call(reference, tf_config, x, weights, upstream, flavour=flavour)
     except (TFError, WorkerCrashed) as exc:
         theirs = exc
-    if isinstance(theirs, WorkerCrashed) and flavour.startswith("onednn"):
+    if isinstance(theirs, WorkerCrashed) and _default_kernel(flavour):
         # TF bundles the oneDNN whose deconvolution aborts with one channel or filter (see
         # kcompat.functional): ask TF's default kernel instead, and say so.
-        other = "eigen" + flavour[len("onednn"):]
+        other = _default_kernel(flavour)
         notes += (f"TensorFlow's {flavour} kernel crashed here ({theirs}); compared with its {other} kernel",)
         flavour = other
-        try:
-            theirs = oracle.layer_call(reference, tf_config, x, weights, upstream, flavour=flavour)
-        except (TFError, WorkerCrashed) as exc:
-            theirs = exc
+        theirs = _tf_outcome(oracle, reference, tf_config, x, weights, upstream, flavour)
     if unreliable and not refused and not isinstance(theirs, Exception) \
             and theirs["output"].shape == ours["output"].shape:
         theirs = float64_reference(oracle, reference, tf_config, x, weights, upstream, ours["output"].shape)
@@ -560,24 +557,32 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     return result, peer_results
 
 
+def _default_kernel(flavour):
+    """TF's default (non-oneDNN) CPU kernel beside the oneDNN ``flavour``; ``None`` if it is one."""
+    return "eigen" + flavour[len("onednn"):] if flavour.startswith("onednn") else None
+
+
+def _tf_outcome(oracle, reference, config, x, weights, upstream, flavour):
+    """TensorFlow's layer call, or the exception it (or its worker) ended in."""
+    from .tf_oracle import TFError, WorkerCrashed
+
+    try:
+        return oracle.layer_call(reference, config, x, weights, upstream, flavour=flavour)
+    except (TFError, WorkerCrashed) as exc:
+        return exc
+
+
 def _cross_check(result, oracle, reference, flavour, config, x, weights, upstream, ours, judge):
     """kcompat differs from TensorFlow: ask TF's other CPU kernel and the float64 reference
     before blaming kcompat. Where kcompat agrees with the reference, TF's kernel was wrong: the
     result is kcompat against the reference, with a note naming the wrong kernel; otherwise
     the mismatch stands, with a note of what the cross-check saw."""
-    from .tf_oracle import TFError, WorkerCrashed
-
     reference64 = float64_reference(oracle, reference, config, x, weights, upstream, ours["output"].shape)
-    base = flavour.split("-")[0]
     # oneDNN is only safe (and only computes) float32 with every kernel axis covering its
     # stride: where TF's default kernel was asked, the float64 reference alone decides.
-    other = None
-    if base == "onednn":
-        other = "eigen" + flavour[len(base):]
-        try:
-            other_outcome = oracle.layer_call(reference, config, x, weights, upstream, flavour=other)
-        except (TFError, WorkerCrashed) as exc:
-            other_outcome = exc
+    other = _default_kernel(flavour)
+    if other is not None:
+        other_outcome = _tf_outcome(oracle, reference, config, x, weights, upstream, other)
     ours_vs_reference = judge("kcompat", ours, reference64)
     off = [d for d in result.differences if not d.ok]
     wrong = ", ".join(d.name for d in off) + f" (relative error up to {max(d.max_rel for d in off):.3g})"
