@@ -10,9 +10,11 @@ correlate the same way.
 
 Speed (``scripts/bench.py``): the geometry of a call is worked out once per shape; torch's
 call uses the largest symmetric padding TF's crop allows and the bias is added after the
-crop. When a gradient is wanted, strided layers differentiate through :class:`_ConvTranspose`
-(each gradient in its fastest memory layout) and kernel == stride layers are one matmul
-(:func:`_tiles`); the numbers are the same, to rounding.
+crop. A call runs on one of :data:`PATHS`: torch's deconvolution on the input's layout or
+on an NCHW copy, differentiated by autograd or by :class:`_ConvTranspose` (each gradient in
+its fastest memory layout), or one matmul and col2im (:mod:`kcompat._gemm`). Which is
+fastest differs between CPUs, so large calls measure the candidates once per geometry
+(:mod:`kcompat._paths`); the numbers are the same, to rounding.
 
 Safety (``python -m kcompat.testing.deconv_sweep``): torch 2.13's CPU (oneDNN) deconvolution
 backward aborts the process, hangs or returns garbage on some shapes with a size-1 axis; such
@@ -30,9 +32,10 @@ import typing
 import torch
 import torch.nn.functional as F
 
-from . import shapes
+from . import _gemm, _paths, shapes
 
-__all__ = ["check_allocatable", "conv_transpose", "conv2d_transpose", "keras_output_size", "plan"]
+__all__ = ["PATHS", "check_allocatable", "conv_transpose", "conv2d_transpose", "keras_output_size", "path_taken",
+           "plan"]
 
 _TORCH_OPS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
@@ -114,7 +117,6 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
         Output spatial lengths are ``output_size``; TF's crop is ``pad_before`` rows at the
         front of the full ``(I - 1) * s + (k - 1) * d + 1`` result, zero rows past its end.
     """
-    rank = weight.dim() - 2
     strides, dilation, output_size = tuple(strides), tuple(dilation), tuple(output_size)
     if not isinstance(padding, str):
         padding = tuple(tuple(p) for p in padding)
@@ -124,40 +126,158 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
                          f"Received: bias.shape={tuple(bias.shape)}")
     x = inputs.movedim(-1, 1) if channels_last else inputs
     call = _call(x.shape, output_size, weight.shape, strides, padding, dilation, channels_last)
-    if call is None:
+    return _run(inputs, x, weight, bias, call, channels_last)
+
+
+def _run(inputs, x, weight, bias, call, channels_last):
+    """One call on its geometry's :class:`_Call` (``x``: ``inputs`` in NCHW order)."""
+    if call.empty:
         # An empty input or output: TF returns zeros (plus bias) of the requested size.
-        y = weight.new_zeros((x.shape[0], weight.shape[1], *output_size))
+        y = weight.new_zeros((x.shape[0], weight.shape[1], *call.output_size))
         # Sums of empty slices: exact zeros that keep the result on the autograd graph, so that
         # the gradients are zeros, as TensorFlow's are, not missing.
         y = y + (x.flatten()[:0].sum() + weight.flatten()[:0].sum()).to(y.dtype)
         if bias is not None:
-            y = y + bias.to(y.dtype).view(1, -1, *[1] * rank)
+            y = y + bias.to(y.dtype).view(1, -1, *[1] * (weight.dim() - 2))
         return y.movedim(1, -1) if channels_last else y
     autocasting = torch.is_autocast_enabled(x.device.type)
     wants_grad = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or bias is not None and bias.requires_grad)
-    training = wants_grad and not autocasting
-    if training and channels_last and call.tiles is not None:
-        return _tiles(inputs, weight, bias, call.tiles)
     if call.canonical:
-        x = _canonical(x)
-        if wants_grad and autocasting:
-            # Autocast's casts, made here so that the backward is _ConvTranspose's, not autograd's.
-            dtype = _autocast_dtype(x.device.type)
-            x, weight = _canonical(x.to(dtype)), weight.to(dtype)
-            bias = None if bias is None else bias.to(dtype)
-            with torch.autocast(x.device.type, enabled=False):
-                y = _ConvTranspose.apply(x, weight, bias, call)
-            return y.movedim(1, -1).contiguous() if channels_last else y
-    elif call.contiguous:
-        x = x.contiguous()
-    if training and call.custom_backward:
+        return _run_canonical(x, weight, bias, call, channels_last, wants_grad, autocasting)
+    training = wants_grad and not autocasting
+    path = choose_path(inputs, x, weight, bias, call, channels_last, training, autocasting)
+    return PATHS[path](inputs, x, weight, bias, call, channels_last, training)
+
+
+def _run_canonical(x, weight, bias, call, channels_last, wants_grad, autocasting):
+    """A size-1 axis (``_Call.canonical``): NCHW tensors with canonical strides, always."""
+    x = _canonical(x)
+    if wants_grad and autocasting:
+        # Autocast's casts, made here so that the backward is _ConvTranspose's, not autograd's.
+        dtype = _autocast_dtype(x.device.type)
+        x, weight = _canonical(x.to(dtype)), weight.to(dtype)
+        bias = None if bias is None else bias.to(dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            y = _ConvTranspose.apply(x, weight, bias, call)
+    elif wants_grad:
         y = _ConvTranspose.apply(x, weight, bias, call)
     else:
         y = _forward(x, weight, bias, call)
-    if not channels_last:
-        return y
-    return y.movedim(1, -1).contiguous() if call.contiguous else y.movedim(1, -1)
+    return y.movedim(1, -1).contiguous() if channels_last else y
+
+
+def _deconv(nchw, split):
+    """A path on torch's transposed convolution: on an NCHW copy of channels_last input
+    (``nchw``), and in training through :class:`_ConvTranspose` (``split``) or autograd."""
+
+    def run(inputs, x, weight, bias, call, channels_last, training):
+        copy = nchw and channels_last
+        if copy:
+            x = x.contiguous()
+        if training and split:
+            y = _ConvTranspose.apply(x, weight, bias, call)
+        else:
+            y = _forward(x, weight, bias, call)
+        if not channels_last:
+            return y
+        return y.movedim(1, -1).contiguous() if copy else y.movedim(1, -1)
+
+    return run
+
+
+def _gemm_path(inputs, x, weight, bias, call, channels_last, training):
+    nhwc = inputs if channels_last else x.movedim(1, -1)
+    if call.tiles is not None:
+        y = _gemm.tiles(nhwc, weight, bias, call.tiles)
+    else:
+        y = _gemm.gemm(nhwc, weight, bias, call.col2im, call.output_size)
+    return y if channels_last else y.movedim(-1, 1).contiguous()
+
+
+PATHS = {
+    "deconv": _deconv(nchw=False, split=False),
+    "deconv+split": _deconv(nchw=False, split=True),
+    "deconv-nchw": _deconv(nchw=True, split=False),
+    "deconv-nchw+split": _deconv(nchw=True, split=True),
+    "gemm": _gemm_path,
+}
+"""Every way kcompat computes a (non-canonical) call, by the name :func:`choose_path` gives."""
+
+
+def choose_path(inputs, x, weight, bias, call, channels_last, training, autocasting=False):
+    """The name of the :data:`PATHS` entry that computes this call (see :mod:`kcompat._paths`).
+
+    The default is the rule measured on AVX2 Zen 3 CPUs; on calls large enough to matter the
+    candidates are timed once per geometry on the real tensors, because other CPUs differ.
+    """
+    names, default = call.training_paths if training else call.inference_paths
+    if len(names) == 1 or (call.work < _paths.MEASURED_WORK and not _paths.forcing()) \
+            or torch.compiler.is_compiling():
+        return default
+    key = _path_key(call, x, weight, training)
+    path = _paths.cached(key)
+    if path is not None:
+        return path
+    measurable = x.device.type == "cpu" and not autocasting
+    return _paths.choose(key, names, default, call.work, measurable,
+                         lambda name: _timed_run(PATHS[name], inputs, x, weight, bias, call, channels_last, training))
+
+
+def _path_key(call, x, weight, training):
+    return call.geometry, x.dtype, x.device, training, x.requires_grad, weight.requires_grad
+
+
+def path_taken(inputs, weight, bias=None, *, output_size, strides, padding, dilation, channels_last, training):
+    """``(path, {candidate: seconds})``: the :data:`PATHS` entry :func:`conv_transpose` takes for
+    these arguments (``training``: with a gradient), and what measuring it timed (empty where
+    the rule chose); ``"empty"`` or ``"canonical"`` for the geometries that have one route."""
+    x = inputs.movedim(-1, 1) if channels_last else inputs
+    padding = padding if isinstance(padding, str) else tuple(tuple(p) for p in padding)
+    call = _call(x.shape, tuple(output_size), weight.shape, tuple(strides), padding, tuple(dilation), channels_last)
+    if call.empty or call.canonical:
+        return ("empty" if call.empty else "canonical"), {}
+    path = choose_path(inputs, x, weight, bias, call, channels_last, training)
+    choice = _paths.choices().get(_path_key(call, x, weight, training))
+    return path, ({} if choice is None else dict(choice.seconds))
+
+
+def _candidates(channels_last, training, weight_heavy, nchw_gradients, gemm, tiles, strided):
+    """``(names, default)``: the :data:`PATHS` that can compute a geometry, and the rule's choice."""
+    layouts = ("deconv", "deconv-nchw") if channels_last else ("deconv",)
+    if training and nchw_gradients:
+        layouts = ("deconv-nchw",)
+    names = [f"{name}+split" for name in layouts] + list(layouts) if training else list(layouts)
+    if gemm:
+        names.append("gemm")
+    layout = "deconv-nchw" if channels_last and (weight_heavy or training and nchw_gradients) else "deconv"
+    if training and tiles and channels_last:
+        default = "gemm"
+    elif training and strided:
+        # The split backward wins on strided layers (1.2-1.9x on the benchmark's); at stride 1
+        # torch's own backward is faster (measured 1.3-1.5x).
+        default = layout + "+split"
+    else:
+        default = layout
+    return tuple(names), default
+
+
+def _timed_run(path, inputs, x, weight, bias, call, channels_last, training):
+    """``run()`` computing this call on ``path`` once, off the caller's autograd graph."""
+    if not training:
+        def run():
+            with torch.no_grad():
+                path(inputs, x, weight, bias, call, channels_last, False)
+        return run
+    leaves = [t.detach().requires_grad_(t.requires_grad) if t is not None else None for t in (inputs, weight, bias)]
+    wanted = [t for t in leaves if t is not None and t.requires_grad]
+    x_leaf = leaves[0].movedim(-1, 1) if channels_last else leaves[0]
+
+    def run():
+        y = path(leaves[0], x_leaf, leaves[1], leaves[2], call, channels_last, True)
+        torch.autograd.grad(y, wanted, torch.ones_like(y))
+
+    return run
 
 
 def _canonical(t):
@@ -217,29 +337,40 @@ def _check_geometry(input_shape, output_size, weight_shape, strides, padding, di
 class _Call(typing.NamedTuple):
     """Everything one geometry needs per call, worked out once (see :func:`_call`)."""
 
+    geometry: tuple  # the arguments of :func:`_call`: the key of the paths chosen for it
+    output_size: tuple  # spatial output lengths
+    empty: bool  # an empty input or output: zeros (plus bias), no torch call
     kwargs: dict  # stride, padding, output_padding, dilation of torch's call
     extend: list  # F.pad argument appending zero rows past torch's end, or None
     narrows: tuple  # (dim, start, length) slices of TF's crop
     grad_pads: list  # F.pad argument turning the output's gradient into torch's, or None
     fuse_bias: bool  # torch's output is the answer: its call can add the bias
-    contiguous: bool  # channels_last input computed on an NCHW copy (see below)
-    custom_backward: bool  # differentiate with _ConvTranspose rather than autograd
+    weight_heavy: bool  # the weight outweighs the input (the rule then takes an NCHW copy, below)
+    nchw_gradients: bool  # channels_last gradients would be wrong: train on an NCHW copy (below)
     canonical: bool  # a size-1 axis: every tensor torch sees is NCHW with canonical strides (below)
     slow_backward: bool  # one channel or one filter: gradients off oneDNN (:func:`_slow_gradients`)
-    tiles: tuple  # kernel == stride on every axis: the crop of :func:`_tiles`, else None
+    tiles: tuple  # kernel == stride on every axis: the crop of :func:`kcompat._gemm.tiles`, else None
+    col2im: tuple  # :func:`kcompat._gemm.col2im_plan` where the GEMM path is a candidate, else None
+    work: int  # multiply-adds of the call
+    inference_paths: tuple  # (candidate names, rule's default) without a gradient
+    training_paths: tuple  # the same with one
+
+
+_GEMM_TAPS = 64  # kernels with more taps than this do not take the GEMM path (col2im adds per tap)
 
 
 @_geometry_cache
 def _call(input_shape, output_size, weight_shape, strides, padding, dilation, channels_last):
-    """The torch call and crop for one geometry, after TF's acceptance check; ``None`` if empty.
+    """The torch call and crop for one geometry, after TF's acceptance check.
 
     ``input_shape`` and ``weight_shape`` are full torch shapes (NCHW order).
     """
-    _check_geometry(input_shape, output_size, weight_shape, strides, padding, dilation, channels_last)
+    geometry = (input_shape, output_size, weight_shape, strides, padding, dilation, channels_last)
+    _check_geometry(*geometry)
     input_size, kernel_size = tuple(input_shape[2:]), tuple(weight_shape[2:])
     plans = plan(input_size, output_size, kernel_size, strides, padding, dilation)
     if any(p is None for p in plans):
-        return None
+        return _Call(geometry, output_size, True, *[None] * (len(_Call._fields) - 3))
     extend, grad_pads = [], []
     for p in reversed(plans):
         extend += [0, p.extend]
@@ -248,16 +379,15 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
                     if p.start or p.torch_length + p.extend != p.output_length)
     kwargs = dict(stride=strides, padding=tuple(p.padding for p in plans),
                   output_padding=tuple(p.output_padding for p in plans), dilation=dilation)
-    # channels_last input is computed on an NCHW copy (and the output copied back) when:
-    # - torch's CPU (oneDNN) deconvolution would return a wrong weight gradient: channels_last
-    #   input with a kernel smaller than its stride and output_padding (torch 2.13; seen with
-    #   k=1, output_padding=s-1, intermittently);
-    # - the weight outweighs the input: oneDNN then spends more reordering the weight to
-    #   channels_last, per call and per gradient, than the layout saves (1.2x forward+backward
-    #   on the benchmark's 4x4x512 DCGAN layer); the copies are of the small tensors.
-    contiguous = channels_last and (
-        any(p.output_padding and k < s for p, k, s in zip(plans, kernel_size, strides))
-        or math.prod(weight_shape) > 4 * math.prod(input_shape))
+    # torch's CPU (oneDNN) deconvolution returns a wrong weight gradient for channels_last
+    # input with a kernel smaller than its stride and output_padding (torch 2.13; seen with
+    # k=1, output_padding=s-1, intermittently): such layers train on an NCHW copy.
+    nchw_gradients = channels_last and any(p.output_padding and k < s for p, k, s in zip(plans, kernel_size, strides))
+    # Where the weight outweighs the input, oneDNN spends more reordering the weight to
+    # channels_last, per call and per gradient, than the layout saves (1.2x forward+backward
+    # on the benchmark's 4x4x512 DCGAN layer, AVX2 Zen 3): the rule then copies the small
+    # tensors to NCHW. (A rule, not a safety route: measuring may choose otherwise.)
+    weight_heavy = math.prod(weight_shape) > 4 * math.prod(input_shape)
     # A size-1 channel, filter or spatial axis makes a tensor's layout ambiguous (a C=1 NHWC
     # tensor is "contiguous" and channels_last at once), and torch 2.13's CPU (oneDNN)
     # deconvolution backward then aborts the process (heap corruption) or returns garbage
@@ -268,48 +398,27 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
     # With one channel or one filter its (deconvolution and convolution) weight gradients also
     # abort, hang or return garbage on canonical NCHW tensors (seen: 3-D, one filter, kernel 7,
     # stride 2): those gradients come from torch's slow convolution (:func:`_slow_gradients`).
+    # No other path is tried on them.
     output_shape = (input_shape[0], weight_shape[1], *output_size)
     canonical = 1 in input_shape[1:] or 1 in output_shape[1:]
     slow_backward = weight_shape[0] == 1 or weight_shape[1] == 1
-    contiguous = contiguous or (canonical and channels_last)
-    # The split backward wins on strided layers (1.2-1.9x on the benchmark's); at stride 1
-    # torch's own backward is faster (measured 1.3-1.5x).
-    custom_backward = max(strides) > 1
     # Kernel equal to stride: output tiles do not overlap, so the layer is one matmul (see
-    # _tiles); used when TF's output lies inside the full result (no zero rows past its end).
+    # kcompat._gemm.tiles); used when TF's output lies inside the full result (no zero rows past its end).
     tiles = None
     if kernel_size == strides and max(dilation) == 1 and all(p.crop_after >= 0 for p in plans):
         tiles = tuple((axis + 1, p.crop_before, p.output_length) for axis, p in enumerate(plans)
                       if p.crop_before or p.crop_after)
-    return _Call(kwargs, extend if any(extend) else None, narrows, grad_pads if any(grad_pads) else None,
-                 all(p.is_identity for p in plans), contiguous, custom_backward or canonical, canonical, slow_backward, tiles)
-
-
-def _tiles(x, weight, bias, crop):
-    """A channels_last transposed convolution whose kernel equals its stride, as one matmul.
-
-    Each input pixel then owns its own ``kernel_size`` tile of the output: ``(N*pixels, C)``
-    times ``(C, kernel taps * filters)``, tiles moved into place, TF's crop (``crop``: ``(dim,
-    start, length)`` of the full result), bias. Forward and both gradients are plain matmuls,
-    which run at matmul speed where oneDNN's deconvolution does not: 1.3x faster forward+
-    backward on the benchmark's U-Net k2 s2 layer. Forward alone, oneDNN is faster (no tile
-    shuffle), so this is the training path only.
-    """
-    rank = weight.dim() - 2
-    batch, spatial, kernel, filters = x.shape[0], x.shape[1:-1], weight.shape[2:], weight.shape[1]
-    w = weight.permute(0, *range(2, rank + 2), 1).reshape(weight.shape[0], -1)  # (C, taps * filters)
-    x = x.reshape(-1, x.shape[-1])
-    if bias is None:
-        y = x @ w
-    else:  # the bias rides in the matmul, once per tap
-        y = torch.addmm(bias.to(x.dtype).repeat(w.shape[1] // filters), x, w)
-    # (N, S1, .., Sr, k1, .., kr, F) -> (N, S1, k1, .., Sr, kr, F) -> (N, S1*k1, .., Sr*kr, F)
-    order = [0] + [d for axis in range(rank) for d in (1 + axis, 1 + rank + axis)] + [2 * rank + 1]
-    y = y.view(batch, *spatial, *kernel, filters).permute(order)
-    y = y.reshape(batch, *[s * k for s, k in zip(spatial, kernel)], filters)
-    for dim, start, length in crop:
-        y = y.narrow(dim, start, length)
-    return y
+    col2im = None
+    if tiles is None and not canonical and math.prod(kernel_size) <= _GEMM_TAPS:
+        col2im = _gemm.col2im_plan([(shapes.tap_ranges(i, p.output_length, k, s, p.crop_before, d), s)
+                                    for i, p, k, s, d in zip(input_size, plans, kernel_size, strides, dilation)])
+    work = math.prod(input_shape) * math.prod(weight_shape[1:])
+    gemm = tiles is not None or col2im is not None
+    paths = [_candidates(channels_last, training, weight_heavy, nchw_gradients, gemm, tiles is not None,
+                         max(strides) > 1) for training in (False, True)]
+    return _Call(geometry, output_size, False, kwargs, extend if any(extend) else None, narrows,
+                 grad_pads if any(grad_pads) else None, all(p.is_identity for p in plans), weight_heavy,
+                 nchw_gradients, canonical, slow_backward, tiles, col2im, work, *paths)
 
 
 def _forward(x, weight, bias, call):

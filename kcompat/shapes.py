@@ -27,6 +27,7 @@ __all__ = [
     "tf_padding_before",
     "check_tf_accepts",
     "plan_axis",
+    "tap_ranges",
 ]
 
 
@@ -179,3 +180,21 @@ def plan_axis(input_length, output_length, kernel_size, stride, padding, dilatio
         start=start,
         extend=extend,
     )
+
+
+def tap_ranges(input_length, output_length, kernel_size, stride, crop_before, dilation=1):
+    """Where each kernel tap's rows land in TF's output, for the GEMM + col2im formulation.
+
+    Input row ``i`` through tap ``t`` lands on full-result row ``i * s + t * d``, so on output
+    row ``i * s + t * d - crop_before``. Returns ``(t, i_start, i_stop, o_start)`` for every
+    tap that reaches ``[0, output_length)``: input rows ``i_start:i_stop`` land on output rows
+    ``o_start, o_start + s, ...``. Taps that land nowhere (cropped away) are left out.
+    """
+    ranges = []
+    for t in range(kernel_size):
+        offset = t * dilation - crop_before
+        i_start = max(0, -(offset // stride))  # first i with i * s + offset >= 0
+        i_stop = min(input_length, (output_length - 1 - offset) // stride + 1)
+        if i_stop > i_start:
+            ranges.append((t, i_start, i_stop, i_start * stride + offset))
+    return tuple(ranges)

@@ -1,20 +1,27 @@
 """What does the port cost? kcompat against raw torch, TensorFlow and Keras 3's torch backend.
 
-    python scripts/bench.py [--rounds 7] [--min-time 0.2] [--json] [--only NAME]
+    python scripts/bench.py [--rounds 9] [--max-rounds 25] [--min-time 0.2] [--json] [--only NAME]
 
 For each layer shape, forward and forward+backward, in one process and interleaved (every
-round times every implementation once, in turn; the median over rounds is reported):
+round times every implementation once, in turn):
 
 - ``kcompat-cl`` / ``kcompat-cf``: ``kcompat.Conv2DTranspose`` on NHWC / NCHW input;
 - ``torch-nchw`` / ``torch-cl``: raw ``F.conv_transpose2d`` computing the same output (best
   symmetric padding, then the slice), on contiguous NCHW input / on the channels_last view;
-- ``tf-eager`` / ``tf-function``: TensorFlow's Keras layer (tf_keras), eagerly and in ``tf.function``;
+- ``tf-eager`` / ``tf-function``: TensorFlow's Keras 2 layer (tf_keras), eagerly and in ``tf.function``;
+- ``keras3-tf``: what Keras 3's layer runs on its TensorFlow backend (its ``conv_transpose``
+  and bias add), in ``tf.function``;
 - ``keras3-torch``: Keras 3's layer on its torch backend (when keras is installed).
 
-Prints medians (ms), ratios and GFLOP/s (2 * multiply-adds per second; forward+backward counts
-3x the forward) against a large ``torch.mm`` measured in the same run; ``--json`` for machines.
-TensorFlow and Keras 3 are imported here (never by ``import kcompat``): Keras 3 on torch needs
-``KERAS_BACKEND=torch``, set before it is imported, and tf_keras is the TensorFlow Keras layer.
+Ratios are taken within each round (the implementations compared ran seconds apart) and
+their median reported with ``±``, twice its standard error; rounds are added, up to
+``--max-rounds``, until that is under 3% of the ratio. TensorFlow's figure is the faster of
+tf_keras and Keras 3 on TF. Each row says which path kcompat took (measured once per
+geometry, :mod:`kcompat._paths`). Also printed: GFLOP/s (2 * multiply-adds per second;
+forward+backward counts 3x the forward) against a large ``torch.mm`` measured in the same
+run; ``--json`` for machines. TensorFlow and Keras 3 are imported here (never by ``import
+kcompat``): Keras 3 on torch needs ``KERAS_BACKEND=torch``, set before it is imported, and
+its TensorFlow computation is called from its TF backend module.
 """
 
 from __future__ import annotations
@@ -34,9 +41,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import kcompat  # noqa: E402
+from kcompat import functional  # noqa: E402
 from kcompat.functional import keras_output_size, plan  # noqa: E402
 from kcompat.harness.bench_layers import BENCH_LAYERS  # noqa: E402
-
 
 
 def _timer(fn, min_time):
@@ -104,12 +111,32 @@ def implementations(shape, filters, k, s, padding, output_padding):
 
     out["kcompat-cl"] = torch_pair(layer_cl, x_nhwc, (weight, bias))
     out["kcompat-cf"] = torch_pair(layer_cf, x_nchw, (layer_cf.weight, layer_cf.bias))
+    paths = {"kcompat-cl": _paths_taken(layer_cl, x_nhwc, out["kcompat-cl"]),
+             "kcompat-cf": _paths_taken(layer_cf, x_nchw, out["kcompat-cf"])}
     out["torch-nchw"] = torch_pair(_raw_torch(x_nchw, weight, bias, k, s, padding, output_padding), x_nchw,
                                    (weight, bias))
     out["torch-cl"] = torch_pair(_raw_torch(x_cl, weight, bias, k, s, padding, output_padding), x_cl, (weight, bias))
     out.update(_tensorflow(args, x_nhwc.numpy(), layer_cl.get_weights()))
+    out.update(_keras3_tensorflow(args, x_nhwc.numpy(), layer_cl.get_weights()))
     out.update(_keras3_torch(args, x_nhwc, layer_cl.get_weights()))
-    return out
+    return out, paths
+
+
+def _paths_taken(layer, x, fns):
+    """``{mode: (path, {candidate: ms})}``: what kcompat chose on its first forward and
+    forward+backward of ``layer`` on ``x`` (measured then, once per geometry)."""
+    channels_last = layer.data_format == "channels_last"
+    shape = layer.compute_output_shape(tuple(x.shape))
+    taken = {}
+    for mode, fn in zip(("forward", "forward+backward"), fns):
+        fn()
+        training = mode != "forward"
+        path, seconds = functional.path_taken(
+            x.detach().requires_grad_(training), layer.weight, layer.bias,
+            output_size=shape[1:-1] if channels_last else shape[2:], strides=layer.strides, padding=layer.padding,
+            dilation=layer.dilation_rate, channels_last=channels_last, training=training)
+        taken[mode] = (path, {name: s * 1e3 for name, s in seconds.items()})
+    return taken
 
 
 def _tensorflow(args, x, weights):
@@ -137,6 +164,33 @@ def _tensorflow(args, x, weights):
         "tf-eager": (lambda: layer(xt).numpy(), lambda: [t.numpy() for t in step()]),
         "tf-function": (lambda: fwd_fn().numpy(), lambda: [t.numpy() for t in step_fn()]),
     }
+
+
+def _keras3_tensorflow(args, x, weights):
+    """Keras 3's Conv2DTranspose.call on its TensorFlow backend: ``conv_transpose`` then the bias."""
+    try:
+        import tensorflow as tf
+        from keras.src.backend.tensorflow import nn as keras_tf_nn
+    except ImportError:
+        return {}
+    kernel, bias = (tf.Variable(w) for w in weights)
+    conv = {key: args[key] for key in ("strides", "padding", "output_padding") if key in args}
+    xt = tf.constant(x)
+
+    def layer():
+        y = keras_tf_nn.conv_transpose(xt, kernel, data_format="channels_last", **conv)
+        return y + tf.reshape(bias, (1, 1, 1, -1))
+
+    g = tf.constant(np.random.default_rng(1).standard_normal(layer().shape), tf.float32)
+
+    def step():
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = layer()
+        return [y] + tape.gradient(y, [xt, kernel, bias], output_gradients=g)
+
+    fwd_fn, step_fn = tf.function(layer), tf.function(step)
+    return {"keras3-tf": (lambda: fwd_fn().numpy(), lambda: [t.numpy() for t in step_fn()])}
 
 
 def _keras3_torch(args, x, weights):
@@ -168,64 +222,98 @@ def matmul_gflops(min_time):
     return 2 * 2048 ** 3 / _timer(lambda: torch.mm(a, b), min_time) / 1e9
 
 
-def bench(rounds, min_time, only=None):
+def bench(rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
     rows = []
     for name, shape, config in BENCH_LAYERS:
         if only and only not in name:
             continue
         filters, k = config["filters"], config["kernel_size"]
-        impls = implementations(shape, filters, k, config["strides"], config["padding"], config.get("output_padding"))
+        impls, paths = implementations(shape, filters, k, config["strides"], config["padding"],
+                                       config.get("output_padding"))
         flops = 2 * shape[0] * shape[1] * shape[2] * shape[3] * filters * k * k
         for mode, index, factor in (("forward", 0, 1), ("forward+backward", 1, 3)):
             samples = {impl: [] for impl in impls}
-            for _ in range(rounds):
+            while True:
                 for impl, fns in impls.items():
                     samples[impl].append(_timer(fns[index], min_time))
+                done = len(samples["kcompat-cl"])
+                spread = ratio_spread(samples)
+                if done >= rounds and (done >= (max_rounds or rounds) or
+                                       all(e <= tolerance * r for r, e in spread.values())):
+                    break
             medians = {impl: statistics.median(v) for impl, v in samples.items()}
-            rows.append({"layer": name, "mode": mode, "ms": {i: m * 1e3 for i, m in medians.items()},
-                         "gflops": {i: factor * flops / m / 1e9 for i, m in medians.items()}})
+            rows.append({"layer": name, "mode": mode, "rounds": done,
+                         "ms": {i: m * 1e3 for i, m in medians.items()},
+                         "gflops": {i: factor * flops / m / 1e9 for i, m in medians.items()},
+                         "ratios": {key: r for key, (r, _) in spread.items()},
+                         "ratio_errors": {key: e for key, (_, e) in spread.items()},
+                         "paths": {impl: paths[impl][mode][0] for impl in paths},
+                         "path_ms": {impl: paths[impl][mode][1] for impl in paths}})
     return rows
 
 
-def ratios(row):
-    ms = row["ms"]
+def _round_ratios(ms):
+    """The ratios of one round's timings (``ms``: implementation -> seconds)."""
     kc = min(ms["kcompat-cl"], ms["kcompat-cf"])
     raw = min(ms["torch-nchw"], ms["torch-cl"])
     out = {"kcompat/raw-torch": ms["kcompat-cl"] / raw, "kcompat-best/raw-torch": kc / raw}
-    if "tf-function" in ms:
-        out["kcompat/tf-function"] = ms["kcompat-cl"] / ms["tf-function"]
+    tf = [ms[name] for name in ("tf-function", "keras3-tf") if name in ms]
+    if tf:
+        out["kcompat/tensorflow"] = ms["kcompat-cl"] / min(tf)
     if "keras3-torch" in ms:
         out["keras3-torch/kcompat"] = ms["keras3-torch"] / ms["kcompat-cl"]
     return out
 
 
+def ratio_spread(samples):
+    """``{ratio: (median over rounds, 2 x its standard error)}``; the error is estimated from the
+    interquartile range (``SE(median) ~ 1.2533 * sigma / sqrt(n)``, ``sigma ~ IQR / 1.349``)."""
+    per_round = [_round_ratios({impl: v[i] for impl, v in samples.items()})
+                 for i in range(len(samples["kcompat-cl"]))]
+    out = {}
+    for key in per_round[0]:
+        values = [r[key] for r in per_round]
+        if len(values) < 4:
+            out[key] = (statistics.median(values), float("inf"))
+            continue
+        q1, _, q3 = statistics.quantiles(values, n=4)
+        out[key] = (statistics.median(values), 2 * 1.2533 * (q3 - q1) / 1.349 / len(values) ** 0.5)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median reported)")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds at least")
+    parser.add_argument("--max-rounds", type=int, default=25,
+                        help="rounds at most, added while a ratio's error exceeds 3%%")
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds per timing sample")
     parser.add_argument("--only", help="only layers whose name contains this")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
     gflops = matmul_gflops(args.min_time)
-    rows = bench(args.rounds, args.min_time, args.only)
-    for row in rows:
-        row["ratios"] = ratios(row)
+    rows = bench(args.rounds, args.min_time, args.only, max(args.rounds, args.max_rounds))
     if args.json:
         print(json.dumps({"torch_threads": torch.get_num_threads(), "matmul_gflops": gflops, "rows": rows}, indent=1))
         return 0
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; torch.mm 2048^3: {gflops:.0f} GFLOP/s")
     names = list(rows[0]["ms"]) if rows else []
-    header = f"{'layer':32s} {'mode':17s} " + " ".join(f"{n:>12s}" for n in names)
-    print(header + "   kc/raw  kc/tf.fn  k3t/kc  kc %mm")
+    print(f"{'layer':31s} {'mode':16s} " + " ".join(f"{n:>12s}" for n in names))
     for row in rows:
-        r = row["ratios"]
-        cells = " ".join(f"{row['ms'][n]:12.3f}" for n in names)
-        print(f"{row['layer']:32s} {row['mode']:17s} {cells}   {r['kcompat/raw-torch']:6.2f}  "
-              f"{r.get('kcompat/tf-function', float('nan')):8.2f}  {r.get('keras3-torch/kcompat', float('nan')):6.2f}"
-              f"  {row['gflops']['kcompat-cl'] / gflops:5.0%}")
-    print("ms per call (median of interleaved rounds); kc/raw: kcompat-cl vs the better raw torch layout; "
-          "kc/tf.fn: vs TensorFlow tf.function; k3t/kc: Keras 3 torch backend vs kcompat; "
-          "kc %mm: kcompat GFLOP/s as a share of torch.mm's")
+        print(f"{row['layer']:31s} {row['mode']:16s} " + " ".join(f"{row['ms'][n]:12.3f}" for n in names))
+    print("\nms per call, median of interleaved rounds. Ratios (median of per-round ratios ± 2 standard errors):")
+    shown = (("kcompat/raw-torch", "kc/raw"), ("kcompat/tensorflow", "kc/TF"), ("keras3-torch/kcompat", "k3t/kc"))
+    print(f"{'layer':31s} {'mode':16s} {'rounds':>6s} " + " ".join(f"{label:>13s}" for _, label in shown)
+          + "  kc %mm  path NHWC / NCHW  (NHWC candidates measured, ms)")
+    for row in rows:
+        cells = " ".join(f"{row['ratios'].get(key, float('nan')):6.2f} ±{row['ratio_errors'].get(key, 0):5.1%}"
+                         for key, _ in shown)
+        measured = ", ".join(f"{n} {ms:.3g}" for n, ms in row["path_ms"]["kcompat-cl"].items()) or "by rule"
+        print(f"{row['layer']:31s} {row['mode']:16s} {row['rounds']:6d} {cells}  "
+              f"{row['gflops']['kcompat-cl'] / gflops:5.0%}  {row['paths']['kcompat-cl']} / "
+              f"{row['paths']['kcompat-cf']}  ({measured})")
+    print("kc/raw: kcompat-cl vs the better raw torch layout; kc/TF: vs the faster of tf_keras and Keras 3 on "
+          "TensorFlow (tf.function); k3t/kc: Keras 3 torch backend vs kcompat; kc %mm: kcompat GFLOP/s as a "
+          "share of torch.mm's; path: kcompat.functional.PATHS, chosen by rule below 2e7 multiply-adds.")
     return 0
 
 

@@ -8,18 +8,41 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 
 
 def test_bench_json_has_every_implementation_and_ratio():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--rounds", "1", "--min-time", "0.001", "--only", "latency",
-                          "--json"], capture_output=True, text=True, timeout=300, check=True).stdout
+    out = subprocess.run([sys.executable, str(SCRIPT), "--rounds", "1", "--max-rounds", "1", "--min-time", "0.001",
+                          "--only", "latency", "--json"], capture_output=True, text=True, timeout=300, check=True).stdout
     report = json.loads(out)
     assert report["matmul_gflops"] > 0
     assert [row["mode"] for row in report["rows"]] == ["forward", "forward+backward"]
     for row in report["rows"]:
         assert set(row["ms"]) == {"kcompat-cl", "kcompat-cf", "torch-nchw", "torch-cl", "tf-eager", "tf-function",
-                                  "keras3-torch"}
+                                  "keras3-tf", "keras3-torch"}
         assert all(v > 0 for v in row["ms"].values())
-        assert set(row["ratios"]) == {"kcompat/raw-torch", "kcompat-best/raw-torch", "kcompat/tf-function",
-                                      "keras3-torch/kcompat"}
+        assert set(row["ratios"]) == set(row["ratio_errors"]) == {
+            "kcompat/raw-torch", "kcompat-best/raw-torch", "kcompat/tensorflow", "keras3-torch/kcompat"}
+        assert row["rounds"] == 1
+        # the path each kcompat row took (this layer is below the measured size: the rule's)
+        assert row["paths"] == {"kcompat-cl": "deconv", "kcompat-cf": "deconv"}
+        assert row["path_ms"] == {"kcompat-cl": {}, "kcompat-cf": {}}
+
+
+def test_ratio_spread_is_the_median_with_twice_its_standard_error(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "torch")  # what importing the script sets; undone after the test
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import bench
+    finally:
+        sys.path.pop(0)
+    samples = {"kcompat-cl": [2.0, 2.2, 2.0, 2.1, 1.9], "kcompat-cf": [3.0] * 5, "torch-nchw": [1.0] * 5,
+               "torch-cl": [4.0] * 5, "tf-function": [4.0] * 5, "keras3-tf": [2.0] * 5}
+    spread = bench.ratio_spread(samples)
+    q1, _, q3 = __import__("statistics").quantiles([2.0, 2.2, 2.0, 2.1, 1.9], n=4)
+    assert spread["kcompat/raw-torch"] == (2.0, pytest.approx(2 * 1.2533 * (q3 - q1) / 1.349 / 5 ** 0.5))
+    assert spread["kcompat/tensorflow"][0] == 1.0  # against the faster TensorFlow (Keras 3 on TF here)
+    assert spread["kcompat-best/raw-torch"] == (2.0, pytest.approx(spread["kcompat/raw-torch"][1]))

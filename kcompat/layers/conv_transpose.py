@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .. import activations, constraints, dtype_policy, initializers, regularizers
-from ..functional import check_allocatable, conv_transpose, keras_output_size
+from ..functional import _call as functional_call, _run as run_call, check_allocatable, keras_output_size
 from ..serialization import to_snake_case
 from ..validation import standardize_data_format, standardize_int, standardize_padding, standardize_tuple
 
@@ -126,7 +126,7 @@ class BaseConvTranspose(torch.nn.Module):
         self._trainable = trainable
         self._device = device
         self._activity_losses = []
-        self._call_record = None  # (input signature, output size): one tuple, so threads see both or neither
+        self._call_record = None  # (input signature, output size, functional._Call, channels_last): one tuple, so threads see all or none
         self._init_variables()
         if input_shape is not None:
             input_shape = tuple(input_shape)
@@ -390,7 +390,11 @@ class BaseConvTranspose(torch.nn.Module):
             check_allocatable((inputs.shape[0], self.filters, *size), inputs.dtype, inputs.device,
                               f"The output for strides={self.strides}, kernel_size={self.kernel_size}, "
                               f"filters={self.filters} and input shape {tuple(inputs.shape)}")
-            record = self._call_record = (signature, size)
+            channels_last = self.data_format == "channels_last"
+            x = inputs.movedim(-1, 1) if channels_last else inputs
+            call = functional_call(x.shape, size, weight.shape, self.strides, self.padding, self.dilation_rate,
+                                   channels_last)
+            record = self._call_record = (signature, size, call, channels_last)
         # A mixed policy computes in half precision over float32 weights; otherwise the weights'
         # own dtype rules, so that ``layer.double()`` computes in float64 as torch users expect.
         compute = self.compute_dtype if self.dtype_policy.name.startswith("mixed_") else weight.dtype
@@ -400,9 +404,11 @@ class BaseConvTranspose(torch.nn.Module):
         if not autocasting and weight.dtype != compute:  # mixed policies: float32 weights
             weight = weight.to(compute)
             bias = None if bias is None else bias.to(compute)
-        outputs = conv_transpose(inputs, weight, bias, output_size=record[1], strides=self.strides,
-                                 padding=self.padding, dilation=self.dilation_rate,
-                                 channels_last=self.data_format == "channels_last")
+        # The geometry's torch call, worked out with the record (functional.conv_transpose's checks
+        # hold by construction here).
+        _, _, call, channels_last = record
+        outputs = run_call(inputs, inputs.movedim(-1, 1) if channels_last else inputs, weight, bias, call,
+                           channels_last)
         outputs = self.activation(outputs)
         if self._activity_losses:
             self._activity_losses.clear()
