@@ -2,10 +2,11 @@
 ``torch.backends.cudnn.benchmark`` does, because the fastest one differs between CPUs.
 
 The candidates of a geometry compute the same numbers to rounding (each is checked against
-TensorFlow by the tests). The first large call of a geometry times them on the real tensors,
-interleaved, and keeps the fastest; later calls look the choice up. Small calls (below
-``MEASURED_WORK`` multiply-adds) and calls under ``torch.compile`` take the rule-chosen
-default: there the choice saves less than measuring costs.
+TensorFlow by the tests). The first large call of a geometry (``MEASURED_WORK`` multiply-adds
+or more) times them on the real tensors, interleaved, and keeps the fastest; a smaller one is
+measured at its ``HOT_CALLS``-th call (a layer in a loop, not a one-off call, is worth the
+milliseconds); later calls look the choice up. Until then, under ``torch.compile`` and off
+the CPU, the rule-chosen default runs.
 
 ``KCOMPAT_PATHS=rules`` in the environment (or :func:`set_path_choice`) always takes the
 default, for runs that must be bit-identical across processes and machines.
@@ -17,14 +18,17 @@ import os
 import threading
 import time
 
-MEASURED_WORK = 20_000_000  # multiply-adds of a call; below it the default path runs
+MEASURED_WORK = 20_000_000  # multiply-adds of a call from which its first call is measured
+HOT_CALLS = 16  # a smaller geometry is measured at this call
+_KEPT = 4096  # geometries remembered (choices, and call counts of small ones)
 _MARGIN = 0.97  # another path must beat the default by 3%: near-ties keep the default, so
 # repeated runs choose alike
-_ROUNDS = 3  # interleaved timing rounds, the median kept
-_ROUND_TIME = 0.02  # seconds of calls per candidate and round (one call where a call takes longer)
+_MIN_ROUNDS, _MAX_ROUNDS = 5, 25  # rounds of one call per candidate (see _measure)
+_MEASURE_TIME = 0.25  # seconds of measured calls after which no round is added
 
 _lock = threading.Lock()
 _chosen = {}  # key -> Choice
+_calls = {}  # key -> calls so far, of small geometries not yet measured
 _mode = os.environ.get("KCOMPAT_PATHS", "measure")
 _forced = threading.local()
 
@@ -55,6 +59,7 @@ def clear():
     """Forget every choice (the next large call of each geometry measures again)."""
     with _lock:
         _chosen.clear()
+        _calls.clear()
 
 
 def choices():
@@ -75,11 +80,6 @@ class force:
 
     def __exit__(self, *exc):
         _forced.path = self.previous
-
-
-def forcing():
-    """Whether :class:`force` is on in this thread."""
-    return getattr(_forced, "path", None) is not None
 
 
 def cached(key):
@@ -105,18 +105,29 @@ def choose(key, names, default, work, measurable, make_run):
         return choice.path
     if not measurable:
         return default  # (not kept: an eager call of the geometry may measure later)
-    if _mode == "rules" or work < MEASURED_WORK:
+    if _mode == "rules":
         choice = Choice(default, {})
     else:
+        if work < MEASURED_WORK:
+            calls = _calls.get(key, 0) + 1
+            if calls < HOT_CALLS:
+                if len(_calls) >= _KEPT:
+                    _calls.clear()  # one-off sizes (a stream of new shapes) are not kept forever
+                _calls[key] = calls
+                return default
+            _calls.pop(key, None)
         choice = _measure({name: make_run(name) for name in names}, default)
     with _lock:
+        if len(_chosen) >= _KEPT:
+            _chosen.clear()  # as functools.lru_cache bounds the geometry caches; measured again if seen again
         _chosen.setdefault(key, choice)
     return choice.path
 
 
 def _measure(candidates, default):
-    """Each candidate timed in ``_ROUNDS`` interleaved rounds of at least ``_ROUND_TIME`` (the
-    steady state, with the allocator's and oneDNN's per-call costs in it); the median kept."""
+    """The candidates timed call by call in turn (A, B, C, A, B, C, ...: a slow spell of the
+    machine falls on all of them alike), for ``_MIN_ROUNDS`` rounds and on while the rounds
+    take under ``_MEASURE_TIME`` in all, up to ``_MAX_ROUNDS``; each one's median kept."""
     samples = {}
     for name, run in candidates.items():
         try:
@@ -124,15 +135,16 @@ def _measure(candidates, default):
         except (RuntimeError, MemoryError):
             continue  # a candidate torch cannot run here is no candidate
         samples[name] = []
-    for _ in range(_ROUNDS):
+    total = 0.0
+    for rounds in range(1, _MAX_ROUNDS + 1):
         for name in samples:
-            calls, start = 0, time.perf_counter()
-            while True:
-                candidates[name]()
-                calls, elapsed = calls + 1, time.perf_counter() - start
-                if elapsed >= _ROUND_TIME:
-                    break
-            samples[name].append(elapsed / calls)
+            start = time.perf_counter()
+            candidates[name]()
+            elapsed = time.perf_counter() - start
+            samples[name].append(elapsed)
+            total += elapsed
+        if rounds >= _MIN_ROUNDS and total >= _MEASURE_TIME:
+            break
     seconds = {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
     if default not in seconds:
         return Choice(default, seconds)

@@ -208,12 +208,12 @@ PATHS = {
 def choose_path(inputs, x, weight, bias, call, channels_last, training, autocasting=False):
     """The name of the :data:`PATHS` entry that computes this call (see :mod:`kcompat._paths`).
 
-    The default is the rule measured on AVX2 Zen 3 CPUs; on calls large enough to matter the
-    candidates are timed once per geometry on the real tensors, because other CPUs differ.
+    The default is the rule measured on AVX2 Zen 3 CPUs; the candidates are timed once per
+    geometry on the real tensors (on its first large call, or its 16th small one), because
+    other CPUs differ.
     """
     names, default = call.training_paths if training else call.inference_paths
-    if len(names) == 1 or (call.work < _paths.MEASURED_WORK and not _paths.forcing()) \
-            or torch.compiler.is_compiling():
+    if len(names) == 1 or torch.compiler.is_compiling():
         return default
     key = _path_key(call, x, weight, training)
     path = _paths.cached(key)

@@ -1,9 +1,10 @@
 """What does the port cost? kcompat against raw torch, TensorFlow and Keras 3's torch backend.
 
-    python scripts/bench.py [--rounds 9] [--max-rounds 25] [--min-time 0.2] [--json] [--only NAME]
+    python scripts/bench.py [--rounds 9] [--max-rounds 15] [--min-time 0.2] [--json] [--only NAME]
 
 For each layer shape, forward and forward+backward, in one process and interleaved (every
-round times every implementation once, in turn):
+round calls every torch implementation in turn, call by call, for about ``--min-time`` each,
+then times each TensorFlow one for ``--min-time``):
 
 - ``kcompat-cl`` / ``kcompat-cf``: ``kcompat.Conv2DTranspose`` on NHWC / NCHW input;
 - ``torch-nchw`` / ``torch-cl``: raw ``F.conv_transpose2d`` computing the same output (best
@@ -58,6 +59,30 @@ def _timer(fn, min_time):
             return elapsed / calls
 
 
+_BLOCKS = ("tf-eager", "tf-function", "keras3-tf")  # timed in blocks of their own, not call by call
+
+
+def _interleaved(fns, min_time):
+    """Seconds per call of each of ``fns``. The torch implementations are called in turn, call
+    by call (A, B, C, A, ...; the order rotating), for about ``min_time`` each and at least 3
+    calls each, so that a slow spell of the machine falls on all of them alike; TensorFlow's
+    are timed after them in blocks of ``min_time`` each, because TF's thread pool keeps
+    spinning after a call and would slow whichever call came next."""
+    torch_fns = {name: fn for name, fn in fns.items() if name not in _BLOCKS}
+    names = list(torch_fns)
+    total = dict.fromkeys(names, 0.0)
+    calls = 0
+    while calls < 3 or sum(total.values()) < min_time * len(names):
+        for name in names[calls % len(names):] + names[:calls % len(names)]:
+            start = time.perf_counter()
+            torch_fns[name]()
+            total[name] += time.perf_counter() - start
+        calls += 1
+    out = {name: t / calls for name, t in total.items()}
+    out.update({name: _timer(fn, min_time) for name, fn in fns.items() if name in _BLOCKS})
+    return {name: out[name] for name in fns}
+
+
 def _raw_torch(x_nchw, weight, bias, k, s, padding, output_padding):
     """A hand-written port at its best: torch's call with the largest symmetric padding, then the slice."""
     size = keras_output_size(tuple(x_nchw.shape[2:]), (k, k), (s, s), padding,
@@ -79,7 +104,8 @@ def _raw_torch(x_nchw, weight, bias, k, s, padding, output_padding):
 
 
 def implementations(shape, filters, k, s, padding, output_padding):
-    """``{name: (forward(), forward_backward())}`` for one layer, all on the same weights."""
+    """``{name: (forward(), forward_backward())}`` for one layer, all on the same weights, and
+    ``{name: (layer, input)}`` of kcompat's."""
     rng = np.random.default_rng(0)
     x_nhwc = torch.tensor(rng.standard_normal(shape), dtype=torch.float32)
     x_nchw = x_nhwc.permute(0, 3, 1, 2).contiguous()
@@ -111,32 +137,26 @@ def implementations(shape, filters, k, s, padding, output_padding):
 
     out["kcompat-cl"] = torch_pair(layer_cl, x_nhwc, (weight, bias))
     out["kcompat-cf"] = torch_pair(layer_cf, x_nchw, (layer_cf.weight, layer_cf.bias))
-    paths = {"kcompat-cl": _paths_taken(layer_cl, x_nhwc, out["kcompat-cl"]),
-             "kcompat-cf": _paths_taken(layer_cf, x_nchw, out["kcompat-cf"])}
+    layers = {"kcompat-cl": (layer_cl, x_nhwc), "kcompat-cf": (layer_cf, x_nchw)}
     out["torch-nchw"] = torch_pair(_raw_torch(x_nchw, weight, bias, k, s, padding, output_padding), x_nchw,
                                    (weight, bias))
     out["torch-cl"] = torch_pair(_raw_torch(x_cl, weight, bias, k, s, padding, output_padding), x_cl, (weight, bias))
     out.update(_tensorflow(args, x_nhwc.numpy(), layer_cl.get_weights()))
     out.update(_keras3_tensorflow(args, x_nhwc.numpy(), layer_cl.get_weights()))
     out.update(_keras3_torch(args, x_nhwc, layer_cl.get_weights()))
-    return out, paths
+    return out, layers
 
 
-def _paths_taken(layer, x, fns):
-    """``{mode: (path, {candidate: ms})}``: what kcompat chose on its first forward and
-    forward+backward of ``layer`` on ``x`` (measured then, once per geometry)."""
+def _path_taken(layer, x, mode):
+    """``(path, {candidate: ms measured})`` kcompat took for ``layer`` on ``x`` in ``mode``."""
     channels_last = layer.data_format == "channels_last"
     shape = layer.compute_output_shape(tuple(x.shape))
-    taken = {}
-    for mode, fn in zip(("forward", "forward+backward"), fns):
-        fn()
-        training = mode != "forward"
-        path, seconds = functional.path_taken(
-            x.detach().requires_grad_(training), layer.weight, layer.bias,
-            output_size=shape[1:-1] if channels_last else shape[2:], strides=layer.strides, padding=layer.padding,
-            dilation=layer.dilation_rate, channels_last=channels_last, training=training)
-        taken[mode] = (path, {name: s * 1e3 for name, s in seconds.items()})
-    return taken
+    training = mode != "forward"
+    path, seconds = functional.path_taken(
+        x.detach().requires_grad_(training), layer.weight, layer.bias,
+        output_size=shape[1:-1] if channels_last else shape[2:], strides=layer.strides, padding=layer.padding,
+        dilation=layer.dilation_rate, channels_last=channels_last, training=training)
+    return path, {name: s * 1e3 for name, s in seconds.items()}
 
 
 def _tensorflow(args, x, weights):
@@ -228,27 +248,31 @@ def bench(rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
         if only and only not in name:
             continue
         filters, k = config["filters"], config["kernel_size"]
-        impls, paths = implementations(shape, filters, k, config["strides"], config["padding"],
-                                       config.get("output_padding"))
+        impls, layers = implementations(shape, filters, k, config["strides"], config["padding"],
+                                        config.get("output_padding"))
         flops = 2 * shape[0] * shape[1] * shape[2] * shape[3] * filters * k * k
         for mode, index, factor in (("forward", 0, 1), ("forward+backward", 1, 3)):
             samples = {impl: [] for impl in impls}
+            for fns in impls.values():
+                fns[index]()  # warm-up: tf.function traces, oneDNN builds its primitives
             while True:
-                for impl, fns in impls.items():
-                    samples[impl].append(_timer(fns[index], min_time))
+                for impl, seconds in _interleaved({impl: fns[index] for impl, fns in impls.items()},
+                                                  min_time).items():
+                    samples[impl].append(seconds)
                 done = len(samples["kcompat-cl"])
                 spread = ratio_spread(samples)
                 if done >= rounds and (done >= (max_rounds or rounds) or
                                        all(e <= tolerance * r for r, e in spread.values())):
                     break
             medians = {impl: statistics.median(v) for impl, v in samples.items()}
+            paths = {impl: _path_taken(layer, x, mode) for impl, (layer, x) in layers.items()}
             rows.append({"layer": name, "mode": mode, "rounds": done,
                          "ms": {i: m * 1e3 for i, m in medians.items()},
                          "gflops": {i: factor * flops / m / 1e9 for i, m in medians.items()},
                          "ratios": {key: r for key, (r, _) in spread.items()},
                          "ratio_errors": {key: e for key, (_, e) in spread.items()},
-                         "paths": {impl: paths[impl][mode][0] for impl in paths},
-                         "path_ms": {impl: paths[impl][mode][1] for impl in paths}})
+                         "paths": {impl: path for impl, (path, _) in paths.items()},
+                         "path_ms": {impl: ms for impl, (_, ms) in paths.items()}})
     return rows
 
 
@@ -284,7 +308,7 @@ def ratio_spread(samples):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds at least")
-    parser.add_argument("--max-rounds", type=int, default=25,
+    parser.add_argument("--max-rounds", type=int, default=15,
                         help="rounds at most, added while a ratio's error exceeds 3%%")
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds per timing sample")
     parser.add_argument("--only", help="only layers whose name contains this")
@@ -313,7 +337,7 @@ def main(argv=None):
               f"{row['paths']['kcompat-cf']}  ({measured})")
     print("kc/raw: kcompat-cl vs the better raw torch layout; kc/TF: vs the faster of tf_keras and Keras 3 on "
           "TensorFlow (tf.function); k3t/kc: Keras 3 torch backend vs kcompat; kc %mm: kcompat GFLOP/s as a "
-          "share of torch.mm's; path: kcompat.functional.PATHS, chosen by rule below 2e7 multiply-adds.")
+          "share of torch.mm's; path: the kcompat.functional.PATHS entry the timed calls took.")
     return 0
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import kcompat
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 
 
@@ -26,9 +28,11 @@ def test_bench_json_has_every_implementation_and_ratio():
         assert set(row["ratios"]) == set(row["ratio_errors"]) == {
             "kcompat/raw-torch", "kcompat-best/raw-torch", "kcompat/tensorflow", "keras3-torch/kcompat"}
         assert row["rounds"] == 1
-        # the path each kcompat row took (this layer is below the measured size: the rule's)
-        assert row["paths"] == {"kcompat-cl": "deconv", "kcompat-cf": "deconv"}
-        assert row["path_ms"] == {"kcompat-cl": {}, "kcompat-cf": {}}
+        # the path each kcompat row took, and what measuring it timed (nothing where the rule chose)
+        assert set(row["paths"]) == set(row["path_ms"]) == {"kcompat-cl", "kcompat-cf"}
+        for impl, path in row["paths"].items():
+            assert path in kcompat.functional.PATHS
+            assert row["path_ms"][impl] == {} or path in row["path_ms"][impl]
 
 
 def test_ratio_spread_is_the_median_with_twice_its_standard_error(monkeypatch):

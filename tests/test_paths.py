@@ -152,7 +152,6 @@ def planted(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(_paths, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     monkeypatch.setattr(_paths, "_mode", "measure")
-    monkeypatch.setattr(_paths, "_ROUND_TIME", 0.0)
     _paths.clear()
     calls = {}
 
@@ -184,7 +183,8 @@ def test_the_fastest_candidate_is_chosen_once_per_geometry(planted):
         measured = dict(calls)
         for _ in range(3):
             layer(x)
-    assert measured == {"deconv": 1 + _paths._ROUNDS, "deconv-nchw": 1 + _paths._ROUNDS, "gemm": 2 + _paths._ROUNDS}
+    rounds = round(_paths._MEASURE_TIME / 0.013 + 0.5)  # each round costs 13 ms on the planted clock
+    assert measured == {"deconv": 1 + rounds, "deconv-nchw": 1 + rounds, "gemm": 2 + rounds}  # warm-up, rounds, the call
     assert calls["gemm"] == measured["gemm"] + 3 and calls["deconv"] == measured["deconv"]
     (choice,) = _paths.choices().values()
     assert choice.path == "gemm" and set(choice.seconds) == {"deconv", "deconv-nchw", "gemm"}
@@ -213,10 +213,22 @@ def test_training_measures_forward_and_backward_off_the_callers_graph(planted):
     assert choice.path == "gemm" and key[3] is True and set(calls) == set(choice.seconds)
 
 
-def test_small_calls_rules_and_tracing_take_the_default_without_measuring(planted, monkeypatch):
+def test_a_small_geometry_is_measured_once_it_is_hot(planted):
+    calls = planted({"deconv": 0.002, "deconv-nchw": 0.001, "gemm": 0.003})
+    layer, x = kcompat.Conv2DTranspose(4, 3, 2, padding="same", in_channels=3), torch.randn(2, 5, 5, 3)
+    with torch.no_grad():
+        for _ in range(_paths.HOT_CALLS - 1):
+            layer(x)
+        assert calls == {"deconv": _paths.HOT_CALLS - 1} and _paths.choices() == {}
+        layer(x)
+    (choice,) = _paths.choices().values()
+    assert choice.path == "deconv-nchw" and set(choice.seconds) == {"deconv", "deconv-nchw", "gemm"}
+
+
+def test_rules_and_tracing_take_the_default_without_measuring(planted, monkeypatch):
     calls = planted({"deconv": 0.0, "deconv-nchw": 0.0, "gemm": 0.0})
     with torch.no_grad():
-        kcompat.Conv2DTranspose(4, 3, 2, padding="same", in_channels=3)(torch.randn(2, 5, 5, 3))  # small
+        kcompat.Conv2DTranspose(4, 3, 2, padding="same", in_channels=3)(torch.randn(2, 5, 5, 3))  # small, first call
         assert calls == {"deconv": 1}
         previous = _paths.set_path_choice("rules")
         try:
