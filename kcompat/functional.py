@@ -402,7 +402,7 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
     output_shape = (input_shape[0], weight_shape[1], *output_size)
     canonical = 1 in input_shape[1:] or 1 in output_shape[1:]
     slow_backward = weight_shape[0] == 1 or weight_shape[1] == 1
-    # Kernel equal to stride: output tiles do not overlap, so the layer is one matmul (see
+    # Kernel equal to stride: output tiles do not overlap, so the GEMM path needs no col2im (see
     # kcompat._gemm.tiles); used when TF's output lies inside the full result (no zero rows past its end).
     tiles = None
     if kernel_size == strides and max(dilation) == 1 and all(p.crop_after >= 0 for p in plans):

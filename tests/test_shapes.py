@@ -114,3 +114,20 @@ def test_unknown_length_stays_unknown():
 @pytest.mark.parametrize("a,b", [(7, 2), (-7, 2), (-1, 2), (0, 3), (6, -4)])
 def test_c_division_truncates_toward_zero(a, b):
     assert shapes._c_div(a, b) == int(a / b)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3, 5])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_tap_ranges_are_every_landing_row_once(stride, dilation):
+    """The GEMM path's col2im: each (input row, tap) whose row ``i * s + t * d - crop_before``
+    lies in ``[0, O)`` appears exactly once, at that output row; no other pair appears."""
+    for i, k, o, crop in itertools.product(range(0, 6), range(1, 6), range(0, 14), range(0, 8)):
+        want = {(row, t): row * stride + t * dilation - crop for row in range(i) for t in range(k)
+                if 0 <= row * stride + t * dilation - crop < o}
+        got = {}
+        for t, start, stop, o_start in shapes.tap_ranges(i, o, k, stride, crop, dilation):
+            assert stop > start
+            for n, row in enumerate(range(start, stop)):
+                assert (row, t) not in got
+                got[(row, t)] = o_start + n * stride
+        assert got == want, (i, k, o, crop)

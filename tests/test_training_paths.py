@@ -1,11 +1,12 @@
 """The training paths against plain autograd, in float64.
 
-When a gradient is wanted kcompat differentiates strided layers with its own backward
-(``_ConvTranspose``: the input gradient on channels_last tensors, the weight gradient on
-contiguous ones) and computes kernel == stride layers as one matmul (``_tiles``). The parity
-tests check both against TensorFlow; here they are checked against autograd through torch's
-transposed convolution at padding 0 and TF's crop written out independently, for every
-combination of what requires a gradient, and for double backward.
+When a gradient is wanted the rule's paths differentiate strided layers with kcompat's own
+backward (``_ConvTranspose``: the input gradient on channels_last tensors, the weight gradient
+on contiguous ones) and compute kernel == stride layers as one matmul
+(:func:`kcompat._gemm.tiles`); the other paths are forced one by one in test_paths.py. The
+parity tests check them against TensorFlow; here they are checked against autograd through
+torch's transposed convolution at padding 0 and TF's crop written out independently, for
+every combination of what requires a gradient, and for double backward.
 """
 
 from __future__ import annotations
