@@ -4,12 +4,16 @@ with ``kcompat-convert``, rebuilt with kcompat and compared with the TF layers' 
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 
 import h5py
@@ -278,3 +282,68 @@ def test_output_that_cannot_be_written(capsys, saved, tmp_path):
     _fails(capsys, [source, str(directory), "--force"], "cannot write")
     assert os.listdir(directory) == [] and not os.path.exists(config_path(str(directory)))
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("what", ["the model file", "a link to it", "its checkpoint index", "its checkpoint data"])
+def test_an_input_is_never_overwritten_even_with_force(capsys, saved, tmp_path, what):
+    """`kcompat-convert gen.keras gen.keras --force` used to replace the source model."""
+    if what.startswith("its checkpoint"):  # a copy: a failing test must not destroy the module's files
+        original = saved["tf_keras"]["files"]["ckpt/model"]
+        for name in glob.glob(glob.escape(original) + ".*"):
+            shutil.copy(name, tmp_path / os.path.basename(name))
+        source = str(tmp_path / os.path.basename(original))
+        target = glob.glob(glob.escape(source) + (".index" if what.endswith("index") else ".data-*"))[0]
+    else:
+        source = str(tmp_path / "gen.keras")
+        shutil.copy(saved["keras"]["files"]["model.keras"], source)
+        target = source
+        if what == "a link to it":
+            target = str(tmp_path / "link.safetensors")
+            os.symlink(source, target)
+    before = open(target, "rb").read()
+    _fails(capsys, [source, target, "--force"], "is an input of this conversion")
+    assert open(target, "rb").read() == before
+    assert not [n for n in os.listdir(os.path.dirname(target)) if n.endswith(".tmp")]
+
+
+def test_a_conversion_with_no_model_weight_fails(capsys, tmp_path):
+    """A file whose every tensor is left out (optimizer state, counters) writes nothing and says so."""
+    source = str(tmp_path / "state.weights.h5")
+    with h5py.File(source, "w") as f:  # Keras 3's layout: a model without weights, its optimizer's state
+        f.create_group("layers")
+        f.create_dataset("optimizer/vars/0", data=np.zeros((), np.int64))
+        f.create_dataset("optimizer/vars/1", data=np.zeros((3, 3), np.float32))
+    out = str(tmp_path / "o.safetensors")
+    assert main([source, out, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "no model weights found" in err and "nothing written" in err, err
+    _no_output_left(tmp_path, out)
+
+
+def test_load_without_a_transposed_convolution_to_build_raises(saved):
+    with pytest.raises(ConversionError, match="pass the whole-model .keras/.h5 file"):
+        load(saved["keras"]["files"]["model.weights.h5"])
+
+
+def test_sigterm_during_a_conversion_leaves_nothing(saved, tmp_path):
+    """SIGTERM cleans up as Ctrl-C does: no output, no hidden temporary file."""
+    out = str(tmp_path / "o.safetensors")
+    code = textwrap.dedent(f"""
+        import sys, time
+        from kcompat.convert import cli, converter
+        real = converter._value
+        def slow(*args):
+            time.sleep(0.3)
+            return real(*args)
+        converter._value = slow
+        sys.exit(cli.main([{saved["keras"]["files"]["model.keras"]!r}, {out!r}]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]:
+        assert proc.poll() is None and time.monotonic() < deadline, "the conversion never started writing"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM and "terminated; nothing written" in err, err
+    _no_output_left(tmp_path, out)

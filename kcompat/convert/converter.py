@@ -145,6 +145,30 @@ def _temporary(path):
     return fd, name
 
 
+def _input_files(source):
+    """Every file a conversion of ``source`` reads (the model file, or a checkpoint's files)."""
+    from . import tf_checkpoint
+
+    source = str(source)
+    files = tf_checkpoint.checkpoint_files(source) if tf_checkpoint.is_checkpoint(source) else []
+    return files + ([source] if os.path.isfile(source) else [])
+
+
+def _refuse_input(target, source):
+    """An output that is an input (the same file under any name, or a link to it) is refused,
+    ``--force`` or not: the conversion would destroy what it reads."""
+    if not os.path.exists(target):
+        return
+    for name in _input_files(source):
+        try:
+            same = os.path.samefile(target, name)
+        except OSError:
+            continue
+        if same:
+            raise ConversionError(f"{target}: is an input of this conversion ({name}); kcompat-convert never "
+                                  "overwrites what it reads: choose another output")
+
+
 def convert(source, output, *, format=None, force=False, progress_stream=None):  # noqa: A002
     """Convert ``source`` to ``output`` (safetensors or torch ``.pt``) and its ``.json``; return the summary.
 
@@ -155,6 +179,7 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
     for target in targets:
         if os.path.isdir(target):
             raise ConversionError(f"{target}: cannot write: is a directory")
+        _refuse_input(target, source)
     if not force:
         for target in targets:
             if os.path.exists(target):
@@ -162,6 +187,10 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
     with open_model_file(source) as model:
         items, configs, rows = plan(model)
         summary = _summary(model, items, configs, rows, output, fmt)
+        if not items:
+            left_out = ", ".join(f"{n} {reason}" for reason, n in summary["skipped"].items()) or "none"
+            raise ConversionError(f"{source}: no model weights found ({summary['tensors_in_file']} tensors, all "
+                                  f"left out: {left_out}); nothing written")
         entries = [(key, _torch_dtype(t.dtype), _shape_after(t, transform)) for key, t, transform in items]
         total = sum(safetensors_io.nbytes(dtype, shape) for _, dtype, shape in entries)
         progress = _progress(total, progress_stream)
@@ -226,7 +255,8 @@ def load(path):
     """The transposed convolutions of a Keras file (or of a ``kcompat-convert`` output), built and loaded.
 
     Returns ``{layer path: kcompat.Conv{1,2,3}DTranspose}`` in file order. Weights-only files hold no
-    configs: build those layers yourself and ``load_state_dict`` the converted weights.
+    configs: build those layers yourself and ``load_state_dict`` the converted weights (a file with
+    no transposed convolution to build raises :class:`ConversionError`, saying so).
     """
     path = str(path)
     if os.path.exists(config_path(path)):
@@ -245,6 +275,13 @@ def layers_of(model):
     """:func:`load` for a file already open (:func:`~.keras_files.open_model_file`)."""
     items, configs, _ = plan(model)
     if not configs and any(layer.converted for layer in model.layers):
-        raise ConversionError(f"{model.path}: a weights-only file: it holds no layer configs to build from")
+        raise ConversionError(f"{model.path}: a weights-only file: it holds no layer configs to build from; "
+                              "convert it with kcompat-convert and load_state_dict the weights into layers you build, "
+                              "or pass the whole-model .keras/.h5 file")
+    if not configs:
+        raise ConversionError(f"{model.path}: no Conv1DTranspose, Conv2DTranspose or Conv3DTranspose layer with a "
+                              "config in this file; a weights-only file or checkpoint holds no configs: pass the "
+                              "whole-model .keras/.h5 file, or convert it with kcompat-convert and load_state_dict "
+                              "the weights into layers you build")
     state = {key: _value(t, transform) for key, t, transform in items if key.rsplit(".", 1)[0] in configs}
     return _modules_from(configs, state, model.path)

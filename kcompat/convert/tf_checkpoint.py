@@ -18,7 +18,7 @@ import numpy as np
 
 from .keras_files import ConversionError, Layer, ModelFile, Tensor
 
-__all__ = ["is_checkpoint", "open_checkpoint", "read_index"]
+__all__ = ["checkpoint_files", "is_checkpoint", "open_checkpoint", "read_index"]
 
 _TABLE_MAGIC = 0xDB4775248B80FB57
 # TensorFlow DataType enum -> numpy (bfloat16 is read as uint16 bits and widened later).
@@ -48,6 +48,22 @@ def _prefix(path):
     if data:
         return data.group(1)
     return path
+
+
+def checkpoint_files(path):
+    """The files a checkpoint at ``path`` is read from: its ``.index``, its data shards and, for a
+    directory, its ``checkpoint`` state file."""
+    prefix = _prefix(path)
+    if prefix is None:
+        return []
+    directory, base = os.path.split(os.path.abspath(prefix))
+    shard = re.compile(re.escape(base) + r"\.data-\d{5}-of-\d{5}$")
+    names = [n for n in os.listdir(directory or ".") if n == base + ".index" or shard.match(n)] \
+        if os.path.isdir(directory or ".") else []
+    files = [os.path.join(directory, n) for n in names]
+    if os.path.isdir(str(path)):
+        files.append(os.path.join(str(path), "checkpoint"))
+    return files
 
 
 def is_checkpoint(path):
