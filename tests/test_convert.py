@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -347,3 +348,86 @@ def test_sigterm_during_a_conversion_leaves_nothing(saved, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM and "terminated; nothing written" in err, err
     _no_output_left(tmp_path, out)
+
+
+def _converted(saved, tmp_path):
+    out = str(tmp_path / "gen.safetensors")
+    assert main([saved["keras"]["files"]["model.keras"], out, "--quiet"]) == 0
+    return out
+
+
+def _rewrite_header(path, change):
+    """The file at ``path`` with its safetensors header (a dict) passed through ``change``."""
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header, data = json.loads(f.read(length)), f.read()
+    raw = json.dumps(change(header)).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw + data)
+
+
+def _first(header):
+    return next(v for k, v in header.items() if k != "__metadata__")
+
+
+HOSTILE_SAFETENSORS = {
+    "huge header length": (lambda p: _patch_bytes(p, 0, struct.pack("<Q", 2**62)), "exceeds the file"),
+    "short file": (lambda p: open(p, "wb").write(b"\x01\x02"), "shorter than the 8-byte header length"),
+    "header not JSON": (lambda p: _patch_bytes(p, 8, b"\xff{"), "the header is not JSON"),
+    "header a list": (lambda p: _rewrite_header(p, lambda h: [1, 2]), "a JSON list, not an object"),
+    "unknown dtype": (lambda p: _rewrite_header(p, lambda h: (_first(h).update(dtype="C64"), h)[1]),
+                      "has dtype 'C64'"),
+    "offsets past the end": (lambda p: _rewrite_header(p, lambda h: (_first(h).update(data_offsets=[0, 2**40]), h)[1]),
+                             "outside the"),
+    "offsets disagree with the shape": (
+        lambda p: _rewrite_header(p, lambda h: (_first(h).update(shape=[7, 7, 7]), h)[1]), "needs"),
+    "bad shape": (lambda p: _rewrite_header(p, lambda h: (_first(h).update(shape=[-1]), h)[1]), "not a list of integers"),
+}
+
+
+def _patch_bytes(path, at, data):
+    with open(path, "r+b") as f:
+        f.seek(at)
+        f.write(data)
+
+
+@pytest.mark.parametrize("damage", list(HOSTILE_SAFETENSORS))
+def test_load_refuses_a_broken_safetensors_file_in_one_line(saved, tmp_path, damage):
+    out = _converted(saved, tmp_path)
+    mutate, message = HOSTILE_SAFETENSORS[damage]
+    mutate(out)
+    with pytest.raises(ConversionError, match="not a valid safetensors file") as info:
+        load(out)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_load_refuses_a_pickled_pt_in_one_line(saved, tmp_path):
+    out = str(tmp_path / "gen.pt")
+    assert main([saved["keras"]["files"]["model.keras"], out, "--quiet"]) == 0
+    torch.save({"deconv1.weight": torch.zeros(1), "extra": ConversionError("not a tensor")}, out)
+    with pytest.raises(ConversionError, match="weights_only refused it") as info:
+        load(out)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "uint32", "uint64"])
+def test_unsigned_integers_round_trip_through_safetensors(tmp_path, dtype):
+    """TF checkpoints can hold them; they are written, not a crash."""
+    value = torch.from_numpy(np.array([[0, 1], [2, np.iinfo(dtype).max]], dtype))
+    path = str(tmp_path / "u.safetensors")
+    with open(path, "wb") as f:
+        safetensors_io.write_header(f, [("v", value.dtype, tuple(value.shape))])
+        f.write(value.numpy().tobytes())
+    tensors, _ = safetensors_io.read(path)
+    np.testing.assert_array_equal(tensors["v"].numpy(), value.numpy())
+
+
+@pytest.mark.parametrize("size,message", [(2**62, "needs 24: a corrupt checkpoint"), (24, "lies past the end")])
+def test_checkpoint_entries_are_checked_before_reading(tmp_path, size, message):
+    from kcompat.convert import tf_checkpoint
+
+    shard = tmp_path / "m.data-00000-of-00001"
+    shard.write_bytes(b"\0" * 16)
+    entry = {"dtype": 1, "shape": (2, 3), "shard": 0, "offset": 0, "size": size, "sliced": False}
+    with pytest.raises(ConversionError, match=message):
+        tf_checkpoint._check_entry("dense/kernel", entry, np.float32, str(shard))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 
 import numpy as np
 import torch
@@ -263,7 +264,12 @@ def load(path):
         with open(config_path(path)) as f:
             configs = json.load(f)["layers"]
         if path.endswith((".pt", ".pth", ".bin")):
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConversionError(f"{path}: not a plain state dict of tensors (torch.load with weights_only "
+                                      f"refused it: {first})") from None
         else:
             state, _ = safetensors_io.read(path)
         return _modules_from(configs, state, path)

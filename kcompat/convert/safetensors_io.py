@@ -20,6 +20,9 @@ DTYPES = {
     torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
     torch.bool: "BOOL",
 }
+# Unsigned integers wider than a byte (TF checkpoints hold them): torch has them from 2.3.
+DTYPES.update({getattr(torch, name): code for name, code in (("uint16", "U16"), ("uint32", "U32"), ("uint64", "U64"))
+               if hasattr(torch, name)})
 _BY_NAME = {v: k for k, v in DTYPES.items()}
 
 
@@ -46,18 +49,62 @@ def write_header(stream, entries, metadata=None):
 
 
 def read(path):
-    """``(tensors, metadata)`` of a safetensors file (``dict`` of CPU tensors)."""
+    """``(tensors, metadata)`` of a safetensors file (``dict`` of CPU tensors).
+
+    The header is checked before anything is allocated: its length against the file, its JSON,
+    each entry's dtype, shape and offsets against each other and the data (a
+    :class:`~kcompat.convert.keras_files.ConversionError` naming what is wrong)."""
+    from .keras_files import ConversionError
+
+    def bad(problem):
+        return ConversionError(f"{path}: not a valid safetensors file ({problem})")
+
     with open(path, "rb") as f:
-        (length,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(length))
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(0)
+        head = f.read(8)
+        if len(head) < 8:
+            raise bad(f"{size} bytes, shorter than the 8-byte header length")
+        (length,) = struct.unpack("<Q", head)
+        if length > size - 8:
+            raise bad(f"header length {length} exceeds the file's {size - 8} bytes after it")
+        try:
+            header = json.loads(f.read(length))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise bad(f"the header is not JSON: {exc}") from None
+        if not isinstance(header, dict):
+            raise bad(f"the header is a JSON {type(header).__name__}, not an object")
         metadata = header.pop("__metadata__", {})
         base = 8 + length
-        tensors = {}
+        entries = []
         for key, info in header.items():
-            start, end = info["data_offsets"]
+            entries.append((key, *_checked_entry(key, info, size - base, bad)))
+        tensors = {}
+        for key, dtype, shape, start, end in entries:
             f.seek(base + start)
             data = bytearray(f.read(end - start))
-            dtype = _BY_NAME[info["dtype"]]
             tensor = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
-            tensors[key] = tensor.reshape(info["shape"])
+            tensors[key] = tensor.reshape(shape)
     return tensors, metadata
+
+
+def _checked_entry(key, info, data_size, bad):
+    """``(torch dtype, shape, start, end)`` of one header entry, or ``bad(problem)`` raised."""
+    if not isinstance(info, dict):
+        raise bad(f"entry {key!r} is not an object")
+    dtype = _BY_NAME.get(info.get("dtype"))
+    if dtype is None:
+        raise bad(f"entry {key!r} has dtype {info.get('dtype')!r}; known: {', '.join(_BY_NAME)}")
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+        raise bad(f"entry {key!r} has shape {shape!r}, not a list of integers >= 0")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(n) is int for n in offsets)):
+        raise bad(f"entry {key!r} has data_offsets {offsets!r}, not two integers")
+    start, end = offsets
+    if not 0 <= start <= end <= data_size:
+        raise bad(f"entry {key!r} has data_offsets {offsets} outside the {data_size} bytes of data")
+    if end - start != nbytes(dtype, shape):
+        raise bad(f"entry {key!r} holds {end - start} bytes but shape {shape} of {info['dtype']} needs "
+                  f"{nbytes(dtype, shape)}")
+    return dtype, shape, start, end

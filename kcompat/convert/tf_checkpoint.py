@@ -189,6 +189,19 @@ def _reader(data_path, entry, name):
     return read
 
 
+def _check_entry(name, entry, dtype, data_path):
+    """An entry's size agrees with its shape and lies inside its shard (checked before any read,
+    so that a corrupt index never asks for 2^62 bytes)."""
+    itemsize = 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+    needed = int(np.prod(entry["shape"], dtype=object)) * itemsize
+    if entry["size"] != needed:
+        raise ConversionError(f"{data_path}: variable {name} is stored as {entry['size']} bytes but its shape "
+                              f"{tuple(entry['shape'])} of {'bfloat16' if dtype == 'bfloat16' else np.dtype(dtype).name} "
+                              f"needs {needed}: a corrupt checkpoint")
+    if entry["offset"] + entry["size"] > os.path.getsize(data_path):
+        raise ConversionError(f"{data_path}: truncated; variable {name} lies past the end of the file")
+
+
 def open_checkpoint(path):
     """A :class:`ModelFile` of a TF checkpoint: one entry per variable, dotted TF paths."""
     prefix = _prefix(path)
@@ -213,6 +226,7 @@ def open_checkpoint(path):
             continue
         if not os.path.isfile(data_path):
             raise ConversionError(f"{data_path}: missing data shard of checkpoint {prefix}")
+        _check_entry(name, entry, dtype, data_path)
         tensor = Tensor(name, entry["shape"], np.dtype(np.float32 if dtype == "bfloat16" else dtype),
                         read=_reader(data_path, entry, name))
         if _OPTIMIZER_SLOT.search(name):
