@@ -431,3 +431,34 @@ def test_checkpoint_entries_are_checked_before_reading(tmp_path, size, message):
     entry = {"dtype": 1, "shape": (2, 3), "shard": 0, "offset": 0, "size": size, "sliced": False}
     with pytest.raises(ConversionError, match=message):
         tf_checkpoint._check_entry("dense/kernel", entry, np.float32, str(shard))
+
+
+def _weights_file_reaching(path, secret, how):
+    """A Keras 3 ``.weights.h5`` whose one dense kernel reaches ``secret`` (another file) by ``how``."""
+    with h5py.File(path, "w") as f:
+        vars_ = f.create_group("layers/dense/vars")
+        if how == "external storage":
+            vars_.create_dataset("0", shape=(4,), dtype="<f4", external=[(secret, 0, 16)])
+        elif how == "virtual dataset":
+            with h5py.File(secret + ".h5", "w") as src:
+                src.create_dataset("data", data=np.arange(4, dtype=np.float32))
+            layout = h5py.VirtualLayout(shape=(4,), dtype="<f4")
+            layout[:] = h5py.VirtualSource(secret + ".h5", "data", shape=(4,))
+            vars_.create_virtual_dataset("0", layout)
+        else:
+            with h5py.File(secret + ".h5", "w") as src:
+                src.create_dataset("data", data=np.arange(4, dtype=np.float32))
+            vars_["0"] = h5py.ExternalLink(secret + ".h5", "/data")
+
+
+@pytest.mark.parametrize("how", ["external storage", "virtual dataset", "external link"])
+def test_a_weights_file_never_reads_another_file(capsys, tmp_path, how):
+    """A crafted file used to copy the bytes of a file outside the model into the output."""
+    secret = str(tmp_path / "secret")
+    with open(secret, "wb") as f:
+        f.write(np.arange(4, dtype=np.float32).tobytes())
+    source = str(tmp_path / "crafted.weights.h5")
+    _weights_file_reaching(source, secret, how)
+    out = str(tmp_path / "o.safetensors")
+    _fails(capsys, [source, out], "kcompat reads only what is inside the model file")
+    _no_output_left(tmp_path, out)

@@ -96,6 +96,15 @@ def _h5py():
 
 
 def _dataset_tensor(dataset, source):
+    # A dataset may keep its bytes in other files (external storage, a virtual dataset's
+    # sources): reading it would copy whatever those files hold, e.g. a user's private file.
+    if dataset.external:
+        raise ConversionError(f"dataset '{source}' keeps its data in another file "
+                              f"({', '.join(str(e[0]) for e in dataset.external)}); kcompat reads only what is inside "
+                              "the model file")
+    if dataset.is_virtual:
+        raise ConversionError(f"dataset '{source}' is a virtual dataset (its data lies in other files); kcompat "
+                              "reads only what is inside the model file")
     return Tensor(source, tuple(dataset.shape), np.dtype(dataset.dtype), read=lambda: np.asarray(dataset[()]))
 
 
@@ -146,8 +155,26 @@ def _open_archive(path):
     return _from_hdf5(path, handle, config, [archive, weights, handle], kind="keras archive")
 
 
+def _refuse_external_links(path, group, prefix="", seen=None):
+    """Links into other files are refused before anything is read (following one would read
+    another file of the user's disk); hard-linked groups are walked once each."""
+    h5py = _h5py()
+    seen = set() if seen is None else seen
+    for name in group:  # names only: iterating follows no link
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise ConversionError(f"{path}: '{prefix}{name}' is a link into another file ({link.filename}); kcompat "
+                                  "reads only what is inside the model file")
+        if isinstance(link, h5py.HardLink):
+            child = group.get(name)
+            if isinstance(child, h5py.Group) and child.id not in seen:
+                seen.add(child.id)
+                _refuse_external_links(path, child, f"{prefix}{name}/", seen)
+
+
 def _from_hdf5(path, handle, config, handles, kind=None):
     try:
+        _refuse_external_links(path, handle)
         if "model_config" in handle.attrs:
             model = _legacy_model(path, handle)
         elif "layers" in handle or "vars" in handle:
@@ -156,9 +183,11 @@ def _from_hdf5(path, handle, config, handles, kind=None):
             model = _legacy_weights(path, handle)
         else:
             raise ConversionError(f"{path}: an HDF5 file, but not one Keras wrote (no model config, no weights)")
-    except ConversionError:
+    except ConversionError as exc:
         for h in reversed(handles):
             h.close()
+        if str(exc).startswith("dataset '"):  # raised where the file's path is not known
+            raise ConversionError(f"{path}: {exc}") from None
         raise
     except (OSError, KeyError, ValueError) as exc:
         for h in reversed(handles):
