@@ -462,3 +462,57 @@ def test_a_weights_file_never_reads_another_file(capsys, tmp_path, how):
     out = str(tmp_path / "o.safetensors")
     _fails(capsys, [source, out], "kcompat reads only what is inside the model file")
     _no_output_left(tmp_path, out)
+
+
+def _archive_like(saved, tmp_path, config=None, compress=None, flag_bits=0, declared=None):
+    """A copy of the Keras 3 archive with ``config.json`` replaced (bytes), its members'
+    compression method or flag bits set as given, and config.json's declared size a lie."""
+    source = saved["keras"]["files"]["model.keras"]
+    path = str(tmp_path / "crafted.keras")
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "config.json" and config is not None:
+                data = config
+            dst.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED)
+    if compress is not None or flag_bits:
+        raw = bytearray(open(path, "rb").read())
+        for sig, method_at, flag_at in ((b"PK\x03\x04", 8, 6), (b"PK\x01\x02", 10, 8)):
+            at = raw.find(sig)
+            while at != -1:
+                if compress is not None:
+                    raw[at + method_at:at + method_at + 2] = struct.pack("<H", compress)
+                raw[at + flag_at] |= flag_bits
+                at = raw.find(sig, at + 4)
+        open(path, "wb").write(bytes(raw))
+    if declared is not None:
+        raw = bytearray(open(path, "rb").read())
+        for sig, size_at, name_at in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+            at = raw.find(sig)
+            while at != -1:
+                if raw[at + name_at:at + name_at + 11] == b"config.json":
+                    raw[at + size_at:at + size_at + 4] = struct.pack("<I", declared)
+                at = raw.find(sig, at + 4)
+        open(path, "wb").write(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("case,message", [
+    ("config a list", "config.json is a JSON list, not a model config object"),
+    ("layers a dict", "`layers` must be a list of layer configs"),
+    ("layers of strings", "`layers` must be a list of layer configs"),
+    ("declared too large", "config.json declares 67108874 bytes"),
+    ("lying sizes", "corrupt or truncated Keras archive"),
+    ("encrypted", "is encrypted"),
+    ("unknown compression", "uses compression method 99"),
+])
+def test_hostile_keras_archives_fail_in_one_line(capsys, saved, tmp_path, case, message):
+    configs = {"config a list": b"[1, 2]", "layers a dict": json.dumps({"config": {"layers": {"a": 1}}}).encode(),
+               "layers of strings": json.dumps({"config": {"layers": ["Dense"]}}).encode(),
+               "declared too large": b" " * (64 * 2**20 + 10), "lying sizes": b" " * (64 * 2**20 + 10)}
+    path = _archive_like(saved, tmp_path, config=configs.get(case), flag_bits=0x1 if case == "encrypted" else 0,
+                         compress=99 if case == "unknown compression" else None,
+                         declared=1000 if case == "lying sizes" else None)
+    out = str(tmp_path / "o.safetensors")
+    _fails(capsys, [path, out], message)
+    _no_output_left(tmp_path, out)

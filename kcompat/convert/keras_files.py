@@ -139,18 +139,47 @@ def open_model_file(path):
     )
 
 
+CONFIG_LIMIT = 64 * 2**20  # bytes of config.json inflated at most (a real model's is kilobytes)
+_ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+                zipfile.ZIP_LZMA: "lzma"}
+
+
+def _member(archive, path, name):
+    """The archive member ``name``'s info, refused when zipfile could not read it safely."""
+    info = archive.getinfo(name)
+    if info.flag_bits & 0x1:
+        raise ConversionError(f"{path}: archive member {name} is encrypted; Keras writes none")
+    if info.compress_type not in _ZIP_METHODS:
+        raise ConversionError(f"{path}: archive member {name} uses compression method {info.compress_type}; "
+                              f"readable: {', '.join(_ZIP_METHODS.values())}")
+    return info
+
+
 def _open_archive(path):
     try:
         archive = zipfile.ZipFile(path)
         names = set(archive.namelist())
         if "config.json" not in names or "model.weights.h5" not in names:
             raise ConversionError(f"{path}: a zip file but not a Keras archive (no config.json/model.weights.h5)")
-        config = json.loads(archive.read("config.json"))
+        info = _member(archive, path, "config.json")
+        _member(archive, path, "model.weights.h5")
+        # Capped by the declared size and by what inflating actually gives (a zip bomb lies).
+        if info.file_size > CONFIG_LIMIT:
+            raise ConversionError(f"{path}: config.json declares {info.file_size} bytes, more than the "
+                                  f"{CONFIG_LIMIT} a model config may have")
+        with archive.open("config.json") as member:
+            raw = member.read(CONFIG_LIMIT + 1)
+        if len(raw) > CONFIG_LIMIT:
+            raise ConversionError(f"{path}: config.json inflates past {CONFIG_LIMIT} bytes; refused")
+        config = json.loads(raw)
+        if not isinstance(config, dict):
+            raise ConversionError(f"{path}: config.json is a JSON {type(config).__name__}, not a model config object")
         weights = archive.open("model.weights.h5")
         handle = _h5py().File(weights, "r")
     except ConversionError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, RuntimeError,
+            NotImplementedError) as exc:
         raise ConversionError(f"{path}: corrupt or truncated Keras archive ({exc})") from None
     return _from_hdf5(path, handle, config, [archive, weights, handle], kind="keras archive")
 
@@ -186,7 +215,7 @@ def _from_hdf5(path, handle, config, handles, kind=None):
     except ConversionError as exc:
         for h in reversed(handles):
             h.close()
-        if str(exc).startswith("dataset '"):  # raised where the file's path is not known
+        if not str(exc).startswith(str(path)):  # raised where the file's path is not known
             raise ConversionError(f"{path}: {exc}") from None
         raise
     except (OSError, KeyError, ValueError) as exc:
@@ -206,6 +235,9 @@ def _model_layers(config):
     """``(layer_config, class_name)`` of a model config's layers, in order."""
     inner = config.get("config", config)
     layers = inner.get("layers") if isinstance(inner, dict) else None
+    if layers is not None and not (isinstance(layers, list) and all(isinstance(layer, dict) for layer in layers)):
+        raise ConversionError(f"the model config's `layers` must be a list of layer configs (objects); received "
+                              f"{type(layers).__name__}{'' if not isinstance(layers, list) else ' with other items'}")
     return [(layer, layer.get("class_name")) for layer in layers or []]
 
 
