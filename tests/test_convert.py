@@ -516,3 +516,29 @@ def test_hostile_keras_archives_fail_in_one_line(capsys, saved, tmp_path, case, 
     out = str(tmp_path / "o.safetensors")
     _fails(capsys, [path, out], message)
     _no_output_left(tmp_path, out)
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("group", "is a group where Keras writes a weight"),
+    ("strings", "not the numbers of a weight"),
+    ("complex", "holds complex64 data"),
+    ("compound", "not the numbers of a weight"),
+    ("64 GiB declared", "more than this machine's memory"),
+])
+def test_weights_that_are_not_numbers_fail_in_one_line(capsys, tmp_path, kind, message):
+    source = str(tmp_path / "odd.weights.h5")
+    with h5py.File(source, "w") as f:  # Keras 3's layout, one layer with one odd weight
+        vars_ = f.create_group("layers/dense/vars")
+        if kind == "group":
+            vars_.create_group("0")
+        elif kind == "strings":
+            vars_.create_dataset("0", data=np.array([b"a", b"b"]))
+        elif kind == "complex":
+            vars_.create_dataset("0", data=np.ones(3, np.complex64))
+        elif kind == "compound":
+            vars_.create_dataset("0", data=np.zeros(2, [("a", "<f4"), ("b", "<i4")]))
+        else:
+            vars_.create_dataset("0", shape=(2**34,), dtype="<f4", chunks=(2**16,))  # nothing stored: a small file
+    out = str(tmp_path / "o.safetensors")
+    _fails(capsys, [source, out], message)
+    _no_output_left(tmp_path, out)

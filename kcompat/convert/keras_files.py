@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..functional import _MEMORY
 from ..serialization import to_snake_case
 
 __all__ = ["ConversionError", "Layer", "ModelFile", "Tensor", "open_model_file"]
@@ -95,7 +96,18 @@ def _h5py():
     return h5py
 
 
-def _dataset_tensor(dataset, source):
+def _dataset_tensor(dataset, source, weight=True):
+    """A :class:`Tensor` of an HDF5 dataset; ``weight``: one that will be read and written (its
+    kind and size are checked; a skipped one, say an optimizer's, is only counted)."""
+    h5py = _h5py()
+    if not isinstance(dataset, h5py.Dataset):
+        raise ConversionError(f"'{source}' is a {type(dataset).__name__.lower()} where Keras writes a weight (a dataset)")
+    declared = int(np.prod(dataset.shape, dtype=object)) * dataset.dtype.itemsize
+    if weight and (dataset.dtype.kind not in "fiub" or dataset.dtype.names is not None):
+        raise ConversionError(f"dataset '{source}' holds {dataset.dtype} data, not the numbers of a weight")
+    if weight and _MEMORY is not None and declared > _MEMORY:
+        raise ConversionError(f"dataset '{source}' declares shape {dataset.shape} ({declared} bytes), more than this "
+                              f"machine's memory ({_MEMORY} bytes)")
     # A dataset may keep its bytes in other files (external storage, a virtual dataset's
     # sources): reading it would copy whatever those files hold, e.g. a user's private file.
     if dataset.external:
@@ -328,7 +340,7 @@ def _collect(group, prefix, out, reason):
 
     def visit(name, obj):
         if isinstance(obj, h5py.Dataset):
-            tensor = _dataset_tensor(obj, prefix + name)
+            tensor = _dataset_tensor(obj, prefix + name, weight=False)
             tensor.role, tensor.reason = "skip", reason
             out.append(tensor)
 
