@@ -117,6 +117,13 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
         Output spatial lengths are ``output_size``; TF's crop is ``pad_before`` rows at the
         front of the full ``(I - 1) * s + (k - 1) * d + 1`` result, zero rows past its end.
     """
+    x, call = _geometry_of(inputs, weight, bias, output_size, strides, padding, dilation, channels_last)
+    return _run(inputs, x, weight, bias, call, channels_last)
+
+
+def _geometry_of(inputs, weight, bias, output_size, strides, padding, dilation, channels_last):
+    """``(x, call)``: ``inputs`` in NCHW order and the :class:`_Call` of the arguments, normalised
+    and checked (plain ints) before the geometry cache sees them."""
     strides, dilation, output_size = tuple(strides), tuple(dilation), tuple(output_size)
     if not isinstance(padding, str):
         padding = tuple(tuple(p) for p in padding)
@@ -125,8 +132,7 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
         raise ValueError(f"`bias` must have shape ({weight.shape[1]},), one value per filter. "
                          f"Received: bias.shape={tuple(bias.shape)}")
     x = inputs.movedim(-1, 1) if channels_last else inputs
-    call = _call(x.shape, output_size, weight.shape, strides, padding, dilation, channels_last)
-    return _run(inputs, x, weight, bias, call, channels_last)
+    return x, _call(x.shape, output_size, weight.shape, strides, padding, dilation, channels_last)
 
 
 def _run(inputs, x, weight, bias, call, channels_last):
@@ -232,9 +238,7 @@ def path_taken(inputs, weight, bias=None, *, output_size, strides, padding, dila
     """``(path, {candidate: seconds})``: the :data:`PATHS` entry :func:`conv_transpose` takes for
     these arguments (``training``: with a gradient), and what measuring it timed (empty where
     the rule chose); ``"empty"`` or ``"canonical"`` for the geometries that have one route."""
-    x = inputs.movedim(-1, 1) if channels_last else inputs
-    padding = padding if isinstance(padding, str) else tuple(tuple(p) for p in padding)
-    call = _call(x.shape, tuple(output_size), weight.shape, tuple(strides), padding, tuple(dilation), channels_last)
+    x, call = _geometry_of(inputs, weight, bias, output_size, strides, padding, dilation, channels_last)
     if call.empty or call.canonical:
         return ("empty" if call.empty else "canonical"), {}
     path = choose_path(inputs, x, weight, bias, call, channels_last, training)

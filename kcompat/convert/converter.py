@@ -155,12 +155,12 @@ def _input_files(source):
     return files + ([source] if os.path.isfile(source) else [])
 
 
-def _refuse_input(target, source):
-    """An output that is an input (the same file under any name, or a link to it) is refused,
-    ``--force`` or not: the conversion would destroy what it reads."""
+def _refuse_input(target, inputs):
+    """An output that is one of ``inputs`` (the same file under any name, or a link to it) is
+    refused, ``--force`` or not: the conversion would destroy what it reads."""
     if not os.path.exists(target):
         return
-    for name in _input_files(source):
+    for name in inputs:
         try:
             same = os.path.samefile(target, name)
         except OSError:
@@ -177,10 +177,11 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
     """
     fmt = _output_format(output, format)
     targets = [output, config_path(output)]
+    inputs = _input_files(source)
     for target in targets:
         if os.path.isdir(target):
             raise ConversionError(f"{target}: cannot write: is a directory")
-        _refuse_input(target, source)
+        _refuse_input(target, inputs)
     if not force:
         for target in targets:
             if os.path.exists(target):
