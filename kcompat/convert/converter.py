@@ -75,6 +75,14 @@ def plan(model):
                 if module.use_bias != any(t.role == "bias" for t in layer.tensors):
                     raise ConversionError(f"{model.path}: layer '{layer.path}': use_bias={module.use_bias} "
                                           "but the file holds the other number of weights")
+                bias = next((t for t in layer.tensors if t.role == "bias"), None)
+                if bias is not None and tuple(bias.shape) != (module.filters,):
+                    raise ConversionError(f"{model.path}: layer '{layer.path}': bias shape {tuple(bias.shape)} does "
+                                          f"not match its config (filters={module.filters})")
+                for tensor in (kernel, bias):
+                    if tensor is not None and tensor.dtype.kind != "f":
+                        raise ConversionError(f"{model.path}: layer '{layer.path}': its {tensor.role} holds "
+                                              f"{tensor.dtype} data; a Keras layer's weights are floating point")
                 configs[layer.path] = {"class_name": BY_RANK[rank].__name__, "generation": layer.generation,
                                        "config": module.get_config(), "weights": []}
             else:
@@ -108,9 +116,14 @@ def _shape_after(tensor, transform):
     return tuple(shape[a] for a in torch_order(len(shape) - 2)) if transform == "to_torch_layout" else shape
 
 
-def _value(tensor, transform):
-    """The tensor as written: read from the file, permuted to torch layout for kernels."""
-    array = tensor.read()
+def _value(tensor, transform, where):
+    """The tensor as written: read from the file ``where``, permuted to torch layout for kernels."""
+    try:
+        array = tensor.read()
+    except ConversionError as exc:
+        if str(exc).startswith(str(where)):
+            raise
+        raise ConversionError(f"{where}: {exc}") from None
     if transform == "to_torch_layout":
         array = np.ascontiguousarray(array.transpose(torch_order(array.ndim - 2)))  # the read array is freed on return
     return torch.from_numpy(np.ascontiguousarray(array))
@@ -205,14 +218,14 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
                 if fmt == "safetensors":
                     safetensors_io.write_header(stream, entries, metadata)
                     for key, tensor, transform in items:
-                        value = _value(tensor, transform)
+                        value = _value(tensor, transform, model.path)
                         raw = value.numpy() if value.dtype != torch.bfloat16 else value.view(torch.int16).numpy()
                         stream.write(memoryview(raw).cast("B") if raw.size else b"")  # no extra copy
                         progress.advance(value.numel() * value.element_size())
                 else:
                     state = {}
                     for key, tensor, transform in items:
-                        state[key] = _value(tensor, transform)
+                        state[key] = _value(tensor, transform, model.path)
                         progress.advance(state[key].numel() * state[key].element_size())
                     torch.save(state, stream)
             fd, config_tmp = _temporary(config_path(output))
@@ -290,5 +303,5 @@ def layers_of(model):
                               "config in this file; a weights-only file or checkpoint holds no configs: pass the "
                               "whole-model .keras/.h5 file, or convert it with kcompat-convert and load_state_dict "
                               "the weights into layers you build")
-    state = {key: _value(t, transform) for key, t, transform in items if key.rsplit(".", 1)[0] in configs}
+    state = {key: _value(t, transform, model.path) for key, t, transform in items if key.rsplit(".", 1)[0] in configs}
     return _modules_from(configs, state, model.path)

@@ -15,12 +15,14 @@ Nothing is read into memory here: each weight is a :class:`Tensor` that reads on
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..functional import _MEMORY
+from .hdf5_heaps import looping_heap
 from ..serialization import to_snake_case
 
 __all__ = ["ConversionError", "Layer", "ModelFile", "Tensor", "open_model_file"]
@@ -117,7 +119,14 @@ def _dataset_tensor(dataset, source, weight=True):
     if dataset.is_virtual:
         raise ConversionError(f"dataset '{source}' is a virtual dataset (its data lies in other files); kcompat "
                               "reads only what is inside the model file")
-    return Tensor(source, tuple(dataset.shape), np.dtype(dataset.dtype), read=lambda: np.asarray(dataset[()]))
+
+    def read():
+        try:
+            return np.asarray(dataset[()])
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # h5py's errors on corrupt data
+            raise ConversionError(f"dataset '{source}' cannot be read: corrupt HDF5 data ({exc})") from None
+
+    return Tensor(source, tuple(dataset.shape), np.dtype(dataset.dtype), read=read)
 
 
 def open_model_file(path):
@@ -140,6 +149,8 @@ def open_model_file(path):
         return _open_archive(path)
     if head == HDF5_MAGIC:
         h5py = _h5py()
+        with open(path, "rb") as f:
+            _refuse_looping_heap(path, f, os.path.getsize(path))
         try:
             handle = h5py.File(path, "r")
         except OSError as exc:
@@ -149,6 +160,13 @@ def open_model_file(path):
         f"{path}: not a Keras or TensorFlow model file (expected a .keras archive, an HDF5 .h5 file or "
         "a TF checkpoint)"
     )
+
+
+def _refuse_looping_heap(path, stream, size, what="the file"):
+    at = looping_heap(stream, size)
+    if at is not None:
+        raise ConversionError(f"{path}: corrupt HDF5 file: {what} has a global heap at byte {at} whose object walk "
+                              "never ends (an object of size 0), on which the HDF5 library would hang; refused")
 
 
 CONFIG_LIMIT = 64 * 2**20  # bytes of config.json inflated at most (a real model's is kilobytes)
@@ -186,6 +204,9 @@ def _open_archive(path):
         config = json.loads(raw)
         if not isinstance(config, dict):
             raise ConversionError(f"{path}: config.json is a JSON {type(config).__name__}, not a model config object")
+        with archive.open("model.weights.h5") as weights:
+            _refuse_looping_heap(path, weights, archive.getinfo("model.weights.h5").file_size,
+                                 "the archive's model.weights.h5")
         weights = archive.open("model.weights.h5")
         handle = _h5py().File(weights, "r")
     except ConversionError:
@@ -230,7 +251,7 @@ def _from_hdf5(path, handle, config, handles, kind=None):
         if not str(exc).startswith(str(path)):  # raised where the file's path is not known
             raise ConversionError(f"{path}: {exc}") from None
         raise
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:  # h5py's errors on a corrupt file
         for h in reversed(handles):
             h.close()
         raise ConversionError(f"{path}: corrupt or truncated HDF5 file ({exc})") from None

@@ -516,8 +516,45 @@ def save_nd_model(api, directory):
     return {"files": files, "layers": layers}
 
 
-def save_tf1_checkpoint(source, directory, x):
-    """Build ``build(tf1, x)`` in a TF1 graph, train one Adam step, save with ``Saver``; return values."""
+def save_object_checkpoint(api, layout, directory):
+    """Train a generator (and for ``layout="dcgan"`` a discriminator) one Adam step each and save
+    them with ``tf.train.Checkpoint`` as the TF tutorials do: ``"cvae"`` ``(model, optimizer)``,
+    ``"dcgan"`` two models and their optimizers, ``"legacy"`` a Keras 2 legacy optimizer (slot
+    variables) plus a compiled model's own. Returns the prefix, every model variable's value and
+    the checkpoint's other (optimizer) entries, as TensorFlow lists them."""
+    t = tf()
+    mod = keras_module(api)
+    L = mod.layers
+    rng = np.random.default_rng(0)
+    generator = mod.Sequential([mod.Input((8,)), L.Dense(16, name="project"), L.BatchNormalization(name="bn"),
+                                L.Reshape((2, 2, 4)), L.Conv2DTranspose(3, 3, strides=2, padding="same", name="up")],
+                               name="generator")
+    discriminator = mod.Sequential([mod.Input((4, 4, 3)), L.Flatten(), L.Dense(1, name="score")], name="disc")
+    make = mod.optimizers.legacy.Adam if layout == "legacy" else mod.optimizers.Adam
+    models = {"generator": generator, "discriminator": discriminator} if layout == "dcgan" else {"model": generator}
+    objects = {}
+    for name, model in models.items():
+        optimizer = make(1e-3)
+        x = t.constant(rng.standard_normal((2,) + tuple(model.input_shape[1:])).astype("float32"))
+        with t.GradientTape() as tape:
+            loss = t.reduce_sum(model(x, training=True) ** 2)
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        objects[name] = model
+        objects["optimizer" if layout != "dcgan" else f"{name}_optimizer"] = optimizer
+    if layout == "legacy":
+        generator.compile(optimizer=mod.optimizers.legacy.SGD(0.1, momentum=0.9), loss="mse")
+        generator.fit(rng.standard_normal((2, 8)).astype("float32"), np.zeros((2, 4, 4, 3), "float32"), verbose=0)
+    prefix = t.train.Checkpoint(**objects).save(os.path.join(directory, "ckpt"))
+    weights = [np.asarray(v) for model in models.values() for v in model.weights]
+    keys = [name for name, _ in t.train.list_variables(prefix)]
+    return {"prefix": prefix, "weights": weights, "entries": len(keys)}
+
+
+def save_tf1_checkpoint(source, directory, x, optimizers=1):
+    """Build ``build(tf1, x)`` in a TF1 graph, train one Adam step, save with ``Saver``; return values.
+
+    ``optimizers=2``: the trainable variables split between two Adam optimizers, the second
+    named ``d_adam`` (as GAN code trains its two networks)."""
     t = tf()
     tf1 = t.compat.v1
     namespace = {"tf": t}
@@ -527,7 +564,11 @@ def save_tf1_checkpoint(source, directory, x):
         placeholder = tf1.placeholder(t.float32, x.shape, name="x")
         output = namespace["build"](tf1, placeholder)
         loss = t.reduce_mean(t.square(output))
-        step = tf1.train.AdamOptimizer(0.01).minimize(loss, global_step=tf1.train.get_or_create_global_step())
+        trainable = tf1.trainable_variables()
+        groups = [trainable] if optimizers == 1 else [trainable[:len(trainable) // 2], trainable[len(trainable) // 2:]]
+        step = t.group([tf1.train.AdamOptimizer(0.01, name="Adam" if i == 0 else "d_adam").minimize(
+            loss, var_list=group, global_step=tf1.train.get_or_create_global_step() if i == 0 else None)
+            for i, group in enumerate(groups)])
         saver = tf1.train.Saver()
         with tf1.Session(graph=graph) as session:
             session.run(tf1.global_variables_initializer())
@@ -538,7 +579,7 @@ def save_tf1_checkpoint(source, directory, x):
     return {"prefix": prefix, "variables": values, "output": y}
 
 
-FUNCTIONS = {f.__name__: f for f in (save_keras_models, save_nd_model, save_tf1_checkpoint, layer_call, layer_config, layer_output_shape, layer_construct,
+FUNCTIONS = {f.__name__: f for f in (save_keras_models, save_nd_model, save_tf1_checkpoint, save_object_checkpoint, layer_call, layer_config, layer_output_shape, layer_construct,
                                      initial_weights, activation, activation_vjp, activation_names, layer_losses, constraint,
                                      tf1_graph, nn_call, nn_nd_call, nn_values_call, tf1_class_info, keras_torch_call, model_layers)}
 
