@@ -704,3 +704,28 @@ def test_byte_flipped_hdf5_metadata_fails_in_one_line(capsys, saved, tmp_path, n
     out = str(tmp_path / "o.safetensors")
     _fails(capsys, [str(source), out], "corrupt or truncated HDF5 file")
     _no_output_left(tmp_path, out)
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda raw, doc: raw[: len(raw) // 2], "not valid JSON"),
+    (lambda raw, doc: b"\xff\xfe" + raw, "not valid JSON"),
+    (lambda raw, doc: json.dumps([doc]).encode(), "not a kcompat-convert config file"),
+    (lambda raw, doc: json.dumps({**doc, "layers": {"up": {"config": {}, "weights": "up.weight"}}}).encode(),
+     "not a kcompat-convert config file"),
+    (lambda raw, doc: json.dumps({**doc, "layers": {k: {**e, "config": {**e["config"], "strides": 0}}
+                                                    for k, e in doc["layers"].items()}}).encode(),
+     "cannot be built from its config"),
+    (lambda raw, doc: json.dumps({**doc, "layers": {k: {**e, "weights": e["weights"] + [k + ".extra"]}
+                                                    for k, e in doc["layers"].items()}}).encode(),
+     "the weights hold no tensor"),
+    (lambda raw, doc: json.dumps({**doc, "layers": {k: {**e, "config": {**e["config"], "filters": 3}}
+                                                    for k, e in doc["layers"].items()}}).encode(),
+     "the weights do not fit its config (size mismatch for"),
+])
+def test_load_refuses_a_damaged_converted_config_in_one_line(saved, tmp_path, damage, message):
+    out = _converted(saved, tmp_path)
+    raw = open(config_path(out), "rb").read()
+    open(config_path(out), "wb").write(damage(raw, json.loads(raw)))
+    with pytest.raises(ConversionError, match=re.escape(message)) as caught:
+        load(out)
+    assert "\n" not in str(caught.value)

@@ -256,13 +256,47 @@ def _modules_from(configs, state, where):
     for path, entry in configs.items():
         if entry.get("config") is None:
             continue
-        layer = BY_RANK[CONV_TRANSPOSE[entry.get("class_name", "Conv2DTranspose")]].from_config(entry["config"])
-        weights = {key[len(path) + 1:]: state[key] for key in entry["weights"]}
-        missing = {"weight"} - set(weights)
+        try:
+            layer = BY_RANK[CONV_TRANSPOSE[entry.get("class_name", "Conv2DTranspose")]].from_config(entry["config"])
+        except (ValueError, TypeError) as exc:
+            raise ConversionError(f"{where}: layer '{path}' cannot be built from its config: {exc}") from None
+        missing = [key for key in entry["weights"] if key not in state]
         if missing:
+            raise ConversionError(f"{where}: layer '{path}': the weights hold no tensor {missing[0]!r}")
+        weights = {key[len(path) + 1:]: state[key] for key in entry["weights"]}
+        if "weight" not in weights:
             raise ConversionError(f"{where}: layer '{path}' has no kernel in the weights")
-        layer.load_state_dict(weights)
+        try:
+            layer.load_state_dict(weights)
+        except RuntimeError as exc:  # torch lists every mismatch on lines of their own
+            detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:] if line.strip())
+            raise ConversionError(f"{where}: layer '{path}': the weights do not fit its config ({detail})") from None
         layers[path] = layer
+    return layers
+
+
+def _converted_configs(path):
+    """The layer entries of a ``kcompat-convert`` output's ``.json``, checked for their shape."""
+    from .keras_files import CONFIG_LIMIT
+
+    name = config_path(path)
+    with open(name, "rb") as f:
+        raw = f.read(CONFIG_LIMIT + 1)
+    if len(raw) > CONFIG_LIMIT:
+        raise ConversionError(f"{name}: larger than {CONFIG_LIMIT} bytes; not a kcompat-convert config file")
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConversionError(f"{name}: not valid JSON ({exc}); a kcompat-convert config file is") from None
+    layers = document.get("layers") if isinstance(document, dict) else None
+    kinds = {cls.__name__ for cls in BY_RANK.values()}
+    if not isinstance(layers, dict) or not all(
+            isinstance(e, dict) and isinstance(e.get("config"), (dict, type(None)))
+            and e.get("class_name", "Conv2DTranspose") in kinds
+            and isinstance(e.get("weights"), list) and all(isinstance(k, str) for k in e["weights"])
+            for e in layers.values()):
+        raise ConversionError(f"{name}: not a kcompat-convert config file (expected \"layers\": {{path: "
+                              "{\"class_name\", \"config\", \"weights\"}}})")
     return layers
 
 
@@ -275,8 +309,7 @@ def load(path):
     """
     path = str(path)
     if os.path.exists(config_path(path)):
-        with open(config_path(path)) as f:
-            configs = json.load(f)["layers"]
+        configs = _converted_configs(path)
         if path.endswith((".pt", ".pth", ".bin")):
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
