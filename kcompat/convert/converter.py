@@ -21,8 +21,9 @@ from .._files import publish, temporary
 from .._progress import ProgressBar
 from ..layers import BY_RANK
 from ..layers.conv_transpose import torch_order
-from . import safetensors_io
-from .keras_files import CONV_TRANSPOSE, ConversionError, open_model_file
+from . import safetensors_io, tf_checkpoint
+from .keras_files import CONFIG_LIMIT, open_model_file
+from .records import CONV_TRANSPOSE, ConversionError
 
 __all__ = ["ConversionError", "convert", "load", "config_path"]
 
@@ -161,8 +162,6 @@ def _temporary(path):
 
 def _input_files(source):
     """Every file a conversion of ``source`` reads (the model file, or a checkpoint's files)."""
-    from . import tf_checkpoint
-
     source = str(source)
     files = tf_checkpoint.checkpoint_files(source) if tf_checkpoint.is_checkpoint(source) else []
     return files + ([source] if os.path.isfile(source) else [])
@@ -277,8 +276,6 @@ def _modules_from(configs, state, where):
 
 def _converted_configs(path):
     """The layer entries of a ``kcompat-convert`` output's ``.json``, checked for their shape."""
-    from .keras_files import CONFIG_LIMIT
-
     name = config_path(path)
     with open(name, "rb") as f:
         raw = f.read(CONFIG_LIMIT + 1)

@@ -17,77 +17,20 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..functional import _MEMORY
-from .hdf5_heaps import looping_heap
 from ..serialization import to_snake_case
+from . import tf_checkpoint
+from .hdf5_heaps import looping_heap
+from .records import CONV_TRANSPOSE, ConversionError, Layer, ModelFile, Tensor
 
-__all__ = ["ConversionError", "Layer", "ModelFile", "Tensor", "open_model_file"]
+__all__ = ["CONV_TRANSPOSE", "ConversionError", "Layer", "ModelFile", "Tensor", "open_model_file"]
 
-# Keras class names kcompat converts, and their number of spatial axes
-CONV_TRANSPOSE = {f"{prefix}{rank}DTranspose": rank for prefix in ("Conv", "Convolution") for rank in (1, 2, 3)}
 CONTAINERS = {"Functional", "Sequential", "Model"}
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
-
-
-class ConversionError(ValueError):
-    """A file kcompat cannot convert; the message names the file and the problem."""
-
-
-@dataclass
-class Tensor:
-    """One weight of the file: where it is, its shape and dtype, and how to read it."""
-
-    source: str
-    shape: tuple
-    dtype: np.dtype
-    read: object = field(repr=False)
-    role: str = "copy"  # "kernel", "bias" (of a converted layer), "tf1", "copy" or "skip"
-    reason: str = ""  # why skipped
-    name: str = ""  # the Keras/TF path it is written under when copied (default: ``source``)
-
-    @property
-    def key(self):
-        return self.name or self.source
-
-
-@dataclass
-class Layer:
-    """A layer of the file with weights: its dotted path, class, config and weights."""
-
-    path: str
-    class_name: str
-    config: dict | None
-    generation: str
-    tensors: list = field(default_factory=list)
-
-    @property
-    def converted(self):
-        return self.class_name in CONV_TRANSPOSE
-
-
-@dataclass
-class ModelFile:
-    path: str
-    kind: str
-    layers: list
-    skipped: list  # tensors left out (optimizer slots, metrics, counters)
-    handles: list = field(default_factory=list, repr=False)
-
-    def close(self):
-        for handle in reversed(self.handles):
-            handle.close()
-        self.handles.clear()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _h5py():
@@ -131,8 +74,6 @@ def _dataset_tensor(dataset, source, weight=True):
 
 def open_model_file(path):
     """Open a Keras file or TF checkpoint of any supported layout (recognised from the content)."""
-    from . import tf_checkpoint
-
     path = str(path)
     if tf_checkpoint.is_checkpoint(path):
         return tf_checkpoint.open_checkpoint(path)

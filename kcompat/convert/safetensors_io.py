@@ -13,6 +13,8 @@ import struct
 import numpy as np
 import torch
 
+from .records import ConversionError
+
 __all__ = ["DTYPES", "nbytes", "write_header", "read"]
 
 DTYPES = {
@@ -53,8 +55,7 @@ def read(path):
 
     The header is checked before anything is allocated: its length against the file, its JSON,
     each entry's dtype, shape and offsets against each other and the data (a
-    :class:`~kcompat.convert.keras_files.ConversionError` naming what is wrong)."""
-    from .keras_files import ConversionError
+    :class:`~kcompat.convert.records.ConversionError` naming what is wrong)."""
 
     def bad(problem):
         return ConversionError(f"{path}: not a valid safetensors file ({problem})")

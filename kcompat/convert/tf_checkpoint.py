@@ -30,7 +30,7 @@ import struct
 import numpy as np
 
 from .crc32c import crc32c, mask, unmask
-from .keras_files import ConversionError, Layer, ModelFile, Tensor
+from .records import ConversionError, Layer, ModelFile, Tensor
 
 __all__ = ["checkpoint_files", "is_checkpoint", "open_checkpoint", "read_index"]
 
