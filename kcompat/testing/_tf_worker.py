@@ -307,13 +307,21 @@ def nn_call(version, x, filters, output_shape, strides, padding="SAME", data_for
     op = t.nn.conv2d_transpose if version == "v2" else t.compat.v1.nn.conv2d_transpose
     move = spread = False
     if rewrite:
-        from kcompat.nn import _sequence
+        from tensorflow.python.ops.nn_ops import _get_sequence  # TF's own rule, not kcompat's
 
         channel = 1 if data_format == "NCHW" else 3
         try:
-            s4 = _sequence(strides, 2, channel, "strides")
-            d4 = _sequence(dilations, 2, channel, "dilations")
-        except ValueError:
+            s4 = list(_get_sequence(strides, 2, channel, "strides"))
+            d4 = list(_get_sequence(dilations, 2, channel, "dilations"))
+        except (ValueError, TypeError):
+            s4 = d4 = None
+        if s4 is not None and any(isinstance(v, str) for v in s4 + d4):
+            s4 = d4 = None  # left to TF, whose own error comes back
+        try:
+            s4, d4 = (None, None) if s4 is None else ([int(v) for v in s4], [int(v) for v in d4])  # TF's make_int
+        except (ValueError, TypeError):
+            s4 = d4 = None
+        if s4 is not None and not all(-2**31 <= v < 2**31 for v in s4 + d4):
             s4 = d4 = None
         if s4 is not None and data_format == "NCHW" and len(np.asarray(output_shape)) in (2, 4) and x.ndim == 4:
             move = True

@@ -95,14 +95,30 @@ def _tuple(value, rank):
 
 
 def _spatial(value, data_format):
-    """The two spatial values of a TF ``strides``/``dilations`` argument, ``None`` if malformed."""
-    from ..nn import _sequence  # TF's own argument rule, as kcompat.nn applies it
+    """The two spatial values of a TF ``strides``/``dilations`` argument, ``None`` if malformed.
 
-    try:
-        values = _sequence(value, 2, 1 if data_format == "NCHW" else 3, "strides")
-    except ValueError:
+    TF's ``_get_sequence`` rule (an int, or 1, 2 or 4 values), parsed here rather than by
+    ``kcompat.nn``: a bug there must not decide how the reference is computed.
+    """
+    if value is None:
+        return (1, 1)
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(values) == 1:
+        values = values * 2
+    elif len(values) == 4:
+        values = values[2:4] if data_format == "NCHW" else values[1:3]
+    values = [_make_int(v) for v in values]
+    return tuple(values) if len(values) == 2 and None not in values else None
+
+
+def _make_int(value):
+    """TF's ``make_int`` (``int(value)``, strings refused), ``None`` where TF raises."""
+    if isinstance(value, str):
         return None
-    return tuple(values[2:4] if data_format == "NCHW" else values[1:3])
+    try:
+        return int(value)
+    except (ValueError, TypeError):
+        return None
 
 
 def route(config, dtype, rank=2, tf1=False):
