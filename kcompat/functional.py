@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import typing
 
 import torch
 import torch.nn.functional as F
 
 from . import _gemm, _paths, shapes
+from ._memory import PHYSICAL_MEMORY
 
 __all__ = ["PATHS", "check_allocatable", "conv_transpose", "conv2d_transpose", "keras_output_size", "path_taken",
            "plan"]
@@ -40,25 +40,15 @@ __all__ = ["PATHS", "check_allocatable", "conv_transpose", "conv2d_transpose", "
 _TORCH_OPS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-def _physical_memory():
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-_MEMORY = _physical_memory()
-
-
 def check_allocatable(shape, dtype, device, what):
     """Refuse, naming ``what`` (the arguments behind the size), a CPU tensor larger than this
     machine's memory: torch would fail anyway, with an allocator error that names nothing."""
-    if _MEMORY is None or torch.compiler.is_compiling() or torch.device(device).type != "cpu":
+    if PHYSICAL_MEMORY is None or torch.compiler.is_compiling() or torch.device(device).type != "cpu":
         return  # (sizes are symbolic while torch.compile traces; the eager call checked them)
     size = math.prod(int(n) for n in shape) * dtype.itemsize
-    if size > _MEMORY:
+    if size > PHYSICAL_MEMORY:
         raise ValueError(f"{what} needs a tensor of shape {tuple(int(n) for n in shape)} ({size:.3g} bytes of "
-                         f"{dtype}), more than this machine's memory ({_MEMORY:.3g} bytes).")
+                         f"{dtype}), more than this machine's memory ({PHYSICAL_MEMORY:.3g} bytes).")
 
 
 def _geometry_cache(function):

@@ -20,7 +20,7 @@ import zipfile
 
 import numpy as np
 
-from ..functional import _MEMORY
+from .._memory import PHYSICAL_MEMORY
 from ..serialization import to_snake_case
 from . import tf_checkpoint
 from .hdf5_heaps import looping_heap
@@ -50,9 +50,9 @@ def _dataset_tensor(dataset, source, weight=True):
     declared = int(np.prod(dataset.shape, dtype=object)) * dataset.dtype.itemsize
     if weight and (dataset.dtype.kind not in "fiub" or dataset.dtype.names is not None):
         raise ConversionError(f"dataset '{source}' holds {dataset.dtype} data, not the numbers of a weight")
-    if weight and _MEMORY is not None and declared > _MEMORY:
+    if weight and PHYSICAL_MEMORY is not None and declared > PHYSICAL_MEMORY:
         raise ConversionError(f"dataset '{source}' declares shape {dataset.shape} ({declared} bytes), more than this "
-                              f"machine's memory ({_MEMORY} bytes)")
+                              f"machine's memory ({PHYSICAL_MEMORY} bytes)")
     # A dataset may keep its bytes in other files (external storage, a virtual dataset's
     # sources): reading it would copy whatever those files hold, e.g. a user's private file.
     if dataset.external:
