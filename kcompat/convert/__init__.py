@@ -2,7 +2,7 @@
 
 ``kcompat-convert model.keras model.safetensors`` on the command line; in Python,
 :func:`convert` writes the same files and :func:`load` returns the file's transposed
-convolutions as built, loaded ``kcompat.Conv2DTranspose`` modules. Keras files are read with
+convolutions as built, loaded ``kcompat.Conv{1,2,3}DTranspose`` modules. Keras files are read with
 h5py and zipfile, TF checkpoints with kcompat's own tensor-bundle reader: no TensorFlow needed.
 """
 
