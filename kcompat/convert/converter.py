@@ -23,7 +23,7 @@ from ..layers import BY_RANK
 from ..layers.conv_transpose import torch_order
 from . import safetensors_io, tf_checkpoint
 from .keras_files import CONFIG_LIMIT, open_model_file
-from .records import CONV_TRANSPOSE, ConversionError
+from .records import CONV_TRANSPOSE, ConversionError, with_path
 
 __all__ = ["ConversionError", "convert", "load", "config_path"]
 
@@ -122,9 +122,7 @@ def _value(tensor, transform, where):
     try:
         array = tensor.read()
     except ConversionError as exc:
-        if str(exc).startswith(str(where)):
-            raise
-        raise ConversionError(f"{where}: {exc}") from None
+        raise with_path(where, exc) from None
     if transform == "to_torch_layout":
         array = np.ascontiguousarray(array.transpose(torch_order(array.ndim - 2)))  # the read array is freed on return
     return torch.from_numpy(np.ascontiguousarray(array))

@@ -82,9 +82,10 @@ def _lanes(buf):
         register = (t7[low & 0xFF] ^ t6[(low >> 8) & 0xFF] ^ t5[(low >> 16) & 0xFF] ^ t4[low >> 24]
                     ^ t3[high & 0xFF] ^ t2[(high >> 8) & 0xFF] ^ t1[(high >> 16) & 0xFF] ^ t0[high >> 24])
     shift = _zero_bytes(lane)
-    while register.size > 1:
-        register = _apply(_byte_tables(shift), register[0::2]) ^ register[1::2]
-        shift = _squared(shift)
+    while register.size > 1:  # fold neighbours: left lane shifted past the right one's bytes
+        tables = _byte_tables(shift)
+        register = _apply(tables, register[0::2]) ^ register[1::2]
+        shift = _apply(tables, shift)  # twice as many zero bytes for the next level
     return int(register[0])
 
 

@@ -24,7 +24,7 @@ from .._memory import PHYSICAL_MEMORY
 from ..serialization import to_snake_case
 from . import tf_checkpoint
 from .hdf5_heaps import looping_heap
-from .records import CONV_TRANSPOSE, ConversionError, Layer, ModelFile, Tensor
+from .records import CONV_TRANSPOSE, ConversionError, Layer, ModelFile, Tensor, with_path
 
 __all__ = ["CONV_TRANSPOSE", "ConversionError", "Layer", "ModelFile", "Tensor", "open_model_file"]
 
@@ -133,7 +133,7 @@ def _open_archive(path):
         if "config.json" not in names or "model.weights.h5" not in names:
             raise ConversionError(f"{path}: a zip file but not a Keras archive (no config.json/model.weights.h5)")
         info = _member(archive, path, "config.json")
-        _member(archive, path, "model.weights.h5")
+        weights_info = _member(archive, path, "model.weights.h5")
         # Capped by the declared size and by what inflating actually gives (a zip bomb lies).
         if info.file_size > CONFIG_LIMIT:
             raise ConversionError(f"{path}: config.json declares {info.file_size} bytes, more than the "
@@ -146,8 +146,7 @@ def _open_archive(path):
         if not isinstance(config, dict):
             raise ConversionError(f"{path}: config.json is a JSON {type(config).__name__}, not a model config object")
         with archive.open("model.weights.h5") as weights:
-            _refuse_looping_heap(path, weights, archive.getinfo("model.weights.h5").file_size,
-                                 "the archive's model.weights.h5")
+            _refuse_looping_heap(path, weights, weights_info.file_size, "the archive's model.weights.h5")
         weights = archive.open("model.weights.h5")
         handle = _h5py().File(weights, "r")
     except ConversionError:
@@ -189,9 +188,7 @@ def _from_hdf5(path, handle, config, handles, kind=None):
     except ConversionError as exc:
         for h in reversed(handles):
             h.close()
-        if not str(exc).startswith(str(path)):  # raised where the file's path is not known
-            raise ConversionError(f"{path}: {exc}") from None
-        raise
+        raise with_path(path, exc) from None
     except (OSError, KeyError, ValueError, RuntimeError) as exc:  # h5py's errors on a corrupt file
         for h in reversed(handles):
             h.close()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CONV_TRANSPOSE", "ConversionError", "Layer", "ModelFile", "Tensor"]
+__all__ = ["CONV_TRANSPOSE", "ConversionError", "Layer", "ModelFile", "Tensor", "with_path"]
 
 # Keras class names kcompat converts, and their number of spatial axes
 CONV_TRANSPOSE = {f"{prefix}{rank}DTranspose": rank for prefix in ("Conv", "Convolution") for rank in (1, 2, 3)}
@@ -18,6 +18,12 @@ CONV_TRANSPOSE = {f"{prefix}{rank}DTranspose": rank for prefix in ("Conv", "Conv
 
 class ConversionError(ValueError):
     """A file kcompat cannot convert; the message names the file and the problem."""
+
+
+def with_path(path, exc):
+    """``exc``, with the file's ``path`` in front where it was raised without it (deep in a
+    reader that does not know which file it reads)."""
+    return exc if str(exc).startswith(str(path)) else ConversionError(f"{path}: {exc}")
 
 
 @dataclass

@@ -336,6 +336,16 @@ def _tf1_optimizer_state(name, entry, entries):
     return "/.OPTIMIZER_SLOT/" in name or (owner in entries and tuple(entries[owner]["shape"]) == tuple(entry["shape"]))
 
 
+def _shard(prefix, entry, shards):
+    return f"{prefix}.data-{entry['shard']:05d}-of-{shards:05d}"
+
+
+def _inside_shard(name, entry, data_path):
+    """An entry lies inside its shard (checked before any read)."""
+    if entry["offset"] + entry["size"] > os.path.getsize(data_path):
+        raise ConversionError(f"{data_path}: truncated; variable {name} lies past the end of the file")
+
+
 def _check_entry(name, entry, dtype, data_path):
     """An entry's size agrees with its shape and lies inside its shard (checked before any read,
     so that a corrupt index never asks for 2^62 bytes)."""
@@ -345,20 +355,18 @@ def _check_entry(name, entry, dtype, data_path):
         raise ConversionError(f"{data_path}: variable {name} is stored as {entry['size']} bytes but its shape "
                               f"{tuple(entry['shape'])} of {'bfloat16' if dtype == 'bfloat16' else np.dtype(dtype).name} "
                               f"needs {needed}: a corrupt checkpoint")
-    if entry["offset"] + entry["size"] > os.path.getsize(data_path):
-        raise ConversionError(f"{data_path}: truncated; variable {name} lies past the end of the file")
+    _inside_shard(name, entry, data_path)
 
 
 def _read_graph(prefix, entries, shards):
     entry = entries.get(_GRAPH_KEY)
     if entry is None:
         return None
-    data_path = f"{prefix}.data-{entry['shard']:05d}-of-{shards:05d}"
+    data_path = _shard(prefix, entry, shards)
     if entry["dtype"] != _STRING or tuple(entry["shape"]) != () or not os.path.isfile(data_path):
         raise ConversionError(f"{prefix}: the checkpoint's object graph is not a string in its data shard: "
                               "a corrupt checkpoint")
-    if entry["offset"] + entry["size"] > os.path.getsize(data_path):
-        raise ConversionError(f"{data_path}: truncated; variable {_GRAPH_KEY} lies past the end of the file")
+    _inside_shard(_GRAPH_KEY, entry, data_path)
     blob = _string_scalar(data_path, entry, _GRAPH_KEY)
     try:
         return _graph_roles(_object_graph(blob), entries)
@@ -382,7 +390,7 @@ def open_checkpoint(path):
         skipped.append(Tensor(name, entry["shape"], dtype, read=read, role="skip", reason=reason))
 
     for name, entry in entries.items():
-        data_path = f"{prefix}.data-{entry['shard']:05d}-of-{shards:05d}"
+        data_path = _shard(prefix, entry, shards)
         dtype = _DTYPES.get(entry["dtype"])
         if name == _GRAPH_KEY or (roles is not None and roles.get(name) == ""):
             skip(name, entry, "bookkeeping")

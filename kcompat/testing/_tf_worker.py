@@ -308,21 +308,16 @@ def nn_call(version, x, filters, output_shape, strides, padding="SAME", data_for
     move = spread = False
     if rewrite:
         from tensorflow.python.ops.nn_ops import _get_sequence  # TF's own rule, not kcompat's
+        from kcompat.testing.tf_oracle import make_int
 
         channel = 1 if data_format == "NCHW" else 3
         try:
-            s4 = list(_get_sequence(strides, 2, channel, "strides"))
-            d4 = list(_get_sequence(dilations, 2, channel, "dilations"))
+            s4 = [make_int(v) for v in _get_sequence(strides, 2, channel, "strides")]
+            d4 = [make_int(v) for v in _get_sequence(dilations, 2, channel, "dilations")]
         except (ValueError, TypeError):
             s4 = d4 = None
-        if s4 is not None and any(isinstance(v, str) for v in s4 + d4):
+        if s4 is None or None in s4 + d4:
             s4 = d4 = None  # left to TF, whose own error comes back
-        try:
-            s4, d4 = (None, None) if s4 is None else ([int(v) for v in s4], [int(v) for v in d4])  # TF's make_int
-        except (ValueError, TypeError):
-            s4 = d4 = None
-        if s4 is not None and not all(-2**31 <= v < 2**31 for v in s4 + d4):
-            s4 = d4 = None
         if s4 is not None and data_format == "NCHW" and len(np.asarray(output_shape)) in (2, 4) and x.ndim == 4:
             move = True
             data_format = "NHWC"
@@ -554,8 +549,7 @@ def save_object_checkpoint(api, layout, directory):
         generator.fit(rng.standard_normal((2, 8)).astype("float32"), np.zeros((2, 4, 4, 3), "float32"), verbose=0)
     prefix = t.train.Checkpoint(**objects).save(os.path.join(directory, "ckpt"))
     weights = [np.asarray(v) for model in models.values() for v in model.weights]
-    keys = [name for name, _ in t.train.list_variables(prefix)]
-    return {"prefix": prefix, "weights": weights, "entries": len(keys)}
+    return {"prefix": prefix, "weights": weights, "entries": len(t.train.list_variables(prefix))}
 
 
 def save_tf1_checkpoint(source, directory, x, optimizers=1):

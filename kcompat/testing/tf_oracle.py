@@ -107,18 +107,20 @@ def _spatial(value, data_format):
         values = values * 2
     elif len(values) == 4:
         values = values[2:4] if data_format == "NCHW" else values[1:3]
-    values = [_make_int(v) for v in values]
+    values = [make_int(v) for v in values]
     return tuple(values) if len(values) == 2 and None not in values else None
 
 
-def _make_int(value):
-    """TF's ``make_int`` (``int(value)``, strings refused), ``None`` where TF raises."""
+def make_int(value):
+    """TF's ``make_int`` for an int32 attribute (``int(value)``, strings refused), ``None`` where
+    TF would refuse it (past int32, TF itself aborts the process)."""
     if isinstance(value, str):
         return None
     try:
-        return int(value)
+        result = int(value)
     except (ValueError, TypeError):
         return None
+    return result if -2**31 <= result < 2**31 else None
 
 
 def route(config, dtype, rank=2, tf1=False):
