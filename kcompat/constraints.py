@@ -31,6 +31,8 @@ class Constraint(KerasObject):
 
 
 class MaxNorm(Constraint):
+    """Keras's ``MaxNorm``: rescale slices along ``axis`` whose L2 norm exceeds ``max_value``."""
+
     def __init__(self, max_value=2, axis=0):
         self.max_value, self.axis = max_value, axis
 
@@ -43,6 +45,8 @@ class MaxNorm(Constraint):
 
 
 class MinMaxNorm(Constraint):
+    """Keras's ``MinMaxNorm``: move slice norms into ``[min_value, max_value]`` at ``rate``."""
+
     def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
         self.min_value, self.max_value, self.rate, self.axis = min_value, max_value, rate, axis
 
@@ -56,11 +60,15 @@ class MinMaxNorm(Constraint):
 
 
 class NonNeg(Constraint):
+    """Keras's ``NonNeg``: negative weights set to zero."""
+
     def __call__(self, w):
         return torch.clamp(w, min=0)
 
 
 class UnitNorm(Constraint):
+    """Keras's ``UnitNorm``: slices along ``axis`` scaled to unit L2 norm."""
+
     def __init__(self, axis=0):
         self.axis = axis
 

@@ -108,11 +108,11 @@ def conv_transpose(inputs, weight, bias=None, *, output_size, strides, padding, 
         front of the full ``(I - 1) * s + (k - 1) * d + 1`` result, zero rows past its end.
     """
     x, call = _geometry_of(inputs, weight, bias, output_size, strides, padding, dilation, channels_last)
-    return _run(inputs, x, weight, bias, call, channels_last)
+    return run_call(inputs, x, weight, bias, call, channels_last)
 
 
 def _geometry_of(inputs, weight, bias, output_size, strides, padding, dilation, channels_last):
-    """``(x, call)``: ``inputs`` in NCHW order and the :class:`_Call` of the arguments, normalised
+    """``(x, call)``: ``inputs`` in NCHW order and the :class:`Call` of the arguments, normalised
     and checked (plain ints) before the geometry cache sees them."""
     strides, dilation, output_size = tuple(strides), tuple(dilation), tuple(output_size)
     if not isinstance(padding, str):
@@ -122,11 +122,11 @@ def _geometry_of(inputs, weight, bias, output_size, strides, padding, dilation, 
         raise ValueError(f"`bias` must have shape ({weight.shape[1]},), one value per filter. "
                          f"Received: bias.shape={tuple(bias.shape)}")
     x = inputs.movedim(-1, 1) if channels_last else inputs
-    return x, _call(x.shape, output_size, weight.shape, strides, padding, dilation, channels_last)
+    return x, prepare_call(x.shape, output_size, weight.shape, strides, padding, dilation, channels_last)
 
 
-def _run(inputs, x, weight, bias, call, channels_last):
-    """One call on its geometry's :class:`_Call` (``x``: ``inputs`` in NCHW order)."""
+def run_call(inputs, x, weight, bias, call, channels_last):
+    """One call on its geometry's :class:`Call` (``x``: ``inputs`` in NCHW order)."""
     if call.empty:
         # An empty input or output: TF returns zeros (plus bias) of the requested size.
         y = weight.new_zeros((x.shape[0], weight.shape[1], *call.output_size))
@@ -147,7 +147,7 @@ def _run(inputs, x, weight, bias, call, channels_last):
 
 
 def _run_canonical(x, weight, bias, call, channels_last, wants_grad, autocasting):
-    """A size-1 axis (``_Call.canonical``): NCHW tensors with canonical strides, always."""
+    """A size-1 axis (``Call.canonical``): NCHW tensors with canonical strides, always."""
     x = _canonical(x)
     if wants_grad and autocasting:
         # Autocast's casts, made here so that the backward is _ConvTranspose's, not autograd's.
@@ -275,7 +275,7 @@ def _timed_run(path, inputs, x, weight, bias, call, channels_last, training):
 
 
 def _canonical(t):
-    """``t`` contiguous, with torch's own strides on its size-1 axes too (see ``_Call.canonical``)."""
+    """``t`` contiguous, with torch's own strides on its size-1 axes too (see ``Call.canonical``)."""
     t = t.contiguous()
     return t.view(-1).view(t.shape)
 
@@ -303,7 +303,7 @@ def _check_sizes(output_size, strides, padding, dilation):
 
 
 def _check_geometry(input_shape, output_size, weight_shape, strides, padding, dilation, channels_last):
-    """The structural checks, made once per geometry (on a miss of :func:`_call`'s cache)."""
+    """The structural checks, made once per geometry (on a miss of :func:`prepare_call`'s cache)."""
     rank = len(weight_shape) - 2
     if rank not in (1, 2, 3):
         raise ValueError("`weight` must have 3, 4 or 5 dimensions (in_channels, filters, *kernel_size). "
@@ -328,10 +328,10 @@ def _check_geometry(input_shape, output_size, weight_shape, strides, padding, di
                          f"inputs.shape={shown}, weight.shape={tuple(weight_shape)}")
 
 
-class _Call(typing.NamedTuple):
-    """Everything one geometry needs per call, worked out once (see :func:`_call`)."""
+class Call(typing.NamedTuple):
+    """Everything one geometry needs per call, worked out once (see :func:`prepare_call`)."""
 
-    geometry: tuple  # the arguments of :func:`_call`: the key of the paths chosen for it
+    geometry: tuple  # the arguments of :func:`prepare_call`: the key of the paths chosen for it
     output_size: tuple  # spatial output lengths
     empty: bool  # an empty input or output: zeros (plus bias), no torch call
     kwargs: dict  # stride, padding, output_padding, dilation of torch's call
@@ -354,7 +354,7 @@ _GEMM_TAPS = 64  # kernels with more taps than this do not take the GEMM path (c
 
 
 @_geometry_cache
-def _call(input_shape, output_size, weight_shape, strides, padding, dilation, channels_last):
+def prepare_call(input_shape, output_size, weight_shape, strides, padding, dilation, channels_last):
     """The torch call and crop for one geometry, after TF's acceptance check.
 
     ``input_shape`` and ``weight_shape`` are full torch shapes (NCHW order).
@@ -364,7 +364,7 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
     input_size, kernel_size = tuple(input_shape[2:]), tuple(weight_shape[2:])
     plans = plan(input_size, output_size, kernel_size, strides, padding, dilation)
     if any(p is None for p in plans):
-        return _Call(geometry, output_size, True, *[None] * (len(_Call._fields) - 3))
+        return Call(geometry, output_size, True, *[None] * (len(Call._fields) - 3))
     extend, grad_pads = [], []
     for p in reversed(plans):
         extend += [0, p.extend]
@@ -410,7 +410,7 @@ def _call(input_shape, output_size, weight_shape, strides, padding, dilation, ch
     gemm = tiles is not None or col2im is not None
     paths = [_candidates(channels_last, training, weight_heavy, nchw_gradients, gemm, tiles is not None,
                          max(strides) > 1) for training in (False, True)]
-    return _Call(geometry, output_size, False, kwargs, extend if any(extend) else None, narrows,
+    return Call(geometry, output_size, False, kwargs, extend if any(extend) else None, narrows,
                  grad_pads if any(grad_pads) else None, all(p.is_identity for p in plans), weight_heavy,
                  nchw_gradients, canonical, slow_backward, tiles, col2im, work, *paths)
 
@@ -478,7 +478,7 @@ class _ConvTranspose(torch.autograd.Function):
 def _slow_gradients(grad, x, weight, kwargs, want_x, want_w):
     """Both gradients of a transposed convolution on torch's slow (im2col + GEMM) convolution,
     never oneDNN, whose deconvolution and convolution weight gradients abort the process,
-    hang or return garbage with one channel or one filter (see ``_Call.slow_backward``).
+    hang or return garbage with one channel or one filter (see ``Call.slow_backward``).
 
     ``d_input`` is the forward convolution of the output's gradient with the weight;
     ``d_weight[c, f, t] = sum_{n, i} x[n, c, i] * grad[n, f, s * i + d * t - p]``, the forward

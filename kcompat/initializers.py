@@ -19,7 +19,7 @@ import torch
 
 from .serialization import KerasObject, deserialize, registry_of, serialize
 
-__all__ = ["get", "serialize", "compute_fans"]
+__all__ = ["get", "serialize", "compute_fans", "initial_value"]
 
 
 def compute_fans(shape, input_axes=None, output_axes=None):
@@ -267,3 +267,16 @@ def get(identifier, argument="kernel_initializer"):
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
     return deserialize(identifier, _REGISTRY, argument)
+
+
+def initial_value(initializer, shape, dtype, argument="kernel_initializer"):
+    """``initializer(shape, dtype)`` as a torch tensor of ``dtype``, its shape checked (Keras layout)."""
+    value = initializer(shape, dtype=dtype)
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(np.asarray(value))
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(
+            f"`{argument}` returned a tensor of shape {tuple(value.shape)}; expected {tuple(shape)} "
+            "(Keras layout)."
+        )
+    return value.to(dtype)

@@ -15,7 +15,7 @@ import torch
 from . import shapes
 from .errors import InvalidArgumentError, UnimplementedError
 from .functional import check_allocatable, conv_transpose
-from .layers.conv_transpose import _to_torch_layout
+from .layouts import to_torch_layout
 
 __all__ = ["bias_add", "conv1d_transpose", "conv2d_transpose", "conv3d_transpose"]
 
@@ -274,7 +274,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
     out_size = tuple(full[a] for a in spatial)
     in_size = tuple(input.shape[a] for a in spatial)
     _check_sizes(_OP, in_size, out_size, kernel_size, stride, dilation, pads, spatial)
-    return _computed(conv_transpose, input, _to_torch_layout(filters), bias=None, output_size=out_size,
+    return _computed(conv_transpose, input, to_torch_layout(filters), bias=None, output_size=out_size,
                      strides=stride, padding=pads, dilation=dilation, channels_last=data_format == "NHWC")
 
 
@@ -373,7 +373,7 @@ def conv3d_transpose(input, filters, output_shape, strides, padding="SAME", data
     out_size, in_size = tuple(sizes[a] for a in spatial), tuple(input.shape[a] for a in spatial)
     pad = padding.lower()
     _check_sizes(_OP3, in_size, out_size, kernel_size, stride, dilation, pad, spatial)
-    return _computed(conv_transpose, input, _to_torch_layout(filters), bias=None, output_size=out_size,
+    return _computed(conv_transpose, input, to_torch_layout(filters), bias=None, output_size=out_size,
                      strides=stride, padding=pad, dilation=dilation, channels_last=data_format == "NDHWC")
 
 

@@ -41,6 +41,8 @@ class Regularizer(KerasObject):
 
 
 class L1L2(Regularizer):
+    """Keras's ``L1L2``: ``l1 * sum(|x|) + l2 * sum(x**2)``."""
+
     def __init__(self, l1=0.0, l2=0.0):
         self.l1 = _non_negative(0.0 if l1 is None else l1, "l1")
         self.l2 = _non_negative(0.0 if l2 is None else l2, "l2")
@@ -58,6 +60,8 @@ class L1L2(Regularizer):
 
 
 class L1(Regularizer):
+    """Keras's ``L1``: ``l1 * sum(|x|)`` (``l1`` rounded to float32, as Keras stores it)."""
+
     def __init__(self, l1=0.01):
         self.l1 = _float32(_non_negative(0.01 if l1 is None else l1, "l1"))
 
@@ -69,6 +73,8 @@ class L1(Regularizer):
 
 
 class L2(Regularizer):
+    """Keras's ``L2``: ``l2 * sum(x**2)``."""
+
     def __init__(self, l2=0.01):
         self.l2 = _non_negative(0.01 if l2 is None else l2, "l2")
 

@@ -64,7 +64,7 @@ def patch_shapes(monkeypatch):
     geometry kcompat.functional caches per shape (before, and after the test)."""
     from kcompat import functional, shapes
 
-    caches = (functional.plan, functional._call)
+    caches = (functional.plan, functional.prepare_call)
 
     def patch(name, fn):
         monkeypatch.setattr(shapes, name, fn)

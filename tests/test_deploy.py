@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import kcompat
-from kcompat.layers.conv_transpose import keras_order
+from kcompat.layouts import keras_order
 
 from conftest import assert_matches_reference
 

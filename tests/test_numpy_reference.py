@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from kcompat import functional
-from kcompat.layers.conv_transpose import torch_order
+from kcompat.layouts import torch_order
 from kcompat.testing import numpy_reference
 
 from conftest import plain_conv_transpose

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import kcompat
-from kcompat.layers.conv_transpose import keras_order, torch_order
+from kcompat.layouts import keras_order, torch_order
 from kcompat.testing import numpy_reference
 from kcompat.testing.parity import float64_reference, keras3_bias_defect, representable, tensorflow_unreliable
 from kcompat.testing.tf_oracle import TFError, route

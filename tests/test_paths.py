@@ -53,7 +53,7 @@ def _geometry_paths(layer, x):
     shape = layer.compute_output_shape(tuple(x.shape))
     size = shape[1:-1] if channels_last else shape[2:]
     x_nchw = x.movedim(-1, 1) if channels_last else x
-    call = functional._call(x_nchw.shape, tuple(size), layer.weight.shape, layer.strides, layer.padding,
+    call = functional.prepare_call(x_nchw.shape, tuple(size), layer.weight.shape, layer.strides, layer.padding,
                             layer.dilation_rate, channels_last)
     return (() if call.empty or call.canonical else call.inference_paths[0],
             () if call.empty or call.canonical else call.training_paths[0])

@@ -15,7 +15,7 @@ from kcompat import functional
 
 @pytest.fixture(autouse=True)
 def fresh_caches():
-    for cached in (functional.plan, functional.keras_output_size, functional._call):
+    for cached in (functional.plan, functional.keras_output_size, functional.prepare_call):
         cached.cache_clear()
 
 
@@ -28,7 +28,7 @@ def test_functional_refuses_non_integers_and_caches_nothing(bad):
     name = next(iter(bad))
     with pytest.raises(ValueError, match=f"`{name}` must hold plain integers"):
         functional.conv_transpose(x, weight, **kwargs)
-    assert functional._call.cache_info().currsize == 0
+    assert functional.prepare_call.cache_info().currsize == 0
     # The same geometry with integers, afterwards: computed, and equal to a fresh process's answer.
     y = kcompat.Conv2DTranspose(4, 3, strides=2, in_channels=3)(x)
     assert y.shape == (1, 11, 11, 4)

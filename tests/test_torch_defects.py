@@ -47,7 +47,7 @@ def test_float32_gradients_through_channels_last_match_float64(padding):
 # torch 2.13's CPU deconvolution backward on tensors with a size-1 axis (one channel, one
 # filter, a length of 1), most of all with a kernel below its stride: process aborts (heap
 # corruption) and garbage gradients (1e33, NaN). kcompat hands torch canonical NCHW tensors
-# there (kcompat.functional, ``_Call.canonical``). The sweep runs each case in a fresh process.
+# there (kcompat.functional, ``Call.canonical``). The sweep runs each case in a fresh process.
 def _run_sweep(*args):
     import subprocess
     import sys

@@ -20,7 +20,7 @@ import torch
 from .._files import publish, temporary
 from .._progress import ProgressBar
 from ..layers import BY_RANK
-from ..layers.conv_transpose import torch_order
+from ..layouts import torch_order
 from . import safetensors_io, tf_checkpoint
 from .keras_files import CONFIG_LIMIT, open_model_file
 from .records import CONV_TRANSPOSE, ConversionError, with_path

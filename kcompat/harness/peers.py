@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .. import activations
-from ..layers.conv_transpose import keras_order, torch_order
+from ..layouts import keras_order, torch_order
 
 __all__ = ["keras3_torch", "peers", "torch_recipe"]
 

@@ -1,7 +1,8 @@
-"""Layer classes, one module per family."""
+"""Layer classes, one module per family, on one Keras layer base (:mod:`kcompat.layers.base`)."""
 
+from .base import Layer, Weight
 from .conv_transpose import (BY_RANK, BaseConvTranspose, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
                              Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose)
 
-__all__ = ["BY_RANK", "BaseConvTranspose", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose",
-           "Convolution2DTranspose", "Convolution3DTranspose"]
+__all__ = ["BY_RANK", "BaseConvTranspose", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose", "Layer", "Weight"]

@@ -199,7 +199,7 @@ def _standalone(layer):
     """A layer :func:`check_parity` can call on its own: ``layer``, or for a TF1 layer built
     inside a module's ``forward`` (whose variables belong to that module and which runs only
     inside its forward) an equal standalone copy with the same weights."""
-    from kcompat.layers.conv_transpose import BaseConvTranspose
+    from kcompat.layers import BaseConvTranspose
 
     if not isinstance(layer, BaseConvTranspose):
         what = type(layer).__name__
@@ -252,16 +252,6 @@ def representable(array, dtype_name):
     return torch.tensor(array).to(half).float().numpy()
 
 
-def _kernel_grad(layer):
-    """d_kernel in Keras layout, whatever the layer's storage (torch-layout ``weight`` or TF ``kernel``)."""
-    from kcompat.layers.conv_transpose import _to_keras_layout
-
-    variable = layer._kernel_variable
-    if variable.grad is None:
-        return None
-    return variable.grad if variable is not layer.weight else _to_keras_layout(variable.grad)
-
-
 def _numpy(t):
     t = t.detach().cpu()
     return (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t).numpy()
@@ -271,13 +261,13 @@ def _run_ours(layer, x, upstream_seed, grads, numpy_dtype, compute_name, ambiguo
     """Forward (and backward) of the kcompat layer; the layer's own ``.grad`` s are left as found.
     ``ambiguous(output)``: ``(mask, changed)`` of output entries whose upstream gradient is set
     to zero (``changed``: those where that changes our gradient, counted in ``"ambiguous"``)."""
-    params = [p for p in (layer._kernel_variable, layer.bias) if p is not None]
+    params = list(layer.parameters(recurse=False))  # the variables, as stored
     saved = [(p.grad, p.requires_grad) for p in params]
     try:
         for p in params:
             p.grad = None
             p.requires_grad_(True)
-        device = layer._kernel_variable.device
+        device = params[0].device
         xt = torch.tensor(x, device=device).to(layer.compute_dtype).requires_grad_(grads)
         y = layer(xt)
         out = {"output": _numpy(y)}
@@ -289,10 +279,8 @@ def _run_ours(layer, x, upstream_seed, grads, numpy_dtype, compute_name, ambiguo
                 upstream[mask] = 0
                 out["ambiguous"] = int(changed.sum())
             (y * torch.tensor(upstream, device=device).to(y.dtype)).sum().backward()
-            kernel_grad = _kernel_grad(layer)
             out["upstream"] = upstream
-            out["grads"] = [_numpy(xt.grad), _numpy(kernel_grad)] + (
-                [_numpy(layer.bias.grad)] if layer.bias is not None else [])
+            out["grads"] = [_numpy(xt.grad)] + [_numpy(g) for g in layer.keras_grads()]
         return out
     finally:
         for p, (grad, requires) in zip(params, saved):

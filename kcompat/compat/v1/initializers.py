@@ -67,26 +67,32 @@ def get(identifier):
 
 
 def zeros_initializer(dtype=torch.float32):
+    """``tf.compat.v1.zeros_initializer``."""
     return _Zeros(dtype=dtype)
 
 
 def ones_initializer(dtype=torch.float32):
+    """``tf.compat.v1.ones_initializer``."""
     return _Ones(dtype=dtype)
 
 
 def constant_initializer(value=0, dtype=torch.float32, verify_shape=False):
+    """``tf.compat.v1.constant_initializer`` (``verify_shape`` is accepted but not checked)."""
     return _Constant(value, dtype=dtype)
 
 
 def random_normal_initializer(mean=0.0, stddev=1.0, seed=None, dtype=torch.float32):
+    """``tf.compat.v1.random_normal_initializer``."""
     return _RandomNormal(mean=mean, stddev=stddev, seed=seed, dtype=dtype)
 
 
 def truncated_normal_initializer(mean=0.0, stddev=1.0, seed=None, dtype=torch.float32):
+    """``tf.compat.v1.truncated_normal_initializer``."""
     return _TruncatedNormal(mean=mean, stddev=stddev, seed=seed, dtype=dtype)
 
 
 def random_uniform_initializer(minval=0.0, maxval=None, seed=None, dtype=torch.float32):
+    """``tf.compat.v1.random_uniform_initializer`` (``maxval=None`` meaning 1)."""
     return _RandomUniform(minval=minval, maxval=1.0 if maxval is None else maxval, seed=seed, dtype=dtype)
 
 
@@ -104,8 +110,10 @@ def glorot_uniform_initializer(seed=None, dtype=torch.float32):
 
 
 def glorot_normal_initializer(seed=None, dtype=torch.float32):
+    """``tf.compat.v1.glorot_normal_initializer``."""
     return _GlorotNormal(seed=seed, dtype=dtype)
 
 
 def orthogonal_initializer(gain=1.0, seed=None, dtype=torch.float32):
+    """``tf.compat.v1.orthogonal_initializer``."""
     return _Orthogonal(gain=gain, seed=seed, dtype=dtype)

@@ -15,8 +15,8 @@ import weakref
 import numpy as np
 import torch
 
-from ... import activations, constraints, dtype_policy, regularizers
-from ...layers.conv_transpose import BaseConvTranspose, _initial_value, _to_torch_layout, torch_order
+from ... import dtype_policy, initializers as keras_initializers
+from ...layers.conv_transpose import BaseConvTranspose
 from ...serialization import serialize
 from . import variable_scope as vs
 from . import initializers as v1_initializers
@@ -47,6 +47,7 @@ class Conv2DTranspose(BaseConvTranspose):
 
     rank = 2
     _nested_names = True
+    _keras_storage = True  # variables as TensorFlow holds them: ``kernel`` (TF layout) and ``bias``
     _default_name = "conv2d_transpose"
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format="channels_last",
@@ -83,7 +84,7 @@ class Conv2DTranspose(BaseConvTranspose):
         if state is not None:
             self._graph_owner = weakref.ref(state.owner)
             if scope is not None:
-                with vs.variable_scope._in(state, scope) as captured:
+                with vs.variable_scope.in_pass(state, scope) as captured:
                     self._scope = captured
 
     # Copies and pickles: the weak references (the last call's tensors, the module a graph
@@ -104,37 +105,7 @@ class Conv2DTranspose(BaseConvTranspose):
         else:
             self._graph_owner = weakref.ref(owner[0]) if owner[0] is not None else (lambda: None)
 
-    # ------------------------------------------------------------- storage
-    def _init_variables(self):
-        self._parameters["kernel"] = None
-        self.register_parameter("bias", None)
-
-    @property
-    def kernel(self):
-        """The kernel, TF layout ``(kh, kw, filters, in_channels)`` (the ``Parameter`` itself)."""
-        return self._parameters.get("kernel")
-
-    @property
-    def weight(self):
-        """The kernel in torch layout ``(in_channels, filters, kh, kw)``: a free view of ``kernel``."""
-        kernel = self._parameters.get("kernel")
-        return None if kernel is None else _to_torch_layout(kernel)
-
-    @property
-    def _kernel_variable(self):
-        return self._parameters.get("kernel")
-
-    def _set_variables(self, kernel, bias):
-        self._parameters["kernel"] = vs._tf_shaped(kernel, torch_order(self.rank), self._device, self._trainable)
-        if bias is not None:
-            self.bias = torch.nn.Parameter(bias.to(self._device), requires_grad=self._trainable)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        saved = state_dict.get(prefix + "kernel")
-        if not self.built and saved is not None and saved.dim() == self.rank + 2:
-            self._build_weights(int(saved.shape[-1]))
-        torch.nn.Module._load_from_state_dict(self, state_dict, prefix, *args, **kwargs)
-
+    # ------------------------------------------------------------- variables
     def _initializer(self, initializer):
         """TF1's rule for ``None``: the variable scope's initializer, else glorot uniform."""
         if initializer is None:
@@ -142,64 +113,41 @@ class Conv2DTranspose(BaseConvTranspose):
             initializer = scope_default if scope_default is not None else glorot_uniform_initializer()
         return initializer
 
-    def _initial_values(self, in_channels):
-        kernel = _initial_value(self._initializer(self.kernel_initializer),
-                                (*self.kernel_size, self.filters, in_channels), self.dtype, "kernel_initializer")
-        bias = None
-        if self.use_bias:
-            bias = _initial_value(self._initializer(self.bias_initializer), (self.filters,), self.dtype,
-                                  "bias_initializer")
-        return kernel, bias
+    def add_weight(self, name, shape, initializer, *, regularizer=None, constraint=None):
+        return super().add_weight(name, shape, self._initializer(initializer), regularizer=regularizer,
+                                  constraint=constraint)
 
-    def _build_weights(self, in_channels):
-        if self.built:
-            return
+    def _create_variable(self, w, shape, initializer, regularizer):
+        """Built in a module's forward: the variable is that module's ``<scope>/<name>``, shared
+        through the variable scope; otherwise the layer's own."""
         if self._graph_owner is None:
-            super()._build_weights(in_channels)
-            return
-        shape = (*self.kernel_size, self.filters, in_channels)
+            return super()._create_variable(w, shape, initializer, regularizer)
         state = self._running_pass or vs.current_pass(type(self).__name__)
         if state.owner is not self._graph_owner():
             raise RuntimeError(
                 f"Layer {self.name} was created inside the forward of another module than the one "
                 "now running; TF1 layers built in a forward belong to that module."
             )
-        reuse = state.current.reuse
-        device = self._device
-
-        def make(initializer, argument):
-            return lambda shape, dtype: _initial_value(initializer, shape, dtype, argument)
-
-        kernel = vs._get_variable(
-            state, "kernel", shape, self.dtype, make(self._initializer(self.kernel_initializer),
-                                                     "kernel_initializer"),
-            reuse, self._trainable, device, torch_order(self.rank),
-            regularizer=self.kernel_regularizer,
+        argument = f"{w.keras}_initializer"
+        variable = vs.get_variable_in_pass(
+            state, w.keras, shape, self.dtype,
+            lambda shape, dtype: keras_initializers.initial_value(initializer, shape, dtype, argument),
+            state.current.reuse, self._trainable, self._device, w.layout, regularizer=regularizer,
         )
-        self._parameters["kernel"] = kernel
-        if self.use_bias:
-            bias = vs._get_variable(
-                state, "bias", (self.filters,), self.dtype,
-                make(self._initializer(self.bias_initializer), "bias_initializer"),
-                reuse, self._trainable, device, (0,), regularizer=self.bias_regularizer,
-            )
-            self._parameters["bias"] = bias
-        if self.kernel_constraint is not None or self.bias_constraint is not None:
-            scope_module = vs.scope_module(state.owner, self._scope.name)
-            if self.kernel_constraint is not None:
-                scope_module.constraints["kernel"] = self.kernel_constraint
-            if self.bias_constraint is not None and self.use_bias:
-                scope_module.constraints["bias"] = self.bias_constraint
+        constraint = getattr(self, f"{w.keras}_constraint")
+        if constraint is not None:
+            vs.scope_module(state.owner, self._scope.name).constraints[w.keras] = constraint
+        return variable
 
     # ------------------------------------------------------------- calling
     def _set_scope(self, state):
         if self._scope is not None:
             return
         if self._reuse:
-            with vs.variable_scope._in(state, self._base_name) as captured:
+            with vs.variable_scope.in_pass(state, self._base_name) as captured:
                 self._scope = captured
         else:
-            with vs.variable_scope._in(state, None, default_name=self._base_name) as captured:
+            with vs.variable_scope.in_pass(state, None, default_name=self._base_name) as captured:
                 self._scope = captured
 
     def forward(self, inputs):
@@ -218,14 +166,14 @@ class Conv2DTranspose(BaseConvTranspose):
         state = vs.current_pass(type(self).__name__, required=self._graph_owner is not None)
         if state is None:
             if self._scope is None:
-                self._scope = vs._Scope(self._base_name)
+                self._scope = vs.Scope(self._base_name)
             outputs = super().forward(inputs)
         else:
             self._set_scope(state)
             first = not self.built
             self._running_pass = state  # for the build inside, which would otherwise walk the stack again
             try:
-                with vs.variable_scope._in(state, self._scope, reuse=True if self.built else self._reuse):
+                with vs.variable_scope.in_pass(state, self._scope, reuse=True if self.built else self._reuse):
                     outputs = super().forward(inputs)
             finally:
                 self._running_pass = None
@@ -353,28 +301,14 @@ class Conv2DTranspose(BaseConvTranspose):
 
     def get_config(self):
         """What tf_keras's TF1 ``Conv2DTranspose.get_config()`` returns (Keras 2 format)."""
-        return {
-            "name": self.name,
-            "trainable": self._trainable,
+        config = super().get_config()
+        config.update({
             "dtype": None if self._infer_dtype and not self.built else self.dtype_policy.name,
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
             "groups": 1,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
             "kernel_initializer": serialize(self.kernel_initializer),
             "bias_initializer": serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
-            "output_padding": self.output_padding,
-        }
+        })
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -386,14 +320,6 @@ class Conv2DTranspose(BaseConvTranspose):
             if isinstance(config.get(key), dict):
                 config[key] = v1_initializers.get(config[key])
         return cls(**config)
-
-    def __getattr__(self, name):
-        # A property that raised AttributeError lands here (torch's Module.__getattr__ would
-        # replace its message with "no attribute"): raise it again with TF's message.
-        prop = getattr(type(self), name, None)
-        if isinstance(prop, property):
-            return prop.fget(self)
-        return super().__getattr__(name)
 
 
 class Conv3DTranspose(Conv2DTranspose):

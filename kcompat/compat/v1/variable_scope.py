@@ -23,6 +23,8 @@ import weakref
 
 import torch
 
+from ... import layouts
+
 __all__ = ["AUTO_REUSE", "VariableScope", "variable_scope", "get_variable_scope", "get_variable"]
 
 
@@ -53,7 +55,7 @@ class VariableScope(torch.nn.Module):
         return repr(self.scope_name)
 
 
-class _Scope:
+class Scope:
     """The active scope of one pass (TensorFlow's ``VariableScope`` object)."""
 
     __slots__ = ("name", "reuse", "initializer", "regularizer", "dtype")
@@ -75,7 +77,7 @@ class _Pass:
 
     def __init__(self, owner):
         self.owner_ref = weakref.ref(owner)
-        self.current = _Scope()
+        self.current = Scope()
         self.counts = {}
         self.claimed = set()
         self.losses = []
@@ -115,13 +117,13 @@ def _start_pass(module, args):
 @torch.compiler.disable  # frames are invisible to torch.compile: a graph break, run eagerly
 def _find_owner():
     """The innermost ``torch.nn.Module`` whose ``forward`` is on the call stack (kcompat layers skipped)."""
-    from ...layers.conv_transpose import BaseConvTranspose
+    from ...layers.base import Layer
 
     frame = sys._getframe(2)
     while frame is not None:
         if frame.f_code.co_name == "forward" and frame.f_code.co_argcount:
             candidate = frame.f_locals.get(frame.f_code.co_varnames[0])
-            if isinstance(candidate, torch.nn.Module) and not isinstance(candidate, BaseConvTranspose):
+            if isinstance(candidate, torch.nn.Module) and not isinstance(candidate, Layer):
                 return candidate
         frame = frame.f_back
     return None
@@ -174,7 +176,7 @@ class variable_scope:  # noqa: N801 - TensorFlow's spelling
             )
         if name_or_scope is None and default_name is None:
             raise TypeError("If default_name is None then name_or_scope is required")
-        if name_or_scope is not None and not isinstance(name_or_scope, (str, _Scope)):
+        if name_or_scope is not None and not isinstance(name_or_scope, (str, Scope)):
             raise TypeError(
                 f"VariableScope: name_or_scope must be a string or VariableScope. Received: {name_or_scope!r}"
             )
@@ -189,7 +191,7 @@ class variable_scope:  # noqa: N801 - TensorFlow's spelling
         self._given_pass = None
 
     @classmethod
-    def _in(cls, state, name_or_scope, **kwargs):
+    def in_pass(cls, state, name_or_scope, **kwargs):
         """The scope entered in ``state``, a pass the caller already found (one stack walk, not two)."""
         scope = cls(name_or_scope, **kwargs)
         scope._given_pass = state
@@ -199,7 +201,7 @@ class variable_scope:  # noqa: N801 - TensorFlow's spelling
         state = self._pass = self._given_pass or current_pass("variable_scope")
         old = self._old = state.current
         name_or_scope = self._name_or_scope
-        if isinstance(name_or_scope, _Scope):
+        if isinstance(name_or_scope, Scope):
             name = name_or_scope.name
             reuse = self._reuse or name_or_scope.reuse
             base = name_or_scope
@@ -212,7 +214,7 @@ class variable_scope:  # noqa: N801 - TensorFlow's spelling
             reuse = self._reuse or old.reuse
             base = old
             self._snapshot = None
-        scope = _Scope(
+        scope = Scope(
             name, reuse,
             self._initializer if self._initializer is not None else base.initializer,
             self._regularizer if self._regularizer is not None else base.regularizer,
@@ -286,22 +288,18 @@ def scope_module(owner, scope_name):
     return module
 
 
-def _tf_shaped(value, torch_order, device, requires_grad):
-    """A ``Parameter`` of TF's shape whose memory is in ``torch_order`` (so the torch view is free)."""
-    storage = torch.empty([value.shape[a] for a in torch_order], dtype=value.dtype, device=device)
-    inverse = [torch_order.index(a) for a in range(value.dim())]
-    param = torch.nn.Parameter(storage.permute(*inverse), requires_grad=requires_grad)
-    with torch.no_grad():
-        param.copy_(value)
-    return param
+def _tf_shaped(value, layout, device, requires_grad):
+    """A ``Parameter`` of TF's shape whose memory is in torch's layout (so the torch view is free)."""
+    value = value if device is None else value.to(device)
+    return torch.nn.Parameter(layout.keras_view_of_torch_memory(value), requires_grad=requires_grad)
 
 
-def _get_variable(state, name, shape, dtype, initializer, reuse, trainable, device, torch_order,
+def get_variable_in_pass(state, name, shape, dtype, initializer, reuse, trainable, device, layout,
                  regularizer=None, collect_regularizer=True):
     """TF1's ``get_variable`` in the current scope of ``state`` (one pass of its owner).
 
     ``initializer(shape, dtype)`` makes the value in TF's shape; the parameter is stored with
-    ``torch_order`` memory. Returns the parameter.
+    its memory in ``layout``'s torch order (:mod:`kcompat.layouts`). Returns the parameter.
     """
     scope = state.current
     full = f"{scope.name}/{name}" if scope.name else name
@@ -341,7 +339,7 @@ def _get_variable(state, name, shape, dtype, initializer, reuse, trainable, devi
         value = initializer(tuple(shape), dtype)
         if device is None:
             device = next((p.device for p in owner.parameters()), None)
-        variable = _tf_shaped(value, torch_order, device, trainable)
+        variable = _tf_shaped(value, layout, device, trainable)
         module.register_parameter(leaf, variable)
         created = True
     state.claimed.add(full)
@@ -376,7 +374,6 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     ``(kh, kw, out, in)`` filter handed to :func:`kcompat.nn.conv2d_transpose` costs no copy.
     """
     from ... import initializers as keras_initializers
-    from ...layers.conv_transpose import _initial_value, torch_order
 
     state = current_pass("get_variable")
     scope = state.current
@@ -410,10 +407,10 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
         from .initializers import glorot_uniform_initializer
 
         initializer = glorot_uniform_initializer()
-    order = torch_order(2) if len(shape) == 4 else tuple(range(len(shape)))
-    variable = _get_variable(
-        state, name, shape, dtype, lambda s, d: _initial_value(initializer, s, d, "initializer"), scope.reuse,
-        True if trainable is None else bool(trainable), None, order, regularizer=regularizer,
+    variable = get_variable_in_pass(
+        state, name, shape, dtype, lambda s, d: keras_initializers.initial_value(initializer, s, d, "initializer"),
+        scope.reuse, True if trainable is None else bool(trainable), None,
+        layouts.KERNEL if len(shape) == 4 else layouts.SAME, regularizer=regularizer,
     )
     if constraint is not None:
         scope_name, leaf = full.rsplit("/", 1) if "/" in full else ("", full)

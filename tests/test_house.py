@@ -1,0 +1,113 @@
+"""The package's structure: no import circle, no module using another's private names, true ``__all__``."""
+
+import ast
+import importlib
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODULES = sorted(p for p in (ROOT / "kcompat").rglob("*.py"))
+
+
+def _name(path):
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _absolute(module, level, name, is_package):
+    if not level:
+        return name
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join(base + ([name] if name else []))
+
+
+def _imports(path):
+    """``(module imported, names taken from it, at module level?)`` of one file, kcompat's only."""
+    module, tree = _name(path), ast.parse(path.read_text())
+    top = set(map(id, tree.body))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = _absolute(module, node.level, node.module, path.name == "__init__.py")
+            if source.split(".")[0] == "kcompat":
+                found.append((source, [a.name for a in node.names], id(node) in top))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, [], id(node) in top) for a in node.names if a.name.split(".")[0] == "kcompat"]
+    return found
+
+
+def _is_module(name):
+    path = ROOT / name.replace(".", "/")
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_no_module_uses_another_modules_private_names(path):
+    module = _name(path)
+    aliases, private = {}, []
+    for source, names, _ in _imports(path):
+        for name in names:
+            target = f"{source}.{name}"
+            if _is_module(target):
+                aliases[name] = target
+            elif name.startswith("_") and not name.startswith("__") and source != module:
+                private.append(f"from {source} import {name}")
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases.update({(a.asname or a.name): a.name for a in node.names if a.name.startswith("kcompat")})
+        elif isinstance(node, ast.ImportFrom):
+            aliases.update({a.asname: aliases[a.name] for a in node.names if a.asname and a.name in aliases})
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name) and node.value.id in aliases):
+            private.append(f"{node.value.id}.{node.attr} (line {node.lineno})")
+    assert not private, f"{module} uses private names of other modules: {private}"
+
+
+def test_no_import_circle_at_module_level():
+    graph = {}
+    for path in MODULES:
+        targets = set()
+        for source, names, top in _imports(path):
+            if top:
+                targets |= {f"{source}.{n}" for n in names if _is_module(f"{source}.{n}")} | {source}
+        graph[_name(path)] = targets - {_name(path)}
+    # Importing a package's submodule runs the package's __init__ first, but a package that imports
+    # its own submodules is not a circle: only edges into a non-ancestor count.
+    def edges(module):
+        return {t for t in graph.get(module, ()) if t in graph and not module.startswith(t + ".")}
+
+    state = {}
+
+    def visit(module, trail):
+        if state.get(module) == "done":
+            return
+        if state.get(module) == "open":
+            circle = trail[trail.index(module):] + [module]
+            raise AssertionError("import circle: " + " -> ".join(circle))
+        state[module] = "open"
+        for target in sorted(edges(module)):
+            visit(target, trail + [module])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
+PUBLIC = ["kcompat", "kcompat.activations", "kcompat.constraints", "kcompat.errors", "kcompat.functional",
+          "kcompat.initializers", "kcompat.layers", "kcompat.layers.base", "kcompat.layouts", "kcompat.nn",
+          "kcompat.regularizers", "kcompat.shapes", "kcompat.compat.v1", "kcompat.convert", "kcompat.harness",
+          "kcompat.testing"]
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_all_names_exist_and_are_documented(name):
+    module = importlib.import_module(name)
+    assert module.__doc__ and module.__doc__.strip(), f"{name} has no docstring"
+    for item in getattr(module, "__all__", ()):
+        value = getattr(module, item)  # raises where __all__ lists a missing name
+        if callable(value) and getattr(value, "__module__", "").startswith("kcompat"):
+            assert value.__doc__, f"{name}.{item} has no docstring"
