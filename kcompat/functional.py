@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from . import _gemm, _paths, shapes
 from ._memory import PHYSICAL_MEMORY
 
-__all__ = ["PATHS", "check_allocatable", "conv_transpose", "conv2d_transpose", "keras_output_size", "path_taken",
+__all__ = ["PATHS", "check_allocatable", "conv_transpose", "keras_conv_transpose", "keras_output_size", "path_taken",
            "plan"]
 
 _TORCH_OPS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -513,17 +513,31 @@ def _channels_last_format(t):
     return None
 
 
+def keras_conv_transpose(inputs, weight, bias=None, strides=1, padding="valid", output_padding=None,
+                         data_format="channels_last", dilation_rate=1):
+    """Keras's ``Conv{1,2,3}DTranspose`` computation, as a function of a torch-layout ``weight``
+    ``(in_channels, filters, *kernel_size)``; the rank is the weight's. Arguments are Keras's (ints
+    or per-axis tuples); the output size is Keras's. (:func:`kcompat.nn.conv2d_transpose` is
+    ``tf.nn``'s op instead: TF-layout filters and an explicit ``output_shape``.)
+    """
+    rank = weight.dim() - 2
+    per_axis = lambda v: (v,) * rank if isinstance(v, int) else tuple(v)  # noqa: E731
+    channels_last = data_format == "channels_last"
+    spatial = tuple(inputs.shape[1:-1] if channels_last else inputs.shape[2:])
+    output_padding = None if output_padding is None else per_axis(output_padding)
+    size = keras_output_size(spatial, tuple(weight.shape[2:]), per_axis(strides), padding, output_padding,
+                             per_axis(dilation_rate))
+    return conv_transpose(inputs, weight, bias, output_size=size, strides=per_axis(strides), padding=padding,
+                          dilation=per_axis(dilation_rate), channels_last=channels_last)
+
+
 def conv2d_transpose(inputs, weight, bias=None, strides=1, padding="valid", output_padding=None,
                      data_format="channels_last", dilation_rate=1):
-    """Keras's ``Conv2DTranspose`` computation on a torch-layout ``weight``.
+    """Deprecated: :func:`keras_conv_transpose` (torch-layout ``weight``). The name read like
+    :func:`kcompat.nn.conv2d_transpose`, which takes TF-layout filters and ``tf.nn``'s arguments."""
+    import warnings
 
-    Arguments are Keras's (already validated ints or 2-tuples); the output size is Keras's.
-    """
-    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
-    channels_last = data_format == "channels_last"
-    spatial = tuple(inputs.shape[1:3] if channels_last else inputs.shape[2:4])
-    output_padding = None if output_padding is None else pair(output_padding)
-    size = keras_output_size(spatial, tuple(weight.shape[2:]), pair(strides), padding, output_padding,
-                             pair(dilation_rate))
-    return conv_transpose(inputs, weight, bias, output_size=size, strides=pair(strides), padding=padding,
-                          dilation=pair(dilation_rate), channels_last=channels_last)
+    warnings.warn("kcompat.functional.conv2d_transpose is kcompat.functional.keras_conv_transpose (torch-layout "
+                  "weight); kcompat.nn.conv2d_transpose is tf.nn's op (TF-layout filters)", DeprecationWarning,
+                  stacklevel=2)
+    return keras_conv_transpose(inputs, weight, bias, strides, padding, output_padding, data_format, dilation_rate)

@@ -8,7 +8,8 @@ import pytest
 import kcompat
 from kcompat import activations
 
-from conftest import assert_matches_reference
+from kcompat.testing.tolerance import assert_close
+from kcompat.testing import tf_calls
 
 NAMES = sorted(set(activations.ACTIVATIONS) - {"threshold"})
 
@@ -18,7 +19,7 @@ TF_FLOAT64_INACCURACY = {"gelu": 1e-8}
 
 
 def test_names_are_keras3s(oracle):
-    keras_names = oracle.call("eigen", "activation_names", api="keras")
+    keras_names = oracle.run(tf_calls.activation_names, reference="keras")
     assert set(activations.ACTIVATIONS) == set(keras_names)
 
 
@@ -27,14 +28,14 @@ def test_names_are_keras3s(oracle):
 def test_activation_matches_keras(oracle, name, dtype):
     x = (np.random.default_rng(1).standard_normal((2, 3, 4, 6)) * 3).astype(dtype)
     x[0, 0, 0, :4] = [-1.0, 1.0, 0.5, -0.5]  # the kinks of the piecewise ones
-    theirs = oracle.call("eigen", "activation", api="keras", name=name, x=x)
+    theirs = oracle.run(tf_calls.activation, reference="keras", name=name, x=x)
     import torch
 
     ours = activations.get(name)(torch.tensor(x)).numpy()
     if dtype == "float64" and name in TF_FLOAT64_INACCURACY:
         assert np.max(np.abs(ours - theirs)) <= TF_FLOAT64_INACCURACY[name]
         return
-    assert_matches_reference(ours, theirs, dtype, name)
+    assert_close(ours, theirs, dtype, name)
 
 
 # Every kink or branch point of the piecewise activations, 0, and values either side.
@@ -53,10 +54,10 @@ def test_gradient_matches_tensorflow_at_kinks(oracle, name, dtype):
     y = activations.get(name)(xt)
     upstream = np.arange(1, y.numel() + 1, dtype=dtype).reshape(tuple(y.shape))
     (y * torch.tensor(upstream)).sum().backward()
-    theirs = oracle.call("eigen", "activation_vjp", api="keras", name=name, x=x, upstream=upstream)
+    theirs = oracle.run(tf_calls.activation_vjp, reference="keras", name=name, x=x, upstream=upstream)
     tolerance = TF_FLOAT64_INACCURACY.get(name) if dtype == "float64" else None
-    assert_matches_reference(y.detach().numpy(), theirs["output"], dtype, f"{name} output", tolerance)
-    assert_matches_reference(xt.grad.numpy(), theirs["grad"], dtype, f"{name} gradient", tolerance)
+    assert_close(y.detach().numpy(), theirs["output"], dtype, f"{name} output", tolerance)
+    assert_close(xt.grad.numpy(), theirs["grad"], dtype, f"{name} gradient", tolerance)
 
 
 def test_gelu_float64_is_exact():

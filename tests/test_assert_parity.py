@@ -12,12 +12,14 @@ from kcompat import functional
 from kcompat.compat import v1 as tf1
 from kcompat.harness.bench_layers import BENCH_LAYERS
 from kcompat.testing import TensorFlowMissing, assert_parity, check_parity
+from kcompat.testing import tf_calls
 
 REFERENCES = ("keras", "tf_keras", "tf1", "tf.nn")
 
 # The benchmark's layers (scripts/bench.py), at their real sizes: every path it times is exact.
 
 
+@pytest.mark.slow  # the benchmark's full-size layers (smoke of scripts/bench.py's shapes)
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("config,shape", [pytest.param(c, s, id=n) for n, s, c in BENCH_LAYERS])
 def test_benchmark_layers_match_keras(parity, config, shape, data_format):
@@ -52,7 +54,7 @@ def test_config_in_every_dtype(parity, dtype):
 @pytest.mark.parametrize("api", ["keras", "tf_keras"])
 def test_configs_written_by_keras(oracle, api):
     """A full get_config() from Keras 3 or Keras 2 is accepted as the configuration."""
-    config = oracle.call("eigen", "layer_config", api=api, config=dict(
+    config = oracle.run(tf_calls.layer_config, reference=api, config=dict(
         filters=4, kernel_size=3, strides=2, padding="same", output_padding=1, activation="relu"))
     result = assert_parity(config, (3, 4, 2), reference=api, oracle=oracle)
     assert result.ok and result.config["output_padding"] == (1, 1)
@@ -64,7 +66,7 @@ class Perturbed(kcompat.Conv2DTranspose):
     def forward(self, inputs):
         if not self.built:
             self.build(tuple(inputs.shape))
-        return functional.conv2d_transpose(inputs, self.weight + 1e-3, self.bias, self.strides, self.padding,
+        return functional.keras_conv_transpose(inputs, self.weight + 1e-3, self.bias, self.strides, self.padding,
                                            self.output_padding, self.data_format, self.dilation_rate)
 
 

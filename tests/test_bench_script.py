@@ -15,6 +15,7 @@ import kcompat
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 
 
+@pytest.mark.slow
 def test_bench_json_has_every_implementation_and_ratio():
     out = subprocess.run([sys.executable, str(SCRIPT), "--rounds", "1", "--max-rounds", "1", "--min-time", "0.001",
                           "--only", "latency", "--json"], capture_output=True, text=True, timeout=300, check=True).stdout

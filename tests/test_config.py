@@ -7,6 +7,7 @@ import json
 import pytest
 
 import kcompat
+from kcompat.testing import tf_calls
 
 CASES = {
     "defaults": dict(filters=4, kernel_size=3),
@@ -44,7 +45,7 @@ def case(request):
 
 
 def keras3_config(oracle, config, input_shape=None):
-    return oracle.call("eigen", "layer_config", api="keras", config=config, input_shape=input_shape)
+    return oracle.run(tf_calls.layer_config, reference="keras", config=config, input_shape=input_shape)
 
 
 def test_get_config_equals_keras3(oracle, case):
@@ -69,7 +70,7 @@ def test_from_keras3_config_round_trips(oracle, case):
                                   "regularizers", "constraints", "float64"])
 def test_from_keras2_config(oracle, name):
     kwargs = dict(CASES[name], name="from_keras2")
-    keras2 = oracle.call("eigen", "layer_config", api="tf_keras", config=kwargs)
+    keras2 = oracle.run(tf_calls.layer_config, reference="tf_keras", config=kwargs)
     layer = kcompat.Conv2DTranspose.from_config(json.loads(json.dumps(keras2)))
     # Keras 3 constructed from the values Keras 2 stored (Keras 2 keeps factors as float32).
     keras3_kwargs = {k: v for k, v in keras2.items() if k not in ("groups", "batch_input_shape")}
@@ -78,7 +79,7 @@ def test_from_keras2_config(oracle, name):
 
 def test_keras2_batch_input_shape_builds(oracle):
     kwargs = dict(filters=4, kernel_size=3, strides=2, input_shape=(6, 5, 7), name="k2")
-    keras2 = oracle.call("eigen", "layer_config", api="tf_keras", config=kwargs)
+    keras2 = oracle.run(tf_calls.layer_config, reference="tf_keras", config=kwargs)
     assert keras2["batch_input_shape"] == (None, 6, 5, 7)
     layer = kcompat.Conv2DTranspose.from_config(keras2)
     assert layer.built and layer.in_channels == 7
@@ -93,10 +94,10 @@ def test_keras2_batch_input_shape_builds(oracle):
 ])
 def test_compute_output_shape_and_count_params(oracle, kwargs, input_shape):
     layer = kcompat.Conv2DTranspose(**kwargs)
-    theirs = oracle.call("eigen", "layer_output_shape", api="keras", config=kwargs, input_shape=input_shape)
+    theirs = oracle.run(tf_calls.layer_output_shape, reference="keras", config=kwargs, input_shape=input_shape)
     assert layer.compute_output_shape(input_shape) == theirs
     layer.build(input_shape)
-    weights = oracle.call("eigen", "initial_weights", api="keras", config=kwargs, input_shape=input_shape)[0]
+    weights = oracle.run(tf_calls.initial_weights, reference="keras", config=kwargs, input_shape=input_shape)[0]
     assert layer.count_params() == sum(w.size for w in weights)
     assert [w.shape for w in layer.get_weights()] == [w.shape for w in weights]
 
@@ -123,17 +124,17 @@ ND = {
 def test_1d_3d_config_shapes_and_weights_equal_keras3(oracle, rank, index):
     config = dict(ND[rank][index], name=f"nd_{rank}_{index}")
     layer = kcompat.layers.BY_RANK[rank](**config)
-    written = oracle.call("eigen", "layer_config", api="keras", config=config, rank=rank)
+    written = oracle.run(tf_calls.layer_config, reference="keras", config=config, rank=rank)
     assert layer.get_config() == written
     assert kcompat.layers.BY_RANK[rank].from_config(json.loads(json.dumps(written))).get_config() == written
     spatial = (5, 4, 3)[:rank]
     shape = (2, 3, *spatial) if layer.data_format == "channels_first" else (2, *spatial, 3)
-    theirs = oracle.call("eigen", "layer_output_shape", api="keras", config=config, input_shape=shape)
+    theirs = oracle.run(tf_calls.layer_output_shape, reference="keras", config=config, input_shape=shape)
     assert layer.compute_output_shape(shape) == theirs
     layer.build(shape)
-    weights = oracle.call("eigen", "initial_weights", api="keras", config=config, input_shape=shape)[0]
+    weights = oracle.run(tf_calls.initial_weights, reference="keras", config=config, input_shape=shape)[0]
     assert [w.shape for w in layer.get_weights()] == [w.shape for w in weights]
-    assert layer.get_config() == oracle.call("eigen", "layer_config", api="keras", config=config, input_shape=shape,
+    assert layer.get_config() == oracle.run(tf_calls.layer_config, reference="keras", config=config, input_shape=shape,
                                              rank=rank)
 
 
@@ -148,7 +149,7 @@ def test_conv3d_transpose_positional_order_is_keras3s():
 def test_keras2_conv3d_transpose_config_loads(oracle):
     """Keras 2 writes no dilation_rate for Conv3DTranspose (it ignores it); kcompat reads it as 1."""
     config = dict(filters=3, kernel_size=(2, 3, 2), strides=2, padding="valid", output_padding=1, name="k2_3d")
-    written = oracle.call("eigen", "layer_config", api="tf_keras", config=config, rank=3)
+    written = oracle.run(tf_calls.layer_config, reference="tf_keras", config=config, rank=3)
     assert "dilation_rate" not in written
     layer = kcompat.Conv3DTranspose.from_config(written)
     assert layer.dilation_rate == (1, 1, 1) and layer.output_padding == (1, 1, 1)

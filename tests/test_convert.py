@@ -21,16 +21,20 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 
 import kcompat
 from kcompat.convert import ConversionError, config_path, convert, load
 from kcompat.convert import safetensors_io
 from kcompat.convert.cli import main
+from kcompat.convert.converter import state_dict_key
 from kcompat.convert.tf_checkpoint import open_checkpoint
 
-from conftest import assert_matches_reference
+from kcompat.testing.tolerance import assert_close
 from test_tf1 import Program
+
+import tf_fixtures
 
 FORMATS = ["safetensors", "pt"]
 
@@ -39,14 +43,19 @@ FORMATS = ["safetensors", "pt"]
 def saved(oracle, tmp_path_factory):
     """Every Keras file format, written by Keras 3 and Keras 2 from one trained generator each."""
     root = tmp_path_factory.mktemp("models")
-    return {api: oracle.call("eigen", "save_keras_models", api=api, directory=str(root / api))
+    return {api: oracle.run(tf_fixtures.save_keras_models, reference=api, directory=str(root / api))
             for api in ("keras", "tf_keras")}
 
 
 def _read(output):
+    """The written state dict; a .safetensors file read by the official library (interoperability)
+    and by kcompat's own reader, which must agree bit for bit."""
     if output.endswith(".pt"):
         return torch.load(output, weights_only=True)
-    return safetensors_io.read(output)[0]
+    official = safetensors.torch.load_file(output)
+    ours = safetensors_io.read(output)[0]
+    assert sorted(official) == sorted(ours) and all(torch.equal(official[k], ours[k]) for k in official)
+    return official
 
 
 def _h5_datasets(path):
@@ -93,7 +102,7 @@ def test_convert_and_reproduce(saved, tmp_path, api, name, fmt):
     for path, (x, y, weights) in info["layers"].items():
         if configs:  # whole models: kcompat rebuilds the layers from the JSON and reproduces TF
             layer = load(output)[path]
-            assert_matches_reference(layer(torch.tensor(x)).detach().numpy(), y, "float32", path)
+            assert_close(layer(torch.tensor(x)).detach().numpy(), y, "float32", path)
         if name == "ckpt/model":
             continue  # object checkpoints name layers by position; values are checked below
         if name == "legacy_weights.h5":  # no classes in the file: copied unchanged under the Keras names
@@ -113,19 +122,30 @@ def test_convert_and_reproduce(saved, tmp_path, api, name, fmt):
         assert kernels == expected
 
 
+@pytest.mark.parametrize("layer_path,generation,converted,role,key,expected", [
+    ("generator.deconv1", "keras", True, "kernel", "x", ("generator.deconv1.weight", "to_torch_layout")),
+    ("generator.deconv1", "tf_keras", True, "bias", "x", ("generator.deconv1.bias", None)),
+    ("up", "keras", True, "other", "up/extra", ("up/extra", None)),
+    ("generator/deconv1", "tf1", False, "kernel", "generator/deconv1/kernel", ("generator.deconv1.kernel", None)),
+    ("bn", "keras", False, "gamma", "bn/gamma", ("bn/gamma", None)),
+])
+def test_state_dict_key_is_the_whole_naming_rule(layer_path, generation, converted, role, key, expected):
+    assert state_dict_key(layer_path, generation, converted, role, key) == expected
+
+
 def test_load_straight_from_a_keras_file(saved):
     layers = load(saved["keras"]["files"]["model.keras"])
     assert list(layers) == ["deconv1", "deconv2", "deconv3", "head1.up", "head2.up"]
     for path, (x, y, _) in saved["keras"]["layers"].items():
         assert isinstance(layers[path], kcompat.Conv2DTranspose)
-        assert_matches_reference(layers[path](torch.tensor(x)).detach().numpy(), y, "float32", path)
+        assert_close(layers[path](torch.tensor(x)).detach().numpy(), y, "float32", path)
 
 
 @pytest.mark.parametrize("api,name", [("keras", "model.keras"), ("keras", "model.h5"), ("tf_keras", "model.h5")])
 def test_1d_and_3d_layers_convert_and_load(oracle, tmp_path, api, name):
     """Conv1DTranspose and Conv3DTranspose: converted to torch layout, rebuilt from their configs,
     TensorFlow's outputs on their inputs."""
-    info = oracle.call("eigen", "save_nd_model", api=api, directory=str(tmp_path / api))
+    info = oracle.run(tf_fixtures.save_nd_model, reference=api, directory=str(tmp_path / api))
     out = str(tmp_path / "nd.safetensors")
     assert main([info["files"][name], out]) == 0
     state = _read(out)
@@ -133,7 +153,7 @@ def test_1d_and_3d_layers_convert_and_load(oracle, tmp_path, api, name):
     for layers in (load(info["files"][name]), load(out)):
         assert [type(layers[p]).__name__ for p in ("audio", "voxels")] == ["Conv1DTranspose", "Conv3DTranspose"]
         for path, (x, y, weights) in info["layers"].items():
-            assert_matches_reference(layers[path](torch.tensor(x)).detach().numpy(), y, "float32", path)
+            assert_close(layers[path](torch.tensor(x)).detach().numpy(), y, "float32", path)
             np.testing.assert_array_equal(layers[path].get_weights()[0], weights[0])
 
 
@@ -175,19 +195,19 @@ def test_tf1_saver_checkpoint(oracle, tmp_path, fmt):
     """A TF1 graph saved with ``tf.train.Saver`` loads straight into its kcompat.compat.v1 port."""
     x = np.random.default_rng(0).standard_normal((2, 4, 4, 32)).astype("float32")
     source = textwrap.dedent(GENERATOR_TF1)
-    ref = oracle.call("eigen-tf1", "save_tf1_checkpoint", source=source, directory=str(tmp_path), x=x)
+    ref = oracle.run(tf_fixtures.save_tf1_checkpoint, source=source, directory=str(tmp_path), x=x)
     output = str(tmp_path / f"g.{fmt}")
     summary = convert(ref["prefix"], output)
     assert summary["skipped"] == {"optimizer state": 15}  # 6 variables x 2 Adam slots, beta powers, step
     program = Program(source)
     program(x=torch.tensor(x))
     program.load_state_dict(_read(output))  # strict: every variable, nothing else
-    assert_matches_reference(program(x=torch.tensor(x)).detach().numpy(), ref["output"], "float32")
+    assert_close(program(x=torch.tensor(x)).detach().numpy(), ref["output"], "float32")
 
 
 def test_checkpoint_reader_matches_tensorflow(oracle, tmp_path):
     x = np.ones((1, 2, 2, 32), "float32")
-    ref = oracle.call("eigen-tf1", "save_tf1_checkpoint", source=textwrap.dedent(GENERATOR_TF1),
+    ref = oracle.run(tf_fixtures.save_tf1_checkpoint, source=textwrap.dedent(GENERATOR_TF1),
                       directory=str(tmp_path), x=x)
     model = open_checkpoint(ref["prefix"])
     ours = {t.source: t.read() for layer in model.layers for t in layer.tensors}
@@ -202,7 +222,7 @@ def test_a_second_optimizers_state_is_left_out(oracle, tmp_path):
     and its ``beta1_power_1``/``beta2_power_1`` are optimizer state, not weights."""
     x = np.random.default_rng(0).standard_normal((2, 4, 4, 32)).astype("float32")
     source = textwrap.dedent(GENERATOR_TF1)
-    ref = oracle.call("eigen-tf1", "save_tf1_checkpoint", source=source, directory=str(tmp_path), x=x, optimizers=2)
+    ref = oracle.run(tf_fixtures.save_tf1_checkpoint, source=source, directory=str(tmp_path), x=x, optimizers=2)
     assert {"beta1_power_1", "beta2_power_1"} <= set(ref["variables"])
     assert any(name.endswith("/d_adam_1") for name in ref["variables"])
     summary = convert(ref["prefix"], str(tmp_path / "g.safetensors"))
@@ -210,7 +230,7 @@ def test_a_second_optimizers_state_is_left_out(oracle, tmp_path):
     program = Program(source)
     program(x=torch.tensor(x))
     program.load_state_dict(_read(str(tmp_path / "g.safetensors")))  # strict: every variable, nothing else
-    assert_matches_reference(program(x=torch.tensor(x)).detach().numpy(), ref["output"], "float32")
+    assert_close(program(x=torch.tensor(x)).detach().numpy(), ref["output"], "float32")
 
 
 @pytest.mark.parametrize("api,layout", [("keras", "cvae"), ("keras", "dcgan"), ("tf_keras", "cvae"),
@@ -220,7 +240,7 @@ def test_object_checkpoints_keep_the_model_and_leave_out_the_optimizer(oracle, t
     keys every model variable under the optimizer (``optimizer/_trainable_variables/N``). Read
     through the object graph, exactly the models' variables are written and every slot, counter
     and hyperparameter is counted as optimizer state."""
-    ref = oracle.call("eigen", "save_object_checkpoint", api=api, layout=layout, directory=str(tmp_path))
+    ref = oracle.run(tf_fixtures.save_object_checkpoint, reference=api, layout=layout, directory=str(tmp_path))
     output = str(tmp_path / "g.safetensors")
     summary = convert(ref["prefix"], output)
     weights = ref["weights"]
@@ -265,7 +285,7 @@ def _entry_offset(prefix, name):
 def test_a_flipped_checkpoint_byte_is_a_checksum_error(capsys, oracle, tmp_path, where):
     """One flipped bit in a shard fails the conversion as TensorFlow's reader does (its per-tensor
     CRC-32C), instead of converting silently."""
-    ref = oracle.call("eigen", "save_object_checkpoint", api="tf_keras", layout="cvae", directory=str(tmp_path))
+    ref = oracle.run(tf_fixtures.save_object_checkpoint, reference="tf_keras", layout="cvae", directory=str(tmp_path))
     prefix = ref["prefix"]
     name = ("model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE" if where == "a weight"
             else "_CHECKPOINTABLE_OBJECT_GRAPH")
@@ -317,7 +337,7 @@ def test_truncated_files(capsys, saved, tmp_path, name):
 
 
 def test_truncated_checkpoint_shard(capsys, oracle, tmp_path):
-    ref = oracle.call("eigen-tf1", "save_tf1_checkpoint", source=textwrap.dedent(GENERATOR_TF1),
+    ref = oracle.run(tf_fixtures.save_tf1_checkpoint, source=textwrap.dedent(GENERATOR_TF1),
                       directory=str(tmp_path), x=np.ones((1, 2, 2, 32), "float32"))
     shard = ref["prefix"] + ".data-00000-of-00001"
     data = open(shard, "rb").read()

@@ -12,7 +12,7 @@ import torch
 import kcompat
 from kcompat.layouts import keras_order
 
-from conftest import assert_matches_reference
+from kcompat.testing.tolerance import assert_close
 
 LAYERS = kcompat.layers.BY_RANK
 # One per path: cropped strided (own backward), kernel == stride (matmul), stride 1, dilated.
@@ -53,6 +53,7 @@ def _compare_compiled(compiled, eager, inputs, params):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("rank,name", [(1, "same-s2-op1"), (2, "same-s2-op1"), (2, "valid-k2s2"), (3, "same-s2-op1"),
                                        (3, "dilated"), (2, "one-filter"), (3, "one-filter")])
@@ -65,6 +66,7 @@ def test_compile_matches_eager_without_graph_breaks(rank, name, data_format):
     _compare_compiled(compiled, layer, [x], [layer.weight])
 
 
+@pytest.mark.slow
 def test_tf1_layer_compiles_without_graph_breaks():
     """The TF1 class, built: its TF1 bookkeeping (owner on the call stack, node history) is
     eager-only, so the compiled call is the layer's computation alone."""
@@ -88,6 +90,7 @@ class _TF1Generator(torch.nn.Module):
             return tf1.nn.conv2d_transpose(h, w, (h.shape[0], 2 * h.shape[1], 2 * h.shape[2], 2), 2, "SAME")
 
 
+@pytest.mark.slow
 def test_tf1_graph_code_compiles_eagerly_where_it_finds_its_module():
     """TF1 graph code inside a forward finds its module on the call stack, so those calls run
     eagerly (graph breaks) inside the compiled forward: same numbers, same variables, any shape."""
@@ -102,6 +105,7 @@ def test_tf1_graph_code_compiles_eagerly_where_it_finds_its_module():
                                                    "generator.w"]
 
 
+@pytest.mark.slow
 def test_tf1_code_exports():
     from kcompat.compat.v1 import layers as v1_layers
 
@@ -114,6 +118,7 @@ def test_tf1_code_exports():
             torch.testing.assert_close(exported.module()(x), model(x), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_nn_ops_compile_without_graph_breaks(rank):
     torch._dynamo.reset()
@@ -147,6 +152,7 @@ def _model_inputs():
     return _input(2), _input(1, "channels_first"), _input(3, batch=1)
 
 
+@pytest.mark.slow
 def test_torch_export_matches_eager():
     model, inputs = _Decoders().eval(), _model_inputs()
     exported = torch.export.export(model, inputs)
@@ -156,6 +162,7 @@ def test_torch_export_matches_eager():
         torch.testing.assert_close(ours, eager, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_onnx_export_runs_in_onnxruntime(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -193,8 +200,8 @@ def test_autocast_matches_tensorflow_mixed_policy(oracle, rank, name, policy):
     config = dict(CASES[name], data_format="channels_last", dtype=policy)
     theirs = oracle.layer_call("keras", config, x.numpy(), layer.get_weights(), upstream.numpy(), flavour="eigen")
     dtype = str(half).replace("torch.", "")
-    assert_matches_reference(y.float().detach().numpy(), theirs["output"], dtype, "output")
+    assert_close(y.float().detach().numpy(), theirs["output"], dtype, "output")
     tolerance = {"float16": 2e-2, "bfloat16": 1.5e-1}[dtype]
     ours = [xt.grad, layer.weight.grad.permute(*keras_order(rank))] + ([layer.bias.grad] if layer.use_bias else [])
     for what, a, b in zip(("d_input", "d_kernel", "d_bias"), ours, theirs["grads"]):
-        assert_matches_reference(a.float().numpy(), b, dtype, what, tolerance)
+        assert_close(a.float().numpy(), b, dtype, what, tolerance)

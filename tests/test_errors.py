@@ -13,6 +13,7 @@ import torch
 
 import kcompat
 from kcompat.testing.tf_oracle import TFError
+from kcompat.testing import tf_calls
 
 BASE = dict(filters=4, kernel_size=3)
 
@@ -71,7 +72,7 @@ def test_bad_argument(oracle, overrides, argument, keras_raises):
         assert argument in message
     if keras_raises:
         with pytest.raises(TFError) as theirs:
-            oracle.call("eigen", "layer_construct", api="keras", config=kwargs)
+            oracle.run(tf_calls.layer_construct, reference="keras", config=kwargs)
         if theirs.value.type_name != "AttributeError":  # Keras crashing on a bad type is not matched
             assert type(info.value).__name__ == theirs.value.type_name, theirs.value  # the class Keras raises
 
@@ -84,7 +85,7 @@ def test_keras_words_where_keras_tests_check_them(oracle, overrides):
     """Keras 3's own messages (its tests match on them), read from the installed Keras by running it."""
     kwargs = dict(BASE, **overrides)
     with pytest.raises(TFError) as theirs:
-        oracle.call("eigen", "layer_construct", api="keras", config=kwargs)
+        oracle.run(tf_calls.layer_construct, reference="keras", config=kwargs)
     with pytest.raises(ValueError) as ours:
         kcompat.Conv2DTranspose(**kwargs)
     assert theirs.value.type_name == "ValueError"

@@ -100,7 +100,9 @@ def test_no_import_circle_at_module_level():
 PUBLIC = ["kcompat", "kcompat.activations", "kcompat.constraints", "kcompat.errors", "kcompat.functional",
           "kcompat.initializers", "kcompat.layers", "kcompat.layers.base", "kcompat.layouts", "kcompat.nn",
           "kcompat.regularizers", "kcompat.shapes", "kcompat.compat.v1", "kcompat.convert", "kcompat.harness",
-          "kcompat.testing"]
+          "kcompat.testing", "kcompat.testing.parity", "kcompat.testing.result", "kcompat.testing.tolerance",
+          "kcompat.testing.tf_defects", "kcompat.testing.tf_oracle", "kcompat.testing.tf_calls",
+          "kcompat.testing.tf_worker", "kcompat.convert.converter", "kcompat.harness.grid"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)
@@ -111,3 +113,13 @@ def test_all_names_exist_and_are_documented(name):
         value = getattr(module, item)  # raises where __all__ lists a missing name
         if callable(value) and getattr(value, "__module__", "").startswith("kcompat"):
             assert value.__doc__, f"{name}.{item} has no docstring"
+
+
+def test_ruff_finds_nothing():
+    """The lint configuration in pyproject.toml ([tool.ruff]), as CI runs it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "kcompat", "tests", "scripts"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

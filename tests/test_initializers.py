@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import kcompat
+from kcompat.testing import tf_calls
 
 SHAPE = (None, 6, 6, 24)  # in_channels 24
 BASE = dict(filters=96, kernel_size=(5, 3))
@@ -41,7 +42,7 @@ def _id(v):
                          ids=lambda v: _id(v) if not isinstance(v, bool) else ("bounded" if v else "unbounded"))
 def test_kernel_statistics_match_keras(oracle, initializer, bounded):
     config = dict(BASE, kernel_initializer=initializer)
-    theirs = oracle.call("eigen", "initial_weights", api="keras", config=config, input_shape=SHAPE)[0][0]
+    theirs = oracle.run(tf_calls.initial_weights, reference="keras", config=config, input_shape=SHAPE)[0][0]
     torch.manual_seed(0)  # our side fixed; TF's draw is unseeded, so tolerances are statistical
     layer = kcompat.Conv2DTranspose(**config)
     layer.build(SHAPE)
@@ -61,7 +62,7 @@ def test_kernel_statistics_match_keras(oracle, initializer, bounded):
                          ids=str)
 def test_constant_initializers_equal_keras(oracle, initializer):
     config = dict(BASE, kernel_initializer=initializer, bias_initializer=initializer)
-    theirs = oracle.call("eigen", "initial_weights", api="keras", config=config, input_shape=SHAPE)[0]
+    theirs = oracle.run(tf_calls.initial_weights, reference="keras", config=config, input_shape=SHAPE)[0]
     layer = kcompat.Conv2DTranspose(**config)
     layer.build(SHAPE)
     for a, b in zip(layer.get_weights(), theirs):
@@ -78,7 +79,7 @@ def test_identity_refuses_a_kernel_as_keras_does(oracle):
     config = dict(filters=2, kernel_size=3, kernel_initializer="identity")
     from kcompat.testing.tf_oracle import TFError
     with pytest.raises(TFError, match="2D matrices"):
-        oracle.call("eigen", "initial_weights", api="keras", config=config, input_shape=(None, 4, 4, 2))
+        oracle.run(tf_calls.initial_weights, reference="keras", config=config, input_shape=(None, 4, 4, 2))
     with pytest.raises(ValueError, match="2D matrices"):
         kcompat.Conv2DTranspose(**config, in_channels=2)
 

@@ -11,7 +11,7 @@ import torch
 import kcompat
 from kcompat import functional
 
-from conftest import assert_matches_reference
+from kcompat.testing.tolerance import assert_close
 
 
 def test_issue_example():
@@ -31,7 +31,8 @@ def test_import_is_light():
     import subprocess
     import sys
 
-    code = f"import torch, sys; before = set(sys.modules); import kcompat; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    code = (f"import torch, sys; before = set(sys.modules); import kcompat; "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]", out
 
@@ -133,7 +134,7 @@ def test_empty_inputs_match_tensorflow(oracle, spatial, config):
     ref = oracle.layer_call("keras", config, x, weights)
     y = layer(torch.tensor(x))
     assert tuple(y.shape) == ref["output"].shape
-    assert_matches_reference(y.detach().numpy(), ref["output"], "float32")
+    assert_close(y.detach().numpy(), ref["output"], "float32")
     del rng
 
 
@@ -150,7 +151,7 @@ def _bias_defect_case():
 def test_channels_first_bias_follows_keras2(oracle):
     config, x, weights, ours = _bias_defect_case()
     assert ours.shape[-1] == config["filters"]
-    assert_matches_reference(ours, oracle.layer_call("tf_keras", config, x, weights)["output"], "float32")
+    assert_close(ours, oracle.layer_call("tf_keras", config, x, weights)["output"], "float32")
 
 
 @pytest.mark.xfail(strict=True, reason="Keras 3 on TensorFlow adds the bias on the wrong axis for "
@@ -158,8 +159,7 @@ def test_channels_first_bias_follows_keras2(oracle):
                                        "follows Keras 2 and Keras 3's other backends")
 def test_keras3_channels_first_bias_defect(oracle):
     config, x, weights, ours = _bias_defect_case()
-    assert_matches_reference(ours, oracle.call("onednn", "layer_call", api="keras", config=config, x=x,
-                                               weights=weights)["output"], "float32")
+    assert_close(ours, oracle.layer_call("keras", config, x, weights, flavour="onednn")["output"], "float32")
 
 
 def test_numpy_input_and_float64_input_are_cast():
@@ -181,3 +181,19 @@ def test_bfloat16_weights_round_trip_as_keras_returns_them():
     other = kcompat.Conv2DTranspose(2, 3, dtype="bfloat16")
     other.set_weights([kernel, bias])
     assert torch.equal(other.weight, layer.weight) and other.weight.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_keras_conv_transpose_is_the_layer_as_a_function(rank, data_format):
+    layer = kcompat.layers.BY_RANK[rank](3, 3, strides=2, padding="same", output_padding=1, data_format=data_format,
+                                         in_channels=2)
+    spatial = (4, 3, 2)[:rank]
+    x = torch.randn(2, *spatial, 2) if data_format == "channels_last" else torch.randn(2, 2, *spatial)
+    y = functional.keras_conv_transpose(x, layer.weight, layer.bias, layer.strides, layer.padding,
+                                        layer.output_padding, data_format, layer.dilation_rate)
+    torch.testing.assert_close(y, layer(x), rtol=0, atol=0)
+    if rank == 2:
+        with pytest.warns(DeprecationWarning, match="keras_conv_transpose"):
+            old = functional.conv2d_transpose(x, layer.weight, layer.bias, 2, "same", 1, data_format)
+        torch.testing.assert_close(old, y, rtol=0, atol=0)

@@ -20,7 +20,8 @@ from kcompat.errors import InvalidArgumentError, UnimplementedError
 from kcompat.shapes import forward_conv_length
 from kcompat.testing.tf_oracle import TFError
 
-from conftest import assert_matches_reference
+from kcompat.testing.tolerance import assert_close
+from kcompat.testing import tf_calls
 
 PADDINGS = ["SAME", "VALID", (1, 0), (0, 2), (2, 1)]
 
@@ -113,7 +114,7 @@ def test_every_output_size(oracle, a, b, data_format, dtype):
         if a[6] and b[6]:
             ref = oracle.nn_call("v2", x, filters, upstream=upstream, **kwargs)
         else:
-            ref = oracle.call("eigen", "nn_call", version="v2", x=x, filters=filters, upstream=upstream, **kwargs)
+            ref = oracle.run(tf_calls.nn_call, version="v2", x=x, filters=filters, upstream=upstream, **kwargs)
     except TFError as theirs:
         assert not (a[6] and b[6]), f"TF refused a size the acceptance rule allows: {theirs}"
         assert_same_error(theirs, lambda: kcompat.nn.conv2d_transpose(xt, ft, **kwargs))
@@ -122,9 +123,9 @@ def test_every_output_size(oracle, a, b, data_format, dtype):
     y = kcompat.nn.conv2d_transpose(xt, ft, **kwargs)
     assert list(y.shape) == output_shape
     (y * torch.tensor(upstream)).sum().backward()
-    assert_matches_reference(y.detach().numpy(), ref["output"], dtype, "output")
-    assert_matches_reference(xt.grad.numpy(), ref["grads"][0], dtype, "d_input")
-    assert_matches_reference(ft.grad.numpy(), ref["grads"][1], dtype, "d_filters")
+    assert_close(y.detach().numpy(), ref["output"], dtype, "output")
+    assert_close(xt.grad.numpy(), ref["grads"][0], dtype, "d_input")
+    assert_close(ft.grad.numpy(), ref["grads"][1], dtype, "d_filters")
 
 
 ARGUMENT_FORMS = {
@@ -167,12 +168,12 @@ def test_argument_forms_and_errors(oracle, name, version):
     ours_kwargs = {k: v for k, v in kwargs.items()}
     try:
         theirs_kwargs = dict(kwargs, output_shape=np.asarray(kwargs["output_shape"]).tolist())
-        ref = oracle.call("eigen", "nn_call", version=version, x=x, filters=filters, rewrite=True, **theirs_kwargs)
+        ref = oracle.run(tf_calls.nn_call, version=version, x=x, filters=filters, rewrite=True, **theirs_kwargs)
     except TFError as theirs:
         assert_same_error(theirs, lambda: ours_op(torch.tensor(x), torch.tensor(filters), **ours_kwargs))
         return
     y = ours_op(torch.tensor(x), torch.tensor(filters), **ours_kwargs)
-    assert_matches_reference(y.numpy(), ref["output"], "float32")
+    assert_close(y.numpy(), ref["output"], "float32")
 
 
 def test_channel_mismatch_errors(oracle):
@@ -180,7 +181,7 @@ def test_channel_mismatch_errors(oracle):
     x = rng.standard_normal((2, 5, 5, 2)).astype("float32")
     filters = rng.standard_normal((3, 3, 4, 3)).astype("float32")
     with pytest.raises(TFError) as theirs:
-        oracle.call("eigen", "nn_call", version="v2", x=x, filters=filters, output_shape=[2, 10, 10, 4], strides=2)
+        oracle.run(tf_calls.nn_call, version="v2", x=x, filters=filters, output_shape=[2, 10, 10, 4], strides=2)
     assert_same_error(theirs.value, lambda: kcompat.nn.conv2d_transpose(
         torch.tensor(x), torch.tensor(filters), [2, 10, 10, 4], 2))
 
@@ -223,13 +224,13 @@ def test_conv1d_conv3d_transpose_match_tensorflow(oracle, rank, index, data_form
     output_shape = [2, 4, *out_spatial] if first else [2, *out_spatial, 4]
     upstream = rng.standard_normal(output_shape)
     kwargs = dict(output_shape=output_shape, strides=strides, padding=padding, data_format=data_format)
-    ref = oracle.call("eigen", "nn_nd_call", rank=rank, x=x, filters=filters, upstream=upstream, **kwargs)
+    ref = oracle.run(tf_calls.nn_nd_call, rank=rank, x=x, filters=filters, upstream=upstream, **kwargs)
     xt, ft = torch.tensor(x, requires_grad=True), torch.tensor(filters, requires_grad=True)
     y = ND_OPS[rank][0](xt, ft, **kwargs)
     (y * torch.tensor(upstream)).sum().backward()
-    assert_matches_reference(y.detach().numpy(), ref["output"], "float64")
-    assert_matches_reference(xt.grad.numpy(), ref["grads"][0], "float64", "d_input")
-    assert_matches_reference(ft.grad.numpy(), ref["grads"][1], "float64", "d_filters")
+    assert_close(y.detach().numpy(), ref["output"], "float64")
+    assert_close(xt.grad.numpy(), ref["grads"][0], "float64", "d_input")
+    assert_close(ft.grad.numpy(), ref["grads"][1], "float64", "d_filters")
 
 
 @pytest.mark.parametrize("rank", [1, 3])
@@ -262,7 +263,7 @@ def test_conv1d_conv3d_transpose_errors(oracle, rank, name):
     filters = rng.standard_normal(((3,) if rank == 1 else (2, 2, 2)) + (4, 3)).astype("float32")
     kwargs = dict(dict(output_shape=output, strides=2, padding="SAME"), **ND_ERRORS[rank][name])
     with pytest.raises(TFError) as theirs:
-        oracle.call("eigen", "nn_nd_call", rank=rank, x=x, filters=filters, **kwargs)
+        oracle.run(tf_calls.nn_nd_call, rank=rank, x=x, filters=filters, **kwargs)
     op = ND_OPS[rank][0]
     if theirs.value.type_name == "TypeError":
         with pytest.raises(TypeError, match="Expected string for argument 'padding'"):
@@ -293,7 +294,7 @@ def test_non_tensor_values_typed_and_computed_as_tensorflow_does(oracle, form, r
     w = make_w(np.arange(np.prod(w_shape)).reshape(w_shape) % 7 - 3)
     op = {1: kcompat.nn.conv1d_transpose, 2: kcompat.nn.conv2d_transpose, 3: kcompat.nn.conv3d_transpose}[rank]
     try:
-        theirs = oracle.call("eigen", "nn_values_call", rank=rank, x=x, filters=w, output_shape=size, strides=2,
+        theirs = oracle.run(tf_calls.nn_values_call, rank=rank, x=x, filters=w, output_shape=size, strides=2,
                              padding="VALID")["output"]
     except TFError as error:
         assert_same_error(error, lambda: op(x, w, size, 2, "VALID"))
@@ -315,7 +316,7 @@ def test_int32_3d_is_refused_as_tensorflow_refuses_it(oracle):
     x = np.ones((1, 2, 2, 2, 1), "int32")
     w = np.ones((2, 2, 2, 1, 1), "int32")
     with pytest.raises(TFError) as theirs:
-        oracle.call("eigen", "nn_nd_call", rank=3, x=x, filters=w, output_shape=[1, 4, 4, 4, 1], strides=2,
+        oracle.run(tf_calls.nn_nd_call, rank=3, x=x, filters=w, output_shape=[1, 4, 4, 4, 1], strides=2,
                     padding="VALID")
     assert_same_error(theirs.value, lambda: kcompat.nn.conv3d_transpose(x, w, [1, 4, 4, 4, 1], 2, "VALID"))
 

@@ -7,32 +7,30 @@ smaller than its stride), so they are checked here against plain float64 autogra
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import pytest
 import torch
 
 from kcompat import functional
+from kcompat.harness.grid import default_grid
 from kcompat.layouts import torch_order
 from kcompat.testing import numpy_reference
 
 from conftest import plain_conv_transpose
-from configs import config_space, config_space_nd, params
 
 def _output_size(config, spatial):
     return functional.keras_output_size(spatial, config["kernel_size"], config["strides"], config["padding"],
                                         config["output_padding"], config["dilation_rate"])
 
 
-SPACE = [p for rank in (1, 3) for p in params(data_formats=("channels_last", "channels_first"),
-                                              space=functools.partial(config_space_nd, rank))]
-SPACE += params(data_formats=("channels_last", "channels_first"), space=config_space)
-SPACE = [p for p in SPACE if min(_output_size(*p.values[:2])) > 0]  # an empty output has no gradient to check
+SPACE = [pytest.param(case.config, case.spatial, case.config["data_format"], id=case.id)
+         for case in default_grid(("keras",))
+         if min(_output_size(case.config, case.spatial)) > 0]  # an empty output has no gradient to check
 
 
-@pytest.mark.parametrize("config,spatial,dtype,data_format", SPACE)
-def test_vjp_equals_autograd(config, spatial, dtype, data_format):
+@pytest.mark.parametrize("config,spatial,data_format", SPACE)
+def test_vjp_equals_autograd(config, spatial, data_format):
     rank = len(spatial)
     size = _output_size(config, spatial)
     rng = np.random.default_rng(len(str(config)) + sum(spatial))

@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import kcompat
+from kcompat.harness.grid import default_grid
 from kcompat import _paths, functional
 from kcompat.harness.bench_layers import BENCH_LAYERS
 
-from configs import config_space, config_space_nd
 from conftest import plain_conv_transpose
 
 LAYERS = {1: kcompat.Conv1DTranspose, 2: kcompat.Conv2DTranspose, 3: kcompat.Conv3DTranspose}
@@ -37,14 +37,21 @@ def _accepted(config, spatial):
 
 
 def _space():
-    """The configuration spaces TensorFlow accepts, with at least 2 filters and input lengths of
-    3 for 1 (a size-1 axis has one path, see test_size_one_axes_have_one_path)."""
-    spaces = [(c, s, i, f) for c, s, i in config_space() for f in ("channels_last", "channels_first")]
-    spaces += [(c, s, i, "channels_last") for rank in (1, 3) for c, s, i in config_space_nd(rank)[::2]]
-    spaces = [({**c, "filters": max(2, c["filters"])}, tuple(3 if n == 1 else n for n in s), i, f)
-              for c, s, i, f in spaces]
-    return [pytest.param(c, s, f, id=f"{i.rsplit('-in', 1)[0]}-in{'x'.join(map(str, s))}-{f}")
-            for c, s, i, f in spaces if _accepted(c, s)]
+    """Keras 3's grid cases (every rank) that TensorFlow accepts, with at least 2 filters and input
+    lengths of 3 for 1 (a size-1 axis has one path, see test_size_one_axes_have_one_path); 3-D in
+    channels_last only."""
+    out = []
+    for case in default_grid(("keras",)):
+        if case.rank == 3 and case.channels_first:
+            continue
+        config = {k: v for k, v in case.config.items() if k != "data_format"}
+        config["filters"] = max(2, config["filters"])
+        spatial = tuple(3 if n == 1 else n for n in case.spatial)
+        if _accepted(config, spatial):
+            fmt = case.config["data_format"]
+            cid = f"{case.id.rsplit('-in', 1)[0]}-in{'x'.join(map(str, spatial))}-{fmt}"
+            out.append(pytest.param(config, spatial, fmt, id=cid))
+    return out
 
 
 def _geometry_paths(layer, x):

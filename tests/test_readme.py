@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import tf_fixtures
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -38,7 +40,7 @@ def _run_elsewhere(code):
 @pytest.fixture(scope="module")
 def workdir(oracle, tmp_path_factory):
     directory = tmp_path_factory.mktemp("readme")
-    files = oracle.call("eigen", "save_keras_models", api="keras", directory=str(directory / "saved"))["files"]
+    files = oracle.run(tf_fixtures.save_keras_models, reference="keras", directory=str(directory / "saved"))["files"]
     shutil.copy(files["model.keras"], directory / "generator.keras")
     return directory
 
@@ -48,6 +50,7 @@ def test_the_readme_has_blocks_of_both_kinds():
     assert kinds.count("python") >= 5 and kinds.count("bash") >= 3
 
 
+@pytest.mark.slow  # each block in a fresh process, TensorFlow workers included
 @pytest.mark.parametrize("kind,code", list(_blocks()))
 def test_block_runs(kind, code, workdir):
     if _run_elsewhere(code):

@@ -9,7 +9,8 @@ import torch
 import kcompat
 from kcompat.testing.tf_oracle import TFError
 
-from conftest import assert_matches_reference
+from kcompat.testing.tolerance import assert_close
+from kcompat.testing import tf_calls
 
 
 def _setup(config, seed=0):
@@ -31,14 +32,14 @@ def _setup(config, seed=0):
 def test_losses_match_keras(oracle, regs):
     config = dict(filters=3, kernel_size=(3, 2), strides=2, padding="same", activation="tanh", **regs)
     x, weights = _setup(config)
-    theirs = oracle.call("eigen", "layer_losses", api="keras", config=config, x=x, weights=weights)
+    theirs = oracle.run(tf_calls.layer_losses, reference="keras", config=config, x=x, weights=weights)
     layer = kcompat.Conv2DTranspose(**config)
     layer.set_weights(weights)
     layer(torch.tensor(x))
     ours = [float(v.detach()) for v in layer.losses]
     assert len(ours) == len(theirs)
     for a, b in zip(sorted(ours), sorted(theirs)):
-        assert_matches_reference(a, b, "float32", "penalty")
+        assert_close(a, b, "float32", "penalty")
 
 
 def test_activity_loss_is_the_last_calls():
@@ -60,10 +61,10 @@ def test_orthogonal_regularizer_refuses_a_kernel_as_keras_does(oracle):
     config = dict(filters=3, kernel_size=(3, 2), kernel_regularizer="orthogonal_regularizer")
     x, weights = _setup(config)
     with pytest.raises(TFError, match="rank 2"):
-        oracle.call("eigen", "layer_losses", api="keras", config=config, x=x, weights=weights)
+        oracle.run(tf_calls.layer_losses, reference="keras", config=config, x=x, weights=weights)
     layer = kcompat.Conv2DTranspose(**config, in_channels=2)
     with pytest.raises(ValueError, match="rank 2"):
-        layer.losses
+        _ = layer.losses
 
 
 @pytest.mark.parametrize("constraint", [
@@ -81,8 +82,8 @@ def test_constraints_match_keras_in_keras_layout(oracle, constraint):
     layer.set_weights(weights)
     layer.apply_constraints()
     for ours, w in zip(layer.get_weights(), weights[:1] if multi_axis else weights):
-        theirs = oracle.call("eigen", "constraint", api="keras", identifier=constraint, w=w)
-        assert_matches_reference(ours, theirs, "float32", "constrained weight")
+        theirs = oracle.run(tf_calls.constraint, reference="keras", identifier=constraint, w=w)
+        assert_close(ours, theirs, "float32", "constrained weight")
 
 
 def test_apply_constraints_after_an_optimizer_step():

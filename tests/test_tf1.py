@@ -16,12 +16,13 @@ import pytest
 import torch
 
 import kcompat
+from kcompat.harness.grid import default_grid
 from kcompat.compat import v1 as tf1
 from kcompat.testing import numpy_reference
 from kcompat.testing.tf_oracle import TFError
 
-from conftest import assert_matches_reference
-from configs import params, tf1_config_space
+from kcompat.testing.tolerance import assert_close
+from kcompat.testing import tf_calls
 
 
 class Program(torch.nn.Module):
@@ -83,8 +84,29 @@ def _layer_source(config, data_format, via_channels_last):
     )
 
 
-@pytest.mark.parametrize("config,spatial,dtype,data_format",
-                         params(("float32", "float64"), ("channels_last", "channels_first"), tf1_config_space))
+def _functional_space():
+    """The grid's TF1 cases that ``tf.layers.conv2d_transpose`` can express (it takes no
+    output_padding or dilation), padding in TF1's spellings (case-insensitive) in turn."""
+    cases, seen = [], set()
+    for case in default_grid(("tf1",), data_formats=("channels_last",)):
+        key = (case.config["kernel_size"], case.config["strides"], case.config["padding"])
+        if max(case.config["dilation_rate"]) == 1 and key not in seen:  # output_padding left out
+            seen.add(key)
+            cases.append(case)
+    out = []
+    x = lambda values: "x".join(map(str, values))  # noqa: E731
+    for i, case in enumerate(cases):
+        config = {k: case.config[k] for k in ("filters", "kernel_size", "strides", "padding", "activation", "use_bias")}
+        config["padding"] = config["padding"] if i % 5 else config["padding"].upper()
+        dtype = "float64" if i % 2 else "float32"  # in turn
+        for fmt in ("channels_last", "channels_first"):
+            cid = (f"tf1-2d-{case.config['padding']}-k{x(config['kernel_size'])}-s{x(config['strides'])}"
+                   f"-in{x(case.spatial)}-{fmt[9:]}-{dtype}")
+            out.append(pytest.param(config, case.spatial, dtype, fmt, id=cid))
+    return out
+
+
+@pytest.mark.parametrize("config,spatial,dtype,data_format", _functional_space())
 def test_functional_parity(oracle, config, spatial, dtype, data_format):
     """``tf.layers.conv2d_transpose``: outputs, gradients and variables over the TF1 configuration space."""
     rng = np.random.default_rng(sum(spatial) + len(str(config)))
@@ -103,10 +125,10 @@ def test_functional_parity(oracle, config, spatial, dtype, data_format):
     )
     assert y.dtype == getattr(torch, dtype), "TF1 layers take the dtype of their input"
     assert tuple(y.shape) == out_shape == ref["output"].shape
-    assert_matches_reference(y.detach().numpy(), ref["output"], dtype, "output")
-    assert_matches_reference(tensors["x"].grad.numpy(), ref["grads"]["x"], dtype, "d_input")
+    assert_close(y.detach().numpy(), ref["output"], dtype, "output")
+    assert_close(tensors["x"].grad.numpy(), ref["grads"]["x"], dtype, "d_input")
     for name, param in program.named_parameters():
-        assert_matches_reference(param.grad.numpy(), ref["grads"][name.replace(".", "/")], dtype, f"d_{name}")
+        assert_close(param.grad.numpy(), ref["grads"][name.replace(".", "/")], dtype, f"d_{name}")
     # The pre-activation result in float64 against the independent numpy transposed convolution.
     variables = ref["variables"]
     linear = numpy_reference.conv_transpose(
@@ -121,7 +143,7 @@ def test_functional_parity(oracle, config, spatial, dtype, data_format):
             axis = -1 if data_format == "channels_last" else 1
             ours = ours + torch.tensor(variables["deconv/bias"], dtype=torch.float64).view(
                 [-1 if a == axis % 4 else 1 for a in range(4)])
-    assert_matches_reference(ours.numpy(), linear, "float64", "float64 numpy reference")
+    assert_close(ours.numpy(), linear, "float64", "float64 numpy reference")
 
 
 # ------------------------------------------------------------------ names, scopes, reuse
@@ -297,7 +319,7 @@ def test_names_scopes_and_reuse(oracle, name):
     if program is None:
         return  # TF refused, and kcompat refused with the same message
     y, _ = result
-    assert_matches_reference(y.detach().numpy(), ref["output"], "float32", "output")
+    assert_close(y.detach().numpy(), ref["output"], "float32", "output")
     losses = [float(loss.detach()) for loss in tf1.losses.get_regularization_losses(program)]
     np.testing.assert_allclose(sorted(losses), sorted(ref["losses"]), rtol=1e-5)
 
@@ -337,11 +359,11 @@ def test_ported_tf1_generator(oracle):
         "generator.block1.deconv.kernel", "generator.block1.deconv.bias", "generator.block2.deconv.kernel",
         "generator.block2.deconv.bias", "generator.conv2d_transpose.kernel", "generator.conv2d_transpose.bias",
         "generator.to_rgb.kernel", "generator.to_rgb.bias"])
-    assert_matches_reference(y.detach().numpy(), ref["output"], "float32", "output")
+    assert_close(y.detach().numpy(), ref["output"], "float32", "output")
     for key in ("z1", "z2"):
-        assert_matches_reference(tensors[key].grad.numpy(), ref["grads"][key], "float32", f"d_{key}")
+        assert_close(tensors[key].grad.numpy(), ref["grads"][key], "float32", f"d_{key}")
     for name, param in program.named_parameters():
-        assert_matches_reference(param.grad.numpy(), ref["grads"][name.replace(".", "/")], "float32", f"d_{name}")
+        assert_close(param.grad.numpy(), ref["grads"][name.replace(".", "/")], "float32", f"d_{name}")
 
 
 # ------------------------------------------------------------------ initializers
@@ -382,7 +404,7 @@ CLASS_CONFIGS = [
 def test_class_surface(oracle, config):
     """``tf.compat.v1.layers.Conv2DTranspose``: config, shapes, weights lists, against tf_keras's class."""
     input_shape = (2, 3, 5, 5) if config.get("data_format") == "channels_first" else (2, 5, 5, 3)
-    theirs = oracle.call("eigen-tf1", "tf1_class_info", config=config, input_shape=input_shape)
+    theirs = oracle.run(tf_calls.tf1_class_info, config=config, input_shape=input_shape)
     layer = tf1.layers.Conv2DTranspose(**config)
     ours_config = layer.get_config()
     theirs_config = dict(theirs["config"])
@@ -415,14 +437,14 @@ def test_class_parity_and_layer_api(oracle):
     ref = oracle.tf1_graph(textwrap.dedent(source), {"x": x}, kernel_size=2, strides=2, upstream=upstream)
     layer = tf1.layers.Conv2DTranspose(6, (3, 2), strides=(2, 1), padding="same", activation="elu", name="up")
     with pytest.raises(ValueError, match="has not been used yet"):
-        layer.scope_name
+        _ = layer.scope_name
     layer.set_weights([ref["variables"]["up/kernel"], ref["variables"]["up/bias"]])
     xt = torch.tensor(x, requires_grad=True)
     y = layer(xt)
     (y * torch.tensor(upstream)).sum().backward()
-    assert_matches_reference(y.detach().numpy(), ref["output"], "float32", "output")
-    assert_matches_reference(xt.grad.numpy(), ref["grads"]["x"], "float32", "d_input")
-    assert_matches_reference(layer.kernel.grad.numpy(), ref["grads"]["up/kernel"], "float32", "d_kernel")
+    assert_close(y.detach().numpy(), ref["output"], "float32", "output")
+    assert_close(xt.grad.numpy(), ref["grads"]["x"], "float32", "d_input")
+    assert_close(layer.kernel.grad.numpy(), ref["grads"]["up/kernel"], "float32", "d_kernel")
     assert layer.scope_name == "up" and layer.name == "up"
     assert [n for n, _ in layer.named_parameters()] == ["kernel", "bias"]
     assert layer.weights == layer.variables == [layer.kernel, layer.bias]
@@ -432,7 +454,7 @@ def test_class_parity_and_layer_api(oracle):
     layer(torch.zeros(1, 2, 2, 3))
     assert layer.get_input_shape_at(1) == (1, 2, 2, 3) and layer.get_output_shape_at(1) == (1, 4, 2, 6)
     with pytest.raises(AttributeError, match="multiple inbound nodes"):
-        layer.input_shape
+        _ = layer.input_shape
     # Torch-layout view of the TF-layout kernel, no copy.
     assert layer.weight.shape == (3, 6, 3, 2) and layer.weight.is_contiguous()
     assert layer.weight.data_ptr() == layer.kernel.data_ptr()
@@ -586,10 +608,10 @@ def test_conv3d_transpose_parity(oracle, index, dtype, data_format, spelling):
                                                           else []) + ["gen/conv3d_transpose/kernel",
                                                                       "gen/conv3d_transpose/bias"]
     assert y.dtype == getattr(torch, dtype) and tuple(y.shape) == ref["output"].shape
-    assert_matches_reference(y.detach().numpy(), ref["output"], dtype, "output")
-    assert_matches_reference(tensors["x"].grad.numpy(), ref["grads"]["x"], dtype, "d_input")
+    assert_close(y.detach().numpy(), ref["output"], dtype, "output")
+    assert_close(tensors["x"].grad.numpy(), ref["grads"]["x"], dtype, "d_input")
     for name, param in program.named_parameters():
-        assert_matches_reference(param.grad.numpy(), ref["grads"][name.replace(".", "/")], dtype, f"d_{name}")
+        assert_close(param.grad.numpy(), ref["grads"][name.replace(".", "/")], dtype, f"d_{name}")
     assert max(strides) <= 3
 
 
@@ -619,6 +641,6 @@ def test_conv3d_names_scopes_and_reuse(oracle, name):
     program, ref, result = run_both(oracle, PROGRAMS_3D[name], {"x": x}, kernel_size=1, strides=2)
     if program is None:
         return  # TF refused, and kcompat refused with the same message
-    assert_matches_reference(result[0].detach().numpy(), ref["output"], "float32", "output")
+    assert_close(result[0].detach().numpy(), ref["output"], "float32", "output")
     losses = [float(loss.detach()) for loss in tf1.losses.get_regularization_losses(program)]
     np.testing.assert_allclose(sorted(losses), sorted(ref["losses"]), rtol=1e-5)

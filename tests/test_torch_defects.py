@@ -64,6 +64,7 @@ def test_cases_seen_failing_before_the_routing_pass_in_fresh_processes():
     assert "compared" in out
 
 
+@pytest.mark.slow  # 400 forked processes; the cases seen failing run by default (above)
 def test_sweep_over_ranks_channels_kernels_and_strides():
     out = _run_sweep("--cases", "400", "--repeats", "1", "--seed", "2026")
     assert "400 cases" in out

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 import kcompat
+from kcompat.harness.grid import default_grid
 from kcompat.functional import conv_transpose, keras_output_size, plan
 
-from configs import config_space
 from conftest import plain_conv_transpose
 
 REQUIRES = {"all": (True, True, True), "weights": (False, True, True), "input": (True, False, False)}
@@ -27,7 +27,9 @@ def _training_space():
     """Configurations that take a training path (a stride above 1, or kernel equal to stride)
     and that TensorFlow accepts."""
     space = []
-    for config, spatial, cid in config_space():
+    for case in default_grid(("keras",), ranks=(2,), data_formats=("channels_last",)):
+        config = {k: v for k, v in case.config.items() if k != "data_format"}
+        spatial, cid = case.spatial, case.id.rsplit("-", 1)[0]
         if max(config["strides"]) == 1 and config["kernel_size"] != config["strides"]:
             continue
         try:
@@ -81,8 +83,8 @@ def layer_call(layer, x, weight, bias):
     """The layer's computation on explicit tensors (gradgradcheck perturbs its inputs)."""
     shape = layer.compute_output_shape(x.shape)
     size = shape[1:-1] if layer.data_format == "channels_last" else shape[2:]
-    return conv_transpose(x, weight, bias, output_size=size, strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate,
-                          channels_last=layer.data_format == "channels_last")
+    return conv_transpose(x, weight, bias, output_size=size, strides=layer.strides, padding=layer.padding,
+                          dilation=layer.dilation_rate, channels_last=layer.data_format == "channels_last")
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])

@@ -25,7 +25,7 @@ from . import safetensors_io, tf_checkpoint
 from .keras_files import CONFIG_LIMIT, open_model_file
 from .records import CONV_TRANSPOSE, ConversionError, with_path
 
-__all__ = ["ConversionError", "convert", "load", "config_path"]
+__all__ = ["ConversionError", "convert", "load", "config_path", "state_dict_key"]
 
 FORMATS = ("safetensors", "pt")
 
@@ -47,6 +47,25 @@ def _torch_dtype(dtype):
     if dtype == np.dtype(object):
         return None
     return torch.from_numpy(np.zeros(0, dtype)).dtype
+
+
+def state_dict_key(layer_path, generation, converted, role, key):
+    """``(state-dict key, transform)`` of one tensor of the file: the converter's naming, alone.
+
+    A transposed convolution kcompat rebuilds (``converted``): its kernel goes to
+    ``<layer path>.weight`` in torch layout (``transform="to_torch_layout"``), its bias to
+    ``<layer path>.bias``, as a ``kcompat.Conv{1,2,3}DTranspose`` at that path holds them. A TF1
+    variable keeps TF's layout under its dotted name (``generator/deconv1/kernel`` ->
+    ``generator.deconv1.kernel``, the ``kcompat.compat.v1`` port's parameter). Anything else keeps
+    its Keras/TF ``key``.
+    """
+    if converted:
+        if role == "kernel":
+            return f"{layer_path}.weight", "to_torch_layout"
+        return (f"{layer_path}.bias", None) if role == "bias" else (key, None)
+    if generation == "tf1":
+        return key.replace("/", "."), None
+    return key, None
 
 
 def plan(model):
@@ -88,21 +107,15 @@ def plan(model):
                                        "config": module.get_config(), "weights": []}
             else:
                 action += "; no config in a weights-only file"
-            for tensor in layer.tensors:
-                if tensor.role == "kernel":
-                    items.append((f"{layer.path}.weight", tensor, "to_torch_layout"))
-                elif tensor.role == "bias":
-                    items.append((f"{layer.path}.bias", tensor, None))
-                else:
-                    items.append((tensor.key, tensor, None))
-            if layer.path in configs:
-                configs[layer.path]["weights"] = [key for key, t, _ in items if t in layer.tensors]
         elif layer.generation == "tf1":
             action = "copied (TF layout, the kcompat.compat.v1 state dict)"
-            items += [(t.key.replace("/", "."), t, None) for t in layer.tensors]
         else:
             action = "copied unchanged"
-            items += [(t.key, t, None) for t in layer.tensors]
+        written = [(*state_dict_key(layer.path, layer.generation, layer.converted, t.role, t.key), t)
+                   for t in layer.tensors]
+        items += [(key, t, transform) for key, transform, t in written]
+        if layer.path in configs:
+            configs[layer.path]["weights"] = [key for key, _, _ in written]
         rows.append({"layer": layer.path, "class": layer.class_name, "shapes": shapes, "action": action})
     for key, tensor, _ in items:
         if key in keys:
@@ -214,7 +227,7 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
                 metadata = {"format": "pt", "source": os.path.basename(str(source)), "writer": "kcompat-convert"}
                 if fmt == "safetensors":
                     safetensors_io.write_header(stream, entries, metadata)
-                    for key, tensor, transform in items:
+                    for _key, tensor, transform in items:
                         value = _value(tensor, transform, model.path)
                         raw = value.numpy() if value.dtype != torch.bfloat16 else value.view(torch.int16).numpy()
                         stream.write(memoryview(raw).cast("B") if raw.size else b"")  # no extra copy

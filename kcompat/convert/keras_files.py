@@ -340,7 +340,7 @@ def _legacy_layers(weights, config, generation):
     configs = {}
 
     def index(layer_configs, prefix):
-        for layer, class_name in layer_configs:
+        for layer, _class_name in layer_configs:
             name = _layer_name(layer)
             configs[f"{prefix}{name}"] = layer
             if _is_container(layer):

@@ -34,6 +34,7 @@ from .records import ConversionError, Layer, ModelFile, Tensor
 
 __all__ = ["checkpoint_files", "is_checkpoint", "open_checkpoint", "read_index"]
 
+_OBJECT = np.dtype(object)  # the dtype of entries that are not arrays (skipped)
 _TABLE_MAGIC = 0xDB4775248B80FB57
 # TensorFlow DataType enum -> numpy (bfloat16 is read as uint16 bits and widened later).
 _DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64,
@@ -386,7 +387,7 @@ def open_checkpoint(path):
     layers, skipped = {}, []
     object_based = roles is not None or any("/.ATTRIBUTES/" in name for name in entries)
 
-    def skip(name, entry, reason, read=None, dtype=np.dtype(object)):
+    def skip(name, entry, reason, read=None, dtype=_OBJECT):
         skipped.append(Tensor(name, entry["shape"], dtype, read=read, role="skip", reason=reason))
 
     for name, entry in entries.items():

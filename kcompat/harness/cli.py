@@ -19,7 +19,8 @@ import importlib.util
 import os
 import sys
 
-from ..testing.parity import REFERENCES, TensorFlowMissing, describe, require_tensorflow
+from ..testing.parity import REFERENCES, TensorFlowMissing, require_tensorflow
+from ..testing.result import describe
 from . import report
 from .grid import RANKS
 
@@ -47,6 +48,16 @@ def _ranks(text):
     return values
 
 
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; received {text!r}")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="kcompat-parity",
@@ -58,6 +69,8 @@ def _parser():
                            "checkpoint (with its .meta graph), layer by layer, on its real input shape")
     mode.add_argument("--fuzz", type=int, metavar="N", help="N random configurations instead of the grid")
     parser.add_argument("--seed", type=int, default=0, help="seed of --fuzz (default 0)")
+    parser.add_argument("--sample", type=_positive, metavar="N",
+                        help="N grid cases spread evenly over the grid (a quick check), not all of it")
     parser.add_argument("--peers", action="store_true",
                         help="also judge Keras 3 on the torch backend and a plain torch.nn.ConvTransposeNd port "
                              "(grid: against Keras 3)")
@@ -133,12 +146,16 @@ def _grid(args, oracle):
     if args.peers and "keras" not in references:
         references = ("keras", *references)  # peers port Keras 3's layer: judged against Keras 3
     cases = default_grid(references, args.dtype, ranks=args.ranks)
+    whole = len(cases)
+    if args.sample and args.sample < whole:
+        cases = [cases[i * whole // args.sample] for i in range(args.sample)]
     implementations = ("kcompat", "keras3-torch", "torch-recipe") if args.peers else ("kcompat",)
     table = peers(oracle) if args.peers else None
     rows = run_cases(cases, oracle, grads=args.grads,
                      peers=lambda case: table if case.reference == "keras" else None)
     used = [r for r in references if any(case.reference == r for case in cases)]
-    title = f"kcompat parity: built-in grid ({', '.join(used)}; {_rank_text(args.ranks)}; {args.dtype})"
+    sample = f"; {len(cases)} of {whole} cases" if len(cases) < whole else ""
+    title = f"kcompat parity: built-in grid ({', '.join(used)}; {_rank_text(args.ranks)}; {args.dtype}{sample})"
     return rows, title, implementations
 
 

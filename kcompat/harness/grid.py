@@ -14,10 +14,11 @@ __all__ = ["Case", "default_grid", "random_case"]
 REFERENCES = ("keras", "tf_keras", "tf1", "tf.nn")
 # Spatial ranks each reference has a layer for (TF1's layers and tf.nn are checked in 2-D).
 RANKS = {"keras": (1, 2, 3), "tf_keras": (1, 2, 3), "tf1": (2,), "tf.nn": (2,)}
-ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
+ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax", "elu")
 BATCH, IN_CHANNELS = 2, 3
-# Odd and even lengths: every configuration sees both parities.
-SPATIAL = {1: (5,), 2: (5, 4), 3: (5, 4, 3)}
+# Input lengths, in turn: odd and even ones, and 1 and 2 (TF's empty outputs, size-1 axes).
+SPATIAL = {1: ((5,), (1,), (4,), (2,)), 2: ((5, 4), (1, 2), (4, 3), (2, 5)),
+           3: ((5, 4, 3), (1, 2, 3), (4, 3, 2), (2, 5, 1))}
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def _axes(options, i, rank):
 def default_grid(references=REFERENCES, dtype="float32", data_formats=("channels_last", "channels_first"),
                  ranks=(1, 2, 3)):
     """Every padding x per-axis option, on every axis and beside different options on the
-    others, in both data formats, for every reference generation and each of its ``ranks``."""
+    others, in both data formats, for every reference generation and each of its ``ranks``;
+    the input lengths and activations taken in turn."""
     cases = []
     options = axis_options()
     for rank in ranks:
@@ -126,9 +128,10 @@ def default_grid(references=REFERENCES, dtype="float32", data_formats=("channels
                     for i in range(len(options)):
                         for axes in _axes(options, i, rank):
                             config = _config(padding, axes, index, data_format, reference)
+                            spatial = SPATIAL[rank][index // 3 % len(SPATIAL[rank])]
                             index += 1
                             if config is not None:
-                                shape = _input_shape(SPATIAL[rank], IN_CHANNELS, data_format)
+                                shape = _input_shape(spatial, IN_CHANNELS, data_format)
                                 cases.append(Case(config, shape, reference, dtype))
     return cases
 

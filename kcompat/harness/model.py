@@ -1,10 +1,11 @@
 """``kcompat-parity --model FILE``: every transposed convolution of a user's saved model.
 
-For each ``Conv2DTranspose`` of a Keras file (``.keras``, whole-model ``.h5``, Keras 3 or
-Keras 2): the kcompat layer is built and loaded by the converter (:func:`kcompat.convert.load`),
-its weights must equal the ones TensorFlow loads from the same file, bit for bit, and it must
-compute what the TensorFlow layer computes (outputs and gradients) on the layer's real input
-shape, against the Keras generation that wrote the file.
+For each ``Conv1DTranspose``, ``Conv2DTranspose`` and ``Conv3DTranspose`` of a Keras file
+(``.keras``, whole-model ``.h5``, Keras 3 or Keras 2): the kcompat layer is built and loaded by
+the converter (:func:`kcompat.convert.load`), its weights must equal the ones TensorFlow loads
+from the same file, bit for bit, and it must compute what the TensorFlow layer computes
+(outputs and gradients) on the layer's real input shape, against the Keras generation that
+wrote the file.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..convert.keras_files import open_model_file
-from ..testing.parity import ParityResult, compare_implementations, tf_arguments
+from ..testing import tf_calls
+from ..testing.parity import compare_implementations, tf_arguments
+from ..testing.result import ParityResult
 from .grid import Case
 
 __all__ = ["ModelError", "model_cases"]
@@ -61,11 +64,12 @@ def model_cases(path, oracle, grads=True):
         raise ModelError(str(exc)) from None
     if not layers:
         raise ModelError(f"{path}: no Conv1DTranspose, Conv2DTranspose or Conv3DTranspose layer in this model")
-    api = "keras" if generations == {"keras"} else "tf_keras"
+    reference = "keras" if generations == {"keras"} else "tf_keras"
     from ..testing.tf_oracle import TFError
 
     try:
-        found = oracle.call("eigen-tf1" if api == "tf_keras" else "eigen", "model_layers", path=str(path), api=api)
+        found = oracle.call("eigen-tf1" if reference == "tf_keras" else "eigen", tf_calls.model_layers, path=str(path),
+                            reference=reference)
     except TFError as exc:
         raise ModelError(f"{path}: TensorFlow cannot load this model ({exc})") from None
     theirs = {entry["path"]: entry for entry in found}
@@ -78,8 +82,9 @@ def model_cases(path, oracle, grads=True):
         shape = _input_shape(entry["input_shape"], entry["config"], dotted)
         problem = _weights_differ(layer.get_weights(), entry["weights"])
         if problem:
-            result = ParityResult(api, tf_arguments(layer), shape, layer.dtype_policy.name, "mismatch", message=problem)
+            result = ParityResult(reference, tf_arguments(layer), shape, layer.dtype_policy.name, "mismatch",
+                                  message=problem)
         else:
-            result, _ = compare_implementations(layer, shape, reference=api, grads=grads, oracle=oracle)
-        rows.append((Case(result.config, shape, api, result.dtype, label=dotted), {"kcompat": result}))
+            result, _ = compare_implementations(layer, shape, reference=reference, grads=grads, oracle=oracle)
+        rows.append((Case(result.config, shape, reference, result.dtype, label=dotted), {"kcompat": result}))
     return rows, f"kcompat parity: {path} ({len(rows)} transposed convolutions, {kind})"

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .. import activations
+from ..testing import tf_calls
 from ..layouts import keras_order, torch_order
 
 __all__ = ["keras3_torch", "peers", "torch_recipe"]
@@ -57,7 +58,7 @@ def torch_recipe(tf_config, x, weights, upstream):
 
 def keras3_torch(oracle):
     def run(tf_config, x, weights, upstream):
-        return oracle.call("keras-torch", "keras_torch_call", config=tf_config, x=x, weights=weights,
+        return oracle.call("keras-torch", tf_calls.keras_torch_call, config=tf_config, x=x, weights=weights,
                            upstream=upstream)
 
     return run

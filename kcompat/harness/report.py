@@ -12,7 +12,7 @@ import platform
 from collections import Counter, OrderedDict
 
 from .._files import atomic_write, publish, temporary
-from ..testing.parity import describe
+from ..testing.result import describe
 
 __all__ = ["failures", "summarize", "terminal_table", "markdown", "write_reports", "write_png", "versions"]
 

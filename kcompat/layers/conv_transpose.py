@@ -91,7 +91,8 @@ class BaseConvTranspose(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
         self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
         self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
-        self._call_record = None  # (input signature, output size, functional.Call, channels_last): one tuple, so threads see all or none
+        # (input signature, output size, functional.Call, channels_last): one tuple, so threads see all or none
+        self._call_record = None
         if self._input_shape_arg is not None and len(self._input_shape_arg) != rank + 1:
             raise ValueError(
                 f"The `input_shape` argument must have {rank + 1} entries (no batch axis). "

@@ -21,8 +21,11 @@ import argparse
 import dataclasses
 import itertools
 import multiprocessing
+import multiprocessing.connection
+import os
 import random
 import sys
+import time
 
 import numpy as np
 
@@ -54,7 +57,9 @@ class Case:
     grads: str  # which gradients are wanted: none/input/weight/all
 
     def __str__(self):
-        return (f"x{(self.batch, *self.spatial, self.channels) if self.channels_last else (self.batch, self.channels, *self.spatial)}"
+        shape = ((self.batch, *self.spatial, self.channels) if self.channels_last
+                 else (self.batch, self.channels, *self.spatial))
+        return (f"x{shape}"
                 f" filters={self.filters} kernel={self.kernel} strides={self.strides} dilation={self.dilation}"
                 f" {self.padding} output_padding={self.output_padding}"
                 f" {'channels_last' if self.channels_last else 'channels_first'} bias={self.bias} grads={self.grads}")
@@ -191,52 +196,70 @@ def _child(case, seed, conn):
     conn.close()
 
 
-def sweep(case_list, repeats=1, tolerance=1e-4, seed=0, progress=None, timeout=120):
-    """Each case ``repeats`` times, each time in a freshly forked process.
+def sweep(case_list, repeats=1, tolerance=1e-4, seed=0, progress=None, timeout=120, jobs=None):
+    """Each case ``repeats`` times, each time in a freshly forked process, ``jobs`` processes at
+    a time (default: one per CPU core; a case's repeats run one after another).
 
     Returns ``(failures, decided)``: failures as ``(case, what)`` strings (a crash with its
     signal, a hang past ``timeout`` seconds, an exception, or the quantities off the reference
-    by more than ``tolerance``), and how many cases ran to a comparison (the rest TF refuses).
+    by more than ``tolerance``), in ``case_list``'s order, and how many cases ran to a
+    comparison (the rest TF refuses).
     """
     ctx = multiprocessing.get_context("fork")
-    failures, decided = [], 0
-    for index, case in enumerate(case_list):
-        compared = False
-        for repeat in range(repeats):
-            recv, send = ctx.Pipe(duplex=False)
-            process = ctx.Process(target=_child, args=(case, seed + repeat, send))
-            process.start()
-            send.close()
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    found, compared, finished = {}, set(), 0
+    pending = list(enumerate(case_list))[::-1]  # (index, case), popped from the end
+    running = {}  # receiving end -> (index, case, repeat, process, deadline)
+
+    def start(index, case, repeat):
+        recv, send = ctx.Pipe(duplex=False)
+        process = ctx.Process(target=_child, args=(case, seed + repeat, send))
+        process.start()
+        send.close()
+        running[recv] = (index, case, repeat, process, time.monotonic() + timeout)
+
+    while pending or running:
+        while pending and len(running) < jobs:
+            start(*pending.pop(), 0)
+        ready = multiprocessing.connection.wait(list(running), timeout=1.0)
+        now = time.monotonic()
+        for recv in list(running):
+            index, case, repeat, process, deadline = running[recv]
+            if recv not in ready and now < deadline:
+                continue
+            del running[recv]
             try:
-                if recv.poll(timeout):
+                if recv in ready:
                     status, result = recv.recv()
                 else:  # oneDNN has hung (3-D, one filter, kernel 7, stride 2)
                     status, result = "hung", None
                     process.kill()
             except EOFError:
                 status, result = "crash", None
+            recv.close()
             process.join()
+            what = None
             if status == "hung":
-                failures.append((case, f"hung (no answer in {timeout:g} s) on repeat {repeat}"))
-                break
-            if status == "crash" or process.exitcode != 0:
-                failures.append((case, f"process died (exit code {process.exitcode}) on repeat {repeat}"))
-                break
-            if status == "error":
-                failures.append((case, result))
-                break
-            if result is None:
-                break
-            compared = True
-            bad = {k: v for k, v in result.items() if not v <= tolerance}
-            if bad:
-                failures.append((case, "off the float64 reference: "
-                                 + ", ".join(f"{k} {v:.3g}" for k, v in bad.items()) + f" (repeat {repeat})"))
-                break
-        decided += compared
-        if progress:
-            progress(index + 1, len(case_list), len(failures))
-    return failures, decided
+                what = f"hung (no answer in {timeout:g} s) on repeat {repeat}"
+            elif status == "crash" or process.exitcode != 0:
+                what = f"process died (exit code {process.exitcode}) on repeat {repeat}"
+            elif status == "error":
+                what = result
+            elif result is not None:
+                compared.add(index)
+                bad = {k: v for k, v in result.items() if not v <= tolerance}
+                if bad:
+                    what = ("off the float64 reference: " + ", ".join(f"{k} {v:.3g}" for k, v in bad.items())
+                            + f" (repeat {repeat})")
+            if what is not None:
+                found[index] = (case, what)
+            if what is None and result is not None and repeat + 1 < repeats:
+                start(index, case, repeat + 1)
+                continue
+            finished += 1
+            if progress:
+                progress(finished, len(case_list), len(found))
+    return [found[i] for i in sorted(found)], len(compared)
 
 
 def main(argv=None):

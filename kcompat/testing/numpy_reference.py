@@ -14,7 +14,7 @@ import itertools
 
 import numpy as np
 
-__all__ = ["conv_transpose", "conv_transpose_vjp"]
+__all__ = ["conv_transpose", "conv_transpose_vjp", "geometry", "spatial_size"]
 
 
 def _pad_before(out_len, k, s, d, padding):
@@ -84,3 +84,14 @@ def conv_transpose_vjp(x, kernel, upstream, strides, padding, dilation=None, cha
         d_kernel[tap] = g_tap.reshape(-1, filters).T @ x_tap.reshape(-1, channels)
     d_bias = g.reshape(-1, filters).sum(axis=0)
     return (d_x if channels_last else np.moveaxis(d_x, -1, 1)), d_kernel, d_bias
+
+
+def geometry(config):
+    """This module's geometry arguments for a layer's TF config (per-axis tuples)."""
+    return dict(strides=config["strides"], padding=config["padding"].lower(), dilation=config["dilation_rate"],
+                channels_last=config["data_format"] == "channels_last")
+
+
+def spatial_size(config, output_shape):
+    """The spatial lengths of a full output shape in the config's data format."""
+    return output_shape[1:-1] if config["data_format"] == "channels_last" else output_shape[2:]

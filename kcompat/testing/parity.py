@@ -5,39 +5,29 @@ generation on the same weights and inputs, forward and backward, and returns a
 :class:`ParityResult`; :func:`assert_parity` raises ``AssertionError`` with its report when
 they differ. TensorFlow runs in worker processes (:mod:`.tf_oracle`), never in the caller.
 
-Agreement, per tensor (output, d_input, d_kernel, d_bias)::
-
-    |ours - theirs| <= atol + rtol * |theirs|   everywhere,   atol = rtol * max(1, max|theirs|, terms)
-
-by default: a transposed convolution's values are sums, so their rounding error scales with
-the size of what is summed, not with each (possibly cancelled) entry. ``terms`` is the largest
-root-sum-square of the terms summed into one entry of the tensor (``sqrt(conv(x**2, w**2))``
-for the output, likewise for each gradient, with the upstream gradient for the activation's):
-it matters where entries cancel (one filter's bias gradient over a large output) or an
-activation squashes large sums (tanh of half-precision sums).
+Agreement is judged by :mod:`.tolerance`'s one rule; where TensorFlow is known to be wrong
+(:mod:`.tf_defects`) the engine asks its other kernel or the float64 reference and says so.
+The outcome is a :class:`~.result.ParityResult`.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
 
+from . import tf_calls, tolerance
+from .result import CALL_KEYS, Difference, ParityResult, describe, short_error
+from .tf_defects import default_kernel, float64_reference, keras3_bias_defect, tensorflow_unreliable
+from .tolerance import GRAD_TOLERANCES, TOLERANCES
+
 __all__ = ["REFERENCES", "TOLERANCES", "Difference", "ParityResult", "TensorFlowMissing", "assert_parity",
-           "check_parity", "compare_implementations", "float64_reference", "require_tensorflow",
-           "tensorflow_unreliable"]
+           "check_parity", "compare_implementations", "describe", "require_tensorflow"]
 
 REFERENCES = ("keras", "tf_keras", "tf1", "tf.nn")
-# Default rtol per compute dtype (stated once; the test suite uses the same figures).
-TOLERANCES = {"float32": 1e-5, "float64": 1e-12, "float16": 1e-2, "bfloat16": 6e-2}
-# Half-precision gradients are long reductions whose rounding depends on accumulation order.
-GRAD_TOLERANCES = {"float16": 2e-2, "bfloat16": 1.5e-1}
-_CALL_KEYS = ("filters", "kernel_size", "strides", "padding", "output_padding", "data_format", "dilation_rate",
-              "activation", "use_bias", "dtype")
 _HALF = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -54,118 +44,6 @@ def require_tensorflow(reference="keras"):
     if reference in ("tf_keras", "tf1") and importlib.util.find_spec("tf_keras") is None:
         raise TensorFlowMissing(
             f"reference={reference!r} needs Keras 2: pip install --no-deps tf_keras==2.21.0")
-
-
-@dataclass(frozen=True)
-class Difference:
-    """How far one tensor is from TensorFlow's."""
-
-    name: str
-    shape: tuple
-    max_abs: float  # max |ours - theirs|
-    max_rel: float  # max |ours - theirs| / max(1, max |theirs|)
-    where: tuple  # index of the largest |ours - theirs|
-    ours: float
-    theirs: float
-    rtol: float
-    atol: float
-    ok: bool
-
-    def __str__(self):
-        at = "" if not self.where else f" at {self.where} (ours {self.ours:.7g}, tf {self.theirs:.7g})"
-        verdict = "ok" if self.ok else f"FAIL (rtol {self.rtol:g}, atol {self.atol:.3g})"
-        return f"{self.name:8s} max abs {self.max_abs:.3g}, rel {self.max_rel:.3g}{at}: {verdict}"
-
-
-@dataclass(frozen=True)
-class ParityResult:
-    """The outcome of one comparison.
-
-    ``status``: ``"match"``; ``"mismatch"`` (numbers or shapes differ); ``"refused"`` (both
-    refuse the configuration: agreement); ``"refuses"`` (only the implementation refuses) or
-    ``"accepts"`` (it returns a result where TensorFlow refuses): disagreements;
-    ``"crashed"`` (the TensorFlow worker died).
-    """
-
-    reference: str
-    config: dict
-    input_shape: tuple
-    dtype: str
-    status: str
-    differences: tuple = ()
-    message: str = ""  # the refusal(s) or the shape mismatch
-    notes: tuple = field(default=())
-    implementation: str = "kcompat"
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("match", "refused")
-
-    @property
-    def max_abs(self) -> float:
-        return max((d.max_abs for d in self.differences), default=0.0)
-
-    @property
-    def max_rel(self) -> float:
-        return max((d.max_rel for d in self.differences), default=0.0)
-
-    def as_dict(self):
-        return {
-            "implementation": self.implementation, "reference": self.reference, "config": self.config,
-            "input_shape": list(self.input_shape), "dtype": self.dtype, "status": self.status, "ok": self.ok,
-            "max_abs": self.max_abs, "max_rel": self.max_rel, "message": self.message,
-            "differences": [dict(d.__dict__, where=list(d.where), shape=list(d.shape)) for d in self.differences],
-            "notes": list(self.notes),
-        }
-
-    def __str__(self):
-        who = self.implementation
-        head = {
-            "match": f"{who} matches TensorFlow",
-            "mismatch": f"{who} DIFFERS from TensorFlow",
-            "refused": f"{who} and TensorFlow both refuse this configuration",
-            "refuses": f"{who} REFUSES a configuration TensorFlow accepts",
-            "accepts": f"TensorFlow REFUSES a configuration {who} accepts",
-            "crashed": "TensorFlow crashed on this configuration",
-        }[self.status]
-        lines = [f"{head} (reference {self.reference!r}, {self.dtype}, input {tuple(self.input_shape)})",
-                 f"  config: {describe(self.config)}"]
-        lines += [f"  {d}" for d in self.differences]
-        if self.message:
-            lines.append(f"  {self.message}")
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-
-def describe(config):
-    """A config in one short line: only what differs from Keras's defaults."""
-    defaults = {"strides": (1, 1), "padding": "valid", "output_padding": None, "data_format": "channels_last",
-                "dilation_rate": (1, 1), "activation": "linear", "use_bias": True, "dtype": "float32"}
-    parts = []
-    for key in _CALL_KEYS:
-        if key not in config:
-            continue
-        value = config[key]
-        value = tuple(value) if isinstance(value, list) else value
-        if key not in ("filters", "kernel_size") and defaults.get(key, object()) in (value, _pair(value)):
-            continue
-        parts.append(f"{key}={value!r}")
-    return ", ".join(parts)
-
-
-def _pair(value):
-    return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def short_error(exc):
-    """TensorFlow's error without Keras's call boilerplate and the op's node prefix, one line."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
-    text = text.split("\n\nArguments received by")[0]
-    text = re.sub(r"\s*Call arguments received by layer .*", "", text, flags=re.S)
-    text = re.sub(r"Exception encountered when calling (layer '[^']*' \(type \w+\)|\w+\.call\(\))\.", "", text)
-    text = re.sub(r"\s*\[Op:\w+\]", "", text)
-    return " ".join(text.split())
 
 
 # --------------------------------------------------------------------- building both sides
@@ -298,8 +176,8 @@ def _near_kinks(config, rtol, output_terms, summed):
     activation's kinks where rounding can put them on either side (either side agrees with
     TensorFlow, but the gradient differs), and those of them not exactly on a kink; ``None``
     for smooth activations. ``output_terms(output_shape)``: the output's term scale
-    (:func:`_output_terms`); ``summed(output_shape)``: where products are summed into an entry
-    (:func:`_summed_entries`). An entry no product lands in is the bias, exactly, on both
+    (:func:`.tolerance.output_terms`); ``summed(output_shape)``: where products are summed into an entry
+    (:func:`.tolerance.summed_entries`). An entry no product lands in is the bias, exactly, on both
     sides: it is never masked, so that a gradient differing exactly at a kink is caught."""
     kinks = _KINKS.get(config["activation"])
     if not kinks:
@@ -312,97 +190,6 @@ def _near_kinks(config, rtol, output_terms, summed):
 
     return near
 
-
-def _compare(name, ours, theirs, rtol, atol, terms=0.0):
-    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
-    scale = max(1.0, float(np.max(np.abs(theirs))) if theirs.size else 1.0, terms)
-    atol = rtol * scale if atol is None else atol
-    if ours.size == 0:
-        return Difference(name, theirs.shape, 0.0, 0.0, (), 0.0, 0.0, rtol, atol, True)
-    diff = np.abs(ours - theirs)
-    where = np.unravel_index(int(np.argmax(diff)), diff.shape)
-    ok = bool(np.all(diff <= atol + rtol * np.abs(theirs))) and bool(np.all(np.isfinite(ours) == np.isfinite(theirs)))
-    return Difference(name, theirs.shape, float(diff[where]), float(diff[where]) / scale,
-                      tuple(int(i) for i in where), float(ours[where]), float(theirs[where]), rtol, atol, ok)
-
-
-def _geometry(config):
-    """The numpy reference's geometry arguments for a layer's TF config."""
-    return dict(strides=config["strides"], padding=config["padding"].lower(), dilation=config["dilation_rate"],
-                channels_last=config["data_format"] == "channels_last")
-
-
-def _spatial_size(config, output_shape):
-    return output_shape[1:-1] if config["data_format"] == "channels_last" else output_shape[2:]
-
-
-def _peak_root(a):
-    return float(np.sqrt(np.max(a))) if a.size else 0.0
-
-
-def _output_terms(config, x, weights, output_shape):
-    """The output's largest root-sum-square of the terms summed into one entry (see the module
-    doc): the float64 numpy reference on squared inputs."""
-    from . import numpy_reference
-
-    squares = [np.square(a, dtype=np.float64) for a in weights]
-    return _peak_root(numpy_reference.conv_transpose(
-        np.square(x, dtype=np.float64), squares[0], squares[1] if len(squares) > 1 else None,
-        output_size=_spatial_size(config, output_shape), **_geometry(config)))
-
-
-def _summed_entries(config, x, weights, output_shape):
-    """Output entries into which at least one nonzero product of input and kernel is summed
-    (elsewhere the pre-activation is the bias, exactly)."""
-    from . import numpy_reference
-
-    return numpy_reference.conv_transpose(
-        np.square(x, dtype=np.float64), np.square(weights[0], dtype=np.float64), None,
-        output_size=_spatial_size(config, output_shape), **_geometry(config)) > 0
-
-
-def _gradient_terms(config, x, weights, upstream):
-    """:func:`_output_terms` for d_input, d_kernel and d_bias (the upstream gradient's squares)."""
-    from . import numpy_reference
-
-    grads = numpy_reference.conv_transpose_vjp(np.square(x, dtype=np.float64), np.square(weights[0], dtype=np.float64),
-                                               np.square(upstream, dtype=np.float64), **_geometry(config))
-    return dict(zip(("d_input", "d_kernel", "d_bias"), map(_peak_root, grads)))
-
-
-def tensorflow_unreliable(config, rank):
-    """3-D with a kernel axis smaller than its stride: TensorFlow's oneDNN kernel corrupts its
-    heap there and its default CPU kernel returns wrong input gradients for some shapes (seen:
-    kernel (1, 4, 3), strides 3, 'same', output_padding (2, 2, 1) on a 2x3x5 input: d_input
-    off by O(1) against finite differences). Such cases are judged by :func:`float64_reference`."""
-    return rank == 3 and any(k < s for k, s in zip(config["kernel_size"], config["strides"]))
-
-
-def float64_reference(oracle, api, config, x, weights, upstream, output_shape):
-    """What TensorFlow's layer would return (``layer_call``'s output and gradients) where it
-    cannot be trusted: the transposed convolution and its gradients from the float64 numpy
-    reference, the activation (and its gradient) from TensorFlow, in float64."""
-    from . import numpy_reference
-
-    geometry = _geometry(config)
-    bias = weights[1] if config["use_bias"] else None
-    linear = numpy_reference.conv_transpose(x, weights[0], bias, output_size=_spatial_size(config, output_shape),
-                                            **geometry)
-    upstream = None if upstream is None else upstream.astype(np.float64)
-    activated = oracle.call("eigen", "activation_vjp", api="tf_keras" if api == "tf_keras" else "keras",
-                            name=config["activation"], x=linear, upstream=upstream)
-    out = {"output": activated["output"]}
-    if upstream is not None:
-        d_x, d_kernel, d_bias = numpy_reference.conv_transpose_vjp(x, weights[0], activated["grad"], **geometry)
-        out["grads"] = [d_x, d_kernel] + ([d_bias] if bias is not None else [])
-    return out
-
-
-def keras3_bias_defect(reference, config, output_shape, flavour):
-    """Keras 3 on TF's oneDNN path adds the bias on the wrong axis for channels_first when the
-    output width equals ``filters``: compare against its default kernel (channels_last inside)."""
-    return (reference == "keras" and config["data_format"] == "channels_first" and config["use_bias"]
-            and output_shape[-1] == config["filters"] and flavour == "onednn")
 
 
 # --------------------------------------------------------------------------- the checks
@@ -448,13 +235,13 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
         try:
             layer = _layer_from_config(config, reference, dtype, rank)
         except (ValueError, TypeError) as ours:
-            tf_config = {k: v for k, v in config.items() if k in _CALL_KEYS}
+            tf_config = {k: v for k, v in config.items() if k in CALL_KEYS}
             if dtype is not None:
                 tf_config["dtype"] = dtype
             status, message = "refuses", f"kcompat: {type(ours).__name__}: {ours}"
             try:
-                oracle.call("eigen-tf1" if reference == "tf1" else "eigen", "layer_construct",
-                            api=reference, config=tf_config, rank=rank)
+                oracle.run(tf_calls.layer_construct,
+                            reference=reference, config=tf_config, rank=rank)
             except TFError as theirs:
                 status, message = "refused", f"kcompat: {ours} | TensorFlow: {short_error(theirs)}"
             return ParityResult(reference, tf_config, shape, str(tf_config.get("dtype", "float32")), status,
@@ -474,8 +261,8 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
                   GRAD_TOLERANCES.get(compute_name, TOLERANCES[compute_name]) if rtol is None else rtol, atol)
 
     # Worked out once: the kink check (during our run) and the judge both need it.
-    output_terms = functools.cache(lambda output_shape: _output_terms(tf_config, x, weights, output_shape))
-    summed = functools.cache(lambda output_shape: _summed_entries(tf_config, x, weights, output_shape))
+    output_terms = functools.cache(lambda output_shape: tolerance.output_terms(tf_config, x, weights, output_shape))
+    summed = functools.cache(lambda output_shape: tolerance.summed_entries(tf_config, x, weights, output_shape))
     try:
         ours = _run_ours(layer, x, seed + 1, grads, numpy_dtype, compute_name,
                          _near_kinks(tf_config, tolerances[0], output_terms, summed))
@@ -509,10 +296,10 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
             theirs = oracle.layer_call(reference, tf_config, x, weights, upstream, flavour=flavour)
     except (TFError, WorkerCrashed) as exc:
         theirs = exc
-    if isinstance(theirs, WorkerCrashed) and _default_kernel(flavour):
+    if isinstance(theirs, WorkerCrashed) and default_kernel(flavour):
         # TF bundles the oneDNN whose deconvolution aborts with one channel or filter (see
         # kcompat.functional): ask TF's default kernel instead, and say so.
-        other = _default_kernel(flavour)
+        other = default_kernel(flavour)
         notes += (f"TensorFlow's {flavour} kernel crashed here ({theirs}); compared with its {other} kernel",)
         flavour = other
         theirs = _tf_outcome(oracle, reference, tf_config, x, weights, upstream, flavour)
@@ -523,7 +310,7 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     if not refused and atol is None:
         terms["output"] = output_terms(ours["output"].shape)
         if upstream is not None:
-            terms.update(_gradient_terms(tf_config, x, weights, upstream))
+            terms.update(tolerance.gradient_terms(tf_config, x, weights, upstream))
     tolerances += (terms,)
 
     def judge(name, outcome):
@@ -545,11 +332,6 @@ def compare_implementations(layer_or_config, input_shape, *, reference="keras", 
     return result, peer_results
 
 
-def _default_kernel(flavour):
-    """TF's default (non-oneDNN) CPU kernel beside the oneDNN ``flavour``; ``None`` if it is one."""
-    return "eigen" + flavour[len("onednn"):] if flavour.startswith("onednn") else None
-
-
 def _tf_outcome(oracle, reference, config, x, weights, upstream, flavour):
     """TensorFlow's layer call, or the exception it (or its worker) ended in."""
     from .tf_oracle import TFError, WorkerCrashed
@@ -568,7 +350,7 @@ def _cross_check(result, oracle, reference, flavour, config, x, weights, upstrea
     reference64 = float64_reference(oracle, reference, config, x, weights, upstream, ours["output"].shape)
     # oneDNN is only safe (and only computes) float32 with every kernel axis covering its
     # stride: where TF's default kernel was asked, the float64 reference alone decides.
-    other = _default_kernel(flavour)
+    other = default_kernel(flavour)
     if other is not None:
         other_outcome = _tf_outcome(oracle, reference, config, x, weights, upstream, other)
     ours_vs_reference = judge("kcompat", ours, reference64)
@@ -592,8 +374,6 @@ def _cross_check(result, oracle, reference, flavour, config, x, weights, upstrea
 
 def _judge(name, ours, theirs, grads, tolerances, template):
     """The :class:`ParityResult` of one implementation's outcome against TensorFlow's."""
-    from dataclasses import replace
-
     from .tf_oracle import WorkerCrashed
 
     def result(status, differences=(), message=""):
@@ -612,10 +392,10 @@ def _judge(name, ours, theirs, grads, tolerances, template):
         return result("mismatch", message=f"output shape {ours['output'].shape} != TensorFlow's "
                       f"{theirs['output'].shape}")
     rtol, grad_rtol, atol, terms = tolerances
-    differences = [_compare("output", ours["output"], theirs["output"], rtol, atol, terms.get("output", 0.0))]
+    differences = [tolerance.compare("output", ours["output"], theirs["output"], rtol, atol, terms.get("output", 0.0))]
     if grads and "grads" in ours:
         for label, a, b in zip(("d_input", "d_kernel", "d_bias"), ours["grads"], theirs["grads"]):
-            differences.append(_compare(label, a, b, grad_rtol, atol, terms.get(label, 0.0)))
+            differences.append(tolerance.compare(label, a, b, grad_rtol, atol, terms.get(label, 0.0)))
     return result("match" if all(d.ok for d in differences) else "mismatch", differences)
 
 
@@ -628,8 +408,8 @@ def assert_parity(layer_or_config, input_shape, *, reference="keras", dtype=None
     and backward and compares the output and the gradients for the input, kernel and bias.
 
     Args:
-        layer_or_config: a kcompat layer (``kcompat.Conv2DTranspose`` or
-            ``kcompat.compat.v1.layers.Conv2DTranspose``) or a Keras config dict (Keras 3 or 2).
+        layer_or_config: a kcompat layer (``kcompat.Conv1DTranspose``/``2D``/``3D``,
+            ``kcompat.compat.v1.layers.Conv2DTranspose``/``3D``) or a Keras config dict (Keras 3 or 2).
         input_shape: the input's shape, with or without the batch axis (batch 2 if absent).
         reference: ``"keras"`` (Keras 3), ``"tf_keras"`` (Keras 2), ``"tf1"``
             (``tf.compat.v1.layers``) or ``"tf.nn"`` (``tf.nn.conv2d_transpose`` + ``bias_add``

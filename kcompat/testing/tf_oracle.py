@@ -9,7 +9,7 @@ for either. So the oracle keeps one worker process per flavour:
   stride on every axis, run exactly as given (channels_first, dilation included).
 - ``eigen`` (``TF_ENABLE_ONEDNN_OPTS=0``): everything else. channels_first and dilation are
   computed through identical channels_last / spelled-out-kernel configurations
-  (see ``_tf_worker.layer_call``).
+  (see :func:`.tf_calls.layer_call`).
 
 A worker that dies is restarted for the next request, and the request that killed it
 raises :class:`WorkerCrashed` instead of returning anything.
@@ -18,12 +18,15 @@ raises :class:`WorkerCrashed` instead of returning anything.
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import pickle
 import subprocess
 import sys
 
 import numpy as np
+
+from . import tf_calls
 
 __all__ = ["TFOracle", "TFError", "WorkerCrashed", "default_oracle", "route"]
 
@@ -60,16 +63,17 @@ class _Worker:
         env.update(FLAVOURS[flavour])
         self.flavour = flavour
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kcompat.testing._tf_worker"],
+            [sys.executable, "-m", "kcompat.testing.tf_worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
         )
 
     def alive(self):
         return self.proc.poll() is None
 
-    def call(self, name, kwargs):
+    def call(self, function, kwargs):
+        module, file, name = function
         try:
-            pickle.dump((name, kwargs), self.proc.stdin)
+            pickle.dump((module, file, name, kwargs), self.proc.stdin)
             self.proc.stdin.flush()
             status, payload = pickle.load(self.proc.stdout)
         except (EOFError, BrokenPipeError, pickle.UnpicklingError) as exc:
@@ -142,34 +146,51 @@ class TFOracle:
         self._workers = {}
 
     def call(self, flavour, function, /, **kwargs):
-        """Run ``_tf_worker.<function>(**kwargs)`` in the ``flavour`` worker."""
+        """Run ``function(**kwargs)`` in the ``flavour`` worker (see :data:`FLAVOURS`).
+
+        ``function``: a function of :mod:`.tf_calls` or of another module the worker can import
+        by name or from its file (a test suite's TF-side builders), passed as the function itself;
+        its signature is checked here, so a wrong argument fails in the caller.
+        """
+        if flavour not in FLAVOURS:
+            raise ValueError(f"`flavour` must be one of {sorted(FLAVOURS)}. Received: flavour={flavour!r}")
+        inspect.signature(function).bind(**kwargs)
+        module = sys.modules.get(function.__module__)
+        reference = (function.__module__, getattr(module, "__file__", None), function.__name__)
         worker = self._workers.get(flavour)
         if worker is None or not worker.alive():
             worker = self._workers[flavour] = _Worker(flavour)
-        return worker.call(function, kwargs)
+        return worker.call(reference, kwargs)
 
-    def layer_call(self, api, config, x, weights=None, upstream=None, *, flavour=None):
-        """Output (and gradients with ``upstream``) of ``api``'s Conv2DTranspose(**config) on ``x``.
+    def run(self, function, /, **kwargs):
+        """Run ``function(**kwargs)`` on TensorFlow's default CPU kernel (``TF_ENABLE_ONEDNN_OPTS=0``),
+        with tf_keras as ``tf.keras`` where ``function`` is marked :func:`.tf_calls.legacy_keras`
+        or ``reference="tf1"``: the worker for calls that need no particular kernel."""
+        legacy = getattr(function, "legacy_keras", False) or kwargs.get("reference") == "tf1"
+        return self.call("eigen-tf1" if legacy else "eigen", function, **kwargs)
 
-        ``api``: ``"keras"``, ``"tf_keras"``, ``"tf1"`` or ``"tf.nn"`` (see
-        ``_tf_worker.layer_call``). ``flavour``: ``"eigen"`` forces TF's default kernel;
+    def layer_call(self, reference, config, x, weights=None, upstream=None, *, flavour=None):
+        """Output (and gradients with ``upstream``) of ``reference``'s Conv2DTranspose(**config) on ``x``.
+
+        ``reference``: ``"keras"``, ``"tf_keras"``, ``"tf1"`` or ``"tf.nn"`` (see
+        :func:`.tf_calls.layer_call`). ``flavour``: ``"eigen"`` forces TF's default kernel;
         ``None`` routes by :func:`route`.
         """
         flavour = flavour or route(config, x.dtype, x.ndim - 2)
-        if api == "tf1" and not flavour.endswith("-tf1"):
+        if reference == "tf1" and not flavour.endswith("-tf1"):
             flavour += "-tf1"
-        return self.call(flavour, "layer_call", api=api, config=config, x=x, weights=weights,
+        return self.call(flavour, tf_calls.layer_call, reference=reference, config=config, x=x, weights=weights,
                          upstream=upstream, rewrite=flavour.startswith("eigen"))
 
     def tf1_graph(self, source, inputs, *, kernel_size=1, strides=1, assign=None, upstream=None):
-        """Run ``build(tf1, **inputs)`` from ``source`` in a TF1 graph (see ``_tf_worker.tf1_graph``).
+        """Run ``build(tf1, **inputs)`` from ``source`` in a TF1 graph (see :func:`.tf_calls.tf1_graph`).
 
         ``kernel_size``/``strides``: the smallest and largest used, to route away from oneDNN
         when a kernel is smaller than its stride.
         """
         x = next(iter(inputs.values()))
         flavour = route({"kernel_size": kernel_size, "strides": strides}, x.dtype, tf1=True)
-        return self.call(flavour, "tf1_graph", source=source, inputs=inputs, assign=assign, upstream=upstream)
+        return self.call(flavour, tf_calls.tf1_graph, source=source, inputs=inputs, assign=assign, upstream=upstream)
 
     def nn_call(self, version, x, filters, upstream=None, **kwargs):
         """``tf.nn.conv2d_transpose`` (``version="v2"``) or ``tf.compat.v1.nn...`` (``"v1"``) on ``x``.
@@ -181,7 +202,7 @@ class TFOracle:
         # TF's oneDNN kernel hands explicit paddings to its default kernel, which needs the rewrite.
         explicit = not isinstance(kwargs.get("padding", "SAME"), str)
         flavour = route(config, x.dtype) if strides and not explicit else "eigen"
-        return self.call(flavour, "nn_call", version=version, x=x, filters=filters, upstream=upstream,
+        return self.call(flavour, tf_calls.nn_call, version=version, x=x, filters=filters, upstream=upstream,
                          rewrite=flavour == "eigen", **kwargs)
 
     def close(self):

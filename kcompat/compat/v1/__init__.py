@@ -15,7 +15,7 @@ belong to the module (``state_dict()`` key ``generator.deconv1.kernel``). As wit
 lazy modules, run one forward pass before building the optimizer or loading a state dict.
 """
 
-from . import initializers, layers, losses, nn
+from . import initializers, layers, losses, nn  # noqa: F401 - tf.compat.v1.initializers & co.
 from .initializers import *  # noqa: F401,F403 - tf.compat.v1.zeros_initializer & co.
 from .initializers import __all__ as _initializer_names
 from .variable_scope import AUTO_REUSE, VariableScope, get_variable, get_variable_scope, variable_scope

@@ -1,20 +1,22 @@
-"""Worker process that runs TensorFlow for :mod:`kcompat.testing.tf_oracle`.
+"""What the TensorFlow workers compute (run inside them, never in the caller's process).
 
-Reads pickled ``(function_name, kwargs)`` requests on stdin and writes pickled
-``("ok", result)`` or ``("error", (exception_type, message))`` replies on the original stdout
-(fd 1 is pointed at stderr so that nothing TensorFlow prints can corrupt the protocol).
-The oracle sets ``TF_ENABLE_ONEDNN_OPTS`` before starting it: TensorFlow reads it at import.
+Each function takes and returns plain values (numpy arrays, dicts, tuples); the oracle
+(:mod:`.tf_oracle`) is handed the function itself: ``oracle.run(tf_calls.layer_config, reference=..., ...)``.
+TensorFlow is imported on first use, so the caller can import this module for the references.
+Functions marked :func:`legacy_keras` need ``tf.compat.v1`` layers (``TF_USE_LEGACY_KERAS=1``).
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import sys
-
 import numpy as np
 
 _tf = None
+
+
+def legacy_keras(function):
+    """Mark ``function`` as needing a worker with tf_keras as ``tf.keras`` (TF1 layers)."""
+    function.legacy_keras = True
+    return function
 
 
 def tf():
@@ -26,16 +28,16 @@ def tf():
     return _tf
 
 
-def keras_module(api):
-    if api in ("keras", "tf.nn"):
+def keras_module(reference):
+    if reference in ("keras", "tf.nn"):
         import keras
 
         return keras
-    if api in ("tf_keras", "tf1"):
+    if reference in ("tf_keras", "tf1"):
         import tf_keras
 
         return tf_keras
-    raise ValueError(f"unknown api {api!r}")
+    raise ValueError(f"unknown reference {reference!r}")
 
 
 class _OpLayer:
@@ -80,16 +82,16 @@ class _OpLayer:
         return self.activation(y)
 
 
-def layer_class(api, rank=2):
-    """The Conv{rank}DTranspose that ``api`` names: Keras 3, Keras 2, TF1 layers, or the ops
+def layer_class(reference, rank=2):
+    """The Conv{rank}DTranspose that ``reference`` names: Keras 3, Keras 2, TF1 layers, or the ops
     (the last two in 2-D only)."""
-    if api in ("tf.nn", "tf1") and rank != 2:
-        raise ValueError(f"kcompat checks {api!r} in 2-D only; received rank {rank}")
-    if api == "tf.nn":
+    if reference in ("tf.nn", "tf1") and rank != 2:
+        raise ValueError(f"kcompat checks {reference!r} in 2-D only; received rank {rank}")
+    if reference == "tf.nn":
         return _OpLayer
-    if api == "tf1":
+    if reference == "tf1":
         return tf().compat.v1.layers.Conv2DTranspose
-    return getattr(keras_module(api).layers, f"Conv{rank}DTranspose")
+    return getattr(keras_module(reference).layers, f"Conv{rank}DTranspose")
 
 
 def _nhwc(a, rank):
@@ -105,10 +107,10 @@ def _at_least_float32(tensor):
     return tf().cast(tensor, "float32") if tensor.dtype.size < 4 else tensor
 
 
-def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
-    """Build ``api``'s Conv2DTranspose from ``config``, load ``weights`` and call it on ``x``.
+def layer_call(reference, config, x, weights=None, upstream=None, rewrite=False):
+    """Build ``reference``'s Conv2DTranspose from ``config``, load ``weights`` and call it on ``x``.
 
-    ``api``: ``"keras"`` (Keras 3), ``"tf_keras"`` (Keras 2), ``"tf1"``
+    ``reference``: ``"keras"`` (Keras 3), ``"tf_keras"`` (Keras 2), ``"tf1"``
     (``tf.compat.v1.layers.Conv2DTranspose``, in a ``TF_USE_LEGACY_KERAS=1`` worker) or
     ``"tf.nn"`` (the ops, see :class:`_OpLayer`).
 
@@ -121,7 +123,7 @@ def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
     applied in the original layout, as the layer would.
     """
     t = tf()
-    mod = keras_module(api)
+    mod = keras_module(reference)
     config = dict(config)
     rank = x.ndim - 2
     channels_first = config.get("data_format") == "channels_first"
@@ -136,7 +138,7 @@ def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
     if move:
         config["data_format"] = "channels_last"
         x, upstream = _nhwc(x, rank), _nhwc(upstream, rank)
-    if dilate and api in ("tf_keras", "tf1") and rank == 2 and dilation[0] != dilation[1]:
+    if dilate and reference in ("tf_keras", "tf1") and rank == 2 and dilation[0] != dilation[1]:
         # What the rewrite would compute, Keras 2's backend (and so TF1's layer) refuses in
         # every dtype: its atrous_conv2d_transpose takes one rate (the message is TF's).
         raise ValueError("Expected the 2 dimensions of the `dilation_rate` argument to be equal to each other. "
@@ -151,7 +153,7 @@ def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
             spread = np.zeros(config["kernel_size"] + kernel.shape[-2:], kernel.dtype)
             spread[tuple(slice(None, None, d) for d in dilation)] = kernel
             weights = [spread] + list(weights[1:])
-    layer = layer_class(api, rank)(**config)
+    layer = layer_class(reference, rank)(**config)
     layer.build(x.shape)
     if weights is not None:
         layer.set_weights(weights)
@@ -178,46 +180,46 @@ def layer_call(api, config, x, weights=None, upstream=None, rewrite=False):
     return result
 
 
-def layer_config(api, config, input_shape=None, rank=2):
-    """``get_config()`` of ``api``'s layer built from ``config`` (after a build if shape given)."""
-    layer = layer_class(api, rank)(**config)
+def layer_config(reference, config, input_shape=None, rank=2):
+    """``get_config()`` of ``reference``'s layer built from ``config`` (after a build if shape given)."""
+    layer = layer_class(reference, rank)(**config)
     if input_shape is not None:
         layer.build(input_shape)
     return layer.get_config()
 
 
-def layer_output_shape(api, config, input_shape):
-    layer = layer_class(api, len(input_shape) - 2)(**config)
+def layer_output_shape(reference, config, input_shape):
+    layer = layer_class(reference, len(input_shape) - 2)(**config)
     return tuple(layer.compute_output_shape(input_shape))
 
 
-def layer_construct(api, config, rank=2):
+def layer_construct(reference, config, rank=2):
     """Construct only: ``None`` if Keras accepts the arguments, else its exception."""
-    layer_class(api, rank)(**config)
+    layer_class(reference, rank)(**config)
     return None
 
 
-def initial_weights(api, config, input_shape, repeats=1):
+def initial_weights(reference, config, input_shape, repeats=1):
     """Weights a fresh layer draws, ``repeats`` times (for initializer statistics)."""
     out = []
     for _ in range(repeats):
-        layer = layer_class(api, len(input_shape) - 2)(**config)
+        layer = layer_class(reference, len(input_shape) - 2)(**config)
         layer.build(input_shape)
         out.append(layer.get_weights())
     return out
 
 
-def activation(api, name, x):
-    return activation_vjp(api, name, x)["output"]
+def activation(reference, name, x):
+    return activation_vjp(reference, name, x)["output"]
 
 
-def activation_vjp(api, name, x, upstream=None):
-    """``api``'s activation ``name`` on ``x``, and the gradient of ``sum(output * upstream)``."""
+def activation_vjp(reference, name, x, upstream=None):
+    """``reference``'s activation ``name`` on ``x``, and the gradient of ``sum(output * upstream)``."""
     t = tf()
     xt = t.constant(x)
     with t.GradientTape() as tape:
         tape.watch(xt)
-        y = keras_module(api).activations.get(name)(xt)
+        y = keras_module(reference).activations.get(name)(xt)
         loss = None if upstream is None else t.reduce_sum(y * t.constant(upstream, y.dtype))
     out = {"output": np.asarray(y)}
     if upstream is not None:
@@ -225,25 +227,26 @@ def activation_vjp(api, name, x, upstream=None):
     return out
 
 
-def activation_names(api):
+def activation_names(reference):
     from keras.src.activations import ALL_OBJECTS_DICT
 
     return sorted(ALL_OBJECTS_DICT)
 
 
-def layer_losses(api, config, x, weights):
+def layer_losses(reference, config, x, weights):
     """``layer.losses`` after one call on ``x``, as floats."""
-    layer = layer_class(api, x.ndim - 2)(**config)
+    layer = layer_class(reference, x.ndim - 2)(**config)
     layer.build(x.shape)
     layer.set_weights(weights)
     layer(tf().constant(x))
     return [float(loss) for loss in layer.losses]
 
 
-def constraint(api, identifier, w):
-    return np.asarray(keras_module(api).constraints.get(identifier)(tf().constant(w)))
+def constraint(reference, identifier, w):
+    return np.asarray(keras_module(reference).constraints.get(identifier)(tf().constant(w)))
 
 
+@legacy_keras
 def tf1_graph(source, inputs, assign=None, upstream=None):
     """Build ``build(tf1, **placeholders)`` (defined in ``source``) in a fresh TF1 graph and run it.
 
@@ -380,12 +383,12 @@ def nn_nd_call(rank, x, filters, upstream=None, **kwargs):
     return result
 
 
-def model_layers(path, api):
-    """Every Conv2DTranspose of the Keras model saved at ``path`` (loaded by ``api``'s Keras):
+def model_layers(path, reference):
+    """Every Conv2DTranspose of the Keras model saved at ``path`` (loaded by ``reference``'s Keras):
     ``[{"path": dotted name path, "input_shape": shape (batch None), "config": ..., "weights": [...]}]``."""
-    model = keras_module(api).models.load_model(path, compile=False)
+    model = keras_module(reference).models.load_model(path, compile=False)
     found = []
-    for dotted, layer in _conv_transposes(model):
+    for dotted, layer in conv_transposes(model):
         shape = layer.input.shape if hasattr(layer, "input") else None
         shape = tuple(None if d is None else int(d) for d in shape) if shape is not None else None
         found.append({"path": dotted, "input_shape": shape, "config": layer.get_config(),
@@ -393,13 +396,13 @@ def model_layers(path, api):
     return found
 
 
-def _conv_transposes(container, prefix=""):
+def conv_transposes(container, prefix=""):
     """``(dotted name path, layer)`` of every transposed convolution of a model, nested models included
     (the paths kcompat-convert writes: ``head1.up``)."""
     for layer in container.layers:
         dotted = f"{prefix}{layer.name}"
         if hasattr(layer, "layers"):
-            yield from _conv_transposes(layer, dotted + ".")
+            yield from conv_transposes(layer, dotted + ".")
         elif type(layer).__name__ in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
             yield dotted, layer
 
@@ -421,6 +424,7 @@ def keras_torch_call(config, x, weights, upstream=None):
     return result
 
 
+@legacy_keras
 def tf1_class_info(config, input_shape):
     """What TF1's ``Conv2DTranspose(**config)`` reports before and after ``build(input_shape)``."""
     layer = tf().compat.v1.layers.Conv2DTranspose(**config)
@@ -435,173 +439,3 @@ def tf1_class_info(config, input_shape):
         "trainable": len(layer.trainable_weights),
         "non_trainable": len(layer.non_trainable_weights),
     }
-
-
-def _generator(mod, repeat_names=True):
-    """A DCGAN-style generator with nested sub-models that reuse a layer name (``up``).
-
-    tf_keras's HDF5 writer cannot hold a repeated nested name, so it gets ``up2``.
-    """
-    L = mod.layers
-    z = mod.Input((16,))
-    x = L.Dense(4 * 4 * 32, name="project")(z)
-    x = L.Reshape((4, 4, 32), name="reshape")(x)
-    x = L.BatchNormalization(name="bn")(x)
-    x = L.Conv2DTranspose(16, 5, strides=2, padding="same", activation="relu", name="deconv1")(x)
-    x = L.Conv2DTranspose(8, 3, strides=2, padding="valid", output_padding=1, name="deconv2")(x)
-    x = L.Conv2DTranspose(6, 4, strides=1, padding="same", use_bias=False, name="deconv3")(x)
-    head1 = mod.Sequential([L.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1, name="up")],
-                           name="head1")
-    head2 = mod.Sequential([L.Conv2DTranspose(3, 2, strides=(1, 2), padding="valid", activation="tanh",
-                                              name="up" if repeat_names else "up2")], name="head2")
-    return mod.Model(z, head2(head1(x)), name="generator")
-
-
-def save_keras_models(api, directory):
-    """Train a generator one step and save it in every format ``api`` writes.
-
-    Returns the files, and per transposed convolution (dotted name path) an input and the
-    layer's output on it.
-    """
-    t = tf()
-    mod = keras_module(api)
-    model = _generator(mod, repeat_names=api == "keras")
-    model.compile(optimizer="adam", loss="mse")
-    rng = np.random.default_rng(0)
-    model.fit(rng.standard_normal((4, 16)).astype("float32"),
-              rng.standard_normal((4,) + tuple(model.output_shape[1:])).astype("float32"), verbose=0)
-    for layer in model.layers:  # non-trivial biases and BN statistics
-        for weight in layer.weights:
-            weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.1 + weight.numpy())
-    files = {}
-    os.makedirs(directory, exist_ok=True)
-    if api == "keras":
-        for name in ("model.keras", "model.h5", "model.weights.h5"):
-            path = os.path.join(directory, name)
-            model.save_weights(path) if name.endswith(".weights.h5") else model.save(path)
-            files[name] = path
-    else:
-        for name in ("model.h5", "model.weights.h5", "ckpt/model", "legacy_weights.h5"):
-            path = os.path.join(directory, name)
-            model.save_weights(path) if name != "model.h5" else model.save(path)
-            files[name] = path
-    layers = {}
-    for path, layer in _conv_transposes(model):
-        x = rng.standard_normal((2,) + tuple(layer.input.shape[1:])).astype("float32")
-        layers[path] = (x, np.asarray(layer(t.constant(x))), [np.asarray(w) for w in layer.weights])
-    return {"files": files, "layers": layers, "weights": len(model.weights)}
-
-
-def save_nd_model(api, directory):
-    """A model with a Conv1DTranspose (audio-style) and a Conv3DTranspose (volume-style) branch,
-    random non-zero weights, saved whole by ``api``'s Keras (``.keras`` and ``.h5`` for Keras 3,
-    ``.h5`` for Keras 2). Returns the files, and per layer an input and its output."""
-    t = tf()
-    mod = keras_module(api)
-    L = mod.layers
-    steps, volume = mod.Input((8, 4)), mod.Input((2, 3, 2, 3))
-    audio = L.Conv1DTranspose(3, 5, strides=2, padding="same", activation="tanh", name="audio")(steps)
-    voxels = L.Conv3DTranspose(2, (3, 2, 3), strides=(2, 1, 2), padding="valid", output_padding=(1, 0, 1),
-                               name="voxels")(volume)
-    model = mod.Model([steps, volume], [audio, voxels], name="nd")
-    rng = np.random.default_rng(1)
-    for weight in model.weights:
-        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.3)
-    os.makedirs(directory, exist_ok=True)
-    files = {}
-    for name in (("model.keras", "model.h5") if api == "keras" else ("model.h5",)):
-        files[name] = os.path.join(directory, name)
-        model.save(files[name])
-    layers = {}
-    for path, layer in _conv_transposes(model):
-        x = rng.standard_normal((2,) + tuple(layer.input.shape[1:])).astype("float32")
-        layers[path] = (x, np.asarray(layer(t.constant(x))), [np.asarray(w) for w in layer.weights])
-    return {"files": files, "layers": layers}
-
-
-def save_object_checkpoint(api, layout, directory):
-    """Train a generator (and for ``layout="dcgan"`` a discriminator) one Adam step each and save
-    them with ``tf.train.Checkpoint`` as the TF tutorials do: ``"cvae"`` ``(model, optimizer)``,
-    ``"dcgan"`` two models and their optimizers, ``"legacy"`` a Keras 2 legacy optimizer (slot
-    variables) plus a compiled model's own. Returns the prefix, every model variable's value and
-    the checkpoint's other (optimizer) entries, as TensorFlow lists them."""
-    t = tf()
-    mod = keras_module(api)
-    L = mod.layers
-    rng = np.random.default_rng(0)
-    generator = mod.Sequential([mod.Input((8,)), L.Dense(16, name="project"), L.BatchNormalization(name="bn"),
-                                L.Reshape((2, 2, 4)), L.Conv2DTranspose(3, 3, strides=2, padding="same", name="up")],
-                               name="generator")
-    discriminator = mod.Sequential([mod.Input((4, 4, 3)), L.Flatten(), L.Dense(1, name="score")], name="disc")
-    make = mod.optimizers.legacy.Adam if layout == "legacy" else mod.optimizers.Adam
-    models = {"generator": generator, "discriminator": discriminator} if layout == "dcgan" else {"model": generator}
-    objects = {}
-    for name, model in models.items():
-        optimizer = make(1e-3)
-        x = t.constant(rng.standard_normal((2,) + tuple(model.input_shape[1:])).astype("float32"))
-        with t.GradientTape() as tape:
-            loss = t.reduce_sum(model(x, training=True) ** 2)
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        objects[name] = model
-        objects["optimizer" if layout != "dcgan" else f"{name}_optimizer"] = optimizer
-    if layout == "legacy":
-        generator.compile(optimizer=mod.optimizers.legacy.SGD(0.1, momentum=0.9), loss="mse")
-        generator.fit(rng.standard_normal((2, 8)).astype("float32"), np.zeros((2, 4, 4, 3), "float32"), verbose=0)
-    prefix = t.train.Checkpoint(**objects).save(os.path.join(directory, "ckpt"))
-    weights = [np.asarray(v) for model in models.values() for v in model.weights]
-    return {"prefix": prefix, "weights": weights, "entries": len(t.train.list_variables(prefix))}
-
-
-def save_tf1_checkpoint(source, directory, x, optimizers=1):
-    """Build ``build(tf1, x)`` in a TF1 graph, train one Adam step, save with ``Saver``; return values.
-
-    ``optimizers=2``: the trainable variables split between two Adam optimizers, the second
-    named ``d_adam`` (as GAN code trains its two networks)."""
-    t = tf()
-    tf1 = t.compat.v1
-    namespace = {"tf": t}
-    exec(source, namespace)  # noqa: S102 - test programs written by the test suite
-    graph = t.Graph()
-    with graph.as_default():
-        placeholder = tf1.placeholder(t.float32, x.shape, name="x")
-        output = namespace["build"](tf1, placeholder)
-        loss = t.reduce_mean(t.square(output))
-        trainable = tf1.trainable_variables()
-        groups = [trainable] if optimizers == 1 else [trainable[:len(trainable) // 2], trainable[len(trainable) // 2:]]
-        step = t.group([tf1.train.AdamOptimizer(0.01, name="Adam" if i == 0 else "d_adam").minimize(
-            loss, var_list=group, global_step=tf1.train.get_or_create_global_step() if i == 0 else None)
-            for i, group in enumerate(groups)])
-        saver = tf1.train.Saver()
-        with tf1.Session(graph=graph) as session:
-            session.run(tf1.global_variables_initializer())
-            session.run(step, {placeholder: x})
-            prefix = saver.save(session, os.path.join(directory, "model.ckpt"))
-            values = session.run({v.op.name: v for v in tf1.global_variables()})
-            y = session.run(output, {placeholder: x})
-    return {"prefix": prefix, "variables": values, "output": y}
-
-
-FUNCTIONS = {f.__name__: f for f in (save_keras_models, save_nd_model, save_tf1_checkpoint, save_object_checkpoint, layer_call, layer_config, layer_output_shape, layer_construct,
-                                     initial_weights, activation, activation_vjp, activation_names, layer_losses, constraint,
-                                     tf1_graph, nn_call, nn_nd_call, nn_values_call, tf1_class_info, keras_torch_call, model_layers)}
-
-
-def main():
-    proto_out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    proto_in = sys.stdin.buffer
-    while True:
-        try:
-            name, kwargs = pickle.load(proto_in)
-        except EOFError:
-            return
-        try:
-            reply = ("ok", FUNCTIONS[name](**kwargs))
-        except Exception as exc:  # the oracle re-raises it in the caller
-            reply = ("error", (type(exc).__name__, str(exc)))
-        pickle.dump(reply, proto_out)
-        proto_out.flush()
-
-
-if __name__ == "__main__":
-    main()

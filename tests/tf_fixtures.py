@@ -1,0 +1,160 @@
+"""TensorFlow-side builders of the test suite's models and checkpoints (run in the oracle's workers).
+
+Called by reference through the oracle (``oracle.run(tf_fixtures.save_keras_models, ...)``):
+the worker imports this file, the test process only names its functions.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from kcompat.testing.tf_calls import conv_transposes, keras_module, legacy_keras, tf
+
+
+def _generator(mod, repeat_names=True):
+    """A DCGAN-style generator with nested sub-models that reuse a layer name (``up``).
+
+    tf_keras's HDF5 writer cannot hold a repeated nested name, so it gets ``up2``.
+    """
+    L = mod.layers
+    z = mod.Input((16,))
+    x = L.Dense(4 * 4 * 32, name="project")(z)
+    x = L.Reshape((4, 4, 32), name="reshape")(x)
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.Conv2DTranspose(16, 5, strides=2, padding="same", activation="relu", name="deconv1")(x)
+    x = L.Conv2DTranspose(8, 3, strides=2, padding="valid", output_padding=1, name="deconv2")(x)
+    x = L.Conv2DTranspose(6, 4, strides=1, padding="same", use_bias=False, name="deconv3")(x)
+    head1 = mod.Sequential([L.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1, name="up")],
+                           name="head1")
+    head2 = mod.Sequential([L.Conv2DTranspose(3, 2, strides=(1, 2), padding="valid", activation="tanh",
+                                              name="up" if repeat_names else "up2")], name="head2")
+    return mod.Model(z, head2(head1(x)), name="generator")
+
+
+def save_keras_models(reference, directory):
+    """Train a generator one step and save it in every format ``reference`` writes.
+
+    Returns the files, and per transposed convolution (dotted name path) an input and the
+    layer's output on it.
+    """
+    t = tf()
+    mod = keras_module(reference)
+    model = _generator(mod, repeat_names=reference == "keras")
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.standard_normal((4, 16)).astype("float32"),
+              rng.standard_normal((4,) + tuple(model.output_shape[1:])).astype("float32"), verbose=0)
+    for layer in model.layers:  # non-trivial biases and BN statistics
+        for weight in layer.weights:
+            weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.1 + weight.numpy())
+    files = {}
+    os.makedirs(directory, exist_ok=True)
+    if reference == "keras":
+        for name in ("model.keras", "model.h5", "model.weights.h5"):
+            path = os.path.join(directory, name)
+            model.save_weights(path) if name.endswith(".weights.h5") else model.save(path)
+            files[name] = path
+    else:
+        for name in ("model.h5", "model.weights.h5", "ckpt/model", "legacy_weights.h5"):
+            path = os.path.join(directory, name)
+            model.save_weights(path) if name != "model.h5" else model.save(path)
+            files[name] = path
+    layers = {}
+    for path, layer in conv_transposes(model):
+        x = rng.standard_normal((2,) + tuple(layer.input.shape[1:])).astype("float32")
+        layers[path] = (x, np.asarray(layer(t.constant(x))), [np.asarray(w) for w in layer.weights])
+    return {"files": files, "layers": layers, "weights": len(model.weights)}
+
+
+def save_nd_model(reference, directory):
+    """A model with a Conv1DTranspose (audio-style) and a Conv3DTranspose (volume-style) branch,
+    random non-zero weights, saved whole by ``reference``'s Keras (``.keras`` and ``.h5`` for Keras 3,
+    ``.h5`` for Keras 2). Returns the files, and per layer an input and its output."""
+    t = tf()
+    mod = keras_module(reference)
+    L = mod.layers
+    steps, volume = mod.Input((8, 4)), mod.Input((2, 3, 2, 3))
+    audio = L.Conv1DTranspose(3, 5, strides=2, padding="same", activation="tanh", name="audio")(steps)
+    voxels = L.Conv3DTranspose(2, (3, 2, 3), strides=(2, 1, 2), padding="valid", output_padding=(1, 0, 1),
+                               name="voxels")(volume)
+    model = mod.Model([steps, volume], [audio, voxels], name="nd")
+    rng = np.random.default_rng(1)
+    for weight in model.weights:
+        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.3)
+    os.makedirs(directory, exist_ok=True)
+    files = {}
+    for name in (("model.keras", "model.h5") if reference == "keras" else ("model.h5",)):
+        files[name] = os.path.join(directory, name)
+        model.save(files[name])
+    layers = {}
+    for path, layer in conv_transposes(model):
+        x = rng.standard_normal((2,) + tuple(layer.input.shape[1:])).astype("float32")
+        layers[path] = (x, np.asarray(layer(t.constant(x))), [np.asarray(w) for w in layer.weights])
+    return {"files": files, "layers": layers}
+
+
+def save_object_checkpoint(reference, layout, directory):
+    """Train a generator (and for ``layout="dcgan"`` a discriminator) one Adam step each and save
+    them with ``tf.train.Checkpoint`` as the TF tutorials do: ``"cvae"`` ``(model, optimizer)``,
+    ``"dcgan"`` two models and their optimizers, ``"legacy"`` a Keras 2 legacy optimizer (slot
+    variables) plus a compiled model's own. Returns the prefix, every model variable's value and
+    the checkpoint's other (optimizer) entries, as TensorFlow lists them."""
+    t = tf()
+    mod = keras_module(reference)
+    L = mod.layers
+    rng = np.random.default_rng(0)
+    generator = mod.Sequential([mod.Input((8,)), L.Dense(16, name="project"), L.BatchNormalization(name="bn"),
+                                L.Reshape((2, 2, 4)), L.Conv2DTranspose(3, 3, strides=2, padding="same", name="up")],
+                               name="generator")
+    discriminator = mod.Sequential([mod.Input((4, 4, 3)), L.Flatten(), L.Dense(1, name="score")], name="disc")
+    make = mod.optimizers.legacy.Adam if layout == "legacy" else mod.optimizers.Adam
+    models = {"generator": generator, "discriminator": discriminator} if layout == "dcgan" else {"model": generator}
+    objects = {}
+    for name, model in models.items():
+        optimizer = make(1e-3)
+        x = t.constant(rng.standard_normal((2,) + tuple(model.input_shape[1:])).astype("float32"))
+        with t.GradientTape() as tape:
+            loss = t.reduce_sum(model(x, training=True) ** 2)
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        objects[name] = model
+        objects["optimizer" if layout != "dcgan" else f"{name}_optimizer"] = optimizer
+    if layout == "legacy":
+        generator.compile(optimizer=mod.optimizers.legacy.SGD(0.1, momentum=0.9), loss="mse")
+        generator.fit(rng.standard_normal((2, 8)).astype("float32"), np.zeros((2, 4, 4, 3), "float32"), verbose=0)
+    prefix = t.train.Checkpoint(**objects).save(os.path.join(directory, "ckpt"))
+    weights = [np.asarray(v) for model in models.values() for v in model.weights]
+    return {"prefix": prefix, "weights": weights, "entries": len(t.train.list_variables(prefix))}
+
+
+@legacy_keras
+def save_tf1_checkpoint(source, directory, x, optimizers=1):
+    """Build ``build(tf1, x)`` in a TF1 graph, train one Adam step, save with ``Saver``; return values.
+
+    ``optimizers=2``: the trainable variables split between two Adam optimizers, the second
+    named ``d_adam`` (as GAN code trains its two networks)."""
+    t = tf()
+    tf1 = t.compat.v1
+    namespace = {"tf": t}
+    exec(source, namespace)  # noqa: S102 - test programs written by the test suite
+    graph = t.Graph()
+    with graph.as_default():
+        placeholder = tf1.placeholder(t.float32, x.shape, name="x")
+        output = namespace["build"](tf1, placeholder)
+        loss = t.reduce_mean(t.square(output))
+        trainable = tf1.trainable_variables()
+        groups = [trainable] if optimizers == 1 else [trainable[:len(trainable) // 2], trainable[len(trainable) // 2:]]
+        step = t.group([tf1.train.AdamOptimizer(0.01, name="Adam" if i == 0 else "d_adam").minimize(
+            loss, var_list=group, global_step=tf1.train.get_or_create_global_step() if i == 0 else None)
+            for i, group in enumerate(groups)])
+        saver = tf1.train.Saver()
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            session.run(step, {placeholder: x})
+            prefix = saver.save(session, os.path.join(directory, "model.ckpt"))
+            values = session.run({v.op.name: v for v in tf1.global_variables()})
+            y = session.run(output, {placeholder: x})
+    return {"prefix": prefix, "variables": values, "output": y}
+
+
