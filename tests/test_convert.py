@@ -122,15 +122,15 @@ def test_convert_and_reproduce(saved, tmp_path, api, name, fmt):
         assert kernels == expected
 
 
-@pytest.mark.parametrize("layer_path,generation,converted,role,key,expected", [
+@pytest.mark.parametrize("layer_path,reference,converted,role,key,expected", [
     ("generator.deconv1", "keras", True, "kernel", "x", ("generator.deconv1.weight", "to_torch_layout")),
     ("generator.deconv1", "tf_keras", True, "bias", "x", ("generator.deconv1.bias", None)),
     ("up", "keras", True, "other", "up/extra", ("up/extra", None)),
     ("generator/deconv1", "tf1", False, "kernel", "generator/deconv1/kernel", ("generator.deconv1.kernel", None)),
     ("bn", "keras", False, "gamma", "bn/gamma", ("bn/gamma", None)),
 ])
-def test_state_dict_key_is_the_whole_naming_rule(layer_path, generation, converted, role, key, expected):
-    assert state_dict_key(layer_path, generation, converted, role, key) == expected
+def test_state_dict_key_is_the_whole_naming_rule(layer_path, reference, converted, role, key, expected):
+    assert state_dict_key(layer_path, reference, converted, role, key) == expected
 
 
 def test_load_straight_from_a_keras_file(saved):

@@ -49,7 +49,7 @@ def _torch_dtype(dtype):
     return torch.from_numpy(np.zeros(0, dtype)).dtype
 
 
-def state_dict_key(layer_path, generation, converted, role, key):
+def state_dict_key(layer_path, reference, converted, role, key):
     """``(state-dict key, transform)`` of one tensor of the file: the converter's naming, alone.
 
     A transposed convolution kcompat rebuilds (``converted``): its kernel goes to
@@ -63,7 +63,7 @@ def state_dict_key(layer_path, generation, converted, role, key):
         if role == "kernel":
             return f"{layer_path}.weight", "to_torch_layout"
         return (f"{layer_path}.bias", None) if role == "bias" else (key, None)
-    if generation == "tf1":
+    if reference == "tf1":
         return key.replace("/", "."), None
     return key, None
 
@@ -103,15 +103,15 @@ def plan(model):
                     if tensor is not None and tensor.dtype.kind != "f":
                         raise ConversionError(f"{model.path}: layer '{layer.path}': its {tensor.role} holds "
                                               f"{tensor.dtype} data; a Keras layer's weights are floating point")
-                configs[layer.path] = {"class_name": BY_RANK[rank].__name__, "generation": layer.generation,
+                configs[layer.path] = {"class_name": BY_RANK[rank].__name__, "reference": layer.reference,
                                        "config": module.get_config(), "weights": []}
             else:
                 action += "; no config in a weights-only file"
-        elif layer.generation == "tf1":
+        elif layer.reference == "tf1":
             action = "copied (TF layout, the kcompat.compat.v1 state dict)"
         else:
             action = "copied unchanged"
-        written = [(*state_dict_key(layer.path, layer.generation, layer.converted, t.role, t.key), t)
+        written = [(*state_dict_key(layer.path, layer.reference, layer.converted, t.role, t.key), t)
                    for t in layer.tensors]
         items += [(key, t, transform) for key, transform, t in written]
         if layer.path in configs:

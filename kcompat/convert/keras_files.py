@@ -198,7 +198,7 @@ def _from_hdf5(path, handle, config, handles, kind=None):
 
 
 # ----------------------------------------------------------------- configs
-def _generation(version):
+def _reference(version):
     return "keras" if str(version).startswith("3") else "tf_keras"
 
 
@@ -223,7 +223,7 @@ def _is_container(layer):
 # ----------------------------------------------------------------- v3 weights
 def _v3_weights(path, handle, config, kind):
     layers, skipped = [], []
-    generation = "keras" if config is not None or _has_names(handle) else "tf_keras"
+    reference = "keras" if config is not None or _has_names(handle) else "tf_keras"
 
     def walk(group, prefix, layer_configs, dotted):
         """``group`` holds ``layers/``; ``layer_configs`` the config's layers at this level (or None)."""
@@ -231,7 +231,7 @@ def _v3_weights(path, handle, config, kind):
             name = dotted or group.attrs.get("name", "")
             tensors = [_dataset_tensor(group["vars"][k], f"{prefix}vars/{k}")
                        for k in sorted(group["vars"], key=int)]
-            layers.append(Layer(str(name) or "model", "Model", None, generation, tensors))
+            layers.append(Layer(str(name) or "model", "Model", None, reference, tensors))
         if "layers" not in group:
             return
         keys = _v3_keys(layer_configs) if layer_configs is not None else {}
@@ -251,7 +251,7 @@ def _v3_weights(path, handle, config, kind):
                 continue
             tensors = [_dataset_tensor(sub["vars"][k], f"{prefix}layers/{key}/vars/{k}")
                        for k in sorted(sub["vars"], key=int)]
-            layer = Layer(sub_dotted, class_name, (layer_config or {}).get("config"), generation, tensors)
+            layer = Layer(sub_dotted, class_name, (layer_config or {}).get("config"), reference, tensors)
             if layer.converted:
                 use_bias = (layer.config or {}).get("use_bias", len(tensors) > 1)
                 tensors[0].role = "kernel"
@@ -318,7 +318,7 @@ def _legacy_model(path, handle):
     except ValueError:
         raise ConversionError(f"{path}: the model config in the file is not valid JSON") from None
     weights = handle["model_weights"]
-    layers, skipped = _legacy_layers(weights, config, _generation(version))
+    layers, skipped = _legacy_layers(weights, config, _reference(version))
     if "optimizer_weights" in handle:
         _collect(handle["optimizer_weights"], "optimizer_weights/", skipped, "optimizer state")
     return ModelFile(path, f"Keras {version} HDF5 model", layers, skipped)
@@ -327,7 +327,7 @@ def _legacy_model(path, handle):
 def _legacy_weights(path, handle):
     group = handle["model_weights"] if "model_weights" in handle else handle
     version = _decode(group.attrs.get("keras_version", handle.attrs.get("keras_version", "2")))
-    layers, skipped = _legacy_layers(group, None, _generation(version))
+    layers, skipped = _legacy_layers(group, None, _reference(version))
     return ModelFile(path, f"Keras {version} HDF5 weights", layers, skipped)
 
 
@@ -335,7 +335,7 @@ def _weight_names(group):
     return [_decode(n) for n in group.attrs.get("weight_names", [])]
 
 
-def _legacy_layers(weights, config, generation):
+def _legacy_layers(weights, config, reference):
     """Layers of a ``model_weights``-style group, matched to the (optional) model config."""
     configs = {}
 
@@ -367,7 +367,7 @@ def _legacy_layers(weights, config, generation):
             tensors = [_dataset_tensor(group[name], f"model_weights/{top}/{name}") for name, _ in entries]
             for tensor, (name, _) in zip(tensors, entries):
                 tensor.name = name.split(":")[0]
-            layer = Layer(dotted, class_name or "unknown", (layer_config or {}).get("config"), generation, tensors)
+            layer = Layer(dotted, class_name or "unknown", (layer_config or {}).get("config"), reference, tensors)
             if layer.converted:
                 for tensor, (_, var) in zip(tensors, entries):
                     tensor.role = var if var in ("kernel", "bias") else "copy"

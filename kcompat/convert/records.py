@@ -50,7 +50,7 @@ class Layer:
     path: str
     class_name: str
     config: dict | None
-    generation: str
+    reference: str  # the API generation that wrote it: "keras", "tf_keras" or "tf1" (as assert_parity's)
     tensors: list = field(default_factory=list)
 
     @property

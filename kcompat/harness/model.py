@@ -54,8 +54,8 @@ def model_cases(path, oracle, grads=True):
     try:
         with open_model_file(path) as model:
             kind = model.kind
-            generations = {layer.generation for layer in model.layers if layer.converted}
-            if "tf1" in generations or "checkpoint" in kind:
+            references = {layer.reference for layer in model.layers if layer.converted}
+            if "tf1" in references or "checkpoint" in kind:
                 raise ModelError(f"{path}: a TensorFlow checkpoint holds weights but no layer configurations or "
                                  "input shapes; save the model as .keras/.h5, or convert it with kcompat-convert "
                                  "and check the rebuilt layers with kcompat.testing.assert_parity")
@@ -64,7 +64,7 @@ def model_cases(path, oracle, grads=True):
         raise ModelError(str(exc)) from None
     if not layers:
         raise ModelError(f"{path}: no Conv1DTranspose, Conv2DTranspose or Conv3DTranspose layer in this model")
-    reference = "keras" if generations == {"keras"} else "tf_keras"
+    reference = "keras" if references == {"keras"} else "tf_keras"
     from ..testing.tf_oracle import TFError
 
     try:

@@ -19,7 +19,8 @@ Adding a layer (one module in ``kcompat/layers/`` plus its tests):
    :mod:`kcompat.validation`, so errors read as Keras words them.
 3. ``build(input_shape)`` creates each weight with ``self.add_weight(name, keras_shape,
    initializer, regularizer=..., constraint=...)``; ``_build_from_weights(shapes)`` says how to
-   build from Keras-layout weight shapes (``set_weights``/``load_state_dict`` on an unbuilt layer).
+   build from Keras-layout weight shapes (``set_weights``/``load_state_dict`` on an unbuilt layer);
+   ``weight_names()`` lists the weights a built layer has where some are optional (no bias).
 4. ``forward`` computes (build on first call with ``self._build_on_call(inputs)``, then
    ``self._add_activity_loss(outputs)``); ``compute_output_shape``.
 5. ``get_config``: ``config = super().get_config()``, then ``config.update({...})``.
@@ -28,6 +29,10 @@ Adding a layer (one module in ``kcompat/layers/`` plus its tests):
 
 A layer given ``input_shape`` is built once its whole ``__init__`` has run, so that its
 parameters exist before they are handed to an optimizer.
+
+Another storage is a class attribute, not an override: TF1's layers (:mod:`kcompat.compat.v1`)
+set ``_keras_storage = True`` (parameters under TF's names in TF's layout, the torch names the
+views) and hook ``_create_variable`` to take shared variables from the variable scope.
 """
 
 from __future__ import annotations
