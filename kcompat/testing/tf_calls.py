@@ -108,7 +108,7 @@ def _at_least_float32(tensor):
 
 
 def layer_call(reference, config, x, weights=None, upstream=None, rewrite=False):
-    """Build ``reference``'s Conv2DTranspose from ``config``, load ``weights`` and call it on ``x``.
+    """Build ``reference``'s Conv{1,2,3}DTranspose (``x``'s rank) from ``config``, load ``weights``, call it on ``x``.
 
     ``reference``: ``"keras"`` (Keras 3), ``"tf_keras"`` (Keras 2), ``"tf1"``
     (``tf.compat.v1.layers.Conv2DTranspose``, in a ``TF_USE_LEGACY_KERAS=1`` worker) or
@@ -384,7 +384,7 @@ def nn_nd_call(rank, x, filters, upstream=None, **kwargs):
 
 
 def model_layers(path, reference):
-    """Every Conv2DTranspose of the Keras model saved at ``path`` (loaded by ``reference``'s Keras):
+    """Every Conv{1,2,3}DTranspose of the Keras model saved at ``path`` (loaded by ``reference``'s Keras):
     ``[{"path": dotted name path, "input_shape": shape (batch None), "config": ..., "weights": [...]}]``."""
     model = keras_module(reference).models.load_model(path, compile=False)
     found = []

@@ -170,7 +170,7 @@ class TFOracle:
         return self.call("eigen-tf1" if legacy else "eigen", function, **kwargs)
 
     def layer_call(self, reference, config, x, weights=None, upstream=None, *, flavour=None):
-        """Output (and gradients with ``upstream``) of ``reference``'s Conv2DTranspose(**config) on ``x``.
+        """Output (and gradients with ``upstream``) of ``reference``'s Conv{1,2,3}DTranspose(**config) on ``x``.
 
         ``reference``: ``"keras"``, ``"tf_keras"``, ``"tf1"`` or ``"tf.nn"`` (see
         :func:`.tf_calls.layer_call`). ``flavour``: ``"eigen"`` forces TF's default kernel;
