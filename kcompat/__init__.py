@@ -1,4 +1,5 @@
-"""kcompat: TensorFlow/Keras's ``Conv{1,2,3}DTranspose`` on PyTorch, identical to TensorFlow.
+"""kcompat: TensorFlow/Keras's ``Conv{1,2,3}DTranspose`` on PyTorch, identical to TensorFlow,
+and the layers around them (so far ``Activation``, ``ReLU``, ``LeakyReLU``, ``ELU``, ``Softmax``).
 
 ``import kcompat`` never imports TensorFlow; the parity tools in :mod:`kcompat.testing`
 run TensorFlow in worker processes of their own.
@@ -8,8 +9,8 @@ import importlib
 
 from . import activations, constraints, errors, functional, initializers, nn, regularizers, shapes
 from .constraints import apply_constraints
-from .layers import (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, Convolution1DTranspose,
-                     Convolution2DTranspose, Convolution3DTranspose)
+from .layers import (ELU, Activation, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, Convolution1DTranspose,
+                     Convolution2DTranspose, Convolution3DTranspose, LeakyReLU, ReLU, Softmax)
 
 # Imported on first use: the TF1 compatibility layer needs torch._dynamo (1.5-2.5 s to import)
 # for torch.compiler.disable, the converter h5py, the parity tools their TensorFlow workers.
@@ -18,6 +19,11 @@ _LAZY = ("compat", "convert", "harness", "testing")
 __version__ = "0.1.0"
 
 __all__ = [
+    "Activation",
+    "ELU",
+    "LeakyReLU",
+    "ReLU",
+    "Softmax",
     "Conv1DTranspose",
     "Conv2DTranspose",
     "Conv3DTranspose",

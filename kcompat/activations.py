@@ -19,8 +19,27 @@ def linear(x):
     return x
 
 
-def relu(x):
-    return torch.relu(x)
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Keras 3's ``relu`` with its options, op for op as its ``ReLU.static_call`` (so the
+    gradients at ``threshold``, 0 and ``max_value`` are TensorFlow's)."""
+    if negative_slope == 0.0 and max_value is None and threshold == 0:
+        return torch.relu(x)
+    if negative_slope != 0.0:
+        if max_value is None and threshold == 0:
+            return leaky_relu(x, negative_slope)
+        negative_part = torch.relu(-x + threshold) if threshold != 0 else torch.relu(-x)
+    clip_max = max_value is not None
+    if threshold != 0:
+        y = torch.where(x > threshold, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    elif max_value == 6:
+        y, clip_max = F.relu6(x), False
+    else:
+        y = torch.relu(x)
+    if clip_max:
+        y = torch.clamp(y, 0.0, max_value)
+    if negative_slope != 0.0:
+        y = y - negative_slope * negative_part
+    return y
 
 
 def relu6(x):

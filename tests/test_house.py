@@ -98,7 +98,8 @@ def test_no_import_circle_at_module_level():
 
 
 PUBLIC = ["kcompat", "kcompat.activations", "kcompat.constraints", "kcompat.errors", "kcompat.functional",
-          "kcompat.initializers", "kcompat.layers", "kcompat.layers.base", "kcompat.layouts", "kcompat.nn",
+          "kcompat.initializers", "kcompat.layers", "kcompat.layers.base", "kcompat.layers.activation",
+          "kcompat.layouts", "kcompat.nn",
           "kcompat.regularizers", "kcompat.shapes", "kcompat.compat.v1", "kcompat.convert", "kcompat.harness",
           "kcompat.testing", "kcompat.testing.parity", "kcompat.testing.result", "kcompat.testing.tolerance",
           "kcompat.testing.tf_defects", "kcompat.testing.tf_oracle", "kcompat.testing.tf_calls",

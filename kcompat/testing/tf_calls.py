@@ -188,6 +188,36 @@ def layer_config(reference, config, input_shape=None, rank=2):
     return layer.get_config()
 
 
+def _plain(value):
+    """A config with TF's tracking wrappers (``ListWrapper``, ``_DictWrapper``) as plain lists and dicts."""
+    if isinstance(value, dict) or (hasattr(value, "items") and not isinstance(value, (str, bytes))):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, list) or type(value).__name__ == "ListWrapper":
+        return [_plain(v) for v in value]
+    return value
+
+
+def keras_layer(reference, class_name, config, x=None, upstream=None, mask=None):
+    """Any Keras layer by class name (``reference``: ``"keras"`` or ``"tf_keras"``): its
+    ``get_config()`` and, with ``x``, its output on ``x`` (``mask``: the call's mask) and, with
+    ``upstream``, the gradient of ``sum(output * upstream)`` for ``x`` (a Keras refusal raises)."""
+    t = tf()
+    layer = getattr(keras_module(reference).layers, class_name)(**config)
+    out = {"config": _plain(layer.get_config())}
+    if x is None:
+        return out
+    xt = t.Variable(x)
+    with t.GradientTape() as tape:
+        y = layer(xt) if mask is None else layer(xt, mask=t.constant(mask))
+        loss = None if upstream is None else t.reduce_sum(t.cast(y, upstream.dtype) * upstream)
+    out["output"] = np.asarray(_at_least_float32(y))
+    if upstream is not None:
+        out["grad"] = np.asarray(_at_least_float32(tape.gradient(loss, xt)))
+    return out
+
+
 def layer_output_shape(reference, config, input_shape):
     layer = layer_class(reference, len(input_shape) - 2)(**config)
     return tuple(layer.compute_output_shape(input_shape))

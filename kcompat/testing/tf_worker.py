@@ -48,10 +48,10 @@ def main():
         except EOFError:
             return
         try:
-            reply = ("ok", _function(module, file, name)(**kwargs))
-        except Exception as exc:  # the oracle re-raises it in the caller
-            reply = ("error", (type(exc).__name__, str(exc)))
-        pickle.dump(reply, proto_out)
+            reply = pickle.dumps(("ok", _function(module, file, name)(**kwargs)))
+        except Exception as exc:  # the oracle re-raises it in the caller (an unpicklable result too)
+            reply = pickle.dumps(("error", (type(exc).__name__, str(exc))))
+        proto_out.write(reply)
         proto_out.flush()
 
 

@@ -1,0 +1,221 @@
+"""Keras 3's activation layers: ``Activation``, ``ReLU``, ``LeakyReLU``, ``ELU``, ``Softmax``.
+
+The numbers are Keras's definitions on its TensorFlow backend, op for op
+(:mod:`kcompat.activations`), so the gradients at kinks are TensorFlow's too. The defaults
+are Keras's, not torch's: ``LeakyReLU`` slopes by 0.3 (torch: 0.01), and Keras 2's ``alpha``
+is accepted. These layers have no weights. They compute in the input's floating dtype (so
+``model.double()`` computes in float64, as it does for layers with weights), except where the
+layer's dtype policy is not the default float32 (an explicit ``dtype`` or a mixed policy):
+there they compute in its compute dtype, as Keras does.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import torch
+
+from .. import activations
+from .base import Layer
+
+__all__ = ["ELU", "Activation", "LeakyReLU", "ReLU", "Softmax"]
+
+
+def _float(value, name, layer):
+    """A real number (bools and strings refused), or ``None``. Keras 2's configs hold 0-d
+    float32 arrays (``cast_to_floatx``): their value is taken."""
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"The `{name}` argument of a {layer} layer must be a float. Received: {name}={value!r}")
+    return value
+
+
+class _Elementwise(Layer):
+    """A weightless layer: built at construction, output shape = input shape."""
+
+    @property
+    def built(self) -> bool:
+        return True
+
+    def build(self, input_shape):
+        """Nothing to create (Keras builds weightless layers at construction)."""
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _inputs(self, inputs):
+        if not isinstance(inputs, torch.Tensor):
+            inputs = torch.as_tensor(np.asarray(inputs))
+        if inputs.is_complex():
+            raise TypeError(f'Input 0 of layer "{self.name}" must be real. Received dtype {inputs.dtype}.')
+        if (inputs.is_floating_point() and self.dtype_policy.name != "float32"
+                and not torch.is_autocast_enabled(inputs.device.type)):
+            inputs = inputs.to(self.compute_dtype)
+        return inputs
+
+    def forward(self, inputs):
+        outputs = self.call(self._inputs(inputs))
+        if self._activity_losses or self.activity_regularizer is not None:
+            self._add_activity_loss(outputs)
+        return outputs
+
+
+class Activation(_Elementwise):
+    """``keras.layers.Activation``: any Keras activation by name, config or callable."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"activation": activations.serialize(self.activation)})
+        return config
+
+    def extra_repr(self):
+        return repr(activations.serialize(self.activation))
+
+
+class ReLU(_Elementwise):
+    """``keras.layers.ReLU``: ``max(x, 0)`` capped at ``max_value``, ``negative_slope * (x - threshold)``
+    below ``threshold``, as Keras 3 computes it."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        super().__init__(**kwargs)
+        max_value = _float(max_value, "max_value", "ReLU")
+        negative_slope = _float(negative_slope, "negative_slope", "ReLU")
+        threshold = _float(threshold, "threshold", "ReLU")
+        if max_value is not None and max_value < 0.0:
+            raise ValueError(f"max_value of a ReLU layer cannot be a negative value. Received: max_value={max_value}")
+        if negative_slope is None or negative_slope < 0.0:
+            raise ValueError("negative_slope of a ReLU layer cannot be None or a negative value. "
+                             f"Received: negative_slope={negative_slope}")
+        if threshold is None or threshold < 0.0:
+            raise ValueError("threshold of a ReLU layer cannot be None or a negative value. "
+                             f"Received: threshold={threshold}")
+        self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+
+    def call(self, inputs):
+        return activations.relu(inputs, negative_slope=self.negative_slope, max_value=self.max_value,
+                                threshold=self.threshold)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"max_value": self.max_value, "negative_slope": self.negative_slope,
+                       "threshold": self.threshold})
+        return config
+
+    def extra_repr(self):
+        return f"max_value={self.max_value}, negative_slope={self.negative_slope}, threshold={self.threshold}"
+
+
+class LeakyReLU(_Elementwise):
+    """``keras.layers.LeakyReLU``: slope ``negative_slope`` (Keras's default 0.3) below 0.
+
+    Keras 2's ``alpha`` is taken for ``negative_slope``, with Keras 3's deprecation warning.
+    """
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        if "alpha" in kwargs:
+            negative_slope = kwargs.pop("alpha")
+            warnings.warn("Argument `alpha` is deprecated. Use `negative_slope` instead.", stacklevel=2)
+        super().__init__(**kwargs)
+        negative_slope = _float(negative_slope, "negative_slope", "LeakyReLU")
+        if negative_slope is None or negative_slope < 0:
+            raise ValueError("The negative_slope value of a Leaky ReLU layer cannot be None or negative value. "
+                             f"Expected a float. Received: negative_slope={negative_slope}")
+        self.negative_slope = negative_slope
+
+    def call(self, inputs):
+        return activations.leaky_relu(inputs, negative_slope=self.negative_slope)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"negative_slope": self.negative_slope})
+        return config
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(_Elementwise):
+    """``keras.layers.ELU``: ``x`` above 0, ``alpha * (exp(x) - 1)`` below."""
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = _float(alpha, "alpha", "ELU")
+
+    def call(self, inputs):
+        y = activations.elu(inputs)
+        # Keras's TF backend: tf.where(x > 0, elu(x), alpha * elu(x)), not torch's elu(x, alpha).
+        return y if self.alpha == 1 else torch.where(inputs > 0, y, self.alpha * y)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"alpha": self.alpha})
+        return config
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+def _large_negative_number(dtype):
+    """Keras's stand-in for -inf under a mask (float16 cannot hold -1e9)."""
+    return -3e4 if dtype == torch.float16 else -1e9
+
+
+class Softmax(_Elementwise):
+    """``keras.layers.Softmax`` over ``axis`` (an int or a tuple of ints), with Keras's ``mask``."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+        if not axes or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
+            raise TypeError(f"The `axis` argument of a Softmax layer must be an int or a tuple of ints. "
+                            f"Received: axis={axis!r}")
+        self.axis = axis  # as given: get_config writes it back as Keras does
+        self._axes = tuple(int(a) for a in axes)
+
+    def forward(self, inputs, mask=None):
+        inputs = self._inputs(inputs)
+        if mask is not None:
+            mask = torch.as_tensor(mask, device=inputs.device)
+            if mask.dim() > inputs.dim():
+                raise ValueError("The `mask` must be broadcastable to `inputs` and must not have more dimensions. "
+                                 f"Received: inputs.shape={tuple(inputs.shape)}, mask.shape={tuple(mask.shape)}")
+            for m, i in zip(reversed(mask.shape), reversed(inputs.shape)):
+                if m != 1 and m != i:
+                    raise ValueError("The `mask` must be broadcastable to `inputs`. Each mask dimension must be 1 "
+                                     "or match the corresponding input dimension. Received: "
+                                     f"inputs.shape={tuple(inputs.shape)}, mask.shape={tuple(mask.shape)}")
+            if mask.dtype != torch.bool:
+                mask = mask > 0.5
+            inputs = torch.where(mask, inputs, torch.tensor(_large_negative_number(inputs.dtype), dtype=inputs.dtype,
+                                                            device=inputs.device))
+        outputs = self.call(inputs)
+        if mask is not None:
+            outputs = torch.where(mask, outputs, torch.zeros((), dtype=outputs.dtype, device=outputs.device))
+        if self._activity_losses or self.activity_regularizer is not None:
+            self._add_activity_loss(outputs)
+        return outputs
+
+    def call(self, inputs):
+        if len(self._axes) > 1:
+            return torch.exp(inputs - torch.logsumexp(inputs, dim=self._axes, keepdim=True))
+        return activations.softmax(inputs, axis=self._axes[0])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"axis": self.axis})
+        return config
+
+    def extra_repr(self):
+        return f"axis={self.axis}"
