@@ -58,8 +58,8 @@ class _Elementwise(Layer):
             inputs = inputs.to(self.compute_dtype)
         return inputs
 
-    def forward(self, inputs):
-        outputs = self.call(self._inputs(inputs))
+    def forward(self, inputs, **kwargs):
+        outputs = self.call(self._inputs(inputs), **kwargs)
         if self._activity_losses or self.activity_regularizer is not None:
             self._add_activity_loss(outputs)
         return outputs
@@ -184,8 +184,7 @@ class Softmax(_Elementwise):
         self.axis = axis  # as given: get_config writes it back as Keras does
         self._axes = tuple(int(a) for a in axes)
 
-    def forward(self, inputs, mask=None):
-        inputs = self._inputs(inputs)
+    def call(self, inputs, mask=None):
         if mask is not None:
             mask = torch.as_tensor(mask, device=inputs.device)
             if mask.dim() > inputs.dim():
@@ -200,14 +199,12 @@ class Softmax(_Elementwise):
                 mask = mask > 0.5
             inputs = torch.where(mask, inputs, torch.tensor(_large_negative_number(inputs.dtype), dtype=inputs.dtype,
                                                             device=inputs.device))
-        outputs = self.call(inputs)
+        outputs = self._softmax(inputs)
         if mask is not None:
             outputs = torch.where(mask, outputs, torch.zeros((), dtype=outputs.dtype, device=outputs.device))
-        if self._activity_losses or self.activity_regularizer is not None:
-            self._add_activity_loss(outputs)
         return outputs
 
-    def call(self, inputs):
+    def _softmax(self, inputs):
         if len(self._axes) > 1:
             return torch.exp(inputs - torch.logsumexp(inputs, dim=self._axes, keepdim=True))
         return activations.softmax(inputs, axis=self._axes[0])
