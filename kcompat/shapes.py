@@ -25,6 +25,8 @@ __all__ = [
     "tf1_output_length",
     "forward_conv_length",
     "tf_padding_before",
+    "conv_padding",
+    "conv_output_length",
     "check_tf_accepts",
     "plan_axis",
     "tap_ranges",
@@ -93,6 +95,32 @@ def forward_conv_length(length, kernel_size, stride, padding, dilation=1):
 def tf_padding_before(output_length, kernel_size, stride, padding, dilation=1):
     """Rows TensorFlow crops from the front of the full transposed convolution."""
     return forward_conv_length(output_length, kernel_size, stride, padding, dilation)[1]
+
+
+def conv_padding(length, kernel_size, stride, padding, dilation=1):
+    """``(before, after)`` rows TensorFlow pads one axis of a forward convolution or pooling with.
+
+    ``"same"`` pads ``total // 2`` before and the rest after (one more row after than before
+    when the total is odd, where torch's symmetric ``padding`` cannot follow); ``"causal"``
+    pads ``(k - 1) * d`` before; ``"valid"`` nothing.
+    """
+    k = effective_kernel_size(kernel_size, dilation)
+    if padding == "valid":
+        return 0, 0
+    if padding == "causal":
+        return k - 1, 0
+    out = _c_div(length + stride - 1, stride)
+    total = max(0, (out - 1) * stride + k - length)
+    return total // 2, total - total // 2
+
+
+def conv_output_length(length, kernel_size, stride, padding, dilation=1):
+    """Output length Keras computes for a forward convolution or pooling (``None`` stays ``None``)."""
+    if length is None:
+        return None
+    if padding == "valid":
+        return (length - effective_kernel_size(kernel_size, dilation)) // stride + 1
+    return (length - 1) // stride + 1
 
 
 def check_tf_accepts(input_length, output_length, kernel_size, stride, padding, dilation=1, axis=None):

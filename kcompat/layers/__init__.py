@@ -1,10 +1,41 @@
 """Layer classes, one module per family, on one Keras layer base (:mod:`kcompat.layers.base`)."""
 
-from .activation import ELU, Activation, LeakyReLU, ReLU, Softmax
-from .base import Layer, Weight
+from . import activation, conv, core, merging, normalization, pooling, regularization, reshaping
+from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
+from .base import Layer, Weight, WeightlessLayer
+from .conv import BaseConv, Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
 from .conv_transpose import (BY_RANK, BaseConvTranspose, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
                              Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose)
+from .core import Dense, Embedding, Rescaling
+from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
+from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
+                      GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalMaxPooling1D,
+                      GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D, MaxPooling1D,
+                      MaxPooling2D, MaxPooling3D)
+from .regularization import (Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
+                             SpatialDropout3D)
+from .reshaping import (Cropping1D, Cropping2D, Cropping3D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D,
+                        UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 
-__all__ = ["ELU", "Activation", "LeakyReLU", "ReLU", "Softmax", "BY_RANK", "BaseConvTranspose", "Conv1DTranspose",
-           "Conv2DTranspose", "Conv3DTranspose",
-           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose", "Layer", "Weight"]
+# Every Keras layer class kcompat provides, by Keras's class name (the converter and load_model read it).
+KERAS_LAYERS = {name: cls for module in (activation, conv, core, merging, normalization, pooling, regularization,
+                                         reshaping)
+                for name, cls in ((n, getattr(module, n)) for n in module.__all__) if isinstance(cls, type)}
+KERAS_LAYERS.update({cls.__name__: cls for cls in BY_RANK.values()})
+KERAS_LAYERS.update({"Convolution1DTranspose": Conv1DTranspose, "Convolution2DTranspose": Conv2DTranspose,
+                     "Convolution3DTranspose": Conv3DTranspose})
+KERAS_LAYERS.pop("BaseConv")
+
+__all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "BY_RANK", "BaseConv", "BaseConvTranspose",
+           "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
+           "AvgPool2D", "AvgPool3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
+           "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose", "Convolution2D",
+           "Convolution2DTranspose", "Convolution3D", "Convolution3DTranspose", "Cropping1D", "Cropping2D",
+           "Cropping3D", "Dense", "Dropout", "ELU", "Embedding", "Flatten", "GaussianDropout", "GaussianNoise",
+           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
+           "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GroupNormalization", "LayerNormalization", "LeakyReLU",
+           "MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum",
+           "Minimum", "Multiply", "PReLU", "Permute", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Softmax",
+           "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Subtract", "UpSampling1D", "UpSampling2D",
+           "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D"]

@@ -1,12 +1,10 @@
-"""Keras 3's activation layers: ``Activation``, ``ReLU``, ``LeakyReLU``, ``ELU``, ``Softmax``.
+"""Keras 3's activation layers: ``Activation``, ``ReLU``, ``LeakyReLU``, ``PReLU``, ``ELU``, ``Softmax``.
 
 The numbers are Keras's definitions on its TensorFlow backend, op for op
 (:mod:`kcompat.activations`), so the gradients at kinks are TensorFlow's too. The defaults
 are Keras's, not torch's: ``LeakyReLU`` slopes by 0.3 (torch: 0.01), and Keras 2's ``alpha``
-is accepted. These layers have no weights. They compute in the input's floating dtype (so
-``model.double()`` computes in float64, as it does for layers with weights), except where the
-layer's dtype policy is not the default float32 (an explicit ``dtype`` or a mixed policy):
-there they compute in its compute dtype, as Keras does.
+is accepted. These layers have no weights; they compute in the input's dtype as
+:class:`~kcompat.layers.base.WeightlessLayer` says.
 """
 
 from __future__ import annotations
@@ -17,10 +15,10 @@ import warnings
 import numpy as np
 import torch
 
-from .. import activations
-from .base import Layer
+from .. import activations, constraints, initializers, regularizers
+from .base import Layer, Weight, WeightlessLayer
 
-__all__ = ["ELU", "Activation", "LeakyReLU", "ReLU", "Softmax"]
+__all__ = ["ELU", "Activation", "LeakyReLU", "PReLU", "ReLU", "Softmax"]
 
 
 def _float(value, name, layer):
@@ -35,34 +33,11 @@ def _float(value, name, layer):
     return value
 
 
-class _Elementwise(Layer):
-    """A weightless layer: built at construction, output shape = input shape."""
-
-    @property
-    def built(self) -> bool:
-        return True
-
-    def build(self, input_shape):
-        """Nothing to create (Keras builds weightless layers at construction)."""
+class _Elementwise(WeightlessLayer):
+    """A weightless layer whose output shape is its input's."""
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def _inputs(self, inputs):
-        if not isinstance(inputs, torch.Tensor):
-            inputs = torch.as_tensor(np.asarray(inputs))
-        if inputs.is_complex():
-            raise TypeError(f'Input 0 of layer "{self.name}" must be real. Received dtype {inputs.dtype}.')
-        if (inputs.is_floating_point() and self.dtype_policy.name != "float32"
-                and not torch.is_autocast_enabled(inputs.device.type)):
-            inputs = inputs.to(self.compute_dtype)
-        return inputs
-
-    def forward(self, inputs, **kwargs):
-        outputs = self.call(self._inputs(inputs), **kwargs)
-        if self._activity_losses or self.activity_regularizer is not None:
-            self._add_activity_loss(outputs)
-        return outputs
 
 
 class Activation(_Elementwise):
@@ -216,3 +191,57 @@ class Softmax(_Elementwise):
 
     def extra_repr(self):
         return f"axis={self.axis}"
+
+
+class PReLU(Layer):
+    """``keras.layers.PReLU``: ``relu(x) - alpha * relu(-x)`` with a learned ``alpha`` per
+    input cell (``shared_axes``, 1-based as in Keras, share it), Keras's formula (gradient 0 at 0)."""
+
+    WEIGHTS = (Weight("alpha", "weight"),)
+
+    def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.alpha_initializer = initializers.get(alpha_initializer, "alpha_initializer")
+        self.alpha_regularizer = regularizers.get(alpha_regularizer, "alpha_regularizer")
+        self.alpha_constraint = constraints.get(alpha_constraint, "alpha_constraint")
+        if shared_axes is None:
+            self.shared_axes = None
+        elif isinstance(shared_axes, (list, tuple)):
+            self.shared_axes = list(shared_axes)
+        else:
+            self.shared_axes = [shared_axes]
+
+    def build(self, input_shape):
+        shape = list(tuple(input_shape)[1:])
+        for axis in self.shared_axes or ():
+            shape[axis - 1] = 1
+        if not self.built:
+            self.add_weight("alpha", tuple(shape), self.alpha_initializer, regularizer=self.alpha_regularizer,
+                            constraint=self.alpha_constraint)
+
+    def _build_from_weights(self, shapes):
+        if "alpha" in shapes:
+            self.add_weight("alpha", shapes["alpha"], self.alpha_initializer, regularizer=self.alpha_regularizer,
+                            constraint=self.alpha_constraint)
+
+    def forward(self, inputs):
+        if not isinstance(inputs, torch.Tensor):
+            inputs = torch.as_tensor(np.asarray(inputs))
+        self._build_on_call(inputs)
+        x, alpha = self._in_compute_dtype(inputs, self.weight)
+        outputs = torch.relu(x) - alpha * torch.relu(-x)
+        if self._activity_losses or self.activity_regularizer is not None:
+            self._add_activity_loss(outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"alpha_initializer": initializers.serialize(self.alpha_initializer),
+                       "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
+                       "alpha_constraint": constraints.serialize(self.alpha_constraint),
+                       "shared_axes": self.shared_axes})
+        return config

@@ -47,7 +47,7 @@ import torch
 from .. import dtype_policy, initializers, layouts, regularizers
 from ..serialization import to_snake_case
 
-__all__ = ["Layer", "Weight", "unique_name"]
+__all__ = ["Layer", "Weight", "WeightlessLayer", "unique_name"]
 
 _name_counters = defaultdict(itertools.count)
 
@@ -59,11 +59,14 @@ def unique_name(base: str) -> str:
 
 
 class Weight(NamedTuple):
-    """One weight of a layer: its Keras name, its torch name, and how the layouts differ."""
+    """One weight of a layer: its Keras name, its torch name, how the layouts differ, and whether
+    training updates it by gradient (a ``torch.nn.Parameter``) or not (a buffer, as torch keeps
+    BatchNorm's running statistics; Keras's non-trainable weights)."""
 
     keras: str
     torch: str
     layout: layouts.Layout = layouts.SAME
+    trainable: bool = True
 
 
 class _BuildsAfterInit(type):
@@ -113,7 +116,10 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         views = {}
         for w in self.WEIGHTS:
             stored, other = (w.keras, w.torch) if self._keras_storage else (w.torch, w.keras)
-            self.register_parameter(stored, None)
+            if w.trainable:
+                self.register_parameter(stored, None)
+            else:
+                self.register_buffer(stored, None)
             if other != stored:
                 views[other] = (stored, w.layout.to_torch if self._keras_storage else w.layout.to_keras)
         self._views = views
@@ -128,7 +134,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         views = self.__dict__.get("_views")
         if views is not None and name in views:
             stored, view = views[name]
-            parameter = self._parameters[stored]
+            parameter = self._stored(stored)
             return None if parameter is None else view(parameter)
         try:
             return super().__getattr__(name)  # parameters, buffers, submodules
@@ -149,9 +155,14 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
     def _stored_name(self, w):
         return w.keras if self._keras_storage else w.torch
 
+    def _stored(self, name):
+        """The parameter or buffer stored under ``name`` (``None`` before the build)."""
+        parameter = self._parameters.get(name)
+        return self._buffers.get(name) if parameter is None else parameter
+
     def _variables(self):
         """The created parameters (as stored), in Keras's order."""
-        return [self._parameters[self._stored_name(self._spec(name))] for name in self._created]
+        return [self._stored(self._stored_name(self._spec(name))) for name in self._created]
 
     def weight_names(self):
         """The Keras names of the weights this layer has once built, in Keras's order."""
@@ -160,7 +171,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
     def keras_weight(self, name):
         """Weight ``name`` in Keras layout (a view of the parameter), ``None`` before the build."""
         w = self._spec(name)
-        parameter = self._parameters[self._stored_name(w)]
+        parameter = self._stored(self._stored_name(w))
         if parameter is None or self._keras_storage:
             return parameter
         return w.layout.to_keras(parameter)
@@ -174,7 +185,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         w = self._spec(name)
         shape = tuple(int(n) for n in shape)
         parameter = self._create_variable(w, shape, initializer, regularizer)
-        self._parameters[self._stored_name(w)] = parameter
+        (self._parameters if w.trainable else self._buffers)[self._stored_name(w)] = parameter
         self._created[name] = (shape, initializer, regularizer, constraint)
         return parameter
 
@@ -185,15 +196,18 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
             value = w.layout.keras_view_of_torch_memory(value.to(self._device))
         else:
             value = w.layout.to_torch(value).contiguous().to(self._device)
-        return torch.nn.Parameter(value, requires_grad=self._trainable)
+        return torch.nn.Parameter(value, requires_grad=self._trainable) if w.trainable else value
 
     def _build_from_weights(self, shapes):
         """Build from Keras-layout weight ``shapes`` (``{name: shape}``); leave unbuilt if they do not fit."""
 
     def _move_variables(self, device):
-        for p in self._variables():
-            if p.device != device:
-                p.data = p.data.to(device)
+        for name in self._created:
+            stored = self._stored_name(self._spec(name))
+            if stored in self._parameters and self._parameters[stored].device != device:
+                self._parameters[stored].data = self._parameters[stored].data.to(device)
+            elif stored in self._buffers and self._buffers[stored].device != device:
+                self._buffers[stored] = self._buffers[stored].to(device)
 
     @property
     def built(self) -> bool:
@@ -226,7 +240,8 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
         for p in self._variables():
-            p.requires_grad_(self._trainable)
+            if isinstance(p, torch.nn.Parameter):
+                p.requires_grad_(self._trainable)
 
     def reset_parameters(self) -> None:
         """Draw the weights again from their initializers."""
@@ -256,7 +271,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         grads = []
         for name in self._created:
             w = self._spec(name)
-            grad = self._parameters[self._stored_name(w)].grad
+            grad = self._stored(self._stored_name(w)).grad
             grads.append(grad if grad is None or self._keras_storage else w.layout.to_keras(grad))
         return grads
 
@@ -340,6 +355,22 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
                     losses.append(regularizer(self.keras_weight(name)))
         return losses
 
+    def _in_compute_dtype(self, inputs, *weights):
+        """``inputs`` and ``weights`` in the dtype the layer computes in: a mixed policy's compute
+        dtype, else the weights' own (so ``layer.double()`` computes in float64 as torch users
+        expect), unless autocast decides."""
+        compute = self.compute_dtype if self.dtype_policy.name.startswith("mixed_") else weights[0].dtype
+        if torch.is_autocast_enabled(inputs.device.type):
+            return (inputs, *weights)
+        if inputs.dtype != compute:
+            inputs = inputs.to(compute)
+        return (inputs, *(w if w is None or w.dtype == compute else w.to(compute) for w in weights))
+
+    def _is_training(self, training):
+        """Keras's ``training`` flag: the call's where given, else the module's mode
+        (``train()``/``eval()``), so that ``model.eval()`` means Keras's ``training=False``."""
+        return self.training if training is None else bool(training)
+
     def _add_activity_loss(self, outputs):
         """Replace the last call's activity penalty (per sample, as Keras divides it by the batch)."""
         if self._activity_losses:
@@ -358,6 +389,43 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
     def from_config(cls, config):
         """A layer from a config written by Keras 3 or Keras 2 (``tf.keras``), or by kcompat."""
         return cls(**dict(config))
+
+
+class WeightlessLayer(Layer):
+    """A layer with no weights (activations, reshaping, pooling, merging): built at construction.
+
+    It computes in its input's floating dtype (so ``model.double()`` computes in float64, as it
+    does for layers with weights), except under a dtype policy other than the default float32
+    (an explicit ``dtype`` or a mixed policy), where it computes in the policy's compute dtype,
+    as Keras does. Subclasses define ``call(inputs, ...)`` and ``compute_output_shape``.
+    """
+
+    @property
+    def built(self) -> bool:
+        return True
+
+    def build(self, input_shape):
+        """Nothing to create (Keras builds weightless layers at construction)."""
+
+    def _input(self, inputs):
+        if not isinstance(inputs, torch.Tensor):
+            inputs = torch.as_tensor(np.asarray(inputs))
+        if inputs.is_complex():
+            raise TypeError(f'Input 0 of layer "{self.name}" must be real. Received dtype {inputs.dtype}.')
+        if (inputs.is_floating_point() and self.dtype_policy.name != "float32"
+                and not torch.is_autocast_enabled(inputs.device.type)):
+            inputs = inputs.to(self.compute_dtype)
+        return inputs
+
+    def _inputs(self, inputs):
+        """The call's input as a tensor (a list of tensors for layers that take several)."""
+        return self._input(inputs)
+
+    def forward(self, inputs, **kwargs):
+        outputs = self.call(self._inputs(inputs), **kwargs)
+        if self._activity_losses or self.activity_regularizer is not None:
+            self._add_activity_loss(outputs)
+        return outputs
 
 
 def _to_numpy(tensor):

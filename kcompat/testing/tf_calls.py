@@ -199,22 +199,46 @@ def _plain(value):
     return value
 
 
-def keras_layer(reference, class_name, config, x=None, upstream=None, mask=None):
+def keras_layer(reference, class_name, config, x=None, upstream=None, mask=None, weights=None, training=None,
+                input_shape=None):
     """Any Keras layer by class name (``reference``: ``"keras"`` or ``"tf_keras"``): its
-    ``get_config()`` and, with ``x``, its output on ``x`` (``mask``: the call's mask) and, with
-    ``upstream``, the gradient of ``sum(output * upstream)`` for ``x`` (a Keras refusal raises)."""
+    ``get_config()``; with ``input_shape`` (batch axis included), its ``compute_output_shape``;
+    with ``x`` (an array, or a list of arrays for a merging layer), its output (``mask``: the
+    call's mask; ``training``: the call's flag) and the weights it started from (``weights`` to
+    set, else those Keras drew) and ended with; with ``upstream``, the gradients of
+    ``sum(output * upstream)`` for ``x`` and for each weight (``None`` where there is none), in
+    ``get_weights()`` order. A Keras refusal raises."""
     t = tf()
     layer = getattr(keras_module(reference).layers, class_name)(**config)
     out = {"config": _plain(layer.get_config())}
+    if input_shape is not None:
+        shape = [tuple(s) for s in input_shape] if isinstance(input_shape, list) else tuple(input_shape)
+        out["output_shape"] = _plain(layer.compute_output_shape(shape))
     if x is None:
         return out
-    xt = t.Variable(x)
-    with t.GradientTape() as tape:
-        y = layer(xt) if mask is None else layer(xt, mask=t.constant(mask))
+    many = isinstance(x, list)
+    xt = [t.constant(a) for a in (x if many else [x])]
+    if not layer.built:
+        layer.build([tuple(v.shape) for v in xt] if many else tuple(xt[0].shape))
+    if weights is not None:
+        layer.set_weights(weights)
+    out["weights"] = [np.asarray(w) for w in layer.get_weights()]
+    kwargs = {} if training is None else {"training": training}
+    if mask is not None:
+        kwargs["mask"] = t.constant(mask)
+    with t.GradientTape(persistent=True) as tape:
+        for v in xt:
+            if v.dtype.is_floating:
+                tape.watch(v)
+        y = layer(xt if many else xt[0], **kwargs)
         loss = None if upstream is None else t.reduce_sum(t.cast(y, upstream.dtype) * upstream)
     out["output"] = np.asarray(_at_least_float32(y))
+    out["weights_after"] = [np.asarray(w) for w in layer.get_weights()]
     if upstream is not None:
-        out["grad"] = np.asarray(_at_least_float32(tape.gradient(loss, xt)))
+        grads = [None if g is None else np.asarray(_at_least_float32(g)) for g in tape.gradient(loss, xt)]
+        out["grad"] = grads if many else grads[0]
+        out["weight_grads"] = [None if g is None else np.asarray(_at_least_float32(t.convert_to_tensor(g)))
+                               for g in tape.gradient(loss, layer.weights)]
     return out
 
 

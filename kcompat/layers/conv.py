@@ -1,0 +1,233 @@
+"""Keras 3's forward convolutions ``Conv1D``, ``Conv2D``, ``Conv3D`` with TensorFlow's padding.
+
+TensorFlow's ``"same"`` pads ``total // 2`` before and the rest after (:func:`kcompat.shapes.conv_padding`):
+with a stride or an even kernel that is one row more after than before, which torch's
+symmetric ``padding`` cannot express. Where the padding is symmetric it is torch's own
+``padding`` argument (nothing extra); where not, one ``F.pad`` first. ``"causal"`` (Conv1D)
+pads ``(k - 1) * d`` before. Parameters are stored as ``nn.Conv{rank}d`` stores them
+(``weight`` ``(filters, in_channels // groups, *kernel_size)``); ``kernel`` is Keras's
+``(*kernel_size, in_channels // groups, filters)`` view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import activations, constraints, initializers, layouts, regularizers, shapes
+from ..validation import standardize_data_format, standardize_int, standardize_padding, standardize_tuple
+from .base import Layer, Weight
+
+__all__ = ["BaseConv", "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"]
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+class BaseConv(Layer):
+    """N-D convolution with Keras 3's arguments, TensorFlow's padding and numbers."""
+
+    rank = None
+    WEIGHTS = (Weight("kernel", "weight", layouts.KERNEL), Weight("bias", "bias"))
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, *, in_channels=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        rank = self.rank
+        self.filters = standardize_int(filters, "filters")
+        self.groups = standardize_int(groups, "groups")
+        self.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
+        self.strides = standardize_tuple(strides, rank, "strides")
+        self.dilation_rate = standardize_tuple(dilation_rate, rank, "dilation_rate")
+        self.padding = standardize_padding(padding, ("valid", "same", "causal") if rank == 1 else ("valid", "same"))
+        self.data_format = standardize_data_format(data_format)
+        if self.filters % self.groups:
+            raise ValueError("The number of filters must be evenly divisible by the number of groups. "
+                             f"Received: groups={self.groups}, filters={self.filters}.")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError("`strides > 1` not supported in conjunction with `dilation_rate > 1`. "
+                             f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}")
+        if not isinstance(use_bias, bool):
+            raise TypeError(f"The `use_bias` argument must be a bool. Received: use_bias={use_bias!r}")
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        self._in_channels_arg = None if in_channels is None else standardize_int(in_channels, "in_channels")
+        self._geometry = None  # (input shape, (F.pad list or None, torch padding)): one tuple for threads
+
+    def _build_at_init(self):
+        super()._build_at_init()
+        if self._in_channels_arg is not None:
+            self._build_weights(self._in_channels_arg)
+
+    # ----------------------------------------------------------------- weights
+    @property
+    def in_channels(self):
+        weight = self.weight
+        return None if weight is None else weight.shape[1] * self.groups
+
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(f"`build` expects an input shape of rank {self.rank + 2} (batch axis included). "
+                             f"Received: input_shape={input_shape}")
+        channels = input_shape[self._channel_axis()]
+        if channels is None:
+            raise ValueError(f"The channel dimension of the inputs should be defined. Received: "
+                             f"input_shape={input_shape}")
+        if channels % self.groups:
+            raise ValueError("The number of input channels must be evenly divisible by the number of groups. "
+                             f"Received groups={self.groups}, but the input has {channels} channels (full input "
+                             f"shape is {input_shape}).")
+        self._build_weights(int(channels))
+
+    def _build_weights(self, in_channels):
+        if self.built:
+            return
+        self.add_weight("kernel", (*self.kernel_size, in_channels // self.groups, self.filters),
+                        self.kernel_initializer, regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer,
+                            constraint=self.bias_constraint)
+
+    def _build_from_weights(self, shapes):
+        kernel = shapes.get("kernel")
+        if kernel is not None and len(kernel) == self.rank + 2:
+            self._build_weights(int(kernel[-2]) * self.groups)
+
+    def weight_names(self):
+        return ["kernel", "bias"] if self.use_bias else ["kernel"]
+
+    # --------------------------------------------------------------- forward
+    def _spatial(self, shape):
+        return tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
+
+    def _plan(self, inputs):
+        """TF's padding as torch arguments: an ``F.pad`` list where it is asymmetric (else
+        ``None``) and the symmetric part for the convolution's own ``padding``."""
+        pairs = [shapes.conv_padding(n, k, s, self.padding, d)
+                 for n, k, s, d in zip(self._spatial(inputs.shape), self.kernel_size, self.strides,
+                                       self.dilation_rate)]
+        for n, k, d in zip(self._spatial(inputs.shape), self.kernel_size, self.dilation_rate):
+            if self.padding == "valid" and n < shapes.effective_kernel_size(k, d):
+                raise ValueError("Computed output size would be zero or negative. Received `inputs shape="
+                                 f"{tuple(inputs.shape)}`, `kernel shape={tuple(self.kernel.shape)}`, "
+                                 f"`dilation_rate={self.dilation_rate}`, `strides={self.strides}`, "
+                                 f"`padding={self.padding}`.")
+        if all(before == after for before, after in pairs):
+            return None, tuple(before for before, _ in pairs)
+        pads = []
+        for before, after in reversed(pairs):
+            pads += [before, after]
+        return pads, 0
+
+    def forward(self, inputs):
+        if not isinstance(inputs, torch.Tensor):
+            inputs = torch.as_tensor(np.asarray(inputs))
+        if inputs.dim() != self.rank + 2:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim={self.rank + 2}, found ndim={inputs.dim()}. Full shape received: "
+                             f"{tuple(inputs.shape)}")
+        if not self.built:
+            self.build(tuple(inputs.shape))
+            self._move_variables(inputs.device)
+        geometry = self._geometry
+        if geometry is None or geometry[0] != inputs.shape:
+            if inputs.shape[self._channel_axis()] != self.in_channels:
+                raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis '
+                                 f"{self._channel_axis()} of input shape to have value {self.in_channels}, but "
+                                 f"received input with shape {tuple(inputs.shape)}")
+            geometry = self._geometry = (inputs.shape, self._plan(inputs))
+        pads, padding = geometry[1]
+        channels_last = self.data_format == "channels_last"
+        x, weight, bias = self._in_compute_dtype(inputs.movedim(-1, 1) if channels_last else inputs,
+                                                 self.weight, self.bias)
+        if pads is not None:
+            x = F.pad(x, pads)
+        y = _CONV[self.rank](x, weight, bias, self.strides, padding, self.dilation_rate, self.groups)
+        outputs = self.activation(y.movedim(1, -1) if channels_last else y)
+        if self._activity_losses or self.activity_regularizer is not None:
+            self._add_activity_loss(outputs)
+        return outputs
+
+    # ------------------------------------------------------------- shapes/config
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        size = tuple(shapes.conv_output_length(n, k, s, self.padding, d)
+                     for n, k, s, d in zip(self._spatial(input_shape), self.kernel_size, self.strides,
+                                           self.dilation_rate))
+        if self.data_format == "channels_last":
+            return (input_shape[0], *size, self.filters)
+        return (input_shape[0], self.filters, *size)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "groups": self.groups,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        })
+        return config
+
+    def extra_repr(self):
+        parts = [f"{self.filters}", f"kernel_size={self.kernel_size}"]
+        for key, default in (("strides", (1,) * self.rank), ("padding", "valid"),
+                             ("dilation_rate", (1,) * self.rank), ("groups", 1)):
+            if getattr(self, key) != default:
+                parts.append(f"{key}={getattr(self, key)!r}")
+        parts.append(f"data_format={self.data_format!r}")
+        if self.activation is not activations.linear:
+            parts.append(f"activation={activations.serialize(self.activation)!r}")
+        if self.built:
+            parts.append(f"in_channels={self.in_channels}")
+        return ", ".join(parts)
+
+
+class Conv1D(BaseConv):
+    """``keras.layers.Conv1D`` on ``(batch, steps, channels)``: padding ``"valid"``, ``"same"``
+    (TF's, asymmetric where it must be) or ``"causal"``."""
+
+    rank = 1
+
+
+class Conv2D(BaseConv):
+    """``keras.layers.Conv2D`` on ``(batch, height, width, channels)`` (or channels first).
+
+    Example:
+        >>> Conv2D(16, 3, strides=2, padding="same")(torch.rand(1, 8, 8, 3)).shape
+        torch.Size([1, 4, 4, 16])
+    """
+
+    rank = 2
+
+
+class Conv3D(BaseConv):
+    """``keras.layers.Conv3D`` on ``(batch, depth, height, width, channels)`` (or channels first)."""
+
+    rank = 3
+
+
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D

@@ -1,0 +1,377 @@
+"""Keras 3's ``BatchNormalization``, ``LayerNormalization`` and ``GroupNormalization``.
+
+Keras's defaults, not torch's: ``epsilon=1e-3``; ``momentum=0.99`` in Keras's sense
+(``moving = moving * momentum + batch * (1 - momentum)``, torch's ``momentum=0.01``); the moving
+variance is updated with the batch's *biased* variance (torch: unbiased). ``training`` is
+Keras's: the call's ``training=`` where given, else the module's mode (``model.eval()`` is
+``training=False``); a BatchNormalization with ``trainable=False`` always uses its moving
+statistics, as in Keras. Parameters and buffers are named as torch names them (``weight``,
+``bias``, ``running_mean``, ``running_var``); ``get_weights`` gives Keras's
+``[gamma, beta, moving_mean, moving_variance]``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import constraints, initializers, regularizers
+from .base import Layer, Weight
+
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization"]
+
+
+def _as_tensor(inputs):
+    return inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
+
+
+def _axes(axis, name="axis"):
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    if not axes or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
+        raise TypeError(f"Expected an int or a list/tuple of ints for the argument '{name}', but received: {axis}")
+    return [int(a) for a in axes]
+
+
+def _float_dtype(inputs):
+    """At least float32, as Keras computes normalizations."""
+    return inputs.dtype if inputs.dtype in (torch.float32, torch.float64) else torch.float32
+
+
+class _Normalization(Layer):
+    """``gamma``/``beta`` (``center``/``scale``), their initializers, regularizers and constraints."""
+
+    def __init__(self, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                 gamma_regularizer, beta_constraint, gamma_constraint, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self._with_beta, self._with_gamma = self.center, self.scale
+        self.beta_initializer = initializers.get(beta_initializer, "beta_initializer")
+        self.gamma_initializer = initializers.get(gamma_initializer, "gamma_initializer")
+        self.beta_regularizer = regularizers.get(beta_regularizer, "beta_regularizer")
+        self.gamma_regularizer = regularizers.get(gamma_regularizer, "gamma_regularizer")
+        self.beta_constraint = constraints.get(beta_constraint, "beta_constraint")
+        self.gamma_constraint = constraints.get(gamma_constraint, "gamma_constraint")
+
+    def _add_affine(self, shape):
+        if self._with_gamma:
+            self.add_weight("gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
+                            constraint=self.gamma_constraint)
+        if self._with_beta:
+            self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer,
+                            constraint=self.beta_constraint)
+
+    def _affine_names(self):
+        return (["gamma"] if self._with_gamma else []) + (["beta"] if self._with_beta else [])
+
+    def _affine_config(self):
+        return {
+            "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+        }
+
+    def _finish(self, outputs, dtype):
+        outputs = outputs.to(dtype)
+        if self._activity_losses or self.activity_regularizer is not None:
+            self._add_activity_loss(outputs)
+        return outputs
+
+    def _out_dtype(self, inputs):
+        """Keras casts to the compute dtype; under the default policy kcompat keeps the input's
+        float dtype (``model.double()``)."""
+        if self.dtype_policy.name == "float32" and inputs.is_floating_point():
+            return inputs.dtype
+        return self.compute_dtype
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+_KERAS3 = object()  # no `fused` argument: Keras 3's semantics
+
+
+class BatchNormalization(_Normalization):
+    """``keras.layers.BatchNormalization`` over ``axis`` (the channels; -1 for channels_last)."""
+
+    WEIGHTS = (Weight("gamma", "weight"), Weight("beta", "bias"),
+               Weight("moving_mean", "running_mean", trainable=False),
+               Weight("moving_variance", "running_var", trainable=False))
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 synchronized=False, *, num_features=None, **kwargs):
+        renorm = kwargs.pop("renorm", False)
+        kwargs.pop("renorm_clipping", None)
+        kwargs.pop("renorm_momentum", None)
+        # Keras 2's `fused` (the argument, or a Keras 2 config: see from_config): its fused kernel
+        # (4-D/5-D inputs normalized on the channel axis, float32 or half) updates the moving
+        # variance with the batch's unbiased variance, where Keras 3 uses the biased one.
+        fused = kwargs.pop("fused", _KERAS3)
+        for unsupported in ("virtual_batch_size", "adjustment"):  # Keras 2 only
+            if kwargs.pop(unsupported, None) is not None:
+                self._refuse(unsupported)
+        super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
+        self._keras2 = fused is not _KERAS3
+        self._keras2_fused = self._keras2 and fused is not False
+        if renorm:
+            self._refuse("renorm")
+        axes = _axes(axis)
+        if len(axes) != 1:
+            raise ValueError(f"kcompat's BatchNormalization normalizes over one axis. Received: axis={axis}")
+        self.axis = axes[0]
+        self.momentum = float(momentum)
+        self.synchronized = bool(synchronized)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer, "moving_mean_initializer")
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer,
+                                                            "moving_variance_initializer")
+        self._num_features_arg = num_features
+
+    @classmethod
+    def from_config(cls, config):
+        """Keras 3 configs, and Keras 2 configs (no ``synchronized`` key) with Keras 2's semantics."""
+        config = dict(config)
+        if "synchronized" not in config and "fused" not in config:
+            config["fused"] = None
+        return cls(**config)
+
+    def _unbiased_update(self, x, axis):
+        """Whether Keras 2's fused kernel would run (and update with the unbiased variance)."""
+        return (self._keras2_fused and x.dim() in (4, 5) and axis in (1, x.dim() - 1)
+                and x.dtype != torch.float64)
+
+    def _update_moving(self, moving, batch):
+        """Keras 3: ``moving * momentum + batch * (1 - momentum)``; Keras 2's (non-fused):
+        ``moving - (moving - batch) * decay``, its decay a float32 ``1 - momentum``."""
+        batch = batch.to(moving.dtype)
+        if self._keras2:
+            decay = float(np.float32(1.0 - self.momentum))
+            moving.sub_((moving - batch) * decay)
+        else:
+            moving.copy_(moving * self.momentum + batch * (1.0 - self.momentum))
+
+    @staticmethod
+    def _refuse(what):
+        raise ValueError(f"kcompat does not reproduce BatchNormalization's `{what}`.")
+
+    def _build_at_init(self):
+        super()._build_at_init()
+        if self._num_features_arg is not None:
+            self._build_weights(int(self._num_features_arg))
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        dim = input_shape[self.axis]
+        if dim is None:
+            raise ValueError(f"Axis {self.axis} of input tensor should have a defined dimension but the layer "
+                             f"received an input with shape {input_shape}.")
+        self._build_weights(int(dim))
+
+    def _build_weights(self, dim):
+        if self.built:
+            return
+        self._add_affine((dim,))
+        self.add_weight("moving_mean", (dim,), self.moving_mean_initializer)
+        self.add_weight("moving_variance", (dim,), self.moving_variance_initializer)
+
+    def _build_from_weights(self, shapes):
+        shape = shapes.get("moving_mean")
+        if shape is not None and len(shape) == 1:
+            self._build_weights(int(shape[0]))
+
+    def weight_names(self):
+        return self._affine_names() + ["moving_mean", "moving_variance"]
+
+    def forward(self, inputs, training=None):
+        inputs = _as_tensor(inputs)
+        self._build_on_call(inputs)
+        axis = self.axis % inputs.dim()
+        if inputs.shape[axis] != self.running_mean.shape[0]:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis '
+                             f"{self.axis} of input shape to have value {self.running_mean.shape[0]}, but "
+                             f"received input with shape {tuple(inputs.shape)}")
+        out_dtype = self._out_dtype(inputs)
+        compute = _float_dtype(inputs)
+        x = inputs.movedim(axis, 1) if axis != 1 else inputs
+        if x.dtype != compute:
+            x = x.to(compute)
+        gamma = None if self.weight is None else self.weight.to(compute)
+        beta = None if self.bias is None else self.bias.to(compute)
+        if self._is_training(training) and self._trainable:
+            reduce = [d for d in range(x.dim()) if d != 1]
+            with torch.no_grad():
+                variance, mean = torch.var_mean(x, dim=reduce, unbiased=self._unbiased_update(inputs, axis))
+                self._update_moving(self.running_mean, mean)
+                self._update_moving(self.running_var, variance)
+            y = F.batch_norm(x, None, None, gamma, beta, True, 0.0, self.epsilon)
+        else:
+            y = F.batch_norm(x, self.running_mean.to(compute), self.running_var.to(compute), gamma, beta, False,
+                             0.0, self.epsilon)
+        return self._finish(y.movedim(1, axis) if axis != 1 else y, out_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"axis": self.axis, "momentum": self.momentum})
+        config.update(self._affine_config())
+        config.update({
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+        })
+        order = ["name", "trainable", "dtype", "axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
+                 "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer", "beta_regularizer",
+                 "gamma_regularizer", "beta_constraint", "gamma_constraint"]
+        config = {k: config[k] for k in order}
+        config.update({"synchronized": self.synchronized, "renorm": False, "renorm_clipping": None,
+                       "renorm_momentum": 0.99})
+        return config
+
+    def extra_repr(self):
+        return f"axis={self.axis}, momentum={self.momentum}, epsilon={self.epsilon}"
+
+
+class LayerNormalization(_Normalization):
+    """``keras.layers.LayerNormalization`` over ``axis`` (an int or a list), per sample;
+    ``rms_scaling`` as Keras defines it (``x * rsqrt(var + epsilon) * gamma``)."""
+
+    WEIGHTS = (Weight("gamma", "weight"), Weight("beta", "bias"))
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+        _axes(self.axis)
+        self.rms_scaling = bool(rms_scaling)
+        # Keras: rms_scaling always scales and never centres (and is deprecated: it divides by the variance).
+        self._with_beta = self.center and not self.rms_scaling
+        self._with_gamma = self.scale or self.rms_scaling
+        if self.rms_scaling:
+            warnings.warn("You passed `rms_scaling=True`, which is deprecated. This argument incorrectly scales the "
+                          "input by the variance, not the root mean square. To correctly use RMS Normalization, "
+                          "please use `keras.layers.RMSNormalization` instead.", stacklevel=2)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        axes = sorted(a % len(input_shape) for a in _axes(self.axis))
+        shape = tuple(int(input_shape[a]) for a in axes) if len(axes) > 1 else (int(input_shape[axes[0]]),)
+        if not self.built:
+            self._add_affine(shape)
+
+    def _build_from_weights(self, shapes):
+        shape = shapes.get("gamma", shapes.get("beta"))
+        if shape is not None and not self.built:
+            self._add_affine(tuple(shape))
+
+    def weight_names(self):
+        return self._affine_names()
+
+    def forward(self, inputs):
+        inputs = _as_tensor(inputs)
+        self._build_on_call(inputs)
+        out_dtype = self._out_dtype(inputs)
+        x = inputs.to(_float_dtype(inputs))
+        n = x.dim()
+        axes = sorted(a % n for a in _axes(self.axis))
+        gamma = None if self.weight is None else self.weight.to(x.dtype)
+        beta = None if self.bias is None else self.bias.to(x.dtype)
+        shape = [1] * n
+        for a in axes:
+            shape[a] = x.shape[a]
+        trailing = axes == list(range(n - len(axes), n))
+        if not self.rms_scaling and trailing:
+            normalized = tuple(x.shape[a] for a in axes)
+            y = F.layer_norm(x, normalized, None if gamma is None else gamma.reshape(normalized),
+                             None if beta is None else beta.reshape(normalized), self.epsilon)
+            return self._finish(y, out_dtype)
+        variance, mean = torch.var_mean(x, dim=axes, unbiased=False, keepdim=True)
+        inv = torch.rsqrt(variance + self.epsilon)
+        if self.rms_scaling:
+            y = x * inv
+            return self._finish(y if gamma is None else y * gamma.reshape(shape), out_dtype)
+        if gamma is not None:
+            inv = inv * gamma.reshape(shape)
+        res = -mean * inv
+        if beta is not None:
+            res = res + beta.reshape(shape)
+        return self._finish(x * inv + res, out_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        affine = self._affine_config()
+        config.update({"axis": self.axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                       "rms_scaling": self.rms_scaling})
+        config.update({k: affine[k] for k in ("beta_initializer", "gamma_initializer", "beta_regularizer",
+                                              "gamma_regularizer", "beta_constraint", "gamma_constraint")})
+        return config
+
+
+class GroupNormalization(_Normalization):
+    """``keras.layers.GroupNormalization``: ``groups`` groups of consecutive channels on ``axis``
+    (-1: channels_last), each normalized per sample (``F.group_norm`` on the channels moved first)."""
+
+    WEIGHTS = (Weight("gamma", "weight"), Weight("beta", "bias"))
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
+        self.groups = int(groups)
+        self.axis = int(axis)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        dim = input_shape[self.axis]
+        if dim is None:
+            raise ValueError(f"Axis {self.axis} of input tensor should have a defined dimension but the layer "
+                             f"received an input with shape {input_shape}.")
+        if self.groups == -1:
+            self.groups = dim
+        if dim < self.groups:
+            raise ValueError(f"Number of groups ({self.groups}) cannot be more than the number of channels ({dim}).")
+        if dim % self.groups:
+            raise ValueError(f"Number of groups ({self.groups}) must be a multiple of the number of channels "
+                             f"({dim}).")
+        if not self.built:
+            self._add_affine((int(dim),))
+
+    def _build_from_weights(self, shapes):
+        shape = shapes.get("gamma", shapes.get("beta"))
+        if shape is not None and len(shape) == 1 and not self.built:
+            if self.groups == -1:
+                self.groups = int(shape[0])
+            self._add_affine(tuple(shape))
+
+    def weight_names(self):
+        return self._affine_names()
+
+    def forward(self, inputs):
+        inputs = _as_tensor(inputs)
+        self._build_on_call(inputs)
+        out_dtype = self._out_dtype(inputs)
+        x = inputs.to(_float_dtype(inputs))
+        axis = self.axis % x.dim()
+        gamma = None if self.weight is None else self.weight.to(x.dtype)
+        beta = None if self.bias is None else self.bias.to(x.dtype)
+        y = F.group_norm(x.movedim(axis, 1), self.groups, gamma, beta, self.epsilon)
+        return self._finish(y.movedim(1, axis), out_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"groups": self.groups, "axis": self.axis})
+        affine = self._affine_config()
+        config.update({k: affine[k] for k in ("epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
+                                              "beta_regularizer", "gamma_regularizer", "beta_constraint",
+                                              "gamma_constraint")})
+        return config

@@ -1,0 +1,377 @@
+"""Keras 3's reshaping layers: ``Flatten``, ``Reshape``, ``Permute``, ``RepeatVector``,
+``ZeroPadding1D/2D/3D``, ``Cropping1D/2D/3D``, ``UpSampling1D/2D/3D``.
+
+Inputs are laid out as Keras lays them (channels_last unless ``data_format`` says otherwise),
+so ``Flatten`` after a convolution flattens in Keras's (height, width, channels) order and a
+ported ``Dense`` kernel fits unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch.nn.functional as F
+
+from ..validation import standardize_data_format, standardize_tuple
+from .base import WeightlessLayer
+
+__all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+           "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"]
+
+
+def _check_rank(layer, inputs, ndim):
+    if inputs.dim() != ndim:
+        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected ndim={ndim}, '
+                         f"found ndim={inputs.dim()}. Full shape received: {tuple(inputs.shape)}")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+class Flatten(WeightlessLayer):
+    """``keras.layers.Flatten``: ``(batch, ...)`` to ``(batch, features)`` in Keras's order
+    (``channels_first`` inputs are moved to channels_last first, as Keras does)."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = standardize_data_format(data_format)
+
+    def call(self, inputs):
+        if self.data_format == "channels_first" and inputs.dim() > 2:
+            inputs = inputs.movedim(1, -1)
+        return inputs.reshape(inputs.shape[0], -1) if inputs.dim() != 1 else inputs.reshape(-1, 1)
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(n is None for n in rest) else math.prod(rest)
+        return (input_shape[0], size)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"data_format": self.data_format})
+        return config
+
+
+class Reshape(WeightlessLayer):
+    """``keras.layers.Reshape``: each sample to ``target_shape`` (one entry may be -1), in
+    row-major order over Keras's layout."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            target = tuple(target_shape)
+        except TypeError:
+            raise TypeError(f"The `target_shape` argument must be a tuple of integers. "
+                            f"Received: target_shape={target_shape!r}") from None
+        if not all(_is_int(n) and (n > 0 or n == -1) for n in target):
+            raise ValueError(f"The `target_shape` argument must be a tuple of positive integers (one of them may "
+                             f"be -1). Received: target_shape={target_shape!r}")
+        if target.count(-1) > 1:
+            raise ValueError(f"There must be at most one unknown dimension in output_shape. "
+                             f"Received: output_shape={target}.")
+        self.target_shape = tuple(int(n) for n in target)
+
+    def _sample_shape(self, sample_shape):
+        size = math.prod(sample_shape)
+        known = math.prod(n for n in self.target_shape if n != -1)
+        if (-1 in self.target_shape and size % known) or (-1 not in self.target_shape and size != known):
+            raise ValueError("The total size of the tensor must be unchanged. Received: "
+                             f"input_shape={tuple(sample_shape)}, output_shape={self.target_shape}")
+        return tuple(size // known if n == -1 else n for n in self.target_shape)
+
+    def call(self, inputs):
+        return inputs.reshape(inputs.shape[0], *self._sample_shape(inputs.shape[1:]))
+
+    def compute_output_shape(self, input_shape):
+        if any(n is None for n in input_shape[1:]):
+            return (input_shape[0], *(None if n == -1 else n for n in self.target_shape))
+        return (input_shape[0], *self._sample_shape(input_shape[1:]))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"target_shape": self.target_shape})
+        return config
+
+
+class Permute(WeightlessLayer):
+    """``keras.layers.Permute``: the non-batch axes reordered by ``dims`` (1-based, as Keras)."""
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        dims = tuple(dims)
+        if sorted(dims) != list(range(1, len(dims) + 1)):
+            raise ValueError("Invalid permutation argument `dims` for Permute Layer. The set of indices in `dims` "
+                             f"must be consecutive and start from 1. Received dims={dims}")
+        self.dims = dims
+
+    def call(self, inputs):
+        _check_rank(self, inputs, len(self.dims) + 1)
+        return inputs.permute(0, *self.dims)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *(input_shape[d] for d in self.dims))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"dims": self.dims})
+        return config
+
+
+class RepeatVector(WeightlessLayer):
+    """``keras.layers.RepeatVector``: ``(batch, features)`` to ``(batch, n, features)``."""
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        if not _is_int(n):
+            raise TypeError(f"Expected an integer value for `n`, got {type(n)}.")
+        self.n = int(n)
+
+    def call(self, inputs):
+        _check_rank(self, inputs, 2)
+        return inputs.unsqueeze(1).expand(-1, self.n, -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"n": self.n})
+        return config
+
+
+def _pairs(value, rank, name):
+    """Keras's ``padding``/``cropping`` forms (an int, ``rank`` ints, or ``rank`` pairs) as
+    ``rank`` ``(before, after)`` pairs."""
+    if _is_int(value):
+        return ((int(value), int(value)),) * rank
+    if rank == 1:
+        return (standardize_tuple(value, 2, name, allow_zero=True),)
+    try:
+        entries = tuple(value)
+    except TypeError:
+        entries = None
+    if entries is None or len(entries) != rank:
+        raise ValueError(f"`{name}` should have {rank} elements. Received: {name}={value}.")
+    ordinal = ("1st", "2nd", "3rd")
+    return tuple(standardize_tuple(e, 2, f"{ordinal[i]} entry of {name}", allow_zero=True)
+                 for i, e in enumerate(entries))
+
+
+class _Spatial(WeightlessLayer):
+    """A layer acting on the spatial axes of ``(batch, *spatial, channels)`` inputs (or channels
+    first): ``_spatial_axes`` says where they are."""
+
+    rank = None
+    _has_data_format = True
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = standardize_data_format(data_format) if self._has_data_format else "channels_last"
+
+    def _first_axis(self):
+        return 1 if self.data_format == "channels_last" else 2
+
+    def _check(self, inputs):
+        _check_rank(self, inputs, self.rank + 2)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        first = self._first_axis()
+        for i in range(self.rank):
+            n = shape[first + i]
+            shape[first + i] = None if n is None else self._output_length(i, n)
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        if self._has_data_format:
+            config["data_format"] = self.data_format
+        return config
+
+
+class _ZeroPadding(_Spatial):
+    def __init__(self, padding, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.padding = _pairs(padding, self.rank, "padding")
+
+    def _output_length(self, i, n):
+        return n + sum(self.padding[i])
+
+    def call(self, inputs):
+        self._check(inputs)
+        pads = []
+        trailing = 1 if self.data_format == "channels_last" else 0
+        pads += [0, 0] * trailing
+        for before, after in reversed(self.padding):
+            pads += [before, after]
+        return F.pad(inputs, pads)
+
+    def get_config(self):
+        config = super().get_config()
+        config["padding"] = self.padding[0] if self.rank == 1 else self.padding
+        return config
+
+
+class ZeroPadding1D(_ZeroPadding):
+    """``keras.layers.ZeroPadding1D``: zeros before and after the steps axis."""
+
+    rank = 1
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
+class ZeroPadding2D(_ZeroPadding):
+    """``keras.layers.ZeroPadding2D``: zero rows and columns around each image."""
+
+    rank = 2
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
+class ZeroPadding3D(_ZeroPadding):
+    """``keras.layers.ZeroPadding3D``: zeros around each volume."""
+
+    rank = 3
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
+class _Cropping(_Spatial):
+    def __init__(self, cropping, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.cropping = _pairs(cropping, self.rank, "cropping")
+
+    def _output_length(self, i, n):
+        out = n - sum(self.cropping[i])
+        if out <= 0:
+            raise ValueError("Values in `cropping` argument should be smaller than the corresponding spatial "
+                             f"dimension of the input. Received: cropping={self.cropping}")
+        return out
+
+    def call(self, inputs):
+        self._check(inputs)
+        first = self._first_axis()
+        for i, (before, _) in enumerate(self.cropping):
+            axis = first + i
+            inputs = inputs.narrow(axis, before, self._output_length(i, inputs.shape[axis]))
+        return inputs
+
+    def get_config(self):
+        config = super().get_config()
+        config["cropping"] = self.cropping[0] if self.rank == 1 else self.cropping
+        return config
+
+
+class Cropping1D(_Cropping):
+    """``keras.layers.Cropping1D``: steps cut from the start and the end."""
+
+    rank = 1
+    _has_data_format = False
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(cropping, **kwargs)
+
+
+class Cropping2D(_Cropping):
+    """``keras.layers.Cropping2D``: rows and columns cut from each side."""
+
+    rank = 2
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(cropping, data_format, **kwargs)
+
+
+class Cropping3D(_Cropping):
+    """``keras.layers.Cropping3D``: each volume cut on each side."""
+
+    rank = 3
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(cropping, data_format, **kwargs)
+
+
+class _UpSampling(_Spatial):
+    interpolations = ("nearest",)
+
+    def __init__(self, size, data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.size = standardize_tuple(size, self.rank, "size")
+        if interpolation not in self.interpolations:
+            raise ValueError(f"kcompat reproduces {type(self).__name__} with interpolation in "
+                             f"{list(self.interpolations)} (TensorFlow's resize for those). "
+                             f"Received: interpolation={interpolation!r}")
+        self.interpolation = interpolation
+
+    def _output_length(self, i, n):
+        return n * self.size[i]
+
+    def call(self, inputs):
+        self._check(inputs)
+        first = self._first_axis()
+        if self.interpolation == "bilinear":
+            x = inputs.movedim(-1, 1) if self.data_format == "channels_last" else inputs
+            # TF's resize with half-pixel centres, no antialiasing: torch's align_corners=False.
+            y = F.interpolate(x, scale_factor=self.size, mode="bilinear", align_corners=False)
+            return y.movedim(1, -1) if self.data_format == "channels_last" else y
+        # Nearest, as Keras's repeat: each cell copied size times (expanded views, one copy).
+        out = list(inputs.shape)
+        y = inputs
+        for i in reversed(range(self.rank)):
+            axis = first + i
+            out[axis] *= self.size[i]
+            y = y.unsqueeze(axis + 1)
+            sizes = [-1] * y.dim()
+            sizes[axis + 1] = self.size[i]
+            y = y.expand(sizes)
+        return y.reshape(out)
+
+
+class UpSampling1D(_UpSampling):
+    """``keras.layers.UpSampling1D``: each step repeated ``size`` times."""
+
+    rank = 1
+    _has_data_format = False
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(size, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config["size"] = self.size[0]
+        return config
+
+
+class UpSampling2D(_UpSampling):
+    """``keras.layers.UpSampling2D``: rows and columns repeated (``"nearest"``) or resized
+    (``"bilinear"``, as ``tf.image.resize``)."""
+
+    rank = 2
+    interpolations = ("nearest", "bilinear")
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(size, data_format, interpolation, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"size": self.size, "interpolation": self.interpolation})
+        return config
+
+
+class UpSampling3D(_UpSampling):
+    """``keras.layers.UpSampling3D``: each cell repeated ``size`` times per axis."""
+
+    rank = 3
+
+    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
+        super().__init__(size, data_format, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config["size"] = self.size
+        return config
+

@@ -1,0 +1,234 @@
+"""The layers around the transposed convolution against real Keras 3 and Keras 2, run in the test.
+
+Each case builds the Keras layer from its arguments, hands both it and kcompat's (built from
+Keras's own ``get_config()``) the same random weights and inputs, and compares the output, the
+gradients for the input and for every trainable weight, the weights after the call (a training
+BatchNormalization's moving statistics), ``compute_output_shape`` and, for Keras 3, the config.
+Spaces cover what TF's arithmetic distinguishes: odd and even sizes, kernels below, at and above
+the stride, 'same' padding symmetric and not, both data formats.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import kcompat
+from kcompat.testing import tf_calls
+from kcompat.testing.tolerance import assert_close
+
+
+def _conv_cases():
+    cases = []
+    for rank, size in ((1, (9,)), (1, (8,)), (2, (7, 8)), (3, (5, 6, 4))):
+        for kernel, stride, padding in itertools.product((1, 2, 3, 4), (1, 2, 3), ("valid", "same")):
+            if rank == 3 and (kernel, stride) not in ((2, 2), (3, 2), (3, 1), (4, 3), (1, 2)):
+                continue
+            cases.append((f"Conv{rank}D", {"filters": 4, "kernel_size": kernel, "strides": stride,
+                                           "padding": padding}, (2, *size, 3)))
+        cases.append((f"Conv{rank}D", {"filters": 4, "kernel_size": 3, "dilation_rate": 2, "padding": "same"},
+                      (2, *size, 3)))
+        cases.append((f"Conv{rank}D", {"filters": 4, "kernel_size": 2, "groups": 2, "padding": "same",
+                                       "strides": 2, "use_bias": False, "activation": "relu"}, (2, *size, 6)))
+        cases.append((f"Conv{rank}D", {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same",
+                                       "data_format": "channels_first"}, (2, 3, *size)))
+    cases.append(("Conv1D", {"filters": 4, "kernel_size": 3, "padding": "causal", "dilation_rate": 2}, (2, 9, 3)))
+    cases.append(("Conv1D", {"filters": 2, "kernel_size": 7, "strides": 2, "padding": "same"}, (2, 16, 3)))
+    cases.append(("Conv2D", {"filters": 2, "kernel_size": (3, 2), "strides": (2, 1), "padding": "same"},
+                  (2, 7, 6, 3)))
+    return cases
+
+
+def _pool_cases():
+    cases = []
+    for kind, (rank, size) in itertools.product(("Max", "Average"), ((1, (9,)), (1, (8,)), (2, (7, 8)),
+                                                                     (3, (5, 6, 4)))):
+        for pool, stride, padding in itertools.product((2, 3), (None, 1, 2), ("valid", "same")):
+            if rank == 3 and (pool, stride) not in ((2, None), (3, 2)):
+                continue
+            cases.append((f"{kind}Pooling{rank}D", {"pool_size": pool, "strides": stride, "padding": padding},
+                          (2, *size, 3)))
+        cases.append((f"{kind}Pooling{rank}D", {"pool_size": 3, "strides": 2, "padding": "same",
+                                                "data_format": "channels_first"}, (2, 3, *size)))
+        for data_format, keepdims in itertools.product(("channels_last", "channels_first"), (False, True)):
+            cases.append((f"Global{kind}Pooling{rank}D", {"data_format": data_format, "keepdims": keepdims},
+                          (2, *size, 3)))
+    return cases
+
+
+def _normalization_cases():
+    cases = []
+    for shape, axis in (((4, 5, 6, 3), -1), ((4, 3, 5, 6), 1), ((6, 7), -1), ((3, 5, 4), -1), ((2, 3, 4, 5, 6), -1)):
+        for training in (False, True):
+            cases.append(("BatchNormalization", {"axis": axis}, shape, training))
+        cases.append(("BatchNormalization", {"axis": axis, "momentum": 0.9, "epsilon": 1e-5, "center": False},
+                      shape, True))
+        cases.append(("BatchNormalization", {"axis": axis, "scale": False}, shape, False))
+    for shape, axis in (((4, 5, 6), -1), ((3, 4, 5, 6), [1, 2, 3]), ((3, 4, 5, 6), [2, 3]), ((3, 4, 5), 1),
+                        ((3, 4, 5, 6), [1, 3])):
+        cases.append(("LayerNormalization", {"axis": axis}, shape))
+        cases.append(("LayerNormalization", {"axis": axis, "center": False, "epsilon": 1e-6}, shape))
+    cases.append(("LayerNormalization", {"rms_scaling": True}, (3, 4, 5)))
+    for shape, groups, axis in (((2, 5, 6, 8), 4, -1), ((2, 8, 5, 6), 2, 1), ((2, 7, 6), 6, -1), ((2, 7, 6), -1, -1),
+                                ((2, 7, 6), 1, -1)):
+        cases.append(("GroupNormalization", {"groups": groups, "axis": axis}, shape))
+    return cases
+
+
+def _other_cases():
+    return [
+        ("Dense", {"units": 5}, (4, 3)), ("Dense", {"units": 5, "activation": "tanh", "use_bias": False}, (2, 3, 4, 3)),
+        ("Dense", {"units": 1, "activation": "sigmoid"}, (4, 7)),
+        ("PReLU", {}, (2, 4, 5, 3)), ("PReLU", {"shared_axes": [1, 2]}, (2, 4, 5, 3)), ("PReLU", {}, (4, 6)),
+        ("Flatten", {}, (2, 3, 4, 5)), ("Flatten", {"data_format": "channels_first"}, (2, 3, 4, 5)),
+        ("Flatten", {}, (3, 4)),
+        ("Reshape", {"target_shape": (4, 5, 3)}, (2, 60)), ("Reshape", {"target_shape": (-1, 3)}, (2, 4, 6)),
+        ("Permute", {"dims": (2, 1)}, (2, 3, 4)), ("Permute", {"dims": (3, 1, 2)}, (2, 3, 4, 5)),
+        ("RepeatVector", {"n": 3}, (2, 5)),
+        ("ZeroPadding1D", {"padding": (1, 2)}, (2, 5, 3)), ("ZeroPadding2D", {}, (2, 4, 5, 3)),
+        ("ZeroPadding2D", {"padding": ((1, 0), (2, 3)), "data_format": "channels_first"}, (2, 3, 4, 5)),
+        ("ZeroPadding3D", {"padding": (1, 2, 0)}, (1, 3, 4, 2, 2)),
+        ("Cropping1D", {"cropping": (1, 2)}, (2, 6, 3)), ("Cropping2D", {"cropping": ((1, 0), (2, 1))}, (2, 5, 6, 3)),
+        ("Cropping2D", {"cropping": 1, "data_format": "channels_first"}, (2, 3, 5, 6)),
+        ("Cropping3D", {}, (1, 4, 5, 6, 2)),
+        ("UpSampling1D", {"size": 3}, (2, 4, 3)), ("UpSampling2D", {}, (2, 3, 4, 3)),
+        ("UpSampling2D", {"size": (2, 3), "data_format": "channels_first"}, (2, 3, 3, 4)),
+        ("UpSampling2D", {"interpolation": "bilinear"}, (2, 3, 4, 3)),
+        ("UpSampling2D", {"size": (3, 2), "interpolation": "bilinear"}, (1, 5, 4, 2)),
+        ("UpSampling3D", {"size": (1, 2, 3)}, (1, 2, 3, 2, 2)),
+        ("Rescaling", {"scale": 1 / 127.5, "offset": -1.0}, (2, 4, 4, 3)),
+        ("Dropout", {"rate": 0.5}, (2, 6)), ("SpatialDropout2D", {"rate": 0.3}, (2, 4, 4, 3)),
+        ("GaussianNoise", {"stddev": 0.5}, (2, 6)), ("GaussianDropout", {"rate": 0.3}, (2, 6)),
+    ]
+
+
+MERGE_CASES = [("Add", {}, [(2, 3, 4)] * 3), ("Subtract", {}, [(2, 3, 4)] * 2), ("Multiply", {}, [(2, 3, 4)] * 2),
+               ("Average", {}, [(2, 3, 4)] * 3), ("Maximum", {}, [(2, 3, 4)] * 2), ("Minimum", {}, [(2, 3, 4)] * 2),
+               ("Concatenate", {}, [(2, 3, 4), (2, 3, 2)]), ("Concatenate", {"axis": 1}, [(2, 3, 4), (2, 1, 4)]),
+               ("Add", {}, [(2, 3, 4), (2, 1, 4)])]
+
+
+def _case(entry):
+    name, config, shape, *training = entry
+    return name, config, shape, (training[0] if training else None)
+
+
+def _id(entry):
+    name, config, shape, training = _case(entry)
+    parts = [name, *(f"{k}{v}" for k, v in config.items()), "x".join(map(str, np.ravel(shape)))]
+    if training:
+        parts.append("training")
+    return "-".join(str(p).replace(" ", "") for p in parts)
+
+
+ALL = _conv_cases() + _pool_cases() + _normalization_cases() + _other_cases() + MERGE_CASES
+
+
+def _keras2(name, config):
+    config = dict(config)
+    if name == "GroupNormalization":
+        return None  # tf_keras 2.21 has it, but under keras.layers only as experimental
+    if name == "LayerNormalization" and config.pop("rms_scaling", False):
+        return None
+    if name == "Rescaling" or name.startswith("GaussianNoise"):
+        return config
+    if name.startswith("Conv") and config.get("groups", 1) != 1 and name == "Conv3D":
+        return None
+    return config
+
+
+def _random_weights(shapes_and_names, dtype, rng):
+    out = []
+    for name, shape in shapes_and_names:
+        value = rng.standard_normal(shape).astype(dtype)
+        out.append(np.abs(value) + 0.5 if "variance" in name else value)
+    return out
+
+
+def _run(oracle, entry, reference, dtype):
+    name, config, shape, training = _case(entry)
+    cls = getattr(kcompat.layers, name)
+    rng = np.random.default_rng(abs(hash(_id(entry))) % 2**32)
+    many = isinstance(shape, list)
+    x = [rng.standard_normal(s).astype(dtype) for s in shape] if many else rng.standard_normal(shape).astype(dtype)
+    if name == "Rescaling":
+        x = rng.integers(0, 256, shape).astype(dtype)
+    probe = cls(**config)
+    if not probe.built or probe.WEIGHTS:
+        probe.build(shape)
+    names = probe.weight_names() if probe.WEIGHTS else []
+    weights = _random_weights(zip(names, [w.shape for w in probe.get_weights()]), dtype, rng) if names else None
+    y_shape = probe.compute_output_shape(shape) if many else probe.compute_output_shape(shape)
+    upstream = rng.standard_normal(y_shape).astype(dtype)
+    tf_dtype = "float32" if dtype == "float64" and name.startswith(TF_COMPUTES_IN_FLOAT32) else dtype
+    kwargs = dict(reference=reference, class_name=name, config=dict(config, dtype=tf_dtype), x=x,
+                  upstream=upstream, weights=weights, training=training, input_shape=shape)
+    if tf_dtype != dtype:
+        # TF has no float64 3-D pooling kernel and resizes in float32: judged at float32's tolerance.
+        kwargs.update(x=x.astype(tf_dtype), upstream=upstream.astype(tf_dtype))
+    if config.get("data_format") == "channels_first" and name.startswith(NCHW_ON_CPU_REFUSED):
+        # TF's CPU kernels refuse NCHW: the same layer on channels_last tensors, moved back.
+        kwargs["config"] = dict(kwargs["config"], data_format="channels_last")
+        theirs = _moved(oracle.run(tf_calls.keras_layer, **dict(
+            kwargs, x=np.moveaxis(kwargs["x"], 1, -1),
+            upstream=np.moveaxis(kwargs["upstream"], 1, -1), input_shape=(shape[0], *shape[2:], shape[1]))))
+    else:
+        theirs = oracle.run(tf_calls.keras_layer, **kwargs)
+    if kwargs["config"] != dict(config, dtype=dtype):
+        theirs["config"] = oracle.run(tf_calls.keras_layer, reference=reference, class_name=name,
+                                      config=dict(config, dtype=dtype))["config"]
+    layer = cls.from_config(theirs["config"])
+    if weights is not None:
+        layer.set_weights(theirs["weights"])
+    inputs = [torch.tensor(a, requires_grad=True) for a in (x if many else [x])]
+    if training is None:
+        layer.eval()
+    y = layer(inputs if many else inputs[0], **({} if training is None else {"training": training}))
+    (y * torch.tensor(upstream)).sum().backward()
+    return layer, inputs, y, theirs, tf_dtype
+
+
+NCHW_ON_CPU_REFUSED = ("Conv", "MaxPooling", "AveragePooling")
+TF_COMPUTES_IN_FLOAT32 = ("MaxPooling3D", "AveragePooling3D", "UpSampling2D")
+
+
+def _moved(theirs):
+    for key in ("output", "grad"):
+        theirs[key] = np.moveaxis(theirs[key], -1, 1)
+    shape = theirs["output_shape"]
+    theirs["output_shape"] = (shape[0], shape[-1], *shape[1:-1])
+    return theirs
+
+
+def _compare(layer, inputs, y, theirs, dtype):
+    assert_close(y.detach().numpy(), theirs["output"], dtype, "output")
+    grads = theirs["grad"] if isinstance(theirs["grad"], list) else [theirs["grad"]]
+    for i, (x, g) in enumerate(zip(inputs, grads)):
+        assert_close(x.grad.numpy(), g, dtype, f"d_input{i}")
+    names = layer.weight_names() if layer.WEIGHTS else []
+    for name, ours, grad in zip(names, layer.keras_grads(), theirs.get("weight_grads", [])):
+        if layer._spec(name).trainable:
+            assert_close(ours.numpy(), grad, dtype, f"d_{name}")
+    for name, ours, after in zip(names, layer.get_weights(), theirs["weights_after"]):
+        assert_close(ours, after, dtype, f"{name} after the call")
+
+
+CASES = [pytest.param(entry, reference, id=f"{_id(entry)}-{reference}") for entry in ALL
+         for reference in ("keras", "tf_keras") if reference == "keras" or _keras2(entry[0], entry[1]) is not None]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("entry,reference", CASES)
+def test_matches_keras(oracle, entry, reference, dtype):
+    layer, inputs, y, theirs, judged_as = _run(oracle, entry, reference, dtype)
+    assert y.dtype == inputs[0].dtype == getattr(torch, dtype)
+    _compare(layer, inputs, y, theirs, judged_as)
+    assert tuple(y.shape) == tuple(theirs["output_shape"])
+    if reference == "keras":  # Keras's config of an unbuilt layer (a build may fill in groups=-1, say)
+        fresh = getattr(kcompat.layers, entry[0]).from_config(theirs["config"])
+        assert fresh.get_config() == theirs["config"]
+        json.dumps(fresh.get_config())
