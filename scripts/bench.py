@@ -1,6 +1,8 @@
 """What does the port cost? kcompat against raw torch, TensorFlow and Keras 3's torch backend.
 
-    python scripts/bench.py [--rounds 9] [--max-rounds 15] [--min-time 0.2] [--json] [--only NAME]
+    python scripts/bench.py [--rounds 9] [--max-rounds 15] [--min-time 0.2] [--json] [--only NAME] [--around]
+
+``--around`` times the layers around the transposed convolution instead (:mod:`bench_around`).
 
 For each layer shape, forward and forward+backward, in one process and interleaved (every
 round calls every torch implementation in turn, call by call, for about ``--min-time`` each,
@@ -276,6 +278,46 @@ def bench(rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
     return rows
 
 
+def bench_around(rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
+    """The layers around the transposed convolution (:mod:`bench_around`), timed as :func:`bench` times."""
+    import bench_around
+
+    out = []
+    for name, impls in bench_around.rows():
+        if only and only not in name:
+            continue
+        for mode, index in (("forward", 0), ("forward+backward", 1)):
+            samples = {impl: [] for impl in impls}
+            for fns in impls.values():
+                fns[index]()
+            while True:
+                for impl, seconds in _interleaved({impl: fns[index] for impl, fns in impls.items()},
+                                                  min_time).items():
+                    samples[impl].append(seconds)
+                done = len(samples["kcompat"])
+                spread = ratio_spread(samples, bench_around.round_ratios)
+                if done >= rounds and (done >= (max_rounds or rounds) or
+                                       all(e <= tolerance * r for r, e in spread.values())):
+                    break
+            out.append({"layer": name, "mode": mode, "rounds": done,
+                        "ms": {i: statistics.median(v) * 1e3 for i, v in samples.items()},
+                        "ratios": {key: r for key, (r, _) in spread.items()},
+                        "ratio_errors": {key: e for key, (_, e) in spread.items()}})
+    return out
+
+
+def _print_around(rows):
+    shown = (("kcompat/torch-port", "kc/port"), ("kcompat/tensorflow", "kc/TF"), ("keras3-torch/kcompat", "k3t/kc"))
+    print(f"{'layer':38s} {'mode':16s} {'rounds':>6s} {'kc ms':>9s} " + " ".join(f"{label:>13s}" for _, label in shown))
+    for row in rows:
+        cells = " ".join(f"{row['ratios'].get(key, float('nan')):6.2f} ±{row['ratio_errors'].get(key, 0):5.1%}"
+                         for key, _ in shown)
+        print(f"{row['layer']:38s} {row['mode']:16s} {row['rounds']:6d} {row['ms']['kcompat']:9.3f} {cells}")
+    print("kc/port: kcompat vs the best plain-torch port (functional ops on the channels_last view, F.pad only "
+          "where TF's padding is asymmetric); kc/TF: vs tf_keras in tf.function; k3t/kc: Keras 3 on torch vs "
+          "kcompat.")
+
+
 def _round_ratios(ms):
     """The ratios of one round's timings (``ms``: implementation -> seconds)."""
     kc = min(ms["kcompat-cl"], ms["kcompat-cf"])
@@ -289,11 +331,11 @@ def _round_ratios(ms):
     return out
 
 
-def ratio_spread(samples):
+def ratio_spread(samples, round_ratios=_round_ratios):
     """``{ratio: (median over rounds, 2 x its standard error)}``; the error is estimated from the
     interquartile range (``SE(median) ~ 1.2533 * sigma / sqrt(n)``, ``sigma ~ IQR / 1.349``)."""
-    per_round = [_round_ratios({impl: v[i] for impl, v in samples.items()})
-                 for i in range(len(samples["kcompat-cl"]))]
+    rounds = len(next(iter(samples.values())))
+    per_round = [round_ratios({impl: v[i] for impl, v in samples.items()}) for i in range(rounds)]
     out = {}
     for key in per_round[0]:
         values = [r[key] for r in per_round]
@@ -313,7 +355,17 @@ def main(argv=None):
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds per timing sample")
     parser.add_argument("--only", help="only layers whose name contains this")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--around", action="store_true",
+                        help="the layers around the transposed convolution (Conv, BatchNormalization, Dense, ...)")
     args = parser.parse_args(argv)
+    if args.around:
+        rows = bench_around(args.rounds, args.min_time, args.only, max(args.rounds, args.max_rounds))
+        if args.json:
+            print(json.dumps({"torch_threads": torch.get_num_threads(), "rows": rows}, indent=1))
+        else:
+            print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+            _print_around(rows)
+        return 0
     gflops = matmul_gflops(args.min_time)
     rows = bench(args.rounds, args.min_time, args.only, max(args.rounds, args.max_rounds))
     if args.json:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ import torch
 
 import kcompat
 from kcompat.testing import tf_calls
+from kcompat.testing.tf_oracle import TFError
 from kcompat.testing.tolerance import assert_close
 
 
@@ -232,3 +234,140 @@ def test_matches_keras(oracle, entry, reference, dtype):
         fresh = getattr(kcompat.layers, entry[0]).from_config(theirs["config"])
         assert fresh.get_config() == theirs["config"]
         json.dumps(fresh.get_config())
+
+
+@pytest.mark.parametrize("reference", ["keras", "tf_keras"])
+@pytest.mark.parametrize("config", [{"input_dim": 10, "output_dim": 4}, {"input_dim": 7, "output_dim": 3,
+                                                                         "mask_zero": True}])
+def test_embedding_matches_keras(oracle, reference, config):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, config["input_dim"], (2, 5)).astype("int32")
+    weights = [rng.standard_normal((config["input_dim"], config["output_dim"])).astype("float32")]
+    upstream = rng.standard_normal((2, 5, config["output_dim"])).astype("float32")
+    theirs = oracle.run(tf_calls.keras_layer, reference=reference, class_name="Embedding", config=config, x=x,
+                        upstream=upstream, weights=weights)
+    layer = kcompat.Embedding.from_config(theirs["config"])
+    layer.set_weights(weights)
+    y = layer(torch.tensor(x))
+    (y * torch.tensor(upstream)).sum().backward()
+    assert_close(y.detach().numpy(), theirs["output"], "float32", "output")
+    assert_close(layer.keras_grads()[0].numpy(), theirs["weight_grads"][0], "float32", "d_embeddings")
+    assert layer.weight.shape == (config["input_dim"], config["output_dim"])  # nn.Embedding's layout
+    mask = layer.compute_mask(torch.tensor(x))
+    assert (mask is None) == (not config.get("mask_zero")) and (mask is None or bool((mask == (torch.tensor(x) != 0)).all()))
+    if reference == "keras":
+        assert kcompat.Embedding.from_config(theirs["config"]).get_config() == theirs["config"]
+
+
+@pytest.mark.parametrize("name,config", [
+    ("Conv2D", {"filters": 3, "kernel_size": 2, "groups": 2}),
+    ("Conv2D", {"filters": 4, "kernel_size": 2, "strides": 2, "dilation_rate": 2}),
+    ("Conv1D", {"filters": 4, "kernel_size": 2, "padding": "full"}),
+    ("Dense", {"units": 0}),
+    ("Dropout", {"rate": 1.5}),
+    ("Permute", {"dims": (1, 3)}),
+    ("Reshape", {"target_shape": (-1, -1)}),
+])
+def test_bad_arguments_are_refused_as_keras_words_it(oracle, name, config):
+    with pytest.raises(TFError) as theirs:
+        oracle.run(tf_calls.keras_layer, reference="keras", class_name=name, config=config,
+                   **({"x": np.zeros((1, 6), "float32")} if name == "Reshape" else {}))
+    with pytest.raises(ValueError) as ours:
+        layer = getattr(kcompat.layers, name)(**config)
+        layer(torch.zeros(1, 6))
+    # Keras prints the allowed paddings as a Python set, in hash order: compared as sets.
+    def canonical(message):
+        return re.sub(r"\{[^}]*\}", lambda m: str(sorted(m.group(0)[1:-1].split(", "))), message)
+    assert canonical(str(ours.value)) == canonical(theirs.value.message)
+
+
+@pytest.mark.parametrize("name,config,shape", [
+    ("Dropout", {"rate": 0.3}, (400, 500)), ("Dropout", {"rate": 0.5, "noise_shape": (None, 1)}, (2000, 30)),
+    ("SpatialDropout2D", {"rate": 0.4}, (200, 3, 3, 40)), ("SpatialDropout1D", {"rate": 0.2}, (300, 4, 50)),
+    ("GaussianNoise", {"stddev": 0.7}, (400, 500)), ("GaussianDropout", {"rate": 0.3}, (400, 500)),
+])
+def test_noise_layers_draw_keras_distribution_in_training_only(name, config, shape):
+    layer = getattr(kcompat.layers, name)(**config, seed=7)
+    x = torch.ones(shape, dtype=torch.float64)
+    assert torch.equal(layer(x, training=False), x)
+    layer.eval()
+    assert torch.equal(layer(x), x)  # model.eval() is Keras's training=False
+    layer.train()
+    y = layer(x)
+    assert torch.equal(y, layer.__class__(**config, seed=7)(x))  # a seed repeats the draws
+    if name == "GaussianNoise":
+        noise = y - 1
+        assert abs(noise.mean()) < 0.01 and abs(noise.std() - config["stddev"]) < 0.01
+    elif name == "GaussianDropout":
+        assert abs(y.mean() - 1) < 0.01 and abs(y.std() - (0.3 / 0.7) ** 0.5) < 0.01
+    else:
+        rate = config["rate"]
+        kept = y != 0
+        assert torch.allclose(y[kept], torch.tensor(1 / (1 - rate), dtype=y.dtype))  # Keras's inverted scaling
+        assert abs(1 - kept.double().mean() - rate) < 0.02
+        if name.startswith("Spatial"):  # whole channels dropped together
+            per_channel = kept.movedim(-1, 1).flatten(2)
+            assert bool((per_channel.all(-1) | ~per_channel.any(-1)).all())
+        if config.get("noise_shape"):
+            assert bool((kept.all(1) | ~kept.any(1)).all())
+
+
+def test_batch_normalization_is_torch_shaped_and_keras_behaved(oracle):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((8, 4, 4, 3)).astype("float32")
+    layer = kcompat.BatchNormalization()
+    layer(torch.tensor(x))  # a fresh module trains, as torch modules do
+    assert sorted(layer.state_dict()) == ["bias", "running_mean", "running_var", "weight"]
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]  # moving statistics are buffers
+    assert layer.momentum == 0.99 and layer.epsilon == 1e-3  # Keras's, not torch's 0.1 / 1e-5
+    # trainable=False: Keras normalizes with the moving statistics even when training.
+    weights = [rng.standard_normal(3).astype("float32"), rng.standard_normal(3).astype("float32"),
+               rng.standard_normal(3).astype("float32"), (rng.random(3) + 0.5).astype("float32")]
+    theirs = oracle.run(tf_calls.keras_layer, reference="keras", class_name="BatchNormalization",
+                        config={"trainable": False}, x=x, weights=weights, training=True)
+    frozen = kcompat.BatchNormalization(trainable=False)
+    frozen.set_weights(weights)
+    y = frozen(torch.tensor(x), training=True)
+    assert_close(y.numpy(), theirs["output"], "float32", "output")
+    for ours, after in zip(frozen.get_weights(), theirs["weights_after"]):
+        assert_close(ours, after, "float32", "weights after")
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name,config,shape", [
+    ("Dense", {"units": 4}, (3, 5)), ("Conv2D", {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"},
+                                      (2, 6, 7, 3)),
+    ("BatchNormalization", {}, (2, 6, 7, 3)), ("LayerNormalization", {}, (2, 6, 3)),
+])
+def test_mixed_policies(oracle, policy, name, config, shape):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape).astype("float32")
+    layer = getattr(kcompat.layers, name)(**config, dtype=policy)
+    layer.build(shape)
+    weights = _random_weights(zip(layer.weight_names(), [w.shape for w in layer.get_weights()]), "float32", rng)
+    theirs = oracle.run(tf_calls.keras_layer, reference="keras", class_name=name, config=dict(config, dtype=policy),
+                        x=x, weights=weights)
+    layer.set_weights(weights)
+    layer.eval()
+    y = layer(torch.tensor(x))
+    assert y.dtype == layer.compute_dtype and layer.get_config()["dtype"] == theirs["config"]["dtype"]
+    assert_close(y.detach().float().numpy(), theirs["output"], policy.replace("mixed_", ""), "output")
+
+
+def test_flatten_keeps_keras_order_for_a_ported_dense():
+    """A channels_last feature map flattened as Keras does fits a Dense kernel ported unchanged."""
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
+    assert torch.equal(kcompat.Flatten()(x), x.reshape(2, -1))
+    assert torch.equal(kcompat.Flatten(data_format="channels_first")(x.movedim(-1, 1)), x.reshape(2, -1))
+
+
+def test_strided_same_conv_pads_as_tensorflow_not_torch():
+    """TF pads a stride-2 'same' Conv1D of kernel 4 on 15 steps by 1 before and 2 after (torch's
+    symmetric padding cannot); kcompat's numbers are F.pad's then a padding-0 convolution."""
+    layer = kcompat.Conv1D(2, 4, strides=2, padding="same", in_channels=3)
+    x = torch.rand(1, 15, 3)
+    expected = torch.nn.functional.conv1d(torch.nn.functional.pad(x.movedim(-1, 1), [1, 2]), layer.weight,
+                                          layer.bias, 2).movedim(1, -1)
+    assert torch.equal(layer(x), expected)
+    assert kcompat.shapes.conv_padding(15, 4, 2, "same") == (1, 2)
+    assert kcompat.shapes.conv_padding(16, 7, 2, "same") == (2, 3)  # the issue's Conv1D: 2 before, 3 after

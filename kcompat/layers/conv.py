@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import activations, constraints, initializers, layouts, regularizers, shapes
-from ..validation import standardize_data_format, standardize_int, standardize_padding, standardize_tuple
+from ..validation import standardize_data_format, standardize_int, standardize_tuple
 from .base import Layer, Weight
 
 __all__ = ["BaseConv", "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"]
@@ -41,7 +41,11 @@ class BaseConv(Layer):
         self.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
         self.strides = standardize_tuple(strides, rank, "strides")
         self.dilation_rate = standardize_tuple(dilation_rate, rank, "dilation_rate")
-        self.padding = standardize_padding(padding, ("valid", "same", "causal") if rank == 1 else ("valid", "same"))
+        allowed = ("valid", "same", "causal") if rank == 1 else ("valid", "same")
+        if not isinstance(padding, str) or padding.lower() not in allowed:
+            raise ValueError("The `padding` argument must be a list/tuple or one of "
+                             f"{{{', '.join(repr(a) for a in allowed)}}}. Received: {padding}")
+        self.padding = padding.lower()
         self.data_format = standardize_data_format(data_format)
         if self.filters % self.groups:
             raise ValueError("The number of filters must be evenly divisible by the number of groups. "

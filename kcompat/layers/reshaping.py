@@ -69,8 +69,8 @@ class Reshape(WeightlessLayer):
             raise ValueError(f"The `target_shape` argument must be a tuple of positive integers (one of them may "
                              f"be -1). Received: target_shape={target_shape!r}")
         if target.count(-1) > 1:
-            raise ValueError(f"There must be at most one unknown dimension in output_shape. "
-                             f"Received: output_shape={target}.")
+            raise ValueError(f"There must be at most one unknown dimension (-1) in `target_shape`. "
+                             f"Received: target_shape={target}.")
         self.target_shape = tuple(int(n) for n in target)
 
     def _sample_shape(self, sample_shape):
