@@ -151,7 +151,16 @@ def implementations(layer, shape, port, training):
     if training is None:
         layer.eval()
     ours = (lambda a: layer(a)) if training is None else (lambda a: layer(a, training=training))
-    out = {"kcompat": _pair(ours, inputs, params), "torch-port": _pair(port(layer), inputs, params)}
+    ported = port(layer)
+    arg = inputs if len(inputs) > 1 else inputs[0]
+    with torch.no_grad():
+        state = [b.clone() for b in layer.buffers()]
+        expected = ported(arg)
+        for b, saved in zip(layer.buffers(), state):  # a training BatchNorm's port updates them too
+            b.copy_(saved)
+        if not torch.allclose(ours(arg), expected, rtol=1e-5, atol=1e-5):
+            raise AssertionError(f"the torch port of {type(layer).__name__} computes other numbers than kcompat")
+    out = {"kcompat": _pair(ours, inputs, params), "torch-port": _pair(ported, inputs, params)}
     out.update(_tf(layer, inputs, training))
     keras3 = _keras3_torch(layer, inputs, training)
     if keras3:

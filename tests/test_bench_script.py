@@ -51,3 +51,16 @@ def test_ratio_spread_is_the_median_with_twice_its_standard_error(monkeypatch):
     assert spread["kcompat/raw-torch"] == (2.0, pytest.approx(2 * 1.2533 * (q3 - q1) / 1.349 / 5 ** 0.5))
     assert spread["kcompat/tensorflow"][0] == 1.0  # against the faster TensorFlow (Keras 3 on TF here)
     assert spread["kcompat-best/raw-torch"] == (2.0, pytest.approx(spread["kcompat/raw-torch"][1]))
+
+
+@pytest.mark.slow
+def test_bench_around_reports_every_implementation_and_ratio():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--around", "--rounds", "1", "--max-rounds", "1",
+                          "--min-time", "0.001", "--only", "Conv1D", "--json"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    rows = json.loads(out)["rows"]
+    assert [row["mode"] for row in rows] == ["forward", "forward+backward"]
+    for row in rows:
+        assert set(row["ms"]) == {"kcompat", "torch-port", "tf-function", "keras3-torch"}
+        assert all(v > 0 for v in row["ms"].values())
+        assert set(row["ratios"]) == {"kcompat/torch-port", "kcompat/tensorflow", "keras3-torch/kcompat"}
