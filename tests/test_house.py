@@ -105,7 +105,7 @@ PUBLIC = ["kcompat", "kcompat.activations", "kcompat.constraints", "kcompat.erro
           "kcompat.regularizers", "kcompat.shapes", "kcompat.compat.v1", "kcompat.convert", "kcompat.harness",
           "kcompat.testing", "kcompat.testing.parity", "kcompat.testing.result", "kcompat.testing.tolerance",
           "kcompat.testing.tf_defects", "kcompat.testing.tf_oracle", "kcompat.testing.tf_calls",
-          "kcompat.testing.tf_worker", "kcompat.convert.converter", "kcompat.harness.grid"]
+          "kcompat.testing.tf_worker", "kcompat.testing.layer_parity", "kcompat.convert.converter", "kcompat.harness.grid"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

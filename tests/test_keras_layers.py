@@ -20,6 +20,7 @@ import torch
 
 import kcompat
 from kcompat.testing import tf_calls
+from kcompat.testing.layer_parity import check_layer, random_weights
 from kcompat.testing.tf_oracle import TFError
 from kcompat.testing.tolerance import assert_close
 
@@ -143,82 +144,6 @@ def _keras2(name, config):
     return config
 
 
-def _random_weights(shapes_and_names, dtype, rng):
-    out = []
-    for name, shape in shapes_and_names:
-        value = rng.standard_normal(shape).astype(dtype)
-        out.append(np.abs(value) + 0.5 if "variance" in name else value)
-    return out
-
-
-def _run(oracle, entry, reference, dtype):
-    name, config, shape, training = _case(entry)
-    cls = getattr(kcompat.layers, name)
-    rng = np.random.default_rng(abs(hash(_id(entry))) % 2**32)
-    many = isinstance(shape, list)
-    x = [rng.standard_normal(s).astype(dtype) for s in shape] if many else rng.standard_normal(shape).astype(dtype)
-    if name == "Rescaling":
-        x = rng.integers(0, 256, shape).astype(dtype)
-    probe = cls(**config)
-    if not probe.built or probe.WEIGHTS:
-        probe.build(shape)
-    names = probe.weight_names() if probe.WEIGHTS else []
-    weights = _random_weights(zip(names, [w.shape for w in probe.get_weights()]), dtype, rng) if names else None
-    y_shape = probe.compute_output_shape(shape) if many else probe.compute_output_shape(shape)
-    upstream = rng.standard_normal(y_shape).astype(dtype)
-    tf_dtype = "float32" if dtype == "float64" and name.startswith(TF_COMPUTES_IN_FLOAT32) else dtype
-    kwargs = dict(reference=reference, class_name=name, config=dict(config, dtype=tf_dtype), x=x,
-                  upstream=upstream, weights=weights, training=training, input_shape=shape)
-    if tf_dtype != dtype:
-        # TF has no float64 3-D pooling kernel and resizes in float32: judged at float32's tolerance.
-        kwargs.update(x=x.astype(tf_dtype), upstream=upstream.astype(tf_dtype))
-    if config.get("data_format") == "channels_first" and name.startswith(NCHW_ON_CPU_REFUSED):
-        # TF's CPU kernels refuse NCHW: the same layer on channels_last tensors, moved back.
-        kwargs["config"] = dict(kwargs["config"], data_format="channels_last")
-        theirs = _moved(oracle.run(tf_calls.keras_layer, **dict(
-            kwargs, x=np.moveaxis(kwargs["x"], 1, -1),
-            upstream=np.moveaxis(kwargs["upstream"], 1, -1), input_shape=(shape[0], *shape[2:], shape[1]))))
-    else:
-        theirs = oracle.run(tf_calls.keras_layer, **kwargs)
-    if kwargs["config"] != dict(config, dtype=dtype):
-        theirs["config"] = oracle.run(tf_calls.keras_layer, reference=reference, class_name=name,
-                                      config=dict(config, dtype=dtype))["config"]
-    layer = cls.from_config(theirs["config"])
-    if weights is not None:
-        layer.set_weights(theirs["weights"])
-    inputs = [torch.tensor(a, requires_grad=True) for a in (x if many else [x])]
-    if training is None:
-        layer.eval()
-    y = layer(inputs if many else inputs[0], **({} if training is None else {"training": training}))
-    (y * torch.tensor(upstream)).sum().backward()
-    return layer, inputs, y, theirs, tf_dtype
-
-
-NCHW_ON_CPU_REFUSED = ("Conv", "MaxPooling", "AveragePooling")
-TF_COMPUTES_IN_FLOAT32 = ("MaxPooling3D", "AveragePooling3D", "UpSampling2D")
-
-
-def _moved(theirs):
-    for key in ("output", "grad"):
-        theirs[key] = np.moveaxis(theirs[key], -1, 1)
-    shape = theirs["output_shape"]
-    theirs["output_shape"] = (shape[0], shape[-1], *shape[1:-1])
-    return theirs
-
-
-def _compare(layer, inputs, y, theirs, dtype):
-    assert_close(y.detach().numpy(), theirs["output"], dtype, "output")
-    grads = theirs["grad"] if isinstance(theirs["grad"], list) else [theirs["grad"]]
-    for i, (x, g) in enumerate(zip(inputs, grads)):
-        assert_close(x.grad.numpy(), g, dtype, f"d_input{i}")
-    names = layer.weight_names() if layer.WEIGHTS else []
-    for name, ours, grad in zip(names, layer.keras_grads(), theirs.get("weight_grads", [])):
-        if layer._spec(name).trainable:
-            assert_close(ours.numpy(), grad, dtype, f"d_{name}")
-    for name, ours, after in zip(names, layer.get_weights(), theirs["weights_after"]):
-        assert_close(ours, after, dtype, f"{name} after the call")
-
-
 CASES = [pytest.param(entry, reference, id=f"{_id(entry)}-{reference}") for entry in ALL
          for reference in ("keras", "tf_keras") if reference == "keras" or _keras2(entry[0], entry[1]) is not None]
 
@@ -226,14 +151,18 @@ CASES = [pytest.param(entry, reference, id=f"{_id(entry)}-{reference}") for entr
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("entry,reference", CASES)
 def test_matches_keras(oracle, entry, reference, dtype):
-    layer, inputs, y, theirs, judged_as = _run(oracle, entry, reference, dtype)
-    assert y.dtype == inputs[0].dtype == getattr(torch, dtype)
-    _compare(layer, inputs, y, theirs, judged_as)
-    assert tuple(y.shape) == tuple(theirs["output_shape"])
-    if reference == "keras":  # Keras's config of an unbuilt layer (a build may fill in groups=-1, say)
-        fresh = getattr(kcompat.layers, entry[0]).from_config(theirs["config"])
-        assert fresh.get_config() == theirs["config"]
-        json.dumps(fresh.get_config())
+    """kcompat's layer built from Keras's own config (Keras 2's semantics for a Keras 2 config),
+    through the engine assert_parity uses (kcompat.testing.layer_parity)."""
+    name, config, shape, training = _case(entry)
+    theirs = oracle.run(tf_calls.keras_layer, reference=reference, class_name=name, config=dict(config, dtype=dtype))
+    layer = getattr(kcompat.layers, name).from_config(theirs["config"])
+    if reference == "keras":  # before the build (which fills in GroupNormalization's groups=-1, as Keras's does)
+        assert layer.get_config() == theirs["config"]
+        json.dumps(layer.get_config())
+    result = check_layer(layer, shape, reference=reference, training=training, config=dict(config, dtype=dtype),
+                         seed=abs(hash(_id(entry))) % 2**32, oracle=oracle)
+    assert result.ok, str(result)
+    assert [d.name for d in result.differences][:1] == ["output"]
 
 
 @pytest.mark.parametrize("reference", ["keras", "tf_keras"])
@@ -344,7 +273,7 @@ def test_mixed_policies(oracle, policy, name, config, shape):
     x = rng.standard_normal(shape).astype("float32")
     layer = getattr(kcompat.layers, name)(**config, dtype=policy)
     layer.build(shape)
-    weights = _random_weights(zip(layer.weight_names(), [w.shape for w in layer.get_weights()]), "float32", rng)
+    weights = random_weights(zip(layer.weight_names(), [w.shape for w in layer.get_weights()]), "float32", rng)
     theirs = oracle.run(tf_calls.keras_layer, reference="keras", class_name=name, config=dict(config, dtype=policy),
                         x=x, weights=weights)
     layer.set_weights(weights)
@@ -371,3 +300,18 @@ def test_strided_same_conv_pads_as_tensorflow_not_torch():
     assert torch.equal(layer(x), expected)
     assert kcompat.shapes.conv_padding(15, 4, 2, "same") == (1, 2)
     assert kcompat.shapes.conv_padding(16, 7, 2, "same") == (2, 3)  # the issue's Conv1D: 2 before, 3 after
+
+
+def test_assert_parity_takes_the_new_layers_and_catches_a_planted_bug(oracle):
+    from kcompat.testing import assert_parity
+
+    result = assert_parity(kcompat.Conv2D(4, 3, strides=2, padding="same"), (2, 7, 8, 3), oracle=oracle)
+    assert result.status == "match" and {d.name for d in result.differences} == {
+        "output", "d_input", "d_kernel", "d_bias", "kernel after", "bias after"}
+    assert_parity(kcompat.BatchNormalization(), (4, 5, 6, 3), training=True, oracle=oracle)
+    assert_parity(kcompat.Concatenate(), [(2, 3, 4), (2, 3, 5)], reference="tf_keras", oracle=oracle)
+    bad = kcompat.BatchNormalization(epsilon=1e-3)
+    bad.build((4, 5, 6, 3))
+    bad.epsilon = 1e-5  # torch's default: the 0.11% error hand-written ports make
+    result = check_layer(bad, (4, 5, 6, 3), config={"epsilon": 1e-3}, oracle=oracle)  # Keras's layer, as ported
+    assert result.status == "mismatch" and "output" in str(result)

@@ -194,8 +194,20 @@ def _near_kinks(config, rtol, output_terms, summed):
 
 # --------------------------------------------------------------------------- the checks
 def check_parity(layer_or_config, input_shape, *, reference="keras", dtype=None, grads=True, rtol=None,
-                 atol=None, seed=0, oracle=None) -> ParityResult:
+                 atol=None, seed=0, oracle=None, training=None) -> ParityResult:
     """Compare a kcompat layer (or a Keras config) with TensorFlow; see :func:`assert_parity`."""
+    from ..layers import BaseConvTranspose, Layer
+
+    if isinstance(layer_or_config, Layer) and not isinstance(layer_or_config, BaseConvTranspose):
+        from .layer_parity import check_layer
+
+        if reference not in ("keras", "tf_keras"):
+            raise ValueError(f"{type(layer_or_config).__name__} is compared with Keras: `reference` must be 'keras' "
+                             f"or 'tf_keras'. Received: reference={reference!r}")
+        require_tensorflow(reference)
+        shape = input_shape if isinstance(input_shape, list) else tuple(input_shape)
+        return check_layer(layer_or_config, shape, reference=reference, training=training, grads=grads, seed=seed,
+                           oracle=oracle)
     return compare_implementations(layer_or_config, input_shape, reference=reference, dtype=dtype, grads=grads,
                                    rtol=rtol, atol=atol, seed=seed, oracle=oracle)[0]
 
@@ -400,8 +412,14 @@ def _judge(name, ours, theirs, grads, tolerances, template):
 
 
 def assert_parity(layer_or_config, input_shape, *, reference="keras", dtype=None, grads=True, rtol=None,
-                  atol=None, seed=0, oracle=None) -> ParityResult:
+                  atol=None, seed=0, oracle=None, training=None) -> ParityResult:
     """Assert that a kcompat layer computes what TensorFlow computes, forward and backward.
+
+    Any kcompat layer is taken: the transposed convolutions through this module's engine (its
+    routing around TensorFlow's defective kernels, cross-checks and float64 reference), the
+    others (Dense, Conv2D, BatchNormalization, pooling, ...) through
+    :func:`kcompat.testing.layer_parity.check_layer` (``input_shape`` with the batch axis; a
+    list of shapes for a merging layer; ``training`` Keras's flag for both calls).
 
     Builds TensorFlow's layer for the same configuration, gives both the same weights (the
     layer's own; random ones if it is not built yet) and the same random input, runs forward
@@ -431,7 +449,7 @@ def assert_parity(layer_or_config, input_shape, *, reference="keras", dtype=None
         TensorFlowMissing: TensorFlow (or ``tf_keras``) is not installed.
     """
     result = check_parity(layer_or_config, input_shape, reference=reference, dtype=dtype, grads=grads, rtol=rtol,
-                          atol=atol, seed=seed, oracle=oracle)
+                          atol=atol, seed=seed, oracle=oracle, training=training)
     if not result.ok:
         raise AssertionError(str(result))
     return result
