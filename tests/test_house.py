@@ -100,7 +100,7 @@ def test_no_import_circle_at_module_level():
 PUBLIC = ["kcompat", "kcompat.activations", "kcompat.constraints", "kcompat.errors", "kcompat.functional",
           "kcompat.initializers", "kcompat.layers", "kcompat.layers.base", "kcompat.layers.activation",
           "kcompat.layers.conv", "kcompat.layers.core", "kcompat.layers.merging", "kcompat.layers.normalization",
-          "kcompat.layers.pooling", "kcompat.layers.regularization", "kcompat.layers.reshaping",
+          "kcompat.layers.pooling", "kcompat.layers.regularization", "kcompat.layers.reshaping", "kcompat.layers.separable",
           "kcompat.layouts", "kcompat.nn",
           "kcompat.regularizers", "kcompat.shapes", "kcompat.compat.v1", "kcompat.convert", "kcompat.harness",
           "kcompat.testing", "kcompat.testing.parity", "kcompat.testing.result", "kcompat.testing.tolerance",

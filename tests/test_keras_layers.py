@@ -40,6 +40,15 @@ def _conv_cases():
         cases.append((f"Conv{rank}D", {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same",
                                        "data_format": "channels_first"}, (2, 3, *size)))
     cases.append(("Conv1D", {"filters": 4, "kernel_size": 3, "padding": "causal", "dilation_rate": 2}, (2, 9, 3)))
+    for kind, rank, size in (("Depthwise", 1, (9,)), ("Depthwise", 2, (7, 8)), ("Separable", 1, (8,)),
+                             ("Separable", 2, (7, 8))):
+        extra = {"filters": 5} if kind == "Separable" else {}
+        for kernel, stride, padding, multiplier in ((3, 2, "same", 1), (4, 2, "same", 2), (2, 1, "valid", 3),
+                                                     (3, 1, "same", 2)):
+            cases.append((f"{kind}Conv{rank}D", dict(extra, kernel_size=kernel, strides=stride, padding=padding,
+                                                     depth_multiplier=multiplier), (2, *size, 3)))
+        cases.append((f"{kind}Conv{rank}D", dict(extra, kernel_size=3, dilation_rate=2, padding="same",
+                                                 data_format="channels_first"), (2, 3, *size)))
     cases.append(("Conv1D", {"filters": 2, "kernel_size": 7, "strides": 2, "padding": "same"}, (2, 16, 3)))
     cases.append(("Conv2D", {"filters": 2, "kernel_size": (3, 2), "strides": (2, 1), "padding": "same"},
                   (2, 7, 6, 3)))

@@ -1,6 +1,6 @@
 """Layer classes, one module per family, on one Keras layer base (:mod:`kcompat.layers.base`)."""
 
-from . import activation, conv, core, merging, normalization, pooling, regularization, reshaping
+from . import activation, conv, core, merging, normalization, pooling, regularization, reshaping, separable
 from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, Weight, WeightlessLayer
 from .conv import BaseConv, Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
@@ -15,12 +15,13 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgP
                       MaxPooling2D, MaxPooling3D)
 from .regularization import (Dropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
                              SpatialDropout3D)
+from .separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D
 from .reshaping import (Cropping1D, Cropping2D, Cropping3D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D,
                         UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 
 # Every Keras layer class kcompat provides, by Keras's class name (the converter and load_model read it).
 KERAS_LAYERS = {name: cls for module in (activation, conv, core, merging, normalization, pooling, regularization,
-                                         reshaping)
+                                         reshaping, separable)
                 for name, cls in ((n, getattr(module, n)) for n in module.__all__) if isinstance(cls, type)}
 KERAS_LAYERS.update({cls.__name__: cls for cls in BY_RANK.values()})
 KERAS_LAYERS.update({"Convolution1DTranspose": Conv1DTranspose, "Convolution2DTranspose": Conv2DTranspose,
@@ -30,12 +31,13 @@ KERAS_LAYERS.pop("BaseConv")
 __all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "BY_RANK", "BaseConv", "BaseConvTranspose",
            "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
            "AvgPool2D", "AvgPool3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
-           "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose", "Convolution2D",
-           "Convolution2DTranspose", "Convolution3D", "Convolution3DTranspose", "Cropping1D", "Cropping2D",
-           "Cropping3D", "Dense", "Dropout", "ELU", "Embedding", "Flatten", "GaussianDropout", "GaussianNoise",
-           "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
-           "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GroupNormalization", "LayerNormalization", "LeakyReLU",
-           "MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum",
-           "Minimum", "Multiply", "PReLU", "Permute", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Softmax",
+           "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose",
+           "Convolution2D", "Convolution2DTranspose", "Convolution3D", "Convolution3DTranspose", "Cropping1D",
+           "Cropping2D", "Cropping3D", "Dense", "DepthwiseConv1D", "DepthwiseConv2D", "Dropout", "ELU", "Embedding",
+           "Flatten", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+           "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+           "GroupNormalization", "LayerNormalization", "LeakyReLU", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+           "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "PReLU", "Permute",
+           "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D", "SeparableConv2D", "Softmax",
            "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Subtract", "UpSampling1D", "UpSampling2D",
            "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D"]

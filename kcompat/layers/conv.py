@@ -125,7 +125,7 @@ class BaseConv(Layer):
         for n, k, d in zip(self._spatial(inputs.shape), self.kernel_size, self.dilation_rate):
             if self.padding == "valid" and n < shapes.effective_kernel_size(k, d):
                 raise ValueError("Computed output size would be zero or negative. Received `inputs shape="
-                                 f"{tuple(inputs.shape)}`, `kernel shape={tuple(self.kernel.shape)}`, "
+                                 f"{tuple(inputs.shape)}`, `kernel_size={self.kernel_size}`, "
                                  f"`dilation_rate={self.dilation_rate}`, `strides={self.strides}`, "
                                  f"`padding={self.padding}`.")
         if all(before == after for before, after in pairs):
@@ -154,15 +154,19 @@ class BaseConv(Layer):
             geometry = self._geometry = (inputs.shape, self._plan(inputs))
         pads, padding = geometry[1]
         channels_last = self.data_format == "channels_last"
-        x, weight, bias = self._in_compute_dtype(inputs.movedim(-1, 1) if channels_last else inputs,
-                                                 self.weight, self.bias)
-        if pads is not None:
-            x = F.pad(x, pads)
-        y = _CONV[self.rank](x, weight, bias, self.strides, padding, self.dilation_rate, self.groups)
+        y = self._convolve(inputs.movedim(-1, 1) if channels_last else inputs, pads, padding)
         outputs = self.activation(y.movedim(1, -1) if channels_last else y)
         if self._activity_losses or self.activity_regularizer is not None:
             self._add_activity_loss(outputs)
         return outputs
+
+    def _convolve(self, x, pads, padding):
+        """The convolution of channels-first ``x`` with TF's padding (``pads`` for ``F.pad`` where
+        it is asymmetric, else torch's symmetric ``padding``)."""
+        x, weight, bias = self._in_compute_dtype(x, self.weight, self.bias)
+        if pads is not None:
+            x = F.pad(x, pads)
+        return _CONV[self.rank](x, weight, bias, self.strides, padding, self.dilation_rate, self.groups)
 
     # ------------------------------------------------------------- shapes/config
     def compute_output_shape(self, input_shape):

@@ -22,7 +22,8 @@ from .result import ParityResult, short_error
 
 __all__ = ["check_layer", "random_weights", "NCHW_ON_CPU_REFUSED", "TF_COMPUTES_IN_FLOAT32"]
 
-NCHW_ON_CPU_REFUSED = ("Conv", "MaxPooling", "AveragePooling")  # TF's CPU kernels: NHWC only
+# TF's CPU kernels take NHWC only for these
+NCHW_ON_CPU_REFUSED = ("Conv", "DepthwiseConv", "SeparableConv", "MaxPooling", "AveragePooling")
 TF_COMPUTES_IN_FLOAT32 = ("MaxPooling3D", "AveragePooling3D", "UpSampling2D")  # no float64 kernel / resize
 TOLERANCES = {"float32": 1e-5, "float64": 1e-12}
 

@@ -1,0 +1,208 @@
+"""Keras 3's ``DepthwiseConv1D/2D`` and ``SeparableConv1D/2D`` with TensorFlow's padding.
+
+The padding, checks and layouts are :class:`~kcompat.layers.conv.BaseConv`'s. The depthwise
+kernel is Keras's ``(*kernel_size, in_channels, depth_multiplier)``; its torch-layout parameter
+``depthwise_weight`` is ``(in_channels, depth_multiplier, *kernel_size)``, which
+``reshape(-1, 1, *kernel_size)`` makes ``nn.Conv{rank}d(groups=in_channels)``'s weight (output
+channel ``c * depth_multiplier + m``, as TensorFlow orders them). The separable layers follow
+with a 1x1 convolution, ``pointwise_weight`` ``(filters, in_channels * depth_multiplier, 1, ..)``.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from .. import constraints, initializers, layouts, regularizers, shapes
+from ..validation import standardize_int
+from .base import Weight
+from .conv import BaseConv
+
+__all__ = ["DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"]
+
+_CONV = {1: F.conv1d, 2: F.conv2d}
+
+
+def _depthwise_to_torch(kernel):
+    rank = kernel.ndim - 2
+    return kernel.permute(rank, rank + 1, *range(rank)) if hasattr(kernel, "permute") else \
+        kernel.transpose((rank, rank + 1, *range(rank)))
+
+
+def _depthwise_to_keras(weight):
+    rank = weight.ndim - 2
+    order = (*range(2, rank + 2), 0, 1)
+    return weight.permute(*order) if hasattr(weight, "permute") else weight.transpose(order)
+
+
+DEPTHWISE = layouts.Layout("depthwise", _depthwise_to_torch, _depthwise_to_keras)
+
+
+class _Factorized(BaseConv):
+    """A depthwise convolution (then, for the separable layers, a pointwise one)."""
+
+    pointwise = False
+
+    def __init__(self, filters, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                 activation, use_bias, depthwise_initializer, pointwise_initializer, bias_initializer,
+                 depthwise_regularizer, pointwise_regularizer, bias_regularizer, activity_regularizer,
+                 depthwise_constraint, pointwise_constraint, bias_constraint, **kwargs):
+        depth = standardize_int(depth_multiplier, "depth_multiplier")
+        super().__init__(filters or depth, kernel_size, strides, padding, data_format, dilation_rate,
+                         activation=activation, use_bias=use_bias, bias_initializer=bias_initializer,
+                         bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                         bias_constraint=bias_constraint, **kwargs)
+        self.depth_multiplier = depth
+        self.depthwise_initializer = initializers.get(depthwise_initializer, "depthwise_initializer")
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer, "depthwise_regularizer")
+        self.depthwise_constraint = constraints.get(depthwise_constraint, "depthwise_constraint")
+        if self.pointwise:
+            self.pointwise_initializer = initializers.get(pointwise_initializer, "pointwise_initializer")
+            self.pointwise_regularizer = regularizers.get(pointwise_regularizer, "pointwise_regularizer")
+            self.pointwise_constraint = constraints.get(pointwise_constraint, "pointwise_constraint")
+
+    @property
+    def in_channels(self):
+        weight = self.depthwise_weight
+        return None if weight is None else weight.shape[0]
+
+    def _out_channels(self, in_channels):
+        return self.filters if self.pointwise else in_channels * self.depth_multiplier
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(f"`build` expects an input shape of rank {self.rank + 2} (batch axis included). "
+                             f"Received: input_shape={input_shape}")
+        channels = input_shape[self._channel_axis()]
+        if channels is None:
+            raise ValueError(f"The channel dimension of the inputs should be defined. Received: "
+                             f"input_shape={input_shape}")
+        self._build_weights(int(channels))
+
+    def _build_weights(self, in_channels):
+        if self.built:
+            return
+        self.add_weight("depthwise_kernel", (*self.kernel_size, in_channels, self.depth_multiplier),
+                        self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+                        constraint=self.depthwise_constraint)
+        if self.pointwise:
+            self.add_weight("pointwise_kernel", (*(1,) * self.rank, in_channels * self.depth_multiplier, self.filters),
+                            self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+                            constraint=self.pointwise_constraint)
+        if self.use_bias:
+            self.add_weight("bias", (self._out_channels(in_channels),), self.bias_initializer,
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+
+    def _build_from_weights(self, shapes):
+        kernel = shapes.get("depthwise_kernel")
+        if kernel is not None and len(kernel) == self.rank + 2:
+            self._build_weights(int(kernel[-2]))
+
+    def weight_names(self):
+        names = ["depthwise_kernel"] + (["pointwise_kernel"] if self.pointwise else [])
+        return names + (["bias"] if self.use_bias else [])
+
+    def _convolve(self, x, pads, padding):
+        depthwise = self.depthwise_weight
+        x, depthwise, pointwise, bias = self._in_compute_dtype(
+            x, depthwise, self.pointwise_weight if self.pointwise else None, self.bias)
+        if pads is not None:
+            x = F.pad(x, pads)
+        depthwise = depthwise.reshape(-1, 1, *depthwise.shape[2:])
+        conv = _CONV[self.rank]
+        if not self.pointwise:
+            return conv(x, depthwise, bias, self.strides, padding, self.dilation_rate, x.shape[1])
+        y = conv(x, depthwise, None, self.strides, padding, self.dilation_rate, x.shape[1])
+        return conv(y, pointwise, bias)
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        size = tuple(shapes.conv_output_length(n, k, s, self.padding, d)
+                     for n, k, s, d in zip(self._spatial(input_shape), self.kernel_size, self.strides,
+                                           self.dilation_rate))
+        channels = input_shape[self._channel_axis()]
+        out = None if channels is None else self._out_channels(channels)
+        if self.data_format == "channels_last":
+            return (input_shape[0], *size, out)
+        return (input_shape[0], out, *size)
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("groups", "kernel_initializer", "kernel_regularizer", "kernel_constraint"):
+            config.pop(key)
+        if not self.pointwise:
+            config.pop("filters")
+        base = {k: config.pop(k) for k in ("name", "trainable", "dtype")}
+        out = dict(base, depth_multiplier=self.depth_multiplier)
+        out.update({k: config[k] for k in ("filters", "kernel_size", "strides", "padding", "data_format",
+                                           "dilation_rate", "activation", "use_bias") if k in config})
+        out["depthwise_initializer"] = initializers.serialize(self.depthwise_initializer)
+        if self.pointwise:
+            out["pointwise_initializer"] = initializers.serialize(self.pointwise_initializer)
+        out["bias_initializer"] = config["bias_initializer"]
+        out["depthwise_regularizer"] = regularizers.serialize(self.depthwise_regularizer)
+        if self.pointwise:
+            out["pointwise_regularizer"] = regularizers.serialize(self.pointwise_regularizer)
+        out["bias_regularizer"] = config["bias_regularizer"]
+        out["activity_regularizer"] = config["activity_regularizer"]
+        out["depthwise_constraint"] = constraints.serialize(self.depthwise_constraint)
+        if self.pointwise:
+            out["pointwise_constraint"] = constraints.serialize(self.pointwise_constraint)
+        out["bias_constraint"] = config["bias_constraint"]
+        return out
+
+
+class _Depthwise(_Factorized):
+    WEIGHTS = (Weight("depthwise_kernel", "depthwise_weight", DEPTHWISE), Weight("bias", "bias"))
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(None, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                         activation, use_bias, depthwise_initializer, None, bias_initializer, depthwise_regularizer,
+                         None, bias_regularizer, activity_regularizer, depthwise_constraint, None, bias_constraint,
+                         **kwargs)
+
+
+class _Separable(_Factorized):
+    pointwise = True
+    WEIGHTS = (Weight("depthwise_kernel", "depthwise_weight", DEPTHWISE),
+               Weight("pointwise_kernel", "pointwise_weight", layouts.KERNEL), Weight("bias", "bias"))
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                         activation, use_bias, depthwise_initializer, pointwise_initializer, bias_initializer,
+                         depthwise_regularizer, pointwise_regularizer, bias_regularizer, activity_regularizer,
+                         depthwise_constraint, pointwise_constraint, bias_constraint, **kwargs)
+
+
+class DepthwiseConv1D(_Depthwise):
+    """``keras.layers.DepthwiseConv1D``: each input channel convolved with its own
+    ``depth_multiplier`` filters."""
+
+    rank = 1
+
+
+class DepthwiseConv2D(_Depthwise):
+    """``keras.layers.DepthwiseConv2D``: each input channel convolved with its own
+    ``depth_multiplier`` filters (TF's padding, channel order ``c * depth_multiplier + m``)."""
+
+    rank = 2
+
+
+class SeparableConv1D(_Separable):
+    """``keras.layers.SeparableConv1D``: a depthwise convolution, then a 1x1 one to ``filters``."""
+
+    rank = 1
+
+
+class SeparableConv2D(_Separable):
+    """``keras.layers.SeparableConv2D``: a depthwise convolution, then a 1x1 one to ``filters``."""
+
+    rank = 2
+
