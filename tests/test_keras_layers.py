@@ -10,7 +10,6 @@ the stride, 'same' padding symmetric and not, both data formats.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 
@@ -19,157 +18,30 @@ import pytest
 import torch
 
 import kcompat
+from kcompat.harness.layer_grid import keras2_config, layer_grid
 from kcompat.testing import tf_calls
-from kcompat.testing.layer_parity import check_layer, random_weights
+from kcompat.testing.layer_parity import check_case, check_layer, random_weights
 from kcompat.testing.tf_oracle import TFError
 from kcompat.testing.tolerance import assert_close
 
 
-def _conv_cases():
-    cases = []
-    for rank, size in ((1, (9,)), (1, (8,)), (2, (7, 8)), (3, (5, 6, 4))):
-        for kernel, stride, padding in itertools.product((1, 2, 3, 4), (1, 2, 3), ("valid", "same")):
-            if rank == 3 and (kernel, stride) not in ((2, 2), (3, 2), (3, 1), (4, 3), (1, 2)):
-                continue
-            cases.append((f"Conv{rank}D", {"filters": 4, "kernel_size": kernel, "strides": stride,
-                                           "padding": padding}, (2, *size, 3)))
-        cases.append((f"Conv{rank}D", {"filters": 4, "kernel_size": 3, "dilation_rate": 2, "padding": "same"},
-                      (2, *size, 3)))
-        cases.append((f"Conv{rank}D", {"filters": 4, "kernel_size": 2, "groups": 2, "padding": "same",
-                                       "strides": 2, "use_bias": False, "activation": "relu"}, (2, *size, 6)))
-        cases.append((f"Conv{rank}D", {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same",
-                                       "data_format": "channels_first"}, (2, 3, *size)))
-    cases.append(("Conv1D", {"filters": 4, "kernel_size": 3, "padding": "causal", "dilation_rate": 2}, (2, 9, 3)))
-    for kind, rank, size in (("Depthwise", 1, (9,)), ("Depthwise", 2, (7, 8)), ("Separable", 1, (8,)),
-                             ("Separable", 2, (7, 8))):
-        extra = {"filters": 5} if kind == "Separable" else {}
-        for kernel, stride, padding, multiplier in ((3, 2, "same", 1), (4, 2, "same", 2), (2, 1, "valid", 3),
-                                                     (3, 1, "same", 2)):
-            cases.append((f"{kind}Conv{rank}D", dict(extra, kernel_size=kernel, strides=stride, padding=padding,
-                                                     depth_multiplier=multiplier), (2, *size, 3)))
-        cases.append((f"{kind}Conv{rank}D", dict(extra, kernel_size=3, dilation_rate=2, padding="same",
-                                                 data_format="channels_first"), (2, 3, *size)))
-    cases.append(("Conv1D", {"filters": 2, "kernel_size": 7, "strides": 2, "padding": "same"}, (2, 16, 3)))
-    cases.append(("Conv2D", {"filters": 2, "kernel_size": (3, 2), "strides": (2, 1), "padding": "same"},
-                  (2, 7, 6, 3)))
-    return cases
-
-
-def _pool_cases():
-    cases = []
-    for kind, (rank, size) in itertools.product(("Max", "Average"), ((1, (9,)), (1, (8,)), (2, (7, 8)),
-                                                                     (3, (5, 6, 4)))):
-        for pool, stride, padding in itertools.product((2, 3), (None, 1, 2), ("valid", "same")):
-            if rank == 3 and (pool, stride) not in ((2, None), (3, 2)):
-                continue
-            cases.append((f"{kind}Pooling{rank}D", {"pool_size": pool, "strides": stride, "padding": padding},
-                          (2, *size, 3)))
-        cases.append((f"{kind}Pooling{rank}D", {"pool_size": 3, "strides": 2, "padding": "same",
-                                                "data_format": "channels_first"}, (2, 3, *size)))
-        for data_format, keepdims in itertools.product(("channels_last", "channels_first"), (False, True)):
-            cases.append((f"Global{kind}Pooling{rank}D", {"data_format": data_format, "keepdims": keepdims},
-                          (2, *size, 3)))
-    return cases
-
-
-def _normalization_cases():
-    cases = []
-    for shape, axis in (((4, 5, 6, 3), -1), ((4, 3, 5, 6), 1), ((6, 7), -1), ((3, 5, 4), -1), ((2, 3, 4, 5, 6), -1)):
-        for training in (False, True):
-            cases.append(("BatchNormalization", {"axis": axis}, shape, training))
-        cases.append(("BatchNormalization", {"axis": axis, "momentum": 0.9, "epsilon": 1e-5, "center": False},
-                      shape, True))
-        cases.append(("BatchNormalization", {"axis": axis, "scale": False}, shape, False))
-    for shape, axis in (((4, 5, 6), -1), ((3, 4, 5, 6), [1, 2, 3]), ((3, 4, 5, 6), [2, 3]), ((3, 4, 5), 1),
-                        ((3, 4, 5, 6), [1, 3])):
-        cases.append(("LayerNormalization", {"axis": axis}, shape))
-        cases.append(("LayerNormalization", {"axis": axis, "center": False, "epsilon": 1e-6}, shape))
-    cases.append(("LayerNormalization", {"rms_scaling": True}, (3, 4, 5)))
-    for shape, groups, axis in (((2, 5, 6, 8), 4, -1), ((2, 8, 5, 6), 2, 1), ((2, 7, 6), 6, -1), ((2, 7, 6), -1, -1),
-                                ((2, 7, 6), 1, -1)):
-        cases.append(("GroupNormalization", {"groups": groups, "axis": axis}, shape))
-    return cases
-
-
-def _other_cases():
-    return [
-        ("Dense", {"units": 5}, (4, 3)), ("Dense", {"units": 5, "activation": "tanh", "use_bias": False}, (2, 3, 4, 3)),
-        ("Dense", {"units": 1, "activation": "sigmoid"}, (4, 7)),
-        ("PReLU", {}, (2, 4, 5, 3)), ("PReLU", {"shared_axes": [1, 2]}, (2, 4, 5, 3)), ("PReLU", {}, (4, 6)),
-        ("Flatten", {}, (2, 3, 4, 5)), ("Flatten", {"data_format": "channels_first"}, (2, 3, 4, 5)),
-        ("Flatten", {}, (3, 4)),
-        ("Reshape", {"target_shape": (4, 5, 3)}, (2, 60)), ("Reshape", {"target_shape": (-1, 3)}, (2, 4, 6)),
-        ("Permute", {"dims": (2, 1)}, (2, 3, 4)), ("Permute", {"dims": (3, 1, 2)}, (2, 3, 4, 5)),
-        ("RepeatVector", {"n": 3}, (2, 5)),
-        ("ZeroPadding1D", {"padding": (1, 2)}, (2, 5, 3)), ("ZeroPadding2D", {}, (2, 4, 5, 3)),
-        ("ZeroPadding2D", {"padding": ((1, 0), (2, 3)), "data_format": "channels_first"}, (2, 3, 4, 5)),
-        ("ZeroPadding3D", {"padding": (1, 2, 0)}, (1, 3, 4, 2, 2)),
-        ("Cropping1D", {"cropping": (1, 2)}, (2, 6, 3)), ("Cropping2D", {"cropping": ((1, 0), (2, 1))}, (2, 5, 6, 3)),
-        ("Cropping2D", {"cropping": 1, "data_format": "channels_first"}, (2, 3, 5, 6)),
-        ("Cropping3D", {}, (1, 4, 5, 6, 2)),
-        ("UpSampling1D", {"size": 3}, (2, 4, 3)), ("UpSampling2D", {}, (2, 3, 4, 3)),
-        ("UpSampling2D", {"size": (2, 3), "data_format": "channels_first"}, (2, 3, 3, 4)),
-        ("UpSampling2D", {"interpolation": "bilinear"}, (2, 3, 4, 3)),
-        ("UpSampling2D", {"size": (3, 2), "interpolation": "bilinear"}, (1, 5, 4, 2)),
-        ("UpSampling3D", {"size": (1, 2, 3)}, (1, 2, 3, 2, 2)),
-        ("Rescaling", {"scale": 1 / 127.5, "offset": -1.0}, (2, 4, 4, 3)),
-        ("Dropout", {"rate": 0.5}, (2, 6)), ("SpatialDropout2D", {"rate": 0.3}, (2, 4, 4, 3)),
-        ("GaussianNoise", {"stddev": 0.5}, (2, 6)), ("GaussianDropout", {"rate": 0.3}, (2, 6)),
-    ]
-
-
-MERGE_CASES = [("Add", {}, [(2, 3, 4)] * 3), ("Subtract", {}, [(2, 3, 4)] * 2), ("Multiply", {}, [(2, 3, 4)] * 2),
-               ("Average", {}, [(2, 3, 4)] * 3), ("Maximum", {}, [(2, 3, 4)] * 2), ("Minimum", {}, [(2, 3, 4)] * 2),
-               ("Concatenate", {}, [(2, 3, 4), (2, 3, 2)]), ("Concatenate", {"axis": 1}, [(2, 3, 4), (2, 1, 4)]),
-               ("Add", {}, [(2, 3, 4), (2, 1, 4)])]
-
-
-def _case(entry):
-    name, config, shape, *training = entry
-    return name, config, shape, (training[0] if training else None)
-
-
-def _id(entry):
-    name, config, shape, training = _case(entry)
-    parts = [name, *(f"{k}{v}" for k, v in config.items()), "x".join(map(str, np.ravel(shape)))]
-    if training:
-        parts.append("training")
-    return "-".join(str(p).replace(" ", "") for p in parts)
-
-
-ALL = _conv_cases() + _pool_cases() + _normalization_cases() + _other_cases() + MERGE_CASES
-
-
-def _keras2(name, config):
-    config = dict(config)
-    if name == "GroupNormalization":
-        return None  # tf_keras 2.21 has it, but under keras.layers only as experimental
-    if name == "LayerNormalization" and config.pop("rms_scaling", False):
-        return None
-    if name == "Rescaling" or name.startswith("GaussianNoise"):
-        return config
-    if name.startswith("Conv") and config.get("groups", 1) != 1 and name == "Conv3D":
-        return None
-    return config
-
-
-CASES = [pytest.param(entry, reference, id=f"{_id(entry)}-{reference}") for entry in ALL
-         for reference in ("keras", "tf_keras") if reference == "keras" or _keras2(entry[0], entry[1]) is not None]
+CASES = [pytest.param(case, reference, id=f"{case.id}-{reference}") for case in layer_grid()
+         for reference in ("keras", "tf_keras")
+         if reference == "keras" or keras2_config(case.class_name, case.config) is not None]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("entry,reference", CASES)
-def test_matches_keras(oracle, entry, reference, dtype):
+@pytest.mark.parametrize("case,reference", CASES)
+def test_matches_keras(oracle, case, reference, dtype):
     """kcompat's layer built from Keras's own config (Keras 2's semantics for a Keras 2 config),
     through the engine assert_parity uses (kcompat.testing.layer_parity)."""
-    name, config, shape, training = _case(entry)
+    name, config = case.class_name, case.config
     theirs = oracle.run(tf_calls.keras_layer, reference=reference, class_name=name, config=dict(config, dtype=dtype))
-    layer = getattr(kcompat.layers, name).from_config(theirs["config"])
-    if reference == "keras":  # before the build (which fills in GroupNormalization's groups=-1, as Keras's does)
+    if reference == "keras":  # an unbuilt layer's (a build fills in GroupNormalization's groups=-1, as Keras's)
+        layer = getattr(kcompat.layers, name).from_config(theirs["config"])
         assert layer.get_config() == theirs["config"]
         json.dumps(layer.get_config())
-    result = check_layer(layer, shape, reference=reference, training=training, config=dict(config, dtype=dtype),
-                         seed=abs(hash(_id(entry))) % 2**32, oracle=oracle)
+    result = check_case(case, reference, dtype, oracle)
     assert result.ok, str(result)
     assert [d.name for d in result.differences][:1] == ["output"]
 
@@ -324,3 +196,12 @@ def test_assert_parity_takes_the_new_layers_and_catches_a_planted_bug(oracle):
     bad.epsilon = 1e-5  # torch's default: the 0.11% error hand-written ports make
     result = check_layer(bad, (4, 5, 6, 3), config={"epsilon": 1e-3}, oracle=oracle)  # Keras's layer, as ported
     assert result.status == "mismatch" and "output" in str(result)
+
+
+def test_the_parity_command_takes_the_layer_grid(tmp_path, capsys):
+    from kcompat.harness.cli import main
+
+    assert main(["--layers", "--sample", "12", "--output", str(tmp_path), "--quiet"]) == 0
+    assert "12 cases, all agree with TensorFlow" in capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["cases"] == 12 and report["ok"] and len(report["results"]) == 12

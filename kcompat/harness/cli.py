@@ -68,6 +68,9 @@ def _parser():
                       help="check every transposed convolution of a Keras file (.keras/.h5) or a TF1 "
                            "checkpoint (with its .meta graph), layer by layer, on its real input shape")
     mode.add_argument("--fuzz", type=int, metavar="N", help="N random configurations instead of the grid")
+    mode.add_argument("--layers", action="store_true",
+                      help="the layers around the transposed convolution (Dense, Conv, BatchNormalization, "
+                           "pooling, ...) over their grid, against Keras 3 and Keras 2")
     parser.add_argument("--seed", type=int, default=0, help="seed of --fuzz (default 0)")
     parser.add_argument("--sample", type=_positive, metavar="N",
                         help="N grid cases spread evenly over the grid (a quick check), not all of it")
@@ -117,6 +120,9 @@ def main(argv=None):
                 print(f"kcompat-parity: error: {exc}", file=sys.stderr)
                 return 2
             implementations, extra, lines = ("kcompat",), {"model": args.model}, []
+        elif args.layers:
+            rows, title = _layers(args, oracle, say)
+            implementations, extra, lines = ("kcompat",), {}, []
         elif args.fuzz is not None:
             rows, title, extra, lines = _fuzz(args, oracle, say)
             implementations = ("kcompat",)
@@ -157,6 +163,36 @@ def _grid(args, oracle):
     sample = f"; {len(cases)} of {whole} cases" if len(cases) < whole else ""
     title = f"kcompat parity: built-in grid ({', '.join(used)}; {_rank_text(args.ranks)}; {args.dtype}{sample})"
     return rows, title, implementations
+
+
+def _layers(args, oracle, say):
+    from ..testing.layer_parity import check_case
+    from .grid import Case
+    from .layer_grid import keras2_config, layer_grid
+
+    references = [r for r in args.references if r in ("keras", "tf_keras")] or ["keras"]
+    cases = [(case, r) for case in layer_grid() for r in references
+             if r == "keras" or keras2_config(case.class_name, case.config) is not None]
+    whole = len(cases)
+    if args.sample and args.sample < whole:
+        cases = [cases[i * whole // args.sample] for i in range(args.sample)]
+    rows = []
+    for i, (case, reference) in enumerate(cases):
+        result = check_case(case, reference, args.dtype, oracle)
+        label = f"{case.id}-{reference}"
+        rows.append((Case(dict(case.config, class_name=case.class_name), _first_shape(case.input_shape), reference,
+                          args.dtype, label=label), {"kcompat": result}))
+        if not result.ok:
+            say(f"{label}: {result}")
+        elif (i + 1) % 200 == 0:
+            say(f"{i + 1} of {len(cases)} layer cases compared")
+    sample = f"; {len(cases)} of {whole} cases" if len(cases) < whole else ""
+    return rows, f"kcompat parity: the layers around the transposed convolution ({', '.join(references)}; " \
+                 f"{args.dtype}{sample})"
+
+
+def _first_shape(shape):
+    return tuple(shape[0]) if isinstance(shape, list) else tuple(shape)
 
 
 def _fuzz(args, oracle, say):

@@ -39,6 +39,10 @@ def versions():
 
 
 def _group(case):
+    if "class_name" in case.config:  # a layer around the transposed convolution: grouped by class
+        return (case.reference, case.config["class_name"],
+                "channels_first" if case.channels_first else "channels_last",
+                case.config["padding"] if isinstance(case.config.get("padding"), str) else "-")
     return (case.reference, f"{case.rank}-D", "channels_first" if case.channels_first else "channels_last",
             case.config.get("padding", "valid"))
 

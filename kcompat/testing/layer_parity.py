@@ -20,7 +20,7 @@ import torch
 from . import tf_calls, tolerance
 from .result import ParityResult, short_error
 
-__all__ = ["check_layer", "random_weights", "NCHW_ON_CPU_REFUSED", "TF_COMPUTES_IN_FLOAT32"]
+__all__ = ["check_case", "check_layer", "random_weights", "NCHW_ON_CPU_REFUSED", "TF_COMPUTES_IN_FLOAT32"]
 
 # TF's CPU kernels take NHWC only for these
 NCHW_ON_CPU_REFUSED = ("Conv", "DepthwiseConv", "SeparableConv", "MaxPooling", "AveragePooling")
@@ -139,3 +139,24 @@ def check_layer(layer, input_shape, *, reference="keras", training=None, grads=T
     ok = all(d.ok for d in differences)
     return replace(template, status="match" if ok else "mismatch", differences=tuple(differences), notes=notes)
 
+
+
+def check_case(case, reference="keras", dtype="float32", oracle=None) -> ParityResult:
+    """One :class:`~kcompat.harness.layer_grid.LayerCase`: kcompat's layer built from the config
+    Keras itself writes for the case's arguments (a Keras 2 config for ``"tf_keras"``, so Keras
+    2's semantics), compared by :func:`check_layer` with a seed of the case's own."""
+    import zlib
+
+    from .. import layers
+    from .tf_oracle import TFError, default_oracle
+
+    oracle = oracle or default_oracle()
+    config = dict(case.config, dtype=dtype)
+    try:
+        theirs = oracle.run(tf_calls.keras_layer, reference=reference, class_name=case.class_name, config=config)
+    except TFError as exc:
+        return ParityResult(reference, config, case.input_shape, dtype, "accepts",
+                            message=f"TensorFlow: {short_error(exc)}")
+    layer = layers.KERAS_LAYERS[case.class_name].from_config(theirs["config"])
+    return check_layer(layer, case.input_shape, reference=reference, training=case.training, config=config,
+                       seed=zlib.crc32(case.id.encode()), oracle=oracle)
