@@ -80,6 +80,7 @@ def _pool_cases():
 
 def _normalization_cases():
     cases = []
+    cases.append(("BatchNormalization", {}, (1, 5), True))  # one value per channel
     for shape, axis in (((4, 5, 6, 3), -1), ((4, 3, 5, 6), 1), ((6, 7), -1), ((3, 5, 4), -1), ((2, 3, 4, 5, 6), -1)):
         for training in (False, True):
             cases.append(("BatchNormalization", {"axis": axis}, shape, training))

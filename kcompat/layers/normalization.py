@@ -210,10 +210,18 @@ class BatchNormalization(_Normalization):
         if self._is_training(training) and self._trainable:
             reduce = [d for d in range(x.dim()) if d != 1]
             with torch.no_grad():
-                variance, mean = torch.var_mean(x, dim=reduce, unbiased=self._unbiased_update(inputs, axis))
-                self._update_moving(self.running_mean, mean)
-                self._update_moving(self.running_var, variance)
-            y = F.batch_norm(x, None, None, gamma, beta, True, 0.0, self.epsilon)
+                unbiased = self._unbiased_update(inputs, axis) and x.numel() > x.shape[1]
+                batch_variance, batch_mean = torch.var_mean(x, dim=reduce, unbiased=unbiased)
+                self._update_moving(self.running_mean, batch_mean)
+                self._update_moving(self.running_var, batch_variance)
+            if x.numel() == x.shape[1]:  # one value per channel: torch refuses, TF normalizes it to beta
+                variance, mean = torch.var_mean(x, dim=reduce, unbiased=False)
+                shape = (1, -1) + (1,) * (x.dim() - 2)
+                y = (x - mean.reshape(shape)) * torch.rsqrt(variance.reshape(shape) + self.epsilon)
+                y = y if gamma is None else y * gamma.reshape(shape)
+                y = y if beta is None else y + beta.reshape(shape)
+            else:
+                y = F.batch_norm(x, None, None, gamma, beta, True, 0.0, self.epsilon)
         else:
             y = F.batch_norm(x, self.running_mean.to(compute), self.running_var.to(compute), gamma, beta, False,
                              0.0, self.epsilon)
