@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import activations, constraints, initializers, regularizers
-from .base import Layer, Weight, WeightlessLayer
+from .base import Layer, Weight, WeightlessLayer, as_tensor
 
 __all__ = ["ELU", "Activation", "LeakyReLU", "PReLU", "ReLU", "Softmax"]
 
@@ -226,8 +226,7 @@ class PReLU(Layer):
                             constraint=self.alpha_constraint)
 
     def forward(self, inputs):
-        if not isinstance(inputs, torch.Tensor):
-            inputs = torch.as_tensor(np.asarray(inputs))
+        inputs = as_tensor(inputs)
         self._build_on_call(inputs)
         x, alpha = self._in_compute_dtype(inputs, self.weight)
         outputs = torch.relu(x) - alpha * torch.relu(-x)

@@ -47,9 +47,14 @@ import torch
 from .. import dtype_policy, initializers, layouts, regularizers
 from ..serialization import to_snake_case
 
-__all__ = ["Layer", "Weight", "WeightlessLayer", "unique_name"]
+__all__ = ["Layer", "Weight", "WeightlessLayer", "as_tensor", "unique_name"]
 
 _name_counters = defaultdict(itertools.count)
+
+
+def as_tensor(inputs):
+    """``inputs`` as a torch tensor (numpy arrays and nested lists too), a tensor unchanged."""
+    return inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
 
 
 def unique_name(base: str) -> str:
@@ -408,14 +413,19 @@ class WeightlessLayer(Layer):
         """Nothing to create (Keras builds weightless layers at construction)."""
 
     def _input(self, inputs):
-        if not isinstance(inputs, torch.Tensor):
-            inputs = torch.as_tensor(np.asarray(inputs))
+        inputs = as_tensor(inputs)
         if inputs.is_complex():
             raise TypeError(f'Input 0 of layer "{self.name}" must be real. Received dtype {inputs.dtype}.')
         if (inputs.is_floating_point() and self.dtype_policy.name != "float32"
                 and not torch.is_autocast_enabled(inputs.device.type)):
             inputs = inputs.to(self.compute_dtype)
         return inputs
+
+    def _check_rank(self, inputs, ndim):
+        """Keras's input-spec error where ``inputs`` does not have ``ndim`` axes."""
+        if inputs.dim() != ndim:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim={ndim}, found ndim={inputs.dim()}. Full shape received: {tuple(inputs.shape)}")
 
     def _inputs(self, inputs):
         """The call's input as a tensor (a list of tensors for layers that take several)."""

@@ -11,13 +11,11 @@ pads ``(k - 1) * d`` before. Parameters are stored as ``nn.Conv{rank}d`` stores 
 
 from __future__ import annotations
 
-import numpy as np
-import torch
 import torch.nn.functional as F
 
 from .. import activations, constraints, initializers, layouts, regularizers, shapes
 from ..validation import standardize_data_format, standardize_int, standardize_tuple
-from .base import Layer, Weight
+from .base import Layer, Weight, as_tensor
 
 __all__ = ["BaseConv", "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"]
 
@@ -136,8 +134,7 @@ class BaseConv(Layer):
         return pads, 0
 
     def forward(self, inputs):
-        if not isinstance(inputs, torch.Tensor):
-            inputs = torch.as_tensor(np.asarray(inputs))
+        inputs = as_tensor(inputs)
         if inputs.dim() != self.rank + 2:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                              f"ndim={self.rank + 2}, found ndim={inputs.dim()}. Full shape received: "

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .. import activations, constraints, initializers, layouts, regularizers
 from ..functional import check_allocatable, keras_output_size, prepare_call, run_call
 from ..validation import standardize_data_format, standardize_int, standardize_padding, standardize_tuple
-from .base import Layer, Weight
+from .base import Layer, Weight, as_tensor
 
 __all__ = ["BaseConvTranspose", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose",
            "Convolution2DTranspose", "Convolution3DTranspose", "BY_RANK"]
@@ -187,8 +186,7 @@ class BaseConvTranspose(Layer):
             )
 
     def forward(self, inputs):
-        if not isinstance(inputs, torch.Tensor):
-            inputs = torch.as_tensor(np.asarray(inputs))
+        inputs = as_tensor(inputs)
         # Checks and output size depend only on these: worked out once per input signature.
         weight, bias = self.weight, self.bias
         signature = (inputs.shape, inputs.dtype, inputs.device, None if weight is None else weight.shape)

@@ -15,13 +15,9 @@ import torch.nn.functional as F
 
 from .. import activations, constraints, initializers, layouts, regularizers
 from ..validation import standardize_int
-from .base import Layer, Weight, WeightlessLayer
+from .base import Layer, Weight, as_tensor, WeightlessLayer
 
 __all__ = ["Dense", "Embedding", "Rescaling"]
-
-
-def _as_tensor(inputs):
-    return inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
 
 
 def _no_lora(kwargs):
@@ -91,7 +87,7 @@ class Dense(Layer):
         return ["kernel", "bias"] if self.use_bias else ["kernel"]
 
     def forward(self, inputs):
-        inputs = _as_tensor(inputs)
+        inputs = as_tensor(inputs)
         if inputs.dim() == 0:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                              f"min_ndim=2, found ndim=0.")
@@ -174,7 +170,7 @@ class Embedding(Layer):
             self.build()
 
     def forward(self, inputs):
-        inputs = _as_tensor(inputs)
+        inputs = as_tensor(inputs)
         self._build_on_call(inputs)
         if inputs.is_floating_point() or inputs.dtype == torch.bool:
             inputs = inputs.to(torch.int32)  # Keras casts to int32
@@ -188,7 +184,7 @@ class Embedding(Layer):
 
     def compute_mask(self, inputs, mask=None):
         """Keras's mask: ``inputs != 0`` where ``mask_zero``, else ``None``."""
-        return _as_tensor(inputs) != 0 if self.mask_zero else None
+        return as_tensor(inputs) != 0 if self.mask_zero else None
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape), self.output_dim)

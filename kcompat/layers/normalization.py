@@ -20,13 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import constraints, initializers, regularizers
-from .base import Layer, Weight
+from .base import Layer, Weight, as_tensor
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization"]
-
-
-def _as_tensor(inputs):
-    return inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
 
 
 def _axes(axis, name="axis"):
@@ -193,7 +189,7 @@ class BatchNormalization(_Normalization):
         return self._affine_names() + ["moving_mean", "moving_variance"]
 
     def forward(self, inputs, training=None):
-        inputs = _as_tensor(inputs)
+        inputs = as_tensor(inputs)
         self._build_on_call(inputs)
         axis = self.axis % inputs.dim()
         if inputs.shape[axis] != self.running_mean.shape[0]:
@@ -285,7 +281,7 @@ class LayerNormalization(_Normalization):
         return self._affine_names()
 
     def forward(self, inputs):
-        inputs = _as_tensor(inputs)
+        inputs = as_tensor(inputs)
         self._build_on_call(inputs)
         out_dtype = self._out_dtype(inputs)
         x = inputs.to(_float_dtype(inputs))
@@ -365,7 +361,7 @@ class GroupNormalization(_Normalization):
         return self._affine_names()
 
     def forward(self, inputs):
-        inputs = _as_tensor(inputs)
+        inputs = as_tensor(inputs)
         self._build_on_call(inputs)
         out_dtype = self._out_dtype(inputs)
         x = inputs.to(_float_dtype(inputs))

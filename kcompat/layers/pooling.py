@@ -26,12 +26,6 @@ _MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
-def _check_rank(layer, inputs, ndim):
-    if inputs.dim() != ndim:
-        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected ndim={ndim}, '
-                         f"found ndim={inputs.dim()}. Full shape received: {tuple(inputs.shape)}")
-
-
 class _Pooling(WeightlessLayer):
     rank = None
     average = False
@@ -59,16 +53,15 @@ class _Pooling(WeightlessLayer):
         pads = []
         for before, after in reversed(pairs):
             pads += [before, after]
-        counts = None
+        scale = None
         if self.average:  # real cells per window, as TF divides
             ones = torch.ones((1, 1, *self._spatial(shape)), dtype=dtype, device=device)
-            cells = _AVG[self.rank](F.pad(ones, pads), self.pool_size, self.strides, 0)
-            counts = math.prod(self.pool_size) * cells
-            counts = (math.prod(self.pool_size) / counts).to(dtype)
-        return pads, 0, counts
+            # average of ones over each window = real cells / window cells: its inverse rescales
+            scale = 1 / _AVG[self.rank](F.pad(ones, pads), self.pool_size, self.strides, 0)
+        return pads, 0, scale
 
     def call(self, inputs):
-        _check_rank(self, inputs, self.rank + 2)
+        self._check_rank(inputs, self.rank + 2)
         geometry = self._geometry
         key = (inputs.shape, inputs.dtype, inputs.device)
         if geometry is None or geometry[0] != key:
@@ -163,7 +156,7 @@ class _GlobalPooling(WeightlessLayer):
         return tuple(range(first, first + self.rank))
 
     def call(self, inputs):
-        _check_rank(self, inputs, self.rank + 2)
+        self._check_rank(inputs, self.rank + 2)
         if self.reduce == "mean":
             return inputs.mean(dim=self._axes(), keepdim=self.keepdims)
         return inputs.amax(dim=self._axes(), keepdim=self.keepdims)
@@ -188,7 +181,7 @@ class GlobalAveragePooling1D(_GlobalPooling):
     def call(self, inputs, mask=None):
         if mask is None:
             return super().call(inputs)
-        _check_rank(self, inputs, 3)
+        self._check_rank(inputs, 3)
         mask = torch.as_tensor(mask, device=inputs.device).to(inputs.dtype)
         mask = mask.unsqueeze(2 if self.data_format == "channels_last" else 1)
         steps = 1 if self.data_format == "channels_last" else 2

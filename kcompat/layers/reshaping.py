@@ -20,12 +20,6 @@ __all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "Ze
            "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"]
 
 
-def _check_rank(layer, inputs, ndim):
-    if inputs.dim() != ndim:
-        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected ndim={ndim}, '
-                         f"found ndim={inputs.dim()}. Full shape received: {tuple(inputs.shape)}")
-
-
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -107,7 +101,7 @@ class Permute(WeightlessLayer):
         self.dims = dims
 
     def call(self, inputs):
-        _check_rank(self, inputs, len(self.dims) + 1)
+        self._check_rank(inputs, len(self.dims) + 1)
         return inputs.permute(0, *self.dims)
 
     def compute_output_shape(self, input_shape):
@@ -129,7 +123,7 @@ class RepeatVector(WeightlessLayer):
         self.n = int(n)
 
     def call(self, inputs):
-        _check_rank(self, inputs, 2)
+        self._check_rank(inputs, 2)
         return inputs.unsqueeze(1).expand(-1, self.n, -1)
 
     def compute_output_shape(self, input_shape):
@@ -174,7 +168,7 @@ class _Spatial(WeightlessLayer):
         return 1 if self.data_format == "channels_last" else 2
 
     def _check(self, inputs):
-        _check_rank(self, inputs, self.rank + 2)
+        self._check_rank(inputs, self.rank + 2)
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)

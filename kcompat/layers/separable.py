@@ -68,17 +68,6 @@ class _Factorized(BaseConv):
     def _out_channels(self, in_channels):
         return self.filters if self.pointwise else in_channels * self.depth_multiplier
 
-    def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        if len(input_shape) != self.rank + 2:
-            raise ValueError(f"`build` expects an input shape of rank {self.rank + 2} (batch axis included). "
-                             f"Received: input_shape={input_shape}")
-        channels = input_shape[self._channel_axis()]
-        if channels is None:
-            raise ValueError(f"The channel dimension of the inputs should be defined. Received: "
-                             f"input_shape={input_shape}")
-        self._build_weights(int(channels))
-
     def _build_weights(self, in_channels):
         if self.built:
             return
