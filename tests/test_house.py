@@ -102,7 +102,10 @@ PUBLIC = ["kcompat", "kcompat.activations", "kcompat.constraints", "kcompat.erro
           "kcompat.layers.conv", "kcompat.layers.core", "kcompat.layers.merging", "kcompat.layers.normalization",
           "kcompat.layers.pooling", "kcompat.layers.regularization", "kcompat.layers.reshaping", "kcompat.layers.separable",
           "kcompat.layouts", "kcompat.nn",
-          "kcompat.regularizers", "kcompat.shapes", "kcompat.compat.v1", "kcompat.convert", "kcompat.harness",
+          "kcompat.regularizers", "kcompat.shapes", "kcompat.compat.v1", "kcompat.compat.v1.base",
+          "kcompat.compat.v1.layers", "kcompat.compat.v1.nn", "kcompat.compat.v1.ops", "kcompat.compat.v1.image",
+          "kcompat.compat.v1.contrib", "kcompat.compat.v1.contrib.layers", "kcompat.testing.tf1_parity",
+          "kcompat.convert", "kcompat.harness",
           "kcompat.testing", "kcompat.testing.parity", "kcompat.testing.result", "kcompat.testing.tolerance",
           "kcompat.testing.tf_defects", "kcompat.testing.tf_oracle", "kcompat.testing.tf_calls",
           "kcompat.testing.tf_worker", "kcompat.testing.layer_parity", "kcompat.convert.converter", "kcompat.harness.grid"]

@@ -510,9 +510,10 @@ def test_training_step_double_and_deepcopy():
 def test_calls_outside_a_forward_fail_clearly():
     with pytest.raises(RuntimeError, match="inside the `forward` of a torch.nn.Module"):
         tf1.layers.conv2d_transpose(torch.zeros(1, 2, 2, 3), 4, 3)
-    with pytest.raises(RuntimeError, match="inside the `forward`"):
-        with tf1.variable_scope("gen"):
-            pass
+    with tf1.variable_scope("gen") as scope:  # TF1 code opens scopes in constructors: it names nothing there
+        assert scope.name == "gen"
+        with pytest.raises(RuntimeError, match="inside the `forward`"):
+            tf1.get_variable("w", [2])
 
 
 def test_scope_clashing_with_a_submodule_fails():

@@ -158,3 +158,13 @@ def save_tf1_checkpoint(source, directory, x, optimizers=1):
     return {"prefix": prefix, "variables": values, "output": y}
 
 
+
+
+@legacy_keras
+def tf1_class_config(class_name, config, input_shape):
+    """A ``tf.compat.v1.layers`` class's config before and after its first call, and its variables' names."""
+    t = tf()
+    layer = getattr(t.compat.v1.layers, class_name)(**config)
+    before = layer.get_config()
+    layer(t.zeros(input_shape))
+    return before, layer.get_config(), [w.name.split(":")[0] for w in layer.weights]

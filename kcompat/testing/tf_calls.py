@@ -305,9 +305,11 @@ def tf1_graph(source, inputs, assign=None, upstream=None):
     """Build ``build(tf1, **placeholders)`` (defined in ``source``) in a fresh TF1 graph and run it.
 
     ``assign`` maps variable names (``"gen/deconv1/kernel"``) to values loaded before the run.
-    Returns the output, the variables (name -> value, creation order), the trainable names,
-    the regularization losses and, with ``upstream``, the gradients of ``sum(output * upstream)``
-    for every input and every trainable variable (by name).
+    Returns the output, the variables (name -> value, creation order, read before the run), the
+    trainable names, the regularization losses, the variables after the run (``UPDATE_OPS``
+    run with it, as a TF1 train step runs them: BatchNormalization's moving statistics) and, with
+    ``upstream``, the gradients of ``sum(output * upstream)`` for every input and every
+    trainable variable (by name).
     """
     t = tf()
     tf1 = t.compat.v1
@@ -321,25 +323,28 @@ def tf1_graph(source, inputs, assign=None, upstream=None):
         names = [v.op.name for v in variables]
         trainable = [v.op.name for v in tf1.trainable_variables()]
         reg_losses = tf1.losses.get_regularization_losses()
-        fetch = {"output": output, "variables": variables, "losses": reg_losses}
+        fetch = {"output": output, "losses": reg_losses, "updates": tf1.get_collection(tf1.GraphKeys.UPDATE_OPS)}
         if upstream is not None:
             loss = t.reduce_sum(output * t.constant(upstream))
-            targets = list(placeholders.values()) + tf1.trainable_variables()
-            fetch["grads"] = t.gradients(loss, targets)
+            targets = [p for p in placeholders.values() if p.dtype.is_floating] + tf1.trainable_variables()
+            fetch["grads"] = [t.zeros_like(v) if g is None else g for v, g in zip(targets, t.gradients(loss, targets))]
         with tf1.Session(graph=graph) as session:
             session.run(tf1.global_variables_initializer())
             for variable, name in zip(variables, names):
                 if assign and name in assign:
                     variable.load(assign[name], session)
+            before = session.run(variables)
             result = session.run(fetch, feed_dict={placeholders[k]: v for k, v in inputs.items()})
+            after = session.run(variables)
     out = {
         "output": result["output"],
-        "variables": dict(zip(names, result["variables"])),
+        "variables": dict(zip(names, before)),
+        "after": dict(zip(names, after)),
         "trainable": trainable,
         "losses": [float(v) for v in result["losses"]],
     }
     if upstream is not None:
-        keys = list(inputs) + trainable
+        keys = [k for k, v in inputs.items() if np.asarray(v).dtype.kind == "f"] + trainable
         out["grads"] = {k: (None if g is None else np.asarray(g)) for k, g in zip(keys, result["grads"])}
     return out
 

@@ -198,7 +198,13 @@ class variable_scope:  # noqa: N801 - TensorFlow's spelling
         return scope
 
     def __enter__(self):
-        state = self._pass = self._given_pass or current_pass("variable_scope")
+        state = self._pass = self._given_pass or current_pass("variable_scope", required=False)
+        if state is None:
+            # Outside a forward (TF1 code that opens a scope in a constructor): nothing can be
+            # created in it (get_variable and tf.layers calls fail clearly), so it names nothing.
+            name = self._name_or_scope.name if isinstance(self._name_or_scope, Scope) else (
+                self._name_or_scope or self._default_name)
+            return Scope(name, self._reuse or False, self._initializer, self._regularizer, self._dtype)
         old = self._old = state.current
         name_or_scope = self._name_or_scope
         if isinstance(name_or_scope, Scope):
@@ -227,6 +233,8 @@ class variable_scope:  # noqa: N801 - TensorFlow's spelling
 
     def __exit__(self, *exc):
         state = self._pass
+        if state is None:
+            return False
         if state.current is not self._scope:
             raise RuntimeError("Improper nesting of variable_scope.")
         if self._snapshot is not None:
