@@ -16,6 +16,7 @@ import torch
 
 from kcompat.compat import v1 as tf1
 from kcompat.testing.tf1_parity import Program, check_program, tf_names
+from kcompat.testing.tolerance import assert_close
 
 import tf_fixtures
 
@@ -305,3 +306,82 @@ def test_weightless_layers_run_outside_a_forward():
     assert tuple(tf1.layers.flatten(x).shape) == (1, 16)
     with pytest.raises(RuntimeError, match="must run inside the `forward`"):
         tf1.layers.dense(x, 2)
+
+
+@pytest.mark.parametrize("fmt", ("safetensors", "pt"))
+def test_tf1_saver_checkpoint_of_the_generator_loads_strictly(oracle, tmp_path, fmt):
+    """The generator trained one Adam step and saved with ``tf.train.Saver``: converted, it loads
+    with ``strict=True`` (every variable, moving statistics included, nothing else) and computes TF's output."""
+    import textwrap
+
+    import safetensors.torch
+
+    from kcompat.convert import convert
+
+    z = _x((3, 10), "float32")
+    ref = oracle.run(tf_fixtures.save_tf1_checkpoint, source=textwrap.dedent(GENERATOR), directory=str(tmp_path), x=z)
+    output = str(tmp_path / f"g.{fmt}")
+    summary = convert(ref["prefix"], output)
+    assert summary["skipped"]["optimizer state"] > 0
+    program = Program(GENERATOR)
+    program(z=torch.tensor(z))
+    state = torch.load(output, weights_only=True) if fmt == "pt" else safetensors.torch.load_file(output)
+    program.load_state_dict(state)  # strict
+    assert [n.replace(".", "/") for n in program.state_dict()] == [n for n in ref["variables"] if n in {
+        k.replace(".", "/") for k in program.state_dict()}]
+    assert_close(program(z=torch.tensor(z)).detach().numpy(), ref["output"], "float32")
+
+
+# carpedm20/DCGAN-tensorflow's generator (ops.py's linear, deconv2d and batch_norm), as written
+# there: get_variable, get_shape(), tf.nn.conv2d_transpose with an output shape, contrib's batch norm.
+CARPEDM20 = """
+def linear(tf1, input_, output_size, scope=None, stddev=0.02, bias_start=0.0):
+    shape = input_.get_shape().as_list()
+    with tf1.variable_scope(scope or "Linear"):
+        matrix = tf1.get_variable("Matrix", [shape[1], output_size], tf1.float32,
+                                  tf1.random_normal_initializer(stddev=stddev))
+        bias = tf1.get_variable("bias", [output_size], initializer=tf1.constant_initializer(bias_start))
+        return tf1.matmul(input_, matrix) + bias
+
+def deconv2d(tf1, input_, output_shape, k_h=5, k_w=5, d_h=2, d_w=2, stddev=0.02, name="deconv2d"):
+    with tf1.variable_scope(name):
+        w = tf1.get_variable("w", [k_h, k_w, output_shape[-1], input_.get_shape()[-1]],
+                             initializer=tf1.random_normal_initializer(stddev=stddev))
+        deconv = tf1.nn.conv2d_transpose(input_, w, output_shape=output_shape, strides=[1, d_h, d_w, 1])
+        biases = tf1.get_variable("biases", [output_shape[-1]], initializer=tf1.constant_initializer(0.0))
+        return tf1.reshape(tf1.nn.bias_add(deconv, biases), deconv.get_shape())
+
+def build(tf1, z):
+    batch_size = 3
+    with tf1.variable_scope("generator"):
+        h0 = tf1.reshape(linear(tf1, z, 32 * 4 * 4, "g_h0_lin"), [-1, 4, 4, 32])
+        h0 = tf1.nn.relu(batch_norm(tf1, h0, "g_bn0"))
+        h1 = deconv2d(tf1, h0, [batch_size, 8, 8, 16], name="g_h1")
+        h1 = tf1.nn.relu(batch_norm(tf1, h1, "g_bn1"))
+        h2 = deconv2d(tf1, h1, [batch_size, 16, 16, 3], name="g_h2")
+        return tf1.nn.tanh(h2)
+"""
+
+
+def test_carpedm20_dcgan_generator_runs_unchanged(oracle):
+    """The generator's text runs in TF1 and in kcompat (``enable_tensor_methods()`` for ``get_shape``);
+    only ``batch_norm`` differs: contrib's call here, its transcription in TF ops there."""
+    assert not hasattr(torch.Tensor, "get_shape"), "importing kcompat changes nothing in torch"
+    tf1.enable_tensor_methods()
+    ours = ("def batch_norm(tf1, x, name):\n"
+            "    return tf1.contrib.layers.batch_norm(x, decay=0.9, updates_collections=None, epsilon=1e-5,\n"
+            "                                         scale=True, is_training=True, scope=name)\n")
+    theirs = tf_fixtures.CONTRIB_BATCH_NORM + (
+        "def batch_norm(tf1, x, name):\n"
+        "    return contrib_batch_norm(tf1, x, 0.9, True, 1e-5, True, scope=name)\n")
+    try:
+        program, _, _ = check_program(oracle, ours + CARPEDM20, {"z": _x((3, 10), "float32")},
+                                      tf_source=theirs + CARPEDM20, kernel_size=5, strides=2)
+    finally:
+        del torch.Tensor.get_shape  # the rest of the suite runs on an untouched torch
+    assert tf_names(program) == [
+        "generator/g_h0_lin/Matrix", "generator/g_h0_lin/bias",
+        "generator/g_bn0/beta", "generator/g_bn0/gamma", "generator/g_bn0/moving_mean",
+        "generator/g_bn0/moving_variance", "generator/g_h1/w", "generator/g_h1/biases",
+        "generator/g_bn1/beta", "generator/g_bn1/gamma", "generator/g_bn1/moving_mean",
+        "generator/g_bn1/moving_variance", "generator/g_h2/w", "generator/g_h2/biases"]

@@ -15,6 +15,8 @@ from kcompat.compat import v1 as tf1
 from kcompat.testing.tf1_parity import Program, check_program
 from kcompat.testing.tolerance import rtol_for
 
+import tf_fixtures
+
 DTYPES = ("float32", "float64")
 
 ELEMENTWISE = {  # name -> expression in x (values include exact zeros, ties and sixes)
@@ -150,45 +152,20 @@ def test_graph_bookkeeping_is_harmless():
 
 
 # ------------------------------------------------------------------ contrib.layers.batch_norm
-def _contrib_reference(scale, fused_kernel, decay, epsilon, training):
-    """TF 1.15's ``tf.contrib.layers.batch_norm`` transcribed in tf.compat.v1 ops (contrib is gone from TF 2)."""
-    axes = "[0, 1, 2]" if fused_kernel != "rank2" else "[0]"
-    unbiased = "True" if fused_kernel else "False"
-    return f"""
-def build(tf1, x):
-    with tf1.variable_scope(None, default_name="BatchNorm"):
-        c = x.shape[-1]
-        beta = tf1.get_variable("beta", [c], x.dtype, tf1.zeros_initializer())
-        gamma = tf1.get_variable("gamma", [c], x.dtype, tf1.ones_initializer()) if {scale} else None
-        mm = tf1.get_variable("moving_mean", [c], x.dtype, tf1.zeros_initializer(), trainable=False)
-        mv = tf1.get_variable("moving_variance", [c], x.dtype, tf1.ones_initializer(), trainable=False)
-    if not {training}:
-        return tf1.nn.batch_normalization(x, mm, mv, beta, gamma, {epsilon})
-    mean, var = tf1.nn.moments(x, {axes})
-    n = tf1.cast(tf1.size(x) // tf1.shape(x)[-1], x.dtype)
-    batch_var = var * n / (n - 1.0) if {unbiased} else var
-    decay = tf1.cast(1.0 - {decay}, x.dtype)
-    updates = [tf1.assign_sub(mm, (mm - mean) * decay), tf1.assign_sub(mv, (mv - batch_var) * decay)]
-    tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS, updates[0])
-    tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS, updates[1])
-    return tf1.nn.batch_normalization(x, mean, var, beta, gamma, {epsilon})
-"""
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,fused", [((4, 5, 6, 3), None), ((4, 5, 6, 3), False), ((8, 3), None)],
                          ids=["rank4-fused", "rank4-not-fused", "rank2-fused"])
 @pytest.mark.parametrize("training", (True, False))
 def test_contrib_batch_norm(oracle, dtype, shape, fused, training):
     """carpedm20's DCGAN call (decay 0.9, epsilon 1e-5, scale, updates_collections=None) and the defaults."""
-    fused_kernel = "rank2" if len(shape) == 2 else fused is not False
     source = f"""
         def build(tf1, x):
-            a = tf1.contrib.layers.batch_norm(x, decay=0.9, updates_collections=None, epsilon=1e-5, scale=True,
-                                              is_training={training}, fused={fused})
-            return a
+            return tf1.contrib.layers.batch_norm(x, decay=0.9, updates_collections=None, epsilon=1e-5, scale=True,
+                                                 is_training={training}, fused={fused})
     """
-    tf_source = _contrib_reference(True, fused_kernel, 0.9, 1e-5, training)
+    tf_source = tf_fixtures.CONTRIB_BATCH_NORM + (
+        "def build(tf1, x):\n"
+        f"    return contrib_batch_norm(tf1, x, 0.9, True, 1e-5, {training}, unbiased={fused is not False})\n")
     program, _, _ = check_program(oracle, source, {"x": np.random.default_rng(1).standard_normal(shape).astype(dtype)},
                                   tf_source=tf_source)
     assert [n for n, _ in program.named_parameters()] == [

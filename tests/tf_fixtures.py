@@ -168,3 +168,27 @@ def tf1_class_config(class_name, config, input_shape):
     before = layer.get_config()
     layer(t.zeros(input_shape))
     return before, layer.get_config(), [w.name.split(":")[0] for w in layer.weights]
+
+
+# TF 1.15's tf.contrib.layers.batch_norm transcribed in tf.compat.v1 ops (contrib is gone from TF 2),
+# for the TF side of a program whose kcompat side calls tf1.contrib.layers.batch_norm. ``unbiased``:
+# its fused kernel's moving-variance update (2-D and 4-D inputs, fused=None); ``axes``: all but channels.
+CONTRIB_BATCH_NORM = '''
+def contrib_batch_norm(tf1, x, decay=0.999, scale=False, epsilon=0.001, is_training=True, scope=None,
+                       unbiased=True):
+    with tf1.variable_scope(scope, default_name="BatchNorm"):
+        c = x.shape[-1]
+        beta = tf1.get_variable("beta", [c], x.dtype, tf1.zeros_initializer())
+        gamma = tf1.get_variable("gamma", [c], x.dtype, tf1.ones_initializer()) if scale else None
+        mm = tf1.get_variable("moving_mean", [c], x.dtype, tf1.zeros_initializer(), trainable=False)
+        mv = tf1.get_variable("moving_variance", [c], x.dtype, tf1.ones_initializer(), trainable=False)
+    if not is_training:
+        return tf1.nn.batch_normalization(x, mm, mv, beta, gamma, epsilon)
+    mean, var = tf1.nn.moments(x, list(range(len(x.shape) - 1)))
+    n = tf1.cast(tf1.size(x) // tf1.shape(x)[-1], x.dtype)
+    batch_var = var * n / (n - 1.0) if unbiased else var
+    delta = tf1.cast(1.0 - decay, x.dtype)
+    tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS, tf1.assign_sub(mm, (mm - mean) * delta))
+    tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS, tf1.assign_sub(mv, (mv - batch_var) * delta))
+    return tf1.nn.batch_normalization(x, mean, var, beta, gamma, epsilon)
+'''

@@ -17,6 +17,8 @@ belong to the module (``state_dict()`` key ``generator.deconv1.kernel``). As wit
 lazy modules, run one forward pass before building the optimizer or loading a state dict.
 Here: ``layers`` (``tf.layers``), ``nn``, ``image``, ``contrib.layers.batch_norm``, the array
 and math ops (:mod:`.ops`), the initializers, ``variable_scope``/``get_variable``, ``losses``.
+TF1 code that reads ``x.get_shape()`` needs one call first: ``enable_tensor_methods()``
+(kcompat changes nothing in torch unless asked).
 """
 
 from . import contrib, image, initializers, layers, losses, nn, ops  # noqa: F401 - tf.compat.v1.nn & co.
@@ -24,8 +26,10 @@ from .initializers import *  # noqa: F401,F403 - tf.compat.v1.zeros_initializer 
 from .initializers import __all__ as _initializer_names
 from .ops import *  # noqa: F401,F403 - tf.compat.v1.reshape & co.
 from .ops import __all__ as _op_names
+from .tensor_shape import Dimension, TensorShape, enable_tensor_methods
 from .variable_scope import AUTO_REUSE, VariableScope, get_variable, get_variable_scope, variable_scope
 from ... import errors
 
-__all__ = ["AUTO_REUSE", "VariableScope", "contrib", "errors", "get_variable", "get_variable_scope", "image", "layers",
-           "losses", "nn", "variable_scope", *_initializer_names, *_op_names]
+__all__ = ["AUTO_REUSE", "Dimension", "TensorShape", "VariableScope", "contrib", "enable_tensor_methods", "errors",
+           "get_variable", "get_variable_scope", "image", "layers", "losses", "nn", "variable_scope",
+           *_initializer_names, *_op_names]
