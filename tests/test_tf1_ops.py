@@ -35,6 +35,7 @@ ELEMENTWISE = {  # name -> expression in x (values include exact zeros, ties and
     "softmax-axis": "tf1.nn.softmax(x, axis=1)",
     "log_softmax": "tf1.nn.log_softmax(x)",
     "l2_normalize": "tf1.nn.l2_normalize(x, axis=-1)",
+    "l2_loss": "tf1.nn.l2_loss(x) * 0.1",
     "sigmoid_xent": "tf1.nn.sigmoid_cross_entropy_with_logits(labels=tf1.ones_like(x) * 0.3, logits=x)",
     "softmax_xent": "tf1.nn.softmax_cross_entropy_with_logits(labels=tf1.nn.softmax(tf1.ones_like(x)), logits=x)",
     "reduce_mean": "tf1.reduce_mean(x, axis=[1, 2], keepdims=True) + tf1.reduce_mean(x)",
@@ -184,3 +185,36 @@ def test_contrib_batch_norm_defaults_and_scope():
         "BatchNorm.beta", "BatchNorm.moving_mean", "BatchNorm.moving_variance"]
     assert torch.allclose(program.g_bn0.moving_mean, x.mean(0) * np.float32(0.001), atol=1e-6)
     assert (y >= 0).all()
+
+
+@pytest.mark.parametrize("uniform", (True, False))
+def test_contrib_xavier_and_variance_scaling_draw_contribs_distributions(uniform):
+    """Uniform in ``+-sqrt(3 f / n)``; else truncated at two stddevs of ``sqrt(1.3 f / n)`` (not Keras's 0.8796)."""
+    shape = (3, 3, 64, 128)
+    n_avg, n_in = (9 * 64 + 9 * 128) / 2, 9 * 64
+    for init, factor, n in ((tf1.contrib.layers.xavier_initializer(uniform, seed=1), 1.0, n_avg),
+                            (tf1.contrib.layers.variance_scaling_initializer(uniform=uniform, seed=1), 2.0, n_in)):
+        w = init(shape)
+        assert w.shape == shape and w.dtype == torch.float32
+        if uniform:
+            limit = np.sqrt(3 * factor / n)
+            assert w.abs().max() <= limit and w.abs().max() > 0.99 * limit
+            assert abs(w.std().item() / (limit / np.sqrt(3)) - 1) < 0.01
+        else:
+            stddev = np.sqrt(1.3 * factor / n)
+            assert w.abs().max() <= 2 * stddev and w.abs().max() > 0.99 * 2 * stddev
+            assert abs(w.std().item() / (stddev * 0.87962566) - 1) < 0.01
+
+
+def test_contrib_regularizers_are_tfs(oracle):
+    """``l2_regularizer`` is ``scale * tf.nn.l2_loss`` (Keras's l2 has no ``/ 2``), on a dense kernel."""
+    program = Program("def build(tf1, x):\n"
+                      "    return tf1.layers.dense(x, 3, kernel_regularizer=tf1.contrib.layers.l2_regularizer(0.1))\n")
+    program(x=torch.ones(2, 4))
+    kernel = program.dense.kernel
+    (penalty,) = tf1.losses.get_regularization_losses(program)
+    assert torch.allclose(penalty, 0.1 * tf1.nn.l2_loss(kernel))
+    assert torch.allclose(tf1.contrib.layers.l1_regularizer(0.5)(kernel), 0.5 * kernel.abs().sum())
+    assert tf1.contrib.layers.l2_regularizer(0.0)(kernel) is None
+    with pytest.raises(ValueError, match="Setting a scale less than 0 on a regularizer: -1"):
+        tf1.contrib.layers.l2_regularizer(-1.0)

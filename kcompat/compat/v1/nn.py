@@ -23,7 +23,7 @@ from .ops import to_ints, to_tensor, sigmoid, tanh
 
 __all__ = [
     "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv1d", "conv2d", "conv2d_transpose", "conv3d",
-    "depth_to_space", "dropout", "elu", "l2_normalize", "leaky_relu", "log_softmax", "max_pool", "max_pool2d",
+    "depth_to_space", "dropout", "elu", "l2_loss", "l2_normalize", "leaky_relu", "log_softmax", "max_pool", "max_pool2d",
     "moments", "relu", "relu6", "selu", "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
     "softmax_cross_entropy_with_logits", "softplus", "space_to_depth", "tanh",
 ]
@@ -93,6 +93,12 @@ def log_softmax(logits, axis=None, name=None, dim=None):
     """``tf.nn.log_softmax``, TensorFlow's arguments."""
     axis = -1 if axis is None and dim is None else (axis if axis is not None else dim)
     return F.log_softmax(to_tensor(logits), dim=int(axis))
+
+
+def l2_loss(t, name=None):
+    """``sum(t ** 2) / 2``, as TF's ``L2Loss``."""
+    t = to_tensor(t)
+    return (t * t).sum() / 2
 
 
 def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
