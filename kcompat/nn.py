@@ -202,6 +202,9 @@ def _output_shape(output_shape):
     """The sizes of a 1-D sequence of integers (list, tuple, integer array or tensor). Checked
     without numpy so that torch.compile traces it (shapes of tensors are ints or SymInts)."""
     values = output_shape.tolist() if isinstance(output_shape, (torch.Tensor, np.ndarray)) else output_shape
+    if isinstance(values, (list, tuple)):  # TF packs a list holding scalar tensors (``tf.shape(x)[0]``)
+        values = [v.item() if isinstance(v, torch.Tensor) and v.dim() == 0 and not v.is_floating_point()
+                  and v.dtype != torch.bool else v for v in values]
     integer = (int, np.integer, torch.SymInt)
     if not isinstance(values, (list, tuple)) or not all(
             isinstance(v, integer) and not isinstance(v, (bool, np.bool_)) for v in values):

@@ -95,6 +95,8 @@ CONV_POOL = {
     "conv2d-explicit": ("tf1.nn.conv2d(x, tf1.get_variable('w', [3, 3, 4, 2], x.dtype), 1, "
                         "[[0, 0], [1, 0], [2, 1], [0, 0]])"),
     "conv1d": "tf1.nn.conv1d(tf1.reshape(x, [2, 24, 4]), tf1.get_variable('w', [5, 4, 3], x.dtype), 2, 'SAME')",
+    "conv2d_transpose-batch-from-shape": ("tf1.nn.conv2d_transpose(x, tf1.get_variable('w', [5, 5, 3, 4], x.dtype), "
+                                          "[tf1.shape(x)[0], 8, 12, 3], [1, 2, 2, 1])"),
     "max_pool-same": "tf1.nn.max_pool(x, [1, 3, 3, 1], [1, 2, 2, 1], 'SAME')",
     "max_pool-valid": "tf1.nn.max_pool(x, 2, 2, 'VALID')",
     "avg_pool-same": "tf1.nn.avg_pool(x, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1], padding='SAME')",

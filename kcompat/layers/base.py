@@ -44,12 +44,13 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .. import dtype_policy, initializers, layouts, regularizers
+from .. import constraints, dtype_policy, initializers, layouts, regularizers
 from ..serialization import to_snake_case
 
 __all__ = ["Layer", "Weight", "WeightlessLayer", "as_tensor", "unique_name"]
 
 _name_counters = defaultdict(itertools.count)
+_WEIGHT_ARGUMENTS = {"initializer": initializers, "regularizer": regularizers, "constraint": constraints}
 
 
 def as_tensor(inputs):
@@ -202,6 +203,17 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         else:
             value = w.layout.to_torch(value).contiguous().to(self._device)
         return torch.nn.Parameter(value, requires_grad=self._trainable) if w.trainable else value
+
+    def _weight_arguments(self, **arguments):
+        """Keep Keras's ``<weight>_initializer``/``_regularizer``/``_constraint`` arguments under
+        their names, each read as Keras reads it (and refused as Keras words it)."""
+        for argument, value in arguments.items():
+            setattr(self, argument, _WEIGHT_ARGUMENTS[argument.rsplit("_", 1)[1]].get(value, argument))
+
+    def _weight_config(self, *arguments):
+        """Those arguments serialized for ``get_config``, in the order given (Keras's key order)."""
+        return {argument: _WEIGHT_ARGUMENTS[argument.rsplit("_", 1)[1]].serialize(getattr(self, argument))
+                for argument in arguments}
 
     def _build_from_weights(self, shapes):
         """Build from Keras-layout weight ``shapes`` (``{name: shape}``); leave unbuilt if they do not fit."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .. import activations, constraints, initializers, layouts, regularizers, shapes
+from .. import activations, layouts, shapes
 from ..validation import standardize_data_format, standardize_int, standardize_tuple
 from .base import Layer, Weight, as_tensor
 
@@ -55,12 +55,9 @@ class BaseConv(Layer):
             raise TypeError(f"The `use_bias` argument must be a bool. Received: use_bias={use_bias!r}")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
-        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
-        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        self._weight_arguments(kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                               kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                               kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self._in_channels_arg = None if in_channels is None else standardize_int(in_channels, "in_channels")
         self._geometry = None  # (input shape, (F.pad list or None, torch padding)): one tuple for threads
 
@@ -187,13 +184,8 @@ class BaseConv(Layer):
             "groups": self.groups,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **self._weight_config("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                                  "activity_regularizer", "kernel_constraint", "bias_constraint"),
         })
         return config
 

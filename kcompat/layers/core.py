@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import activations, constraints, initializers, layouts, regularizers
+from .. import activations, layouts, regularizers
 from ..validation import standardize_int
 from .base import Layer, Weight, as_tensor, WeightlessLayer
 
@@ -45,12 +45,9 @@ class Dense(Layer):
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
-        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
-        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
-        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
+        self._weight_arguments(kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                               kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                               kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self._in_features_arg = None if in_features is None else standardize_int(in_features, "in_features")
 
     def _build_at_init(self):
@@ -111,12 +108,8 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **self._weight_config("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                                  "kernel_constraint", "bias_constraint"),
             "quantization_config": None,
         })
         if self.activity_regularizer is not None:
@@ -148,9 +141,9 @@ class Embedding(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.input_dim = standardize_int(input_dim, "input_dim")
         self.output_dim = standardize_int(output_dim, "output_dim")
-        self.embeddings_initializer = initializers.get(embeddings_initializer, "embeddings_initializer")
-        self.embeddings_regularizer = regularizers.get(embeddings_regularizer, "embeddings_regularizer")
-        self.embeddings_constraint = constraints.get(embeddings_constraint, "embeddings_constraint")
+        self._weight_arguments(embeddings_initializer=embeddings_initializer,
+                               embeddings_regularizer=embeddings_regularizer,
+                               embeddings_constraint=embeddings_constraint)
         self.mask_zero = bool(mask_zero)
         self._initial_weights = weights
 
@@ -194,10 +187,8 @@ class Embedding(Layer):
         config.update({
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
-            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-            "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
+            **self._weight_config("embeddings_initializer", "embeddings_regularizer", "activity_regularizer",
+                                  "embeddings_constraint"),
             "mask_zero": self.mask_zero,
             "quantization_config": None,
         })

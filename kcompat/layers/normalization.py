@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import constraints, initializers, regularizers
+from .. import initializers
 from .base import Layer, Weight, as_tensor
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization"]
@@ -46,12 +46,9 @@ class _Normalization(Layer):
         self.epsilon = float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self._with_beta, self._with_gamma = self.center, self.scale
-        self.beta_initializer = initializers.get(beta_initializer, "beta_initializer")
-        self.gamma_initializer = initializers.get(gamma_initializer, "gamma_initializer")
-        self.beta_regularizer = regularizers.get(beta_regularizer, "beta_regularizer")
-        self.gamma_regularizer = regularizers.get(gamma_regularizer, "gamma_regularizer")
-        self.beta_constraint = constraints.get(beta_constraint, "beta_constraint")
-        self.gamma_constraint = constraints.get(gamma_constraint, "gamma_constraint")
+        self._weight_arguments(beta_initializer=beta_initializer, gamma_initializer=gamma_initializer,
+                               beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                               beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
 
     def _add_affine(self, shape):
         if self._with_gamma:
@@ -67,12 +64,8 @@ class _Normalization(Layer):
     def _affine_config(self):
         return {
             "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            **self._weight_config("beta_initializer", "gamma_initializer", "beta_regularizer", "gamma_regularizer",
+                                  "beta_constraint", "gamma_constraint"),
         }
 
     def _finish(self, outputs, dtype):

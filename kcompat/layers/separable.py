@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .. import constraints, initializers, layouts, regularizers, shapes
+from .. import layouts, shapes
 from ..validation import standardize_int
 from .base import Weight
 from .conv import BaseConv
@@ -52,13 +52,11 @@ class _Factorized(BaseConv):
                          bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
                          bias_constraint=bias_constraint, **kwargs)
         self.depth_multiplier = depth
-        self.depthwise_initializer = initializers.get(depthwise_initializer, "depthwise_initializer")
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer, "depthwise_regularizer")
-        self.depthwise_constraint = constraints.get(depthwise_constraint, "depthwise_constraint")
+        self._weight_arguments(depthwise_initializer=depthwise_initializer, depthwise_regularizer=depthwise_regularizer,
+                               depthwise_constraint=depthwise_constraint)
         if self.pointwise:
-            self.pointwise_initializer = initializers.get(pointwise_initializer, "pointwise_initializer")
-            self.pointwise_regularizer = regularizers.get(pointwise_regularizer, "pointwise_regularizer")
-            self.pointwise_constraint = constraints.get(pointwise_constraint, "pointwise_constraint")
+            self._weight_arguments(pointwise_initializer=pointwise_initializer,
+                                   pointwise_regularizer=pointwise_regularizer, pointwise_constraint=pointwise_constraint)
 
     @property
     def in_channels(self):
@@ -125,19 +123,10 @@ class _Factorized(BaseConv):
         out = dict(base, depth_multiplier=self.depth_multiplier)
         out.update({k: config[k] for k in ("filters", "kernel_size", "strides", "padding", "data_format",
                                            "dilation_rate", "activation", "use_bias") if k in config})
-        out["depthwise_initializer"] = initializers.serialize(self.depthwise_initializer)
-        if self.pointwise:
-            out["pointwise_initializer"] = initializers.serialize(self.pointwise_initializer)
-        out["bias_initializer"] = config["bias_initializer"]
-        out["depthwise_regularizer"] = regularizers.serialize(self.depthwise_regularizer)
-        if self.pointwise:
-            out["pointwise_regularizer"] = regularizers.serialize(self.pointwise_regularizer)
-        out["bias_regularizer"] = config["bias_regularizer"]
-        out["activity_regularizer"] = config["activity_regularizer"]
-        out["depthwise_constraint"] = constraints.serialize(self.depthwise_constraint)
-        if self.pointwise:
-            out["pointwise_constraint"] = constraints.serialize(self.pointwise_constraint)
-        out["bias_constraint"] = config["bias_constraint"]
+        weights = ["depthwise", "pointwise", "bias"] if self.pointwise else ["depthwise", "bias"]
+        out.update(self._weight_config(*(f"{w}_initializer" for w in weights),
+                                       *(f"{w}_regularizer" for w in weights), "activity_regularizer",
+                                       *(f"{w}_constraint" for w in weights)))
         return out
 
 
