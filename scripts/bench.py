@@ -64,18 +64,40 @@ def _timer(fn, min_time):
 _BLOCKS = ("tf-eager", "tf-function", "keras3-tf")  # timed in blocks of their own, not call by call
 
 
+def balanced_orders(names):
+    """Call orders in which each name follows every other equally often (a Williams design).
+
+    A call is slower after some calls than after others (what the previous one left in the
+    caches and the allocator: measured, the same torch function timed 5% slower when it
+    followed Keras 3's call twice as often as its twin did, as plain rotation makes it), so
+    every predecessor must come equally often for every implementation."""
+    n = len(names)
+    first, low, high = [0], 1, n - 1
+    while len(first) < n:
+        first.append(low)
+        low += 1
+        if len(first) < n:
+            first.append(high)
+            high -= 1
+    rows = [[(j + i) % n for j in first] for i in range(n)]
+    if n % 2:  # odd: the mirrored square too
+        rows += [row[::-1] for row in rows]
+    return [[names[j] for j in row] for row in rows]
+
+
 def _interleaved(fns, min_time):
     """Seconds per call of each of ``fns``. The torch implementations are called in turn, call
-    by call (A, B, C, A, ...; the order rotating), for about ``min_time`` each and at least 3
-    calls each, so that a slow spell of the machine falls on all of them alike; TensorFlow's
+    by call, in :func:`balanced_orders`, for about ``min_time`` each and at least one pass of
+    the orders, so that a slow spell of the machine falls on all of them alike; TensorFlow's
     are timed after them in blocks of ``min_time`` each, because TF's thread pool keeps
     spinning after a call and would slow whichever call came next."""
     torch_fns = {name: fn for name, fn in fns.items() if name not in _BLOCKS}
     names = list(torch_fns)
+    orders = balanced_orders(names)
     total = dict.fromkeys(names, 0.0)
     calls = 0
-    while calls < 3 or sum(total.values()) < min_time * len(names):
-        for name in names[calls % len(names):] + names[:calls % len(names)]:
+    while calls < max(3, len(orders)) or sum(total.values()) < min_time * len(names):
+        for name in orders[calls % len(orders)]:
             start = time.perf_counter()
             torch_fns[name]()
             total[name] += time.perf_counter() - start
@@ -307,15 +329,16 @@ def bench_around(rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
 
 
 def _print_around(rows):
-    shown = (("kcompat/torch-port", "kc/port"), ("kcompat/tensorflow", "kc/TF"), ("keras3-torch/kcompat", "k3t/kc"))
+    shown = (("kcompat/torch-port", "kc/port"), ("kcompat/torch-module", "kc/module"), ("kcompat/tensorflow", "kc/TF"),
+             ("keras3-torch/kcompat", "k3t/kc"))
     print(f"{'layer':38s} {'mode':16s} {'rounds':>6s} {'kc ms':>9s} " + " ".join(f"{label:>13s}" for _, label in shown))
     for row in rows:
         cells = " ".join(f"{row['ratios'].get(key, float('nan')):6.2f} ±{row['ratio_errors'].get(key, 0):5.1%}"
                          for key, _ in shown)
         print(f"{row['layer']:38s} {row['mode']:16s} {row['rounds']:6d} {row['ms']['kcompat']:9.3f} {cells}")
     print("kc/port: kcompat vs the best plain-torch port (functional ops on the channels_last view, F.pad only "
-          "where TF's padding is asymmetric); kc/TF: vs tf_keras in tf.function; k3t/kc: Keras 3 on torch vs "
-          "kcompat.")
+          "where TF's padding is asymmetric); kc/module: vs that port held as a torch.nn.Module, as a model holds "
+          "its layers; kc/TF: vs tf_keras in tf.function; k3t/kc: Keras 3 on torch vs kcompat.")
 
 
 def _round_ratios(ms):

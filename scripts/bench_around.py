@@ -8,6 +8,9 @@ benchmark does (:func:`bench._interleaved`, ratios per round, median ± 2 standa
 - ``torch-port``: what a torch user writes at best for the same numbers: the functional op on
   the channels_last view (``x.permute(0, 3, 1, 2)``, no copy), TF's padding by ``F.pad`` only
   where it is asymmetric, inference BatchNormalization as one ``F.batch_norm``;
+- ``torch-module``: that port held as a ``torch.nn.Module`` (what a model holding its layers
+  pays: a module call costs about 4% of a 1 ms op here, torch's own ``nn.LeakyReLU`` against
+  ``F.leaky_relu`` as much as kcompat's layer against it);
 - ``tf-function``: the tf_keras layer in ``tf.function``;
 - ``keras3-torch``: Keras 3's layer on its torch backend.
 """
@@ -72,6 +75,17 @@ def _ports():
         ("Concatenate 2x 32x32x64", kcompat.Concatenate(), [(16, 32, 32, 64)] * 2,
          lambda layer: lambda xs: torch.cat(xs, -1), None),
     ]
+
+
+class _Module(torch.nn.Module):
+    """A port as a model holds it: a module whose forward is the port."""
+
+    def __init__(self, port):
+        super().__init__()
+        self.port = port
+
+    def forward(self, x):
+        return self.port(x)
 
 
 def _tf(layer, inputs, training):
@@ -160,7 +174,8 @@ def implementations(layer, shape, port, training):
             b.copy_(saved)
         if not torch.allclose(ours(arg), expected, rtol=1e-5, atol=1e-5):
             raise AssertionError(f"the torch port of {type(layer).__name__} computes other numbers than kcompat")
-    out = {"kcompat": _pair(ours, inputs, params), "torch-port": _pair(ported, inputs, params)}
+    out = {"kcompat": _pair(ours, inputs, params), "torch-port": _pair(ported, inputs, params),
+           "torch-module": _pair(_Module(ported), inputs, params)}
     out.update(_tf(layer, inputs, training))
     keras3 = _keras3_torch(layer, inputs, training)
     if keras3:
@@ -175,7 +190,8 @@ def rows():
 
 def round_ratios(ms):
     """One round's ratios (``ms``: implementation -> seconds)."""
-    out = {"kcompat/torch-port": ms["kcompat"] / ms["torch-port"]}
+    out = {"kcompat/torch-port": ms["kcompat"] / ms["torch-port"],
+           "kcompat/torch-module": ms["kcompat"] / ms["torch-module"]}
     if "tf-function" in ms:
         out["kcompat/tensorflow"] = ms["kcompat"] / ms["tf-function"]
     if "keras3-torch" in ms:

@@ -61,6 +61,25 @@ def test_bench_around_reports_every_implementation_and_ratio():
     rows = json.loads(out)["rows"]
     assert [row["mode"] for row in rows] == ["forward", "forward+backward"]
     for row in rows:
-        assert set(row["ms"]) == {"kcompat", "torch-port", "tf-function", "keras3-torch"}
+        assert set(row["ms"]) == {"kcompat", "torch-port", "torch-module", "tf-function", "keras3-torch"}
         assert all(v > 0 for v in row["ms"].values())
-        assert set(row["ratios"]) == {"kcompat/torch-port", "kcompat/tensorflow", "keras3-torch/kcompat"}
+        assert set(row["ratios"]) == {"kcompat/torch-port", "kcompat/torch-module", "kcompat/tensorflow",
+                                      "keras3-torch/kcompat"}
+
+
+@pytest.mark.parametrize("n", range(1, 7))
+def test_call_orders_give_every_implementation_every_predecessor_equally(n):
+    """What runs before a call changes its time (caches, allocator): within the orders, each
+    implementation follows each other one equally often, and every order holds each once."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    import bench
+
+    names = [f"impl{i}" for i in range(n)]
+    orders = bench.balanced_orders(names)
+    assert all(sorted(order) == names for order in orders)
+    follows = {}
+    for order in orders:
+        for before, after in zip(order, order[1:]):
+            follows[before, after] = follows.get((before, after), 0) + 1
+    assert len(follows) == n * (n - 1)
+    assert len(set(follows.values())) <= 1

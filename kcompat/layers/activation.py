@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .. import activations, constraints, initializers, regularizers
 from .base import Layer, Weight, WeightlessLayer, as_tensor
@@ -109,8 +110,17 @@ class LeakyReLU(_Elementwise):
                              f"Expected a float. Received: negative_slope={negative_slope}")
         self.negative_slope = negative_slope
 
+    @property
+    def negative_slope(self):
+        return self._negative_slope
+
+    @negative_slope.setter
+    def negative_slope(self, value):
+        self._negative_slope = value
+        self._slope = float(np.float32(value))  # TF keeps the slope as a float32 attribute
+
     def call(self, inputs):
-        return activations.leaky_relu(inputs, negative_slope=self.negative_slope)
+        return F.leaky_relu(inputs, self._slope)
 
     def get_config(self):
         config = super().get_config()

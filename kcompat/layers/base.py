@@ -137,7 +137,14 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
 
     # ----------------------------------------------------------------- weights
     def __getattr__(self, name):
-        views = self.__dict__.get("_views")
+        # Parameters and buffers first (every forward reads them): torch's own __getattr__ is
+        # one more Python frame per read.
+        d = self.__dict__
+        for store in ("_parameters", "_buffers"):
+            values = d.get(store)
+            if values is not None and name in values:
+                return values[name]
+        views = d.get("_views")
         if views is not None and name in views:
             stored, view = views[name]
             parameter = self._stored(stored)
@@ -376,7 +383,10 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         """``inputs`` and ``weights`` in the dtype the layer computes in: a mixed policy's compute
         dtype, else the weights' own (so ``layer.double()`` computes in float64 as torch users
         expect), unless autocast decides."""
-        compute = self.compute_dtype if self.dtype_policy.name.startswith("mixed_") else weights[0].dtype
+        mixed = self.dtype_policy.name.startswith("mixed_")
+        compute = self.compute_dtype if mixed else weights[0].dtype
+        if inputs.dtype == compute and all(w is None or w.dtype == compute for w in weights):
+            return (inputs, *weights)  # nothing to cast (the common case): no further checks
         if torch.is_autocast_enabled(inputs.device.type):
             return (inputs, *weights)
         if inputs.dtype != compute:

@@ -149,7 +149,9 @@ class BaseConv(Layer):
         pads, padding = geometry[1]
         channels_last = self.data_format == "channels_last"
         y = self._convolve(inputs.movedim(-1, 1) if channels_last else inputs, pads, padding)
-        outputs = self.activation(y.movedim(1, -1) if channels_last else y)
+        outputs = y.movedim(1, -1) if channels_last else y
+        if self.activation is not activations.linear:
+            outputs = self.activation(outputs)
         if self._activity_losses or self.activity_regularizer is not None:
             self._add_activity_loss(outputs)
         return outputs

@@ -89,12 +89,15 @@ class Dense(Layer):
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                              f"min_ndim=2, found ndim=0.")
         self._build_on_call(inputs)
-        if inputs.shape[-1] != self.in_features:
+        weight, bias = self.weight, self.bias
+        if inputs.shape[-1] != weight.shape[1]:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 '
-                             f"of input shape to have value {self.in_features}, but received input with shape "
+                             f"of input shape to have value {weight.shape[1]}, but received input with shape "
                              f"{tuple(inputs.shape)}")
-        x, weight, bias = self._in_compute_dtype(inputs, self.weight, self.bias)
-        outputs = self.activation(F.linear(x, weight, bias))
+        x, weight, bias = self._in_compute_dtype(inputs, weight, bias)
+        outputs = F.linear(x, weight, bias)
+        if self.activation is not activations.linear:
+            outputs = self.activation(outputs)
         if self._activity_losses or self.activity_regularizer is not None:
             self._add_activity_loss(outputs)
         return outputs

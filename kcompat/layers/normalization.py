@@ -69,7 +69,8 @@ class _Normalization(Layer):
         }
 
     def _finish(self, outputs, dtype):
-        outputs = outputs.to(dtype)
+        if outputs.dtype != dtype:
+            outputs = outputs.to(dtype)
         if self._activity_losses or self.activity_regularizer is not None:
             self._add_activity_loss(outputs)
         return outputs
@@ -185,24 +186,28 @@ class BatchNormalization(_Normalization):
         inputs = as_tensor(inputs)
         self._build_on_call(inputs)
         axis = self.axis % inputs.dim()
-        if inputs.shape[axis] != self.running_mean.shape[0]:
+        running_mean, running_var = self.running_mean, self.running_var
+        if inputs.shape[axis] != running_mean.shape[0]:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis '
-                             f"{self.axis} of input shape to have value {self.running_mean.shape[0]}, but "
+                             f"{self.axis} of input shape to have value {running_mean.shape[0]}, but "
                              f"received input with shape {tuple(inputs.shape)}")
         out_dtype = self._out_dtype(inputs)
         compute = _float_dtype(inputs)
         x = inputs.movedim(axis, 1) if axis != 1 else inputs
         if x.dtype != compute:
             x = x.to(compute)
-        gamma = None if self.weight is None else self.weight.to(compute)
-        beta = None if self.bias is None else self.bias.to(compute)
+        gamma, beta = self.weight, self.bias
+        if gamma is not None and gamma.dtype != compute:
+            gamma = gamma.to(compute)
+        if beta is not None and beta.dtype != compute:
+            beta = beta.to(compute)
         if self._is_training(training) and self._trainable:
             reduce = [d for d in range(x.dim()) if d != 1]
             with torch.no_grad():
                 unbiased = self._unbiased_update(inputs, axis) and x.numel() > x.shape[1]
                 batch_variance, batch_mean = torch.var_mean(x, dim=reduce, unbiased=unbiased)
-                self._update_moving(self.running_mean, batch_mean)
-                self._update_moving(self.running_var, batch_variance)
+                self._update_moving(running_mean, batch_mean)
+                self._update_moving(running_var, batch_variance)
             if x.numel() == x.shape[1]:  # one value per channel: torch refuses, TF normalizes it to beta
                 variance, mean = torch.var_mean(x, dim=reduce, unbiased=False)
                 shape = (1, -1) + (1,) * (x.dim() - 2)
@@ -212,8 +217,9 @@ class BatchNormalization(_Normalization):
             else:
                 y = F.batch_norm(x, None, None, gamma, beta, True, 0.0, self.epsilon)
         else:
-            y = F.batch_norm(x, self.running_mean.to(compute), self.running_var.to(compute), gamma, beta, False,
-                             0.0, self.epsilon)
+            if running_mean.dtype != compute:
+                running_mean, running_var = running_mean.to(compute), running_var.to(compute)
+            y = F.batch_norm(x, running_mean, running_var, gamma, beta, False, 0.0, self.epsilon)
         return self._finish(y.movedim(1, axis) if axis != 1 else y, out_dtype)
 
     def get_config(self):

@@ -312,6 +312,13 @@ class _UpSampling(_Spatial):
             # TF's resize with half-pixel centres, no antialiasing: torch's align_corners=False.
             y = F.interpolate(x, scale_factor=self.size, mode="bilinear", align_corners=False)
             return y.movedim(1, -1) if self.data_format == "channels_last" else y
+        if self.rank > 1 and all(n & (n - 1) == 0 for n in self.size) and inputs.is_floating_point():
+            # Powers of two: torch's nearest resize is exactly the repeat (source index
+            # floor(i * 2^-k), exact in floating point) and its backward is one kernel, where
+            # the expanded copy's backward is a reduction 1.2-1.5x slower.
+            x = inputs.movedim(-1, 1) if self.data_format == "channels_last" else inputs
+            y = F.interpolate(x, scale_factor=self.size, mode="nearest")
+            return y.movedim(1, -1) if self.data_format == "channels_last" else y
         # Nearest, as Keras's repeat: each cell copied size times (expanded views, one copy).
         out = list(inputs.shape)
         y = inputs
