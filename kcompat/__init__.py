@@ -25,11 +25,12 @@ from .layers import (Activation, Add, Average, AveragePooling1D, AveragePooling2
 
 # Imported on first use: the TF1 compatibility layer needs torch._dynamo (1.5-2.5 s to import)
 # for torch.compiler.disable, the converter h5py, the parity tools their TensorFlow workers.
-_LAZY = ("compat", "convert", "harness", "testing")
+_LAZY = ("compat", "convert", "harness", "models", "testing")
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "load_model",
     "Activation",
     "Add",
     "Average",
@@ -113,6 +114,14 @@ __all__ = [
     "regularizers",
     "shapes",
 ]
+
+
+def load_model(path, *, weights=None, custom_objects=None, strict=True):
+    """A Keras model file (``.keras``, whole-model ``.h5``, or a JSON config with ``weights=``) as a
+    ``torch.nn.Module`` of kcompat layers named as Keras names them (:mod:`kcompat.models`)."""
+    from .models import load_model as load
+
+    return load(path, weights=weights, custom_objects=custom_objects, strict=strict)
 
 
 def __getattr__(name):

@@ -106,7 +106,8 @@ PUBLIC = ["kcompat", "kcompat.activations", "kcompat.constraints", "kcompat.erro
           "kcompat.compat.v1.layers", "kcompat.compat.v1.nn", "kcompat.compat.v1.ops", "kcompat.compat.v1.image",
           "kcompat.compat.v1.contrib", "kcompat.compat.v1.contrib.layers", "kcompat.compat.v1.tensor_shape",
           "kcompat.testing.tf1_parity",
-          "kcompat.convert", "kcompat.harness",
+          "kcompat.convert", "kcompat.harness", "kcompat.models", "kcompat.models.graph",
+          "kcompat.models.module", "kcompat.models.loading",
           "kcompat.testing", "kcompat.testing.parity", "kcompat.testing.result", "kcompat.testing.tolerance",
           "kcompat.testing.tf_defects", "kcompat.testing.tf_oracle", "kcompat.testing.tf_calls",
           "kcompat.testing.tf_worker", "kcompat.testing.layer_parity", "kcompat.convert.converter", "kcompat.harness.grid"]

@@ -192,3 +192,127 @@ def contrib_batch_norm(tf1, x, decay=0.999, scale=False, epsilon=0.001, is_train
     tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS, tf1.assign_sub(mv, (mv - batch_var) * delta))
     return tf1.nn.batch_normalization(x, mean, var, beta, gamma, epsilon)
 '''
+
+
+def _model_families(mod):
+    """The model families the issue names, small: built with ``mod``'s layers (Keras 3 or 2)."""
+    L = mod.layers
+    z = mod.Input((12,))
+    x = L.Dense(4 * 4 * 16, use_bias=False, name="project")(z)
+    x = L.BatchNormalization(name="bn0")(x)
+    x = L.LeakyReLU()(x)
+    x = L.Reshape((4, 4, 16))(x)
+    x = L.Conv2DTranspose(8, 5, strides=2, padding="same", use_bias=False, name="up1")(x)
+    x = L.BatchNormalization()(x)
+    x = L.LeakyReLU()(x)
+    x = L.Conv2DTranspose(3, 5, strides=2, padding="same", activation="tanh", name="up2")(x)
+    dcgan = mod.Model(z, x, name="dcgan_generator")
+
+    image = mod.Input((16, 16, 3))
+    d1 = L.Conv2D(8, 4, strides=2, padding="same", use_bias=False)(image)
+    d1 = L.LeakyReLU()(d1)
+    d2 = L.Conv2D(16, 4, strides=2, padding="same", use_bias=False)(d1)
+    d2 = L.BatchNormalization()(d2)
+    d2 = L.LeakyReLU()(d2)
+    u1 = L.Conv2DTranspose(8, 4, strides=2, padding="same", use_bias=False)(d2)
+    u1 = L.BatchNormalization()(u1)
+    u1 = L.Dropout(0.5)(u1)
+    u1 = L.ReLU()(u1)
+    u1 = L.Concatenate()([u1, d1])
+    out = L.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh")(u1)
+    unet = mod.Model(image, out, name="pix2pix_unet")
+
+    signal = mod.Input((32, 2))
+    a = L.Conv1D(8, 7, strides=2, padding="same", activation="relu")(signal)
+    a = L.Dropout(0.2)(a)
+    a = L.Conv1D(4, 7, strides=2, padding="same", activation="relu")(a)
+    a = L.Conv1DTranspose(4, 7, strides=2, padding="same", activation="relu")(a)
+    a = L.Conv1DTranspose(8, 7, strides=2, padding="same", activation="relu")(a)
+    a = L.Conv1DTranspose(2, 7, padding="same")(a)
+    autoencoder = mod.Model(signal, a, name="conv1d_autoencoder")
+
+    inp = mod.Input((16, 16, 3))
+    h = L.Conv2D(8, 3, strides=2, padding="same")(inp)
+    h = L.BatchNormalization()(h)
+    h = L.Activation("relu")(h)
+    previous = h
+    h = L.SeparableConv2D(8, 3, padding="same")(h)
+    h = L.BatchNormalization()(h)
+    h = L.MaxPooling2D(3, strides=2, padding="same")(h)
+    residual = L.Conv2D(8, 1, strides=2, padding="same")(previous)
+    h = L.Add()([h, residual])
+    h = L.Conv2DTranspose(8, 3, padding="same")(h)
+    h = L.UpSampling2D(2)(h)
+    h = L.Conv2D(2, 3, activation="softmax", padding="same")(h)
+    xception = mod.Model(inp, h, name="xception_unet")
+
+    encoder = mod.Sequential([mod.Input((8, 8, 1)), L.Conv2D(4, 3, strides=2, padding="same", activation="relu"),
+                              L.Flatten(), L.Dense(6)], name="encoder")
+    decoder = mod.Sequential([mod.Input((3,)), L.Dense(4 * 4 * 4, activation="relu"), L.Reshape((4, 4, 4)),
+                              L.Conv2DTranspose(1, 3, strides=2, padding="same")], name="decoder")
+    code = mod.Input((8, 8, 1))
+    mean_logvar = encoder(code)
+    mean = L.Dense(3, name="mean")(mean_logvar)
+    cvae = mod.Model(code, decoder(mean), name="cvae_nested")
+
+    volume = mod.Input((8, 8, 8, 1))
+    v = L.Conv3D(4, 3, padding="same", activation="relu")(volume)
+    v2 = L.MaxPooling3D(2)(v)
+    v2 = L.Conv3D(8, 3, padding="same", activation="relu")(v2)
+    v2 = L.Conv3DTranspose(4, 2, strides=2)(v2)
+    v = L.Concatenate()([v, v2])
+    v = L.Conv3D(1, 1, activation="sigmoid")(v)
+    unet3d = mod.Model(volume, v, name="unet3d")
+    return [dcgan, unet, autoencoder, xception, cvae, unet3d]
+
+
+def save_model_families(reference, directory):
+    """Each family trained one step (moving statistics away from their start), saved in every
+    whole-model format ``reference`` writes; inputs and outputs in inference and training mode."""
+    mod = keras_module(reference)
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(0)
+    out = []
+    for model in _model_families(mod):
+        shape = (4, *model.inputs[0].shape[1:])
+        x = rng.standard_normal(shape).astype("float32")
+        y = model(x, training=False).numpy()
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x, np.zeros_like(y), epochs=1, verbose=0)
+        files = {}
+        for fmt in (("keras", "h5") if reference == "keras" else ("h5",)):
+            files[fmt] = os.path.join(directory, f"{model.name}.{fmt}")
+            model.save(files[fmt])
+        files["json"] = os.path.join(directory, f"{model.name}.json")
+        with open(files["json"], "w") as f:
+            f.write(model.to_json())
+        files["weights"] = os.path.join(directory, f"{model.name}.weights.h5")
+        model.save_weights(files["weights"])
+        dropout = any(type(layer).__name__ == "Dropout" for layer in model.layers)
+        out.append({"name": model.name, "files": files, "x": x,
+                    "inference": np.asarray(model(x, training=False)),
+                    # training mode (batch statistics; not comparable where Dropout draws)
+                    "training": None if dropout else np.asarray(model(x, training=True)),
+                    "layers": [layer.name for layer in model.layers]})
+    return out
+
+
+def save_models_that_do_not_fit(directory):
+    """A model with a Lambda layer; two Dense models of different widths (a config and the
+    other's weights); a weights-only file."""
+    import keras
+
+    L = keras.layers
+    os.makedirs(directory, exist_ok=True)
+    x = keras.Input((4,))
+    lam = keras.Model(x, L.Dense(2, name="head")(L.Lambda(lambda t: t * 2.0, name="double")(x)), name="lam")
+    lam.save(os.path.join(directory, "lambda.keras"))
+    narrow = keras.Sequential([keras.Input((4,)), L.Dense(3, name="fc"), L.Dense(1, name="out")], name="narrow")
+    wide = keras.Sequential([keras.Input((4,)), L.Dense(5, name="fc"), L.Dense(1, name="out")], name="wide")
+    with open(os.path.join(directory, "narrow.json"), "w") as f:
+        f.write(narrow.to_json())
+    wide.save_weights(os.path.join(directory, "wide.weights.h5"))
+    narrow.save_weights(os.path.join(directory, "narrow.weights.h5"))
+    sample = np.arange(8, dtype="float32").reshape(2, 4)
+    return {"lambda_input": sample, "lambda_head": [w for w in lam.get_layer("head").get_weights()],
+            "lambda_output": np.asarray(lam(sample))}

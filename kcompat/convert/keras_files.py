@@ -194,6 +194,8 @@ def _from_hdf5(path, handle, config, handles, kind=None):
             h.close()
         raise ConversionError(f"{path}: corrupt or truncated HDF5 file ({exc})") from None
     model.handles = handles
+    if config is not None:
+        model.config = config
     return model
 
 
@@ -321,7 +323,7 @@ def _legacy_model(path, handle):
     layers, skipped = _legacy_layers(weights, config, _reference(version))
     if "optimizer_weights" in handle:
         _collect(handle["optimizer_weights"], "optimizer_weights/", skipped, "optimizer state")
-    return ModelFile(path, f"Keras {version} HDF5 model", layers, skipped)
+    return ModelFile(path, f"Keras {version} HDF5 model", layers, skipped, config=config)
 
 
 def _legacy_weights(path, handle):

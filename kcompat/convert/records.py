@@ -65,6 +65,7 @@ class ModelFile:
     layers: list
     skipped: list  # tensors left out (optimizer slots, metrics, counters)
     handles: list = field(default_factory=list, repr=False)
+    config: dict | None = field(default=None, repr=False)  # the model's Keras config, where the file holds one
 
     def close(self):
         for handle in reversed(self.handles):

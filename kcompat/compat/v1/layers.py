@@ -5,8 +5,9 @@ TF1's arguments and defaults (``kernel_initializer=None`` meaning the scope's in
 glorot uniform, ``bias_initializer=zeros_initializer()``, dtype inferred from the first input,
 ``training=False`` unless given), variable names and sharing (see
 :mod:`kcompat.compat.v1.variable_scope`). Variables are stored as TensorFlow has them:
-``kernel`` ``(kh, kw, in, filters)`` (its memory in torch order, so ``weight``, the torch-layout
-view, costs nothing), ``bias``, ``gamma``/``beta``/``moving_mean``/``moving_variance``.
+``kernel`` ``(kh, kw, in, filters)`` (the transposed convolutions' ``(kh, kw, filters, in)``;
+its memory in torch order, so ``weight``, the torch-layout view, costs nothing), ``bias``,
+``gamma``/``beta``/``moving_mean``/``moving_variance``.
 The functional spellings (``dense``, ``conv2d``, ``batch_normalization``, ...) are called inside
 a module's ``forward``: they create ``<scope>/<name>/kernel`` ... on the first pass, as
 variables of that module, and reuse them on later passes.

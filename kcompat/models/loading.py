@@ -1,0 +1,151 @@
+"""``kcompat.load_model``: a Keras model file becomes a ``torch.nn.Module`` of kcompat layers.
+
+The config (a ``.keras`` archive's ``config.json``, a whole-model ``.h5``'s ``model_config``, or
+a Keras JSON file) gives the layers and the call graph; each layer is kcompat's layer of that
+Keras class, built with ``from_config`` (Keras 3 and Keras 2 configs); the weights (the same
+file, or ``weights=``: a ``.weights.h5``, a weights-only or whole-model ``.h5``) are read by
+the converter's readers and set in Keras's layout and order with ``set_weights``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..convert.keras_files import open_model_file
+from ..convert.records import ConversionError
+from ..layers import KERAS_LAYERS
+from ..layers.base import Layer
+from . import graph as graph_module
+from .module import KerasModel
+
+__all__ = ["load_model"]
+
+_CONFIG_LIMIT = 64 << 20  # bytes of a JSON config file, as the converter caps config.json
+
+
+def _read_json(path):
+    size = os.path.getsize(path)
+    if size > _CONFIG_LIMIT:
+        raise ValueError(f"{path}: {size} bytes, more than the {_CONFIG_LIMIT} a model config may have")
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a JSON model config ({exc})") from None
+
+
+def _build(graph, custom_objects, where):
+    layers = {}
+    for spec in graph.layers:
+        if spec.class_name == "InputLayer":
+            continue
+        if spec.graph is not None:
+            layers[spec.name] = _build(spec.graph, custom_objects, where)
+            continue
+        factory = custom_objects.get(spec.class_name)
+        if factory is not None:
+            layers[spec.name] = factory(dict(spec.config))
+            continue
+        cls = KERAS_LAYERS.get(spec.class_name)
+        if cls is None:
+            raise ValueError(
+                f"{where}: layer {spec.name!r} is a {spec.class_name}, which kcompat does not reproduce"
+                f"{' (its Python code is not in the file)' if spec.class_name == 'Lambda' else ''}. Pass "
+                f"custom_objects={{{spec.class_name!r}: factory}}, factory(config) returning the torch.nn.Module "
+                "to use for it.")
+        try:
+            layers[spec.name] = cls.from_config(dict(spec.config))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: layer {spec.name!r} ({spec.class_name}): {exc}") from None
+    return KerasModel(graph, layers)
+
+
+def _load_weights(model, weights_path, strict):
+    """Set every layer's weights from the file; return the problems (missing, unexpected, shapes)."""
+    problems, loaded = [], set()
+    with open_model_file(weights_path) as source:
+        for entry in source.layers:
+            try:
+                module = model.get_submodule(entry.path)
+            except AttributeError:
+                problems.append(f"unexpected: the file's layer {entry.path!r} ({entry.class_name}) is not in the model")
+                continue
+            arrays = [t.read() for t in entry.tensors]
+            if not hasattr(module, "set_weights"):
+                problems.append(f"layer {entry.path!r}: its module ({type(module).__name__}) has no set_weights to "
+                                "take the file's weights")
+                continue
+            loaded.add(entry.path)
+            try:
+                module.set_weights(arrays)
+            except ValueError as exc:
+                problems.append(f"layer {entry.path!r}: {exc}")
+    for name, module in model.named_modules():
+        if isinstance(module, Layer) and module.WEIGHTS and name not in loaded:
+            problems.append(f"missing: layer {name!r} ({type(module).__name__}) has no weights in {weights_path}")
+    if problems and strict:
+        raise ValueError(f"{weights_path} does not fit the model ({len(problems)} problem"
+                         f"{'s' if len(problems) > 1 else ''}):\n  " + "\n  ".join(problems))
+    return problems
+
+
+def _build_by_running(model):
+    """Build every layer to the shapes its config gives, by one inference pass on zeros of the
+    inputs' shapes (batch 1), so that weights of other shapes are refused rather than built to.
+    Skipped where an input's shape is not fully known (the weights then build the layers)."""
+    import torch
+
+    specs = model.graph.input_specs
+    if not specs or any(s is None or any(n is None for n in s[0][1:]) for s in specs):
+        return
+    inputs = [torch.zeros((1, *s[0][1:]), dtype=getattr(torch, s[1], torch.float32)) for s in specs]
+    mode = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        model.train(mode)
+
+
+def load_model(path, *, weights=None, custom_objects=None, strict=True):
+    """The Keras model in ``path`` as a ``torch.nn.Module`` of kcompat layers.
+
+    ``path``: a ``.keras`` archive, a whole-model ``.h5`` (Keras 3 or Keras 2), or a Keras JSON
+    config (``model.to_json()``) with ``weights=`` the weights file. ``custom_objects``: Keras
+    class name -> ``factory(config)`` returning a torch module, for layers kcompat does not have.
+    ``strict``: every layer of the model gets its weights and every weight of the file a layer,
+    with the shapes the config gives (one error lists what does not fit). The module is in
+    training mode, as torch modules are: call ``eval()`` for Keras's ``training=False``.
+    """
+    path = str(path)
+    custom_objects = dict(custom_objects or {})
+    if path.endswith(".json"):
+        config = _read_json(path)
+        if weights is None:
+            raise ValueError(f"{path} is a model config without weights: pass weights= (the .h5 or .weights.h5 "
+                             "file saved with it)")
+    else:
+        try:
+            with open_model_file(path) as source:
+                config = source.config
+        except ConversionError as exc:
+            raise ValueError(str(exc)) from None
+        if config is None:
+            raise ValueError(f"{path} holds weights but no model config: load_model('model.json', weights={path!r}) "
+                             "with the config saved beside it (model.to_json())")
+    try:
+        graph = graph_module.parse(config)
+    except graph_module.ConfigError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    model = _build(graph, custom_objects, path)
+    try:
+        _build_by_running(model)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: the model's layers do not fit together on its input shapes: {exc}") from None
+    try:
+        _load_weights(model, str(weights or path), strict)
+    except ConversionError as exc:
+        raise ValueError(str(exc)) from None
+    return model

@@ -1,0 +1,90 @@
+"""A Keras model as a ``torch.nn.Module``: its layers as submodules named as Keras names them,
+its forward the model's call graph (:mod:`.graph`) in Keras's call order."""
+
+from __future__ import annotations
+
+import torch
+
+from .graph import TensorRef
+
+__all__ = ["KerasModel"]
+
+
+def _resolve(structure, values):
+    if isinstance(structure, TensorRef):
+        try:
+            return values[structure]
+        except KeyError:
+            raise ValueError(f"the model's graph uses output {structure.tensor} of call {structure.node} of "
+                             f"layer {structure.layer!r}, which no earlier call made") from None
+    if isinstance(structure, list):
+        return [_resolve(v, values) for v in structure]
+    if isinstance(structure, dict):
+        return {k: _resolve(v, values) for k, v in structure.items()}
+    return structure
+
+
+class KerasModel(torch.nn.Module):
+    """The model: ``model(x)`` (or ``model(x1, x2)``, ``model([x1, x2])``, ``model({"name": x})``
+    for several inputs) takes and gives channels_last tensors as the Keras model does.
+
+    ``train()``/``eval()`` are Keras's ``training=True/False`` for every layer; a call's
+    ``training`` saved in the config (``BatchNormalization(...)(x, training=False)``) is kept.
+    """
+
+    def __init__(self, graph, layers):
+        super().__init__()
+        self.graph = graph
+        for spec in graph.layers:
+            if spec.name in layers and spec.name not in self._modules:
+                if not isinstance(spec.name, str) or not spec.name or "." in spec.name:
+                    raise ValueError(f"model {graph.name!r}: a layer named {spec.name!r} cannot be a torch "
+                                     "submodule name (empty, or with '.')")
+                if hasattr(type(self), spec.name):
+                    # A Keras name that is a Module method ("double", "train"): a submodule beside it, so
+                    # that state_dict() keys keep Keras's names; model.double is still the method.
+                    self._modules[spec.name] = layers[spec.name]
+                else:
+                    self.add_module(spec.name, layers[spec.name])
+
+    def _inputs(self, args, kwargs):
+        names = self.graph.input_names
+        if kwargs:
+            missing = [n for n in names if n not in kwargs]
+            if missing or len(kwargs) != len(names):
+                raise ValueError(f"model {self.graph.name!r} takes inputs {names}; received {sorted(kwargs)}")
+            return [kwargs[n] for n in names]
+        if len(args) == 1 and isinstance(args[0], dict):
+            return self._inputs((), args[0])
+        if len(args) == 1 and isinstance(args[0], (list, tuple)) and len(names) > 1:
+            args = tuple(args[0])
+        if len(args) != len(names):
+            raise ValueError(f"model {self.graph.name!r} takes {len(names)} input(s) ({', '.join(names)}); "
+                             f"received {len(args)}")
+        return list(args)
+
+    def forward(self, *args, training=None, **kwargs):
+        if training is not None and bool(training) != self.training:  # a nested model called with training=
+            mode = self.training
+            self.train(bool(training))
+            try:
+                return self.forward(*args, **kwargs)
+            finally:
+                self.train(mode)
+        values = {ref: x for ref, x in zip(self.graph.inputs, self._inputs(args, kwargs))}
+        for spec in self.graph.layers:
+            module = self._modules.get(spec.name)
+            if module is None:  # an InputLayer: its tensor is a model input
+                continue
+            for node, call in enumerate(spec.calls):
+                inputs = _resolve(call.inputs, values)
+                extra = {k: v for k, v in _resolve(call.kwargs, values).items() if k == "training" and v is not None}
+                if extra and not self.training:
+                    extra = {}  # eval() is inference for every layer, whatever the call said
+                outputs = module(inputs, **extra)
+                for i, y in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs]):
+                    values[TensorRef(spec.name, node, i)] = y
+        return _resolve(self.graph.outputs, values)
+
+    def extra_repr(self):
+        return f"name={self.graph.name!r}"

@@ -1,0 +1,111 @@
+"""``kcompat.load_model`` against the Keras models it reads, built, trained a step and saved in the test.
+
+The families the issue names (a DCGAN generator, a pix2pix U-Net, a Conv1D autoencoder, an
+Xception-style U-Net, a CVAE of nested Sequentials, a 3-D U-Net), in Keras 3 and Keras 2, in
+every whole-model format and as JSON config + weights file; compared with the Keras model's
+own output in inference and in training mode.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import kcompat
+from kcompat.testing.tolerance import assert_close
+
+import tf_fixtures
+
+
+@pytest.fixture(scope="module", params=["keras", "tf_keras"])
+def families(request, oracle, tmp_path_factory):
+    directory = tmp_path_factory.mktemp(request.param)
+    return request.param, oracle.run(tf_fixtures.save_model_families, reference=request.param,
+                                     directory=str(directory))
+
+
+def _cases(families):
+    reference, models = families
+    for model in models:
+        for fmt in model["files"]:
+            if fmt != "weights":
+                yield reference, model, fmt
+
+
+NAMES = ["dcgan_generator", "pix2pix_unet", "conv1d_autoencoder", "xception_unet", "cvae_nested", "unet3d"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_model_families_load_and_compute_kerass_output(families, name):
+    reference, models = families
+    model = next(m for m in models if m["name"] == name)
+    for fmt, path in model["files"].items():
+        if fmt == "weights":
+            continue
+        weights = model["files"]["weights"] if fmt == "json" else None
+        if fmt == "json" and reference == "tf_keras":
+            weights = model["files"]["h5"]  # Keras 2's .weights.h5 is its whole-model layout too
+        ours = kcompat.load_model(path, weights=weights)
+        assert isinstance(ours, torch.nn.Module)
+        assert [n for n, _ in ours.named_children()] == [n for n in model["layers"] if not n.startswith("input")], fmt
+        ours.eval()
+        with torch.no_grad():
+            y = ours(torch.tensor(model["x"]))
+        assert_close(y.numpy(), model["inference"], "float32", f"{name} {fmt} inference")
+        if model["training"] is not None:
+            ours.train()
+            with torch.no_grad():
+                y = ours(torch.tensor(model["x"]))
+            assert_close(y.numpy(), model["training"], "float32", f"{name} {fmt} training")
+
+
+def test_state_dict_reads_as_the_keras_layer_names(families):
+    _, models = families
+    model = next(m for m in models if m["name"] == "dcgan_generator")
+    ours = kcompat.load_model(model["files"]["h5"])
+    keys = list(ours.state_dict())
+    assert keys[:3] == ["project.weight", "bn0.weight", "bn0.bias"]
+    assert "bn0.running_mean" in keys and "up1.weight" in keys and "up2.bias" in keys
+
+
+@pytest.fixture(scope="module")
+def misfits(oracle, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("misfits")
+    return directory, oracle.run(tf_fixtures.save_models_that_do_not_fit, directory=str(directory))
+
+
+def test_a_layer_kcompat_cannot_reproduce_is_named_and_custom_objects_supply_it(misfits):
+    directory, ref = misfits
+    with pytest.raises(ValueError, match=r"layer 'double' is a Lambda, which kcompat does not reproduce.*"
+                                         r"custom_objects=\{'Lambda': factory\}"):
+        kcompat.load_model(directory / "lambda.keras")
+
+    class Double(torch.nn.Module):
+        def forward(self, x):
+            return x * 2.0
+
+    model = kcompat.load_model(directory / "lambda.keras", custom_objects={"Lambda": lambda config: Double()})
+    model.eval()
+    assert_close(model(torch.tensor(ref["lambda_input"])).detach().numpy(), ref["lambda_output"], "float32")
+
+
+def test_weights_that_do_not_fit_are_listed_in_one_error(misfits):
+    directory, _ = misfits
+    with pytest.raises(ValueError, match=r"(?s)does not fit the model \(2 problems\).*`kernel`.*expected \(4, 3\).*"
+                                         r"received \(4, 5\)") as raised:
+        kcompat.load_model(directory / "narrow.json", weights=directory / "wide.weights.h5")
+    assert "layer 'fc'" in str(raised.value) and "layer 'out'" in str(raised.value)
+    loose = kcompat.load_model(directory / "narrow.json", weights=directory / "wide.weights.h5", strict=False)
+    assert isinstance(loose, torch.nn.Module)
+    fits = kcompat.load_model(directory / "narrow.json", weights=directory / "narrow.weights.h5")
+    assert tuple(fits.fc.weight.shape) == (3, 4)
+
+
+def test_a_weights_only_file_or_a_config_alone_says_what_to_pass(misfits):
+    directory, _ = misfits
+    with pytest.raises(ValueError, match=r"holds weights but no model config: load_model\('model.json', weights="):
+        kcompat.load_model(directory / "narrow.weights.h5")
+    with pytest.raises(ValueError, match="a model config without weights: pass weights="):
+        kcompat.load_model(directory / "narrow.json")
+    with pytest.raises(ValueError, match="no such file"):
+        kcompat.load_model(directory / "missing.keras")
