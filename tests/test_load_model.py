@@ -109,3 +109,18 @@ def test_a_weights_only_file_or_a_config_alone_says_what_to_pass(misfits):
         kcompat.load_model(directory / "narrow.json")
     with pytest.raises(ValueError, match="no such file"):
         kcompat.load_model(directory / "missing.keras")
+
+
+@pytest.mark.parametrize("api,layout", [("keras", "cvae"), ("keras", "dcgan"), ("tf_keras", "cvae"),
+                                        ("tf_keras", "dcgan"), ("tf_keras", "legacy")])
+def test_tf2_object_checkpoints_of_the_tutorials_load_by_their_object_graph(oracle, tmp_path, api, layout):
+    """``tf.train.Checkpoint(generator=..., generator_optimizer=...)`` after a training step: the
+    variables (Keras 3 keys them under the optimizer) are found through the object graph, under
+    the root whose layers fit the model (the generator's, not the discriminator's)."""
+    ref = oracle.run(tf_fixtures.save_object_checkpoint, reference=api, layout=layout, directory=str(tmp_path))
+    for name, config in ref["configs"].items():
+        model = kcompat.load_model(config, weights=ref["prefix"])
+        model.eval()
+        x, expected = ref["outputs"][name]
+        with torch.no_grad():
+            assert_close(model(torch.tensor(x)).numpy(), expected, "float32", f"{name} from {layout}")

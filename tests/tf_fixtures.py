@@ -125,7 +125,15 @@ def save_object_checkpoint(reference, layout, directory):
         generator.fit(rng.standard_normal((2, 8)).astype("float32"), np.zeros((2, 4, 4, 3), "float32"), verbose=0)
     prefix = t.train.Checkpoint(**objects).save(os.path.join(directory, "ckpt"))
     weights = [np.asarray(v) for model in models.values() for v in model.weights]
-    return {"prefix": prefix, "weights": weights, "entries": len(t.train.list_variables(prefix))}
+    configs, outputs = {}, {}
+    for name, model in models.items():  # each model's config beside the checkpoint, and its output
+        configs[name] = os.path.join(directory, f"{name}.json")
+        with open(configs[name], "w") as f:
+            f.write(model.to_json())
+        x = rng.standard_normal((2,) + tuple(model.input_shape[1:])).astype("float32")
+        outputs[name] = (x, np.asarray(model(x, training=False)))
+    return {"prefix": prefix, "weights": weights, "entries": len(t.train.list_variables(prefix)),
+            "configs": configs, "outputs": outputs}
 
 
 @legacy_keras

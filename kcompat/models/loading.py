@@ -3,8 +3,9 @@
 The config (a ``.keras`` archive's ``config.json``, a whole-model ``.h5``'s ``model_config``, or
 a Keras JSON file) gives the layers and the call graph; each layer is kcompat's layer of that
 Keras class, built with ``from_config`` (Keras 3 and Keras 2 configs); the weights (the same
-file, or ``weights=``: a ``.weights.h5``, a weights-only or whole-model ``.h5``) are read by
-the converter's readers and set in Keras's layout and order with ``set_weights``.
+file, or ``weights=``: a ``.weights.h5``, a weights-only or whole-model ``.h5``, a TF2 object
+checkpoint) are read by the converter's readers and set in Keras's layout and order with
+``set_weights``.
 """
 
 from __future__ import annotations
@@ -61,26 +62,88 @@ def _build(graph, custom_objects, where):
     return KerasModel(graph, layers)
 
 
+def _attribute(key):
+    """A checkpoint variable's attribute name as Keras names the weight (``_kernel`` is ``kernel``)."""
+    return key.rsplit("/", 1)[-1].lstrip("_")
+
+
+def _checkpoint_child(model, step):
+    """The submodule name an object-graph step names: Keras 3's ``_operations/N`` (the model's
+    operations, Input layers included), Keras 2's ``layer_with_weights-K``/``layer-N``."""
+    specs = model.graph.layers
+    operations = ([None] if model.graph.sequential else []) + [s.name for s in specs]
+    if step.startswith("layer_with_weights-"):
+        with_weights = [s.name for s in specs if s.name in model._modules and any(
+            True for _ in model._modules[s.name].parameters())]
+        index, names = int(step.split("-", 1)[1]), with_weights
+    elif step.startswith("layer-"):
+        index = int(step.split("-", 1)[1])
+        names = [s.name for s in specs if not (model.graph.sequential and s.class_name == "InputLayer")]
+    else:
+        index, names = int(step), operations
+    return names[index] if 0 <= index < len(names) else None
+
+
+def _checkpoint_layers(model, source):
+    """``(module path, arrays in Keras order)`` per layer of a TF2 object checkpoint, under the
+    root object (``tf.train.Checkpoint(generator=...)``'s name) whose layers fit the model."""
+    roots = {}
+    for entry in source.layers:
+        root, _, rest = entry.path.partition(".")
+        roots.setdefault(root, []).append((rest, entry))
+    best = None
+    for root, entries in roots.items():
+        found, misses = [], 0
+        for rest, entry in entries:
+            module, path = model, []
+            steps = [s for s in rest.split(".") if s not in ("_functional", "_operations", "_layers")]
+            for step in steps:
+                name = _checkpoint_child(module, step) if isinstance(module, KerasModel) else None
+                if name is None:
+                    module = None
+                    break
+                path.append(name)
+                module = module._modules.get(name)
+            if not isinstance(module, Layer):
+                misses += 1
+                continue
+            values = {_attribute(t.key): t for t in entry.tensors}
+            names = module.weight_names()
+            if sorted(values) != sorted(names):
+                misses += 1
+                continue
+            found.append((".".join(path), [values[n].read() for n in names]))
+        if best is None or (misses, -len(found)) < best[0]:
+            best = ((misses, -len(found)), root, found)
+    if best is None:
+        raise ValueError(f"{source.path}: the checkpoint holds no model variables")
+    return best[2]
+
+
 def _load_weights(model, weights_path, strict):
     """Set every layer's weights from the file; return the problems (missing, unexpected, shapes)."""
     problems, loaded = [], set()
     with open_model_file(weights_path) as source:
-        for entry in source.layers:
+        if source.kind.startswith("TensorFlow 2 object checkpoint"):
+            entries = _checkpoint_layers(model, source)
+        else:
+            entries = [(entry.path, entry) for entry in source.layers]
+        for path, entry in entries:
             try:
-                module = model.get_submodule(entry.path)
+                module = model.get_submodule(path)
             except AttributeError:
-                problems.append(f"unexpected: the file's layer {entry.path!r} ({entry.class_name}) is not in the model")
+                problems.append(f"unexpected: the file's layer {path!r} ({entry.class_name}) is not in the model")
                 continue
-            arrays = [t.read() for t in entry.tensors]
+            arrays = entry if isinstance(entry, list) else [t.read() for t in entry.tensors]
             if not hasattr(module, "set_weights"):
-                problems.append(f"layer {entry.path!r}: its module ({type(module).__name__}) has no set_weights to "
+                problems.append(f"layer {path!r}: its module ({type(module).__name__}) has no set_weights to "
                                 "take the file's weights")
                 continue
-            loaded.add(entry.path)
+            loaded.add(path)
             try:
                 module.set_weights(arrays)
             except ValueError as exc:
-                problems.append(f"layer {entry.path!r}: {exc}")
+                problems.append(f"layer {path!r}: {exc}")
     for name, module in model.named_modules():
         if isinstance(module, Layer) and module.WEIGHTS and name not in loaded:
             problems.append(f"missing: layer {name!r} ({type(module).__name__}) has no weights in {weights_path}")
@@ -113,7 +176,8 @@ def load_model(path, *, weights=None, custom_objects=None, strict=True):
     """The Keras model in ``path`` as a ``torch.nn.Module`` of kcompat layers.
 
     ``path``: a ``.keras`` archive, a whole-model ``.h5`` (Keras 3 or Keras 2), or a Keras JSON
-    config (``model.to_json()``) with ``weights=`` the weights file. ``custom_objects``: Keras
+    config (``model.to_json()``) with ``weights=`` the weights file; ``weights=`` may also be a
+    TF2 object checkpoint prefix (``ckpt/ckpt-3``). ``custom_objects``: Keras
     class name -> ``factory(config)`` returning a torch module, for layers kcompat does not have.
     ``strict``: every layer of the model gets its weights and every weight of the file a layer,
     with the shapes the config gives (one error lists what does not fit). The module is in
