@@ -67,14 +67,20 @@ def _attribute(key):
     return key.rsplit("/", 1)[-1].lstrip("_")
 
 
+def _has_weights(module):
+    """Whether Keras counts the layer among those with weights (declared ones: built or not)."""
+    if isinstance(module, KerasModel):
+        return any(_has_weights(m) for m in module.children())
+    return bool(getattr(module, "WEIGHTS", ())) or any(True for _ in module.parameters())
+
+
 def _checkpoint_child(model, step):
     """The submodule name an object-graph step names: Keras 3's ``_operations/N`` (the model's
     operations, Input layers included), Keras 2's ``layer_with_weights-K``/``layer-N``."""
     specs = model.graph.layers
     operations = ([None] if model.graph.sequential else []) + [s.name for s in specs]
     if step.startswith("layer_with_weights-"):
-        with_weights = [s.name for s in specs if s.name in model._modules and any(
-            True for _ in model._modules[s.name].parameters())]
+        with_weights = [s.name for s in specs if s.name in model._modules and _has_weights(model._modules[s.name])]
         index, names = int(step.split("-", 1)[1]), with_weights
     elif step.startswith("layer-"):
         index = int(step.split("-", 1)[1])
