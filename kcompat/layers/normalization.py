@@ -22,7 +22,15 @@ import torch.nn.functional as F
 from .. import initializers
 from .base import Layer, Weight, as_tensor
 
-__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "assign_moving_average"]
+
+
+@torch.no_grad()
+def assign_moving_average(moving, value, momentum):
+    """TF's ``assign_moving_average`` in place: ``moving -= (moving - value) * decay``, the decay
+    ``1 - momentum`` a float32 (Keras 2's BatchNormalization, TF1's and contrib's batch norm)."""
+    decay = float(np.float32(1.0 - momentum))
+    moving.sub_((moving - value.to(moving.dtype)) * decay)
 
 
 def _axes(axis, name="axis"):
@@ -143,11 +151,10 @@ class BatchNormalization(_Normalization):
     def _update_moving(self, moving, batch):
         """Keras 3: ``moving * momentum + batch * (1 - momentum)``; Keras 2's (non-fused):
         ``moving - (moving - batch) * decay``, its decay a float32 ``1 - momentum``."""
-        batch = batch.to(moving.dtype)
         if self._keras2:
-            decay = float(np.float32(1.0 - self.momentum))
-            moving.sub_((moving - batch) * decay)
+            assign_moving_average(moving, batch, self.momentum)
         else:
+            batch = batch.to(moving.dtype)
             moving.copy_(moving * self.momentum + batch * (1.0 - self.momentum))
 
     @staticmethod

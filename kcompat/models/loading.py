@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 
+import torch
+
 from ..convert.keras_files import open_model_file
 from ..convert.records import ConversionError
 from ..layers import KERAS_LAYERS
@@ -163,8 +165,6 @@ def _build_by_running(model):
     """Build every layer to the shapes its config gives, by one inference pass on zeros of the
     inputs' shapes (batch 1), so that weights of other shapes are refused rather than built to.
     Skipped where an input's shape is not fully known (the weights then build the layers)."""
-    import torch
-
     specs = model.graph.input_specs
     if not specs or any(s is None or any(n is None for n in s[0][1:]) for s in specs):
         return

@@ -62,10 +62,9 @@ def check_program(oracle, source, inputs, *, upstream=True, tf_source=None, kern
     assert tf_names(probe) == list(ref["variables"]), "variable names"
     trainable = [n.replace(".", "/") for n, p in probe.named_parameters() if p.requires_grad]
     assert trainable == ref["trainable"], "trainable variables"
-    program = Program(source)
+    program = probe  # its variables exist; TF's values replace them (moving statistics included)
     tensors = {k: torch.tensor(v, requires_grad=upstream is not None and v.dtype.kind == "f")
                for k, v in inputs.items()}
-    program(**{k: torch.tensor(v) for k, v in inputs.items()})
     program.load_state_dict({k.replace("/", "."): torch.tensor(v) for k, v in ref["variables"].items()})
     y = program(**tensors)  # a later pass: replays, creates nothing
     assert tf_names(program) == list(ref["variables"]), "a second forward pass changed the variables"

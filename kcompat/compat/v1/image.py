@@ -39,12 +39,12 @@ def _scale(in_size, out_size, align_corners):
 def _coordinates(in_size, out_size, align_corners, half_pixel_centers):
     scale = _scale(in_size, out_size, align_corners)
     i = torch.arange(out_size, dtype=torch.float32)
-    return (i + 0.5) * scale - 0.5 if half_pixel_centers else i * scale, scale
+    return (i + 0.5) * scale - 0.5 if half_pixel_centers else i * scale
 
 
 def _linear_weights(in_size, out_size, align_corners, half_pixel_centers):
     """TF's ``compute_interpolation_weights``: lower, upper and the float32 fraction per output pixel."""
-    coordinate, _ = _coordinates(in_size, out_size, align_corners, half_pixel_centers)
+    coordinate = _coordinates(in_size, out_size, align_corners, half_pixel_centers)
     floor = torch.floor(coordinate)
     lower = floor.long().clamp(min=0)
     upper = torch.ceil(coordinate).long().clamp(max=in_size - 1)

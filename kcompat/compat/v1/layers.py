@@ -387,47 +387,43 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=Tru
     return functional(BatchNormalization, "tf.layers.batch_normalization", **locals())
 
 
+# The layers without variables are called directly: they need no owner and run anywhere, as the ops do.
 def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=None):
     """``tf.layers.dropout``: identity unless ``training``."""
-    return _weightless(Dropout(rate, noise_shape, seed, name=name), inputs, training=training)
+    return Dropout(rate, noise_shape, seed, name=name)(inputs, training=training)
 
 
 def flatten(inputs, name=None, data_format="channels_last"):
     """``tf.layers.flatten``."""
-    return _weightless(Flatten(data_format, name=name), inputs)
+    return Flatten(data_format, name=name)(inputs)
 
 
 def max_pooling1d(inputs, pool_size, strides, padding="valid", data_format="channels_last", name=None):
     """``tf.layers.max_pooling1d``."""
-    return _weightless(MaxPooling1D(pool_size, strides, padding, data_format, name), inputs)
+    return MaxPooling1D(pool_size, strides, padding, data_format, name)(inputs)
 
 
 def max_pooling2d(inputs, pool_size, strides, padding="valid", data_format="channels_last", name=None):
     """``tf.layers.max_pooling2d`` (TF's ``same``: padded cells never win)."""
-    return _weightless(MaxPooling2D(pool_size, strides, padding, data_format, name), inputs)
+    return MaxPooling2D(pool_size, strides, padding, data_format, name)(inputs)
 
 
 def max_pooling3d(inputs, pool_size, strides, padding="valid", data_format="channels_last", name=None):
     """``tf.layers.max_pooling3d``."""
-    return _weightless(MaxPooling3D(pool_size, strides, padding, data_format, name), inputs)
+    return MaxPooling3D(pool_size, strides, padding, data_format, name)(inputs)
 
 
 def average_pooling1d(inputs, pool_size, strides, padding="valid", data_format="channels_last", name=None):
     """``tf.layers.average_pooling1d``."""
-    return _weightless(AveragePooling1D(pool_size, strides, padding, data_format, name), inputs)
+    return AveragePooling1D(pool_size, strides, padding, data_format, name)(inputs)
 
 
 def average_pooling2d(inputs, pool_size, strides, padding="valid", data_format="channels_last", name=None):
     """``tf.layers.average_pooling2d`` (TF's ``same``: averages over the real cells only)."""
-    return _weightless(AveragePooling2D(pool_size, strides, padding, data_format, name), inputs)
+    return AveragePooling2D(pool_size, strides, padding, data_format, name)(inputs)
 
 
 def average_pooling3d(inputs, pool_size, strides, padding="valid", data_format="channels_last", name=None):
     """``tf.layers.average_pooling3d``."""
-    return _weightless(AveragePooling3D(pool_size, strides, padding, data_format, name), inputs)
+    return AveragePooling3D(pool_size, strides, padding, data_format, name)(inputs)
 
-
-def _weightless(layer, inputs, **kwargs):
-    """A layer without variables: its call is its computation (no scope to claim, no owner
-    needed: ``tf.layers.max_pooling2d`` runs anywhere, as the op does)."""
-    return layer(inputs, **kwargs)

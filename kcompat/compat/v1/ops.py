@@ -34,8 +34,7 @@ def to_tensor(value, dtype=None):
     if isinstance(value, torch.Tensor):
         return value if dtype is None else value.to(dtype)
     if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
-        return torch.stack([to_tensor(v) for v in value]) if dtype is None else torch.stack(
-            [to_tensor(v, dtype) for v in value])
+        return torch.stack([to_tensor(v, dtype) for v in value])
     array = np.asarray(value)
     if dtype is None and array.dtype == np.float64 and not isinstance(value, np.ndarray):
         dtype = torch.float32  # a Python float is float32 in TF

@@ -21,10 +21,10 @@ from __future__ import annotations
 import math
 import numbers
 
-import numpy as np
 import torch
 
 from .... import initializers as keras_initializers
+from ....layers.normalization import assign_moving_average
 
 from .. import ops
 from ..initializers import ones_initializer, zeros_initializer
@@ -70,9 +70,8 @@ def batch_norm(inputs, decay=0.999, center=True, scale=False, epsilon=0.001, act
         with torch.no_grad():
             unbiased = fused_kernel and h.numel() > channels
             batch_variance, batch_mean = torch.var_mean(h, dim=reduce, unbiased=unbiased)
-            delta = float(np.float32(1.0 - decay))
-            moving_mean.sub_((moving_mean - batch_mean.to(moving_mean.dtype)) * delta)
-            moving_variance.sub_((moving_variance - batch_variance.to(moving_variance.dtype)) * delta)
+            assign_moving_average(moving_mean, batch_mean, decay)
+            assign_moving_average(moving_variance, batch_variance, decay)
         variance, mean = torch.var_mean(h, dim=reduce, unbiased=False, keepdim=True)
         shape = (1, -1) + (1,) * (h.dim() - 2)
         y = (h - mean) * torch.rsqrt(variance + epsilon)
