@@ -110,7 +110,8 @@ PUBLIC = ["kcompat", "kcompat.activations", "kcompat.constraints", "kcompat.erro
           "kcompat.models.module", "kcompat.models.loading",
           "kcompat.testing", "kcompat.testing.parity", "kcompat.testing.result", "kcompat.testing.tolerance",
           "kcompat.testing.tf_defects", "kcompat.testing.tf_oracle", "kcompat.testing.tf_calls",
-          "kcompat.testing.tf_worker", "kcompat.testing.layer_parity", "kcompat.convert.converter", "kcompat.harness.grid"]
+          "kcompat.testing.tf_worker", "kcompat.testing.layer_parity", "kcompat.testing.model_parity",
+          "kcompat.convert.converter", "kcompat.harness.grid"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

@@ -183,6 +183,40 @@ def test_strided_same_conv_pads_as_tensorflow_not_torch():
     assert kcompat.shapes.conv_padding(16, 7, 2, "same") == (2, 3)  # the issue's Conv1D: 2 before, 3 after
 
 
+@pytest.mark.parametrize("reference", ["keras", "tf_keras"])
+@pytest.mark.parametrize("name,config,shape", [
+    ("MaxPooling1D", {"pool_size": 3, "strides": 2, "padding": "same"}, (2, 9, 2)),
+    ("MaxPooling2D", {"pool_size": 2, "strides": 1, "padding": "valid"}, (2, 5, 4, 2)),
+    ("MaxPooling3D", {"pool_size": 2}, (2, 4, 4, 4, 2)),
+    ("MaxPooling3D", {"pool_size": 3, "strides": 2, "padding": "same"}, (1, 5, 6, 5, 2)),
+    ("MaxPooling3D", {"pool_size": (1, 2, 2), "strides": 1, "padding": "same", "data_format": "channels_first"},
+     (1, 2, 3, 4, 4)),
+    ("GlobalMaxPooling3D", {}, (2, 3, 3, 3, 2)),
+])
+def test_max_pooling_sends_a_tied_maximum_its_gradient_where_tensorflow_does(oracle, reference, name, config, shape):
+    """Windows of equal values (a ReLU's zeros, in a 3-D U-Net): TF's 1-D and 2-D max pools send the
+    gradient to the first maximum, its 3-D one to every input within 1e-5 of the maximum
+    (``MaxPool3DGrad``), its global max splits it evenly. Inputs of a few values, some nudged by
+    less and by more than 1e-5, so that most windows tie or nearly tie."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 2, shape).astype("float32") + rng.choice([0, 0, 6e-6, -6e-6, 3e-5], shape).astype("float32")
+    first = {"channels_first": True}.get(config.get("data_format"), False)
+    layer = getattr(kcompat, name).from_config(config)
+    xt = torch.tensor(x, requires_grad=True)
+    y = layer(xt)
+    upstream = rng.standard_normal(tuple(y.shape)).astype("float32")
+    (y * torch.tensor(upstream)).sum().backward()
+    tf_config, tf_x, tf_up = config, x, upstream
+    if first:  # TF's CPU pools take channels_last only: the same windows, channels moved
+        tf_config = dict(config, data_format="channels_last")
+        tf_x, tf_up = np.moveaxis(x, 1, -1), np.moveaxis(upstream, 1, -1)
+    theirs = oracle.run(tf_calls.keras_layer, reference=reference, class_name=name, config=tf_config, x=tf_x,
+                        upstream=tf_up)
+    grad = np.moveaxis(theirs["grad"], -1, 1) if first else theirs["grad"]
+    assert_close(y.detach().numpy(), np.moveaxis(theirs["output"], -1, 1) if first else theirs["output"], "float32")
+    assert_close(xt.grad.numpy(), grad, "float32", "d_input")
+
+
 def test_assert_parity_takes_the_new_layers_and_catches_a_planted_bug(oracle):
     from kcompat.testing import assert_parity
 

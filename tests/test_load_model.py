@@ -124,3 +124,26 @@ def test_tf2_object_checkpoints_of_the_tutorials_load_by_their_object_graph(orac
         x, expected = ref["outputs"][name]
         with torch.no_grad():
             assert_close(model(torch.tensor(x)).numpy(), expected, "float32", f"{name} from {layout}")
+
+
+def test_a_shared_layer_called_again_on_a_later_layers_output_runs_in_graph_order():
+    """Keras writes a layer where it is first called; its second call here needs ``act``, written
+    after it (a weight-tied refinement step), so the calls run in an order the graph allows."""
+    from kcompat.models import KerasModel, graph
+
+    config = {"class_name": "Functional", "keras_version": "2.21.0", "config": {
+        "name": "tied", "input_layers": [["x", 0, 0]], "output_layers": [["d", 1, 0]], "layers": [
+            {"class_name": "InputLayer", "name": "x", "config": {"name": "x", "batch_input_shape": [None, 3]},
+             "inbound_nodes": []},
+            {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 3},
+             "inbound_nodes": [[["x", 0, 0, {}]], [["act", 0, 0, {}]]]},
+            {"class_name": "ReLU", "name": "act", "config": {"name": "act"}, "inbound_nodes": [[["d", 0, 0, {}]]]}]}}
+    parsed = graph.parse(config)
+    assert [(spec.name, node) for spec, node in parsed.order] == [("d", 0), ("act", 0), ("d", 1)]
+    dense, relu = kcompat.Dense(3), kcompat.ReLU()
+    model = KerasModel(parsed, {"d": dense, "act": relu})
+    x = torch.randn(2, 3)
+    assert torch.equal(model(x), dense(relu(dense(x))))
+    broken = dict(config, config=dict(config["config"], layers=config["config"]["layers"][:2]))
+    with pytest.raises(ValueError, match="call 1 of layer 'd' uses output 0 of call 0 of layer 'act', which no call"):
+        graph.parse(broken)

@@ -8,6 +8,7 @@ divides by the cells that are really there. Where that padding is symmetric it i
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -24,6 +25,30 @@ __all__ = ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "
 
 _MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+
+
+class _MaxPool3D(torch.autograd.Function):
+    """``max_pool3d`` with TensorFlow's gradient: every input within 1e-5 of its window's maximum
+    (``|x - max| < 1e-5``, TF's ``MaxPool3DGrad`` CPU kernel) gets the window's upstream gradient,
+    so tied and nearly tied maxima all do. torch's goes to one of them; TF's 1-D and 2-D max
+    pools, like torch's, send it to the first maximum."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, strides):
+        y = F.max_pool3d(x, kernel, strides)
+        ctx.save_for_backward(x, y)
+        ctx.geometry = kernel, strides
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        kernel, strides = ctx.geometry
+        dx = torch.zeros_like(x, dtype=grad.dtype)
+        for offset in itertools.product(*(range(k) for k in kernel)):
+            cells = (..., *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, y.shape[2:])))
+            dx[cells] += torch.where((x[cells] - y).abs() < 1e-5, grad, 0)
+        return dx, None, None
 
 
 class _Pooling(WeightlessLayer):
@@ -74,6 +99,10 @@ class _Pooling(WeightlessLayer):
                 y = _AVG[self.rank](x, self.pool_size, self.strides, padding, count_include_pad=False)
             else:
                 y = _AVG[self.rank](F.pad(x, pads), self.pool_size, self.strides, 0) * scale
+        elif self.rank == 3 and x.requires_grad and torch.is_grad_enabled():
+            if pads is None:
+                pads = [p for p in reversed(padding) for _ in (0, 1)] if any(padding) else None
+            y = _MaxPool3D.apply(x if pads is None else F.pad(x, pads, value=-math.inf), self.pool_size, self.strides)
         elif pads is None:
             y = _MAX[self.rank](x, self.pool_size, self.strides, padding)
         else:

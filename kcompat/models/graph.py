@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "parse"]
+__all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "parse", "refs"]
 
 CONTAINERS = {"Functional", "Sequential", "Model"}
 
@@ -57,10 +57,50 @@ class Graph:
     sequential: bool = False
     input_names: list = field(default_factory=list)
     input_specs: list = field(default_factory=list)  # (batch shape, dtype name) per input, where the config says
+    order: list = field(default_factory=list)  # (LayerSpec, node) per call, in an order that can run them
+
+    def __post_init__(self):
+        if not self.order:
+            self.order = _schedule(self)
 
 
 class ConfigError(ValueError):
     """A model config kcompat cannot read; the message says where."""
+
+
+def refs(structure):
+    """The :class:`TensorRef` s in a nested structure (a call's inputs or kwargs), in order."""
+    if isinstance(structure, TensorRef):
+        yield structure
+    elif isinstance(structure, (list, tuple)):
+        for v in structure:
+            yield from refs(v)
+    elif isinstance(structure, dict):
+        for v in structure.values():
+            yield from refs(v)
+
+
+def _schedule(graph):
+    """Every call once its inputs exist, in the config's layer order where that allows: Keras writes
+    a layer at its first call, so a shared layer's later call may need tensors of later layers."""
+    made = {(ref.layer, ref.node) for ref in graph.inputs}
+    pending = [(spec, node) for spec in graph.layers if spec.class_name != "InputLayer"
+               for node in range(len(spec.calls))]
+    order = []
+    while pending:  # the first ready call each time, so that the config's order decides
+        ready = next((i for i, (spec, node) in enumerate(pending)
+                      if all((r.layer, r.node) in made for r in refs([spec.calls[node].inputs, spec.calls[node].kwargs]))),
+                     None)
+        if ready is None:
+            spec, node = pending[0]
+            missing = next(r for r in refs([spec.calls[node].inputs, spec.calls[node].kwargs])
+                           if (r.layer, r.node) not in made)
+            raise ConfigError(f"model {graph.name!r}: call {node} of layer {spec.name!r} uses output {missing.tensor} "
+                              f"of call {missing.node} of layer {missing.layer!r}, which no call of the model makes")
+        spec, node = pending.pop(ready)
+        order.append((spec, node))
+        made.add((spec.name, node))
+    return order
 
 
 def _ref(value, where):

@@ -71,20 +71,25 @@ class KerasModel(torch.nn.Module):
                 return self.forward(*args, **kwargs)
             finally:
                 self.train(mode)
-        values = {ref: x for ref, x in zip(self.graph.inputs, self._inputs(args, kwargs))}
-        for spec in self.graph.layers:
-            module = self._modules.get(spec.name)
-            if module is None:  # an InputLayer: its tensor is a model input
-                continue
-            for node, call in enumerate(spec.calls):
-                inputs = _resolve(call.inputs, values)
-                extra = {k: v for k, v in _resolve(call.kwargs, values).items() if k == "training" and v is not None}
-                if extra and not self.training:
-                    extra = {}  # eval() is inference for every layer, whatever the call said
-                outputs = module(inputs, **extra)
-                for i, y in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs]):
-                    values[TensorRef(spec.name, node, i)] = y
-        return _resolve(self.graph.outputs, values)
+        return _resolve(self.graph.outputs, self.tensors(self._inputs(args, kwargs)))
+
+    def tensors(self, inputs):
+        """Every tensor the graph computes from ``inputs`` (one per model input, in order), by
+        :class:`~.graph.TensorRef`: the model's inputs, and each output of each layer call."""
+        values = dict(zip(self.graph.inputs, inputs))
+        for spec, node in self.graph.order:
+            outputs = self.call_layer(spec, node, values)
+            for i, y in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs]):
+                values[TensorRef(spec.name, node, i)] = y
+        return values
+
+    def call_layer(self, spec, node, values):
+        """Call ``node`` of layer ``spec`` on its inputs taken from ``values`` (``{TensorRef: tensor}``)."""
+        call = spec.calls[node]
+        extra = {}
+        if self.training:  # eval() is inference for every layer, whatever the call said
+            extra = {k: v for k, v in _resolve(call.kwargs, values).items() if k == "training" and v is not None}
+        return self._modules[spec.name](_resolve(call.inputs, values), **extra)
 
     def extra_repr(self):
         return f"name={self.graph.name!r}"

@@ -12,8 +12,12 @@ workers; :mod:`.tf_worker` their loop, :mod:`.tf_calls` what they compute),
 
 :func:`assert_parity` compares one kcompat layer (or Keras config) with TensorFlow's; the
 ``parity`` pytest fixture (:mod:`.pytest_plugin`) hands it to users' test suites.
+:func:`assert_model_parity` (:mod:`.model_parity`) compares a whole ported model with the Keras
+model file it came from, end to end and layer by layer.
 """
 
+from .model_parity import ModelParity, assert_model_parity, check_model_parity
 from .parity import ParityResult, TensorFlowMissing, assert_parity, check_parity
 
-__all__ = ["ParityResult", "TensorFlowMissing", "assert_parity", "check_parity"]
+__all__ = ["ModelParity", "ParityResult", "TensorFlowMissing", "assert_model_parity", "assert_parity",
+           "check_model_parity", "check_parity"]

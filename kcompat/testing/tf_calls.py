@@ -8,6 +8,8 @@ Functions marked :func:`legacy_keras` need ``tf.compat.v1`` layers (``TF_USE_LEG
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 _tf = None
@@ -453,6 +455,134 @@ def model_layers(path, reference):
         found.append({"path": dotted, "input_shape": shape, "config": layer.get_config(),
                       "weights": [np.asarray(w) for w in layer.get_weights()]})
     return found
+
+
+def _own_nodes(model):
+    """``(functional, [(layer, call index, node)])``: the calls a model makes (a Keras 3 Sequential's
+    graph is its ``_functional``), each numbered among that layer's calls in this model, as the
+    model's config numbers them."""
+    func = getattr(model, "_functional", None) or model
+    if hasattr(func, "_nodes"):  # Keras 3
+        from keras.src.ops.function import make_node_key
+
+        def own(layer, i):
+            return make_node_key(layer, i) in func._nodes
+    else:  # Keras 2
+        def own(layer, i):
+            return f"{layer.name}_ib-{i}" in func._network_nodes
+    calls = []
+    for layer in func.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        mine = [node for i, node in enumerate(layer._inbound_nodes) if own(layer, i)]
+        calls += [(layer, j, node) for j, node in enumerate(mine)]
+    return func, calls
+
+
+def _node_outputs(node):
+    return list(tf().nest.flatten(node.outputs))
+
+
+def _node_arguments(node, values):
+    """A call's positional and keyword arguments with its tensors' values (``values``: by id of
+    the symbolic tensor), as the model passed them."""
+    if hasattr(node, "arguments"):  # Keras 3
+        return node.arguments.fill_in(values)
+
+    class _Popped(dict):  # Keras 2 pops each value from a list per consumer
+        def __getitem__(self, key):
+            return [values[int(key)]]
+
+    return node.map_arguments(_Popped())
+
+
+def _leaf_layers(model, prefix=""):
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _leaf_layers(layer, f"{prefix}{layer.name}.")
+        elif type(layer).__name__ != "InputLayer":
+            yield f"{prefix}{layer.name}", layer
+
+
+def _weight_grads(layer, by_weight):
+    """Per weight of ``layer`` (Keras's order): its gradient (zeros where none flows), ``None``
+    for a non-trainable one."""
+    return [None if id(w) not in by_weight else np.zeros_like(np.asarray(w)) if by_weight[id(w)] is None
+            else np.asarray(by_weight[id(w)]) for w in layer.weights]
+
+
+def _trace(mod, model, xs, upstream, training, grads):
+    t = tf()
+    func, calls = _own_nodes(model)
+    symbolic = [kt for _, _, node in calls for kt in _node_outputs(node)]
+    probe = mod.Model(func.inputs, symbolic)
+    xs = [t.constant(x) for x in xs]
+    with t.GradientTape(persistent=True) as tape:
+        tape.watch(xs)
+        got = probe(xs[0] if len(xs) == 1 else xs, training=training)
+        got = list(got) if isinstance(got, (list, tuple)) else [got]
+        values = {id(kt): v for kt, v in zip(symbolic, got)}
+        values.update({id(kt): x for kt, x in zip(func.inputs, xs)})
+        outputs = [values[id(kt)] for kt in t.nest.flatten(func.outputs)]
+        if upstream is None:
+            upstream = [np.random.default_rng(0).standard_normal(tuple(o.shape)).astype(o.dtype.as_numpy_dtype)
+                        for o in outputs]
+        loss = t.add_n([t.reduce_sum(o * t.constant(u, o.dtype)) for o, u in zip(outputs, upstream)])
+    leaves = list(_leaf_layers(model))
+    out = {"outputs": [np.asarray(o) for o in outputs], "upstream": upstream,
+           "weights_after": {path: [np.asarray(w) for w in layer.weights] for path, layer in leaves}, "calls": []}
+    if grads:
+        d_values = tape.gradient(loss, got)
+        d_by_id = {id(kt): g for kt, g in zip(symbolic, d_values)}
+        out["d_inputs"] = [np.asarray(g) if g is not None else np.zeros(x.shape, x.dtype.as_numpy_dtype)
+                           for x, g in zip(xs, tape.gradient(loss, xs))]
+        out["weight_grads"] = {}
+        for path, layer in leaves:
+            found = tape.gradient(loss, layer.trainable_weights)
+            by_weight = {id(w): g for w, g in zip(layer.trainable_weights, found)}
+            out["weight_grads"][path] = _weight_grads(layer, by_weight)
+    for layer, j, node in calls:
+        args, kwargs = _node_arguments(node, values)
+        inputs = [a for a in t.nest.flatten(args) if t.is_tensor(a)]
+        outs = _node_outputs(node)
+        record = {"layer": layer.name, "node": j, "class_name": type(layer).__name__,
+                  "outputs": [np.asarray(values[id(kt)]) for kt in outs],
+                  "input_shapes": [tuple(int(d) for d in a.shape) for a in inputs]}
+        d_out = None
+        if grads:
+            d_out = [np.zeros(tuple(values[id(kt)].shape), values[id(kt)].dtype.as_numpy_dtype)
+                     if d_by_id[id(kt)] is None else np.asarray(d_by_id[id(kt)]) for kt in outs]
+            record["d_outputs"] = d_out
+        if hasattr(layer, "layers"):  # a nested model: traced on the inputs it really gets
+            record["inner"] = _trace(mod, layer, [np.asarray(a) for a in inputs], d_out, training, grads)
+            record["isolated"] = record["inner"]["outputs"]
+        else:
+            call = dict(kwargs)
+            if "training" in inspect.signature(layer.call).parameters and call.get("training") is None:
+                call["training"] = training
+            with t.GradientTape() as local:
+                local.watch(inputs)
+                y = t.nest.flatten(layer(*args, **call))
+            record["isolated"] = [np.asarray(v) for v in y]
+            if grads:
+                sources = inputs + list(layer.trainable_weights)
+                found = local.gradient(y, sources, output_gradients=[t.constant(g) for g in d_out])
+                record["d_inputs"] = [np.zeros(tuple(a.shape), a.dtype.as_numpy_dtype) if g is None else np.asarray(g)
+                                      for a, g in zip(inputs, found)]
+                by_weight = {id(w): g for w, g in zip(layer.trainable_weights, found[len(inputs):])}
+                record["d_weights"] = _weight_grads(layer, by_weight)
+        out["calls"].append(record)
+    return out
+
+
+def model_trace(path, reference, inputs, training=False, grads=True, upstream=None):
+    """The Keras model saved at ``path`` (loaded by ``reference``'s Keras) on ``inputs``: its
+    outputs, the gradients of ``sum(output * upstream)`` (random upstream unless given) for its
+    inputs and every weight, the weights after the pass; and per layer call, in the model's graph,
+    what it received and gave (``outputs``, ``d_outputs``) and the layer called alone on those
+    inputs (``isolated``, ``d_inputs``, ``d_weights``; a nested model traced the same way, ``inner``)."""
+    model = keras_module(reference).models.load_model(path, compile=False)
+    return _trace(keras_module(reference), model, [np.asarray(x) for x in inputs], upstream, training, grads)
 
 
 def conv_transposes(container, prefix=""):
