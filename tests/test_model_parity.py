@@ -74,7 +74,7 @@ def test_a_planted_bug_is_found_at_the_layer_that_carries_it(families, crop_off_
 def test_training_with_random_layers_is_refused_by_name(families):
     reference, models = families
     path = _file(reference, models["pix2pix_unet"])
-    with pytest.raises(ValueError, match=r"training=True: layers 'dropout' \(Dropout\) draw random numbers"):
+    with pytest.raises(ValueError, match=r"training=True: layers 'dropout\w*' \(Dropout\) draw random numbers"):
         check_model_parity(kcompat.load_model(path), path, training=True)
 
 
