@@ -202,14 +202,27 @@ def saved_models(oracle, tmp_path_factory):
 
 @pytest.mark.parametrize("api,name", [("keras", "model.keras"), ("keras", "model.h5"), ("tf_keras", "model.h5")])
 def test_model_file(saved_models, tmp_path, capsys, api, name):
+    """The whole model first, then every layer call in graph order (a nested model's layers, then the model)."""
     rc = cli.main(["--model", saved_models[api][name], "--output", str(tmp_path)])
     out = capsys.readouterr().out
     report = _report(tmp_path)
     assert rc == 0, out
-    assert [r["id"] for r in report["results"]] == ["deconv1", "deconv2", "deconv3", "head1.up",
-                                                    "head2." + ("up" if api == "keras" else "up2")]
-    assert report["results"][1]["input_shape"] == [2, 8, 8, 16]  # the layer's real input shape
+    ids = [r["id"] for r in report["results"]]
+    assert ids == ["(whole model)", "project", "reshape", "bn", "deconv1", "deconv2", "deconv3", "head1.up", "head1",
+                   "head2." + ("up" if api == "keras" else "up2"), "head2"], ids
+    assert report["results"][5]["input_shape"] == [2, 8, 8, 16]  # the layer's real input shape
     assert all(r["reference"] == api for r in report["results"])
+    whole = report["results"][0]["results"]["kcompat"]
+    assert {"output", "d_input", "d_deconv1.kernel", "d_bn.gamma"} <= {d["name"] for d in whole["differences"]}
+    assert "BatchNormalization" in out and "whole model and 10 layer calls" in out
+
+
+def test_model_file_in_training_mode(saved_models, tmp_path):
+    """--training: batch statistics, and the moving statistics the pass leaves, compared too."""
+    assert cli.main(["--model", saved_models["keras"]["model.keras"], "--training", "--output", str(tmp_path),
+                     "--quiet"]) == 0
+    whole = _report(tmp_path)["results"][0]["results"]["kcompat"]
+    assert "bn.moving_mean after" in {d["name"] for d in whole["differences"]}
 
 
 @pytest.mark.parametrize("api,name", [("keras", "model.keras"), ("tf_keras", "model.h5")])
@@ -217,14 +230,23 @@ def test_model_file_with_1d_and_3d_layers(oracle, tmp_path, api, name):
     info = oracle.run(tf_fixtures.save_nd_model, reference=api, directory=str(tmp_path / "model"))
     assert cli.main(["--model", info["files"][name], "--output", str(tmp_path / "out"), "--quiet"]) == 0
     results = _report(tmp_path / "out")["results"]
-    assert [(r["id"], r["input_shape"]) for r in results] == [("audio", [2, 8, 4]), ("voxels", [2, 2, 3, 2, 3])]
+    assert [(r["id"], r["input_shape"]) for r in results] == [("(whole model)", [2, 8, 4]), ("audio", [2, 8, 4]),
+                                                               ("voxels", [2, 2, 3, 2, 3])]
 
 
-def test_model_mismatch_exits_1(saved_models, tmp_path, crop_off_by_one):
-    # The planted crop bug hits the 'same' layers whose kernel - stride is odd.
-    assert cli.main(["--model", saved_models["keras"]["model.keras"], "--output", str(tmp_path), "--quiet"]) == 1
-    assert {r["id"] for r in _report(tmp_path)["results"] if not r["results"]["kcompat"]["ok"]} == {"deconv1", "deconv3",
-                                                                                       "head1.up"}
+def test_model_mismatch_exits_1(saved_models, tmp_path, capsys, crop_off_by_one):
+    # The planted crop bug hits the 'same' layers whose kernel - stride is odd; the first is named.
+    assert cli.main(["--model", saved_models["keras"]["model.keras"], "--output", str(tmp_path)]) == 1
+    failed = {r["id"] for r in _report(tmp_path)["results"] if not r["results"]["kcompat"]["ok"]}
+    assert failed == {"(whole model)", "deconv1", "deconv3", "head1.up", "head1"}
+    first = "First divergence: layer 'deconv1' (Conv2DTranspose), forward: output"
+    assert first in capsys.readouterr().out and first in (tmp_path / "report.md").read_text()
+
+
+def test_training_needs_model(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--training"])
+    assert exited.value.code == 2 and "--training: only with --model" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["model.weights.h5", "ckpt/model", "missing.keras"])

@@ -3,7 +3,7 @@
     kcompat-parity                      # the built-in grid: 1-D, 2-D and 3-D layers, every API generation
     kcompat-parity --ranks 2            # ... Conv2DTranspose only
     kcompat-parity --peers --png        # ... beside Keras 3's torch backend and a plain torch port
-    kcompat-parity --model gen.keras    # every transposed convolution of a saved model
+    kcompat-parity --model gen.keras    # a saved model, whole and every layer call
     kcompat-parity --fuzz 500 --seed 1  # random configurations, shrunk to the smallest failure
 
 Prints a table (with a progress bar on a terminal), writes ``report.json`` and ``report.md``
@@ -65,8 +65,8 @@ def _parser():
                     "TensorFlow (outputs and gradients).")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--model", metavar="FILE",
-                      help="check every transposed convolution of a Keras file (.keras/.h5) or a TF1 "
-                           "checkpoint (with its .meta graph), layer by layer, on its real input shape")
+                      help="check a Keras model file (.keras/whole-model .h5) loaded by kcompat.load_model: the "
+                           "whole model and every layer call on the activations TensorFlow's model gives it")
     mode.add_argument("--fuzz", type=int, metavar="N", help="N random configurations instead of the grid")
     mode.add_argument("--layers", action="store_true",
                       help="the layers around the transposed convolution (Dense, Conv, BatchNormalization, "
@@ -84,6 +84,8 @@ def _parser():
                              "tf1 and tf.nn are checked in 2-D only)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype policy (default float32)")
     parser.add_argument("--no-grads", dest="grads", action="store_false", help="compare outputs only")
+    parser.add_argument("--training", action="store_true",
+                        help="--model: run both sides with training=True (batch statistics; random layers refused)")
     parser.add_argument("--output", default="parity-report", metavar="DIR",
                         help="where report.json / report.md / report.png go (default ./parity-report)")
     parser.add_argument("--png", action="store_true", help="also draw report.png (needs matplotlib)")
@@ -94,6 +96,8 @@ def _parser():
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.training and not args.model:
+        parser.error("--training: only with --model (the grid and --fuzz compare layers in inference)")
     if not args.model and not any(r in RANKS[ref] for ref in args.references for r in args.ranks):
         parser.error(f"--ranks {','.join(map(str, args.ranks))}: {', '.join(args.references)} "
                      f"{'is' if len(args.references) == 1 else 'are'} checked in 2-D only")
@@ -115,11 +119,13 @@ def main(argv=None):
             from .model import ModelError, model_cases
 
             try:
-                rows, title = model_cases(args.model, oracle, grads=args.grads)
+                rows, title, lines = model_cases(args.model, oracle, grads=args.grads, training=args.training)
             except ModelError as exc:
                 print(f"kcompat-parity: error: {exc}", file=sys.stderr)
                 return 2
-            implementations, extra, lines = ("kcompat",), {"model": args.model}, []
+            implementations, extra = ("kcompat",), {"model": args.model}
+            for line in lines[:1]:
+                say(line)
         elif args.layers:
             rows, title = _layers(args, oracle, say)
             implementations, extra, lines = ("kcompat",), {}, []

@@ -102,7 +102,7 @@ def _table(header, body):
 def terminal_table(rows, implementations=(KCOMPAT,), per_case=False):
     """The summary for the terminal: kcompat per group (or per case), each peer's counts, failures."""
     if per_case:
-        body = [[case.id, "x".join(map(str, case.input_shape)), describe(case.config),
+        body = [[case.id, "x".join(map(str, case.input_shape)), _layer_text(case.config),
                  _status_cell(results.get(KCOMPAT))] for case, results in rows]
         out = [_table(["layer", "input", "config", "kcompat vs TF (max rel err)"], body)]
     else:
@@ -133,6 +133,12 @@ def terminal_table(rows, implementations=(KCOMPAT,), per_case=False):
         if len(failed) > 20:
             out.append(f"  ... and {len(failed) - 20} more (see the reports)")
     return "\n".join(out)
+
+
+def _layer_text(config):
+    """A model row's config column: the layer's class (when a model's row) and what differs from Keras's defaults."""
+    text = describe(config)
+    return f"{config['class_name']}: {text}" if config.get("class_name") and text else config.get("class_name") or text
 
 
 def _payload(rows, title, implementations, extra=None):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "parse", "refs"]
+__all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "parse", "refs", "resolve"]
 
 CONTAINERS = {"Functional", "Sequential", "Model"}
 
@@ -78,6 +78,22 @@ def refs(structure):
     elif isinstance(structure, dict):
         for v in structure.values():
             yield from refs(v)
+
+
+def resolve(structure, values):
+    """``structure`` (a call's inputs or kwargs) with each :class:`TensorRef` replaced by its value
+    in ``values``."""
+    if isinstance(structure, TensorRef):
+        try:
+            return values[structure]
+        except KeyError:
+            raise ValueError(f"the model's graph uses output {structure.tensor} of call {structure.node} of "
+                             f"layer {structure.layer!r}, which no earlier call made") from None
+    if isinstance(structure, list):
+        return [resolve(v, values) for v in structure]
+    if isinstance(structure, dict):
+        return {k: resolve(v, values) for k, v in structure.items()}
+    return structure
 
 
 def _schedule(graph):

@@ -5,23 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from .graph import TensorRef
+from .graph import TensorRef, resolve
 
 __all__ = ["KerasModel"]
-
-
-def _resolve(structure, values):
-    if isinstance(structure, TensorRef):
-        try:
-            return values[structure]
-        except KeyError:
-            raise ValueError(f"the model's graph uses output {structure.tensor} of call {structure.node} of "
-                             f"layer {structure.layer!r}, which no earlier call made") from None
-    if isinstance(structure, list):
-        return [_resolve(v, values) for v in structure]
-    if isinstance(structure, dict):
-        return {k: _resolve(v, values) for k, v in structure.items()}
-    return structure
 
 
 class KerasModel(torch.nn.Module):
@@ -71,7 +57,7 @@ class KerasModel(torch.nn.Module):
                 return self.forward(*args, **kwargs)
             finally:
                 self.train(mode)
-        return _resolve(self.graph.outputs, self.tensors(self._inputs(args, kwargs)))
+        return resolve(self.graph.outputs, self.tensors(self._inputs(args, kwargs)))
 
     def tensors(self, inputs):
         """Every tensor the graph computes from ``inputs`` (one per model input, in order), by
@@ -88,8 +74,8 @@ class KerasModel(torch.nn.Module):
         call = spec.calls[node]
         extra = {}
         if self.training:  # eval() is inference for every layer, whatever the call said
-            extra = {k: v for k, v in _resolve(call.kwargs, values).items() if k == "training" and v is not None}
-        return self._modules[spec.name](_resolve(call.inputs, values), **extra)
+            extra = {k: v for k, v in resolve(call.kwargs, values).items() if k == "training" and v is not None}
+        return self._modules[spec.name](resolve(call.inputs, values), **extra)
 
     def extra_repr(self):
         return f"name={self.graph.name!r}"

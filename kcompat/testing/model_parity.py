@@ -174,18 +174,6 @@ def _flat(structure):
     return [structure]
 
 
-def _resolve(structure, values):
-    from ..models.graph import TensorRef
-
-    if isinstance(structure, TensorRef):
-        return values[structure]
-    if isinstance(structure, (list, tuple)):
-        return [_resolve(v, values) for v in structure]
-    if isinstance(structure, dict):
-        return {k: _resolve(v, values) for k, v in structure.items()}
-    return structure
-
-
 def _grads_of(module):
     """Keras-order gradients of a kcompat layer's weights (``None`` for buffers), ``None`` for another module."""
     keras_grads = getattr(module, "keras_grads", None)
@@ -194,7 +182,7 @@ def _grads_of(module):
 
 def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, rows):
     """One row per layer call of ``graph`` (run by ``module``), each layer on TensorFlow's activations."""
-    from ..models.graph import TensorRef
+    from ..models.graph import TensorRef, refs, resolve
 
     values = {ref: x for ref, x in zip(graph.inputs, xs)}
     for record in trace["calls"]:
@@ -210,12 +198,12 @@ def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype,
         sub = module._modules[spec.name]
         call = spec.calls[record["node"]]
         if spec.graph is not None:
-            inner_inputs = [values[r] for r in _flat(call.inputs)]
+            inner_inputs = [values[r] for r in refs(call.inputs)]
             inner = _compare(sub, spec.graph, record["inner"], inner_inputs, path + ".", grads, rtol, reference,
                              dtype, rows, record.get("d_outputs"))
             rows.append((label, replace(inner, config=template.config, input_shape=shape)))
             continue
-        inputs = _resolve(call.inputs, {k: torch.tensor(v, requires_grad=grads) for k, v in values.items()})
+        inputs = resolve(call.inputs, {r: torch.tensor(values[r], requires_grad=grads) for r in refs(call.inputs)})
         flat_inputs = _flat(inputs)
         extra = {}
         if sub.training and isinstance(call.kwargs.get("training"), bool):

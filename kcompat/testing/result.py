@@ -103,6 +103,8 @@ def describe(config):
             continue
         value = config[key]
         value = tuple(value) if isinstance(value, list) else value
+        if key == "dtype" and isinstance(value, dict):  # Keras 3's serialized DTypePolicy
+            value = value.get("config", {}).get("name", value)
         if key not in ("filters", "kernel_size") and defaults.get(key, object()) in (value, _pair(value)):
             continue
         parts.append(f"{key}={value!r}")
