@@ -28,6 +28,17 @@ def oracle():
     return default_oracle()
 
 
+@pytest.fixture(scope="session", params=["keras", "tf_keras"])
+def families(request, oracle, tmp_path_factory):
+    """``(reference, [model])``: the issue's model families (tf_fixtures.save_model_families),
+    built, trained a step and saved by Keras 3 and by Keras 2, once per session."""
+    import tf_fixtures
+
+    directory = tmp_path_factory.mktemp(f"families-{request.param}")
+    return request.param, oracle.run(tf_fixtures.save_model_families, reference=request.param,
+                                     directory=str(directory))
+
+
 def plain_conv_transpose(x, weight, bias, config, output_size):
     """TF's transposed convolution in plain autograd ops, independent of kcompat's paths:
     torch's at padding 0, TF's crop of it (zero rows past its end), the bias. ``x`` is

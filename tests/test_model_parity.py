@@ -10,16 +10,13 @@ import pytest
 import kcompat
 from kcompat.testing import assert_model_parity, check_model_parity
 
-import tf_fixtures
-
 NAMES = ["dcgan_generator", "pix2pix_unet", "conv1d_autoencoder", "xception_unet", "cvae_nested", "unet3d"]
 
 
-@pytest.fixture(scope="module", params=["keras", "tf_keras"])
-def families(request, oracle, tmp_path_factory):
-    directory = tmp_path_factory.mktemp(f"parity-{request.param}")
-    models = oracle.run(tf_fixtures.save_model_families, reference=request.param, directory=str(directory))
-    return request.param, {m["name"]: m for m in models}
+@pytest.fixture
+def named(families):
+    reference, models = families
+    return reference, {m["name"]: m for m in models}
 
 
 def _file(reference, model):
@@ -40,8 +37,8 @@ def _calls(graph, prefix=""):
 
 @pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("name", NAMES)
-def test_model_families_match_tensorflow_whole_and_layer_by_layer(families, name, training):
-    reference, models = families
+def test_model_families_match_tensorflow_whole_and_layer_by_layer(named, name, training):
+    reference, models = named
     model = models[name]
     if training and model["training"] is None:  # Dropout draws: compared in inference only
         pytest.skip("a Dropout layer: training mode draws random numbers")
@@ -57,8 +54,8 @@ def test_model_families_match_tensorflow_whole_and_layer_by_layer(families, name
     assert all(before[k].equal(after[k]) for k in before)  # the check leaves the port as it was
 
 
-def test_a_planted_bug_is_found_at_the_layer_that_carries_it(families, crop_off_by_one):
-    reference, models = families
+def test_a_planted_bug_is_found_at_the_layer_that_carries_it(named, crop_off_by_one):
+    reference, models = named
     path = _file(reference, models["dcgan_generator"])
     result = check_model_parity(kcompat.load_model(path), path)
     assert not result.ok
@@ -71,15 +68,15 @@ def test_a_planted_bug_is_found_at_the_layer_that_carries_it(families, crop_off_
         assert_model_parity(kcompat.load_model(path), path)
 
 
-def test_training_with_random_layers_is_refused_by_name(families):
-    reference, models = families
+def test_training_with_random_layers_is_refused_by_name(named):
+    reference, models = named
     path = _file(reference, models["pix2pix_unet"])
     with pytest.raises(ValueError, match=r"training=True: layers 'dropout\w*' \(Dropout\) draw random numbers"):
         check_model_parity(kcompat.load_model(path), path, training=True)
 
 
-def test_given_inputs_and_wrong_counts(families):
-    reference, models = families
+def test_given_inputs_and_wrong_counts(named):
+    reference, models = named
     model = models["dcgan_generator"]
     path = _file(reference, model)
     assert check_model_parity(kcompat.load_model(path), path, inputs=model["x"]).ok

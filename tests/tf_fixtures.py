@@ -324,3 +324,31 @@ def save_models_that_do_not_fit(directory):
     sample = np.arange(8, dtype="float32").reshape(2, 4)
     return {"lambda_input": sample, "lambda_head": [w for w in lam.get_layer("head").get_weights()],
             "lambda_output": np.asarray(lam(sample))}
+
+
+def save_graph_corners(reference, directory):
+    """A fully convolutional model (spatial axes unknown) with what a generated forward must get
+    right: a nested backbone called with ``training=False`` (transfer learning), a shared layer
+    called twice, a layer named as a ``torch.nn.Module`` method (``double``), two outputs, two
+    inputs. Trained a step; saved whole (``.keras`` for Keras 3, ``.h5`` for Keras 2)."""
+    mod = keras_module(reference)
+    L = mod.layers
+    image, mask = mod.Input((None, None, 3), name="image"), mod.Input((None, None, 1), name="mask")
+    backbone = mod.Sequential([mod.Input((None, None, 4)), L.Conv2D(4, 3, padding="same", name="features"),
+                               L.BatchNormalization(name="backbone_bn")], name="backbone")
+    x = L.Concatenate(name="stack")([image, mask])
+    x = L.Conv2D(4, 3, strides=2, padding="same", name="stem")(x)
+    f = backbone(x, training=False)
+    shared = L.Conv2D(4, 1, name="shared")
+    s1 = shared(f)
+    s2 = shared(L.ReLU(name="double")(s1))
+    up = L.Conv2DTranspose(3, 3, strides=2, padding="same", name="up")(s2)
+    model = mod.Model([image, mask], [up, L.Add(name="skip")([s1, s2])], name="corners")
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((2, 8, 8, 3)).astype("float32"), rng.standard_normal((2, 8, 8, 1)).astype("float32")]
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(xs, [np.zeros((2, 8, 8, 3), "float32"), np.zeros((2, 4, 4, 4), "float32")], epochs=1, verbose=0)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "corners.keras" if reference == "keras" else "corners.h5")
+    model.save(path)
+    return {"path": path, "x": xs, "outputs": [np.asarray(y) for y in model(xs, training=False)]}

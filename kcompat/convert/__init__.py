@@ -7,5 +7,6 @@ h5py and zipfile, TF checkpoints with kcompat's own tensor-bundle reader: no Ten
 """
 
 from .converter import ConversionError, config_path, convert, load
+from .safetensors_io import load_file
 
-__all__ = ["ConversionError", "config_path", "convert", "load"]
+__all__ = ["ConversionError", "config_path", "convert", "load", "load_file"]

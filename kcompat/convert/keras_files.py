@@ -72,8 +72,12 @@ def _dataset_tensor(dataset, source, weight=True):
     return Tensor(source, tuple(dataset.shape), np.dtype(dataset.dtype), read=read)
 
 
-def open_model_file(path):
-    """Open a Keras file or TF checkpoint of any supported layout (recognised from the content)."""
+def open_model_file(path, config=None):
+    """Open a Keras file or TF checkpoint of any supported layout (recognised from the content).
+
+    ``config``: the model config a weights-only file was saved from (``model.to_json()``): v3
+    weights (``.weights.h5``) from Keras 2 key layers by class counters only (``dense_1``), and
+    the config's layer list names them."""
     path = str(path)
     if tf_checkpoint.is_checkpoint(path):
         return tf_checkpoint.open_checkpoint(path)
@@ -96,7 +100,7 @@ def open_model_file(path):
             handle = h5py.File(path, "r")
         except OSError as exc:
             raise ConversionError(f"{path}: corrupt or truncated HDF5 file ({exc})") from None
-        return _from_hdf5(path, handle, None, [handle])
+        return _from_hdf5(path, handle, None, [handle], names=config)
     raise ConversionError(
         f"{path}: not a Keras or TensorFlow model file (expected a .keras archive, an HDF5 .h5 file or "
         "a TF checkpoint)"
@@ -174,13 +178,13 @@ def _refuse_external_links(path, group, prefix="", seen=None):
                 _refuse_external_links(path, child, f"{prefix}{name}/", seen)
 
 
-def _from_hdf5(path, handle, config, handles, kind=None):
+def _from_hdf5(path, handle, config, handles, kind=None, names=None):
     try:
         _refuse_external_links(path, handle)
         if "model_config" in handle.attrs:
             model = _legacy_model(path, handle)
         elif "layers" in handle or "vars" in handle:
-            model = _v3_weights(path, handle, config, kind or "keras weights (.weights.h5)")
+            model = _v3_weights(path, handle, config, kind or "keras weights (.weights.h5)", names)
         elif "layer_names" in handle.attrs or "model_weights" in handle:
             model = _legacy_weights(path, handle)
         else:
@@ -223,7 +227,7 @@ def _is_container(layer):
 
 
 # ----------------------------------------------------------------- v3 weights
-def _v3_weights(path, handle, config, kind):
+def _v3_weights(path, handle, config, kind, names=None):
     layers, skipped = [], []
     reference = "keras" if config is not None or _has_names(handle) else "tf_keras"
 
@@ -261,7 +265,8 @@ def _v3_weights(path, handle, config, kind):
                     tensors[1].role = "bias"
             layers.append(layer)
 
-    top = [c for c, _ in _model_layers(config)] if config is not None else None
+    known = config if config is not None else names
+    top = [c for c, _ in _model_layers(known)] if known is not None else None
     walk(handle, "", top, "")
     for section in ("optimizer", "metrics"):
         if section in handle:

@@ -15,7 +15,7 @@ import torch
 
 from .records import ConversionError
 
-__all__ = ["DTYPES", "nbytes", "write_header", "read"]
+__all__ = ["DTYPES", "nbytes", "write_header", "write_state", "read", "load_file"]
 
 DTYPES = {
     torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
@@ -48,6 +48,20 @@ def write_header(stream, entries, metadata=None):
     stream.write(struct.pack("<Q", len(raw)))
     stream.write(raw)
     return sizes
+
+
+def write_state(stream, tensors, metadata=None):
+    """Write ``tensors`` (``{key: tensor}``, a state dict) as a whole safetensors file to ``stream``."""
+    items = [(key, t.detach().cpu().contiguous()) for key, t in tensors.items()]
+    write_header(stream, [(key, t.dtype, tuple(t.shape)) for key, t in items], metadata)
+    for _, t in items:
+        raw = t.numpy() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy()
+        stream.write(memoryview(raw).cast("B") if raw.size else b"")
+
+
+def load_file(path):
+    """``{key: tensor}`` of a safetensors file, as ``safetensors.torch.load_file`` gives it."""
+    return read(path)[0]
 
 
 def read(path):

@@ -412,6 +412,11 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         """Keras 3's base of every layer's config: name, trainable, dtype (JSON-safe)."""
         return {"name": self.name, "trainable": self._trainable, "dtype": dtype_policy.serialize(self.dtype_policy)}
 
+    def _constructor_arguments(self):
+        """The keyword arguments that construct this layer again (``kcompat-port`` writes them):
+        its config, and what a layer keeps beyond it."""
+        return self.get_config()
+
     @classmethod
     def from_config(cls, config):
         """A layer from a config written by Keras 3 or Keras 2 (``tf.keras``), or by kcompat."""

@@ -120,6 +120,7 @@ class BatchNormalization(_Normalization):
                 self._refuse(unsupported)
         super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
                          gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
+        self._fused = fused
         self._keras2 = fused is not _KERAS3
         self._keras2_fused = self._keras2 and fused is not False
         if renorm:
@@ -142,6 +143,14 @@ class BatchNormalization(_Normalization):
         if "synchronized" not in config and "fused" not in config:
             config["fused"] = None
         return cls(**config)
+
+    def _constructor_arguments(self):
+        """get_config, plus Keras 2's ``fused`` where the layer has Keras 2's semantics (its config
+        does not say so: Keras 2 writes no ``fused``)."""
+        config = super()._constructor_arguments()
+        if self._keras2:
+            config["fused"] = self._fused
+        return config
 
     def _unbiased_update(self, x, axis):
         """Whether Keras 2's fused kernel would run (and update with the unbiased variance)."""

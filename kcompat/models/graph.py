@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "parse", "refs", "resolve"]
+__all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "call_training", "parse", "refs", "resolve"]
 
 CONTAINERS = {"Functional", "Sequential", "Model"}
 
@@ -58,6 +58,7 @@ class Graph:
     input_names: list = field(default_factory=list)
     input_specs: list = field(default_factory=list)  # (batch shape, dtype name) per input, where the config says
     order: list = field(default_factory=list)  # (LayerSpec, node) per call, in an order that can run them
+    keras2: bool = False  # written by Keras 2, whose calls keep their own training= (see call_training)
 
     def __post_init__(self):
         if not self.order:
@@ -94,6 +95,16 @@ def resolve(structure, values):
     if isinstance(structure, dict):
         return {k: resolve(v, values) for k, v in structure.items()}
     return structure
+
+
+def call_training(graph, call):
+    """The ``training`` that ``call`` (of a layer of ``graph``) passes, or ``None`` for the
+    model's mode. Keras 2 keeps a call's own ``training=`` whatever mode the model runs in
+    (``Dropout(0.5)(x, training=True)`` draws in inference too; ``base(x, training=False)``
+    stays in inference while fine-tuning); Keras 3 gives every layer the mode the model is
+    called in, over what the call said."""
+    value = call.kwargs.get("training")
+    return value if graph.keras2 and isinstance(value, bool) else None
 
 
 def _schedule(graph):
@@ -224,7 +235,7 @@ def parse(config):
         outputs = _shift(outputs, offsets)
     by_name = {spec.name: spec for spec in specs}
     return Graph(name, specs, inputs, outputs, input_names=[ref.layer for ref in inputs],
-                 input_specs=[_input_spec(by_name.get(ref.layer)) for ref in inputs])
+                 input_specs=[_input_spec(by_name.get(ref.layer)) for ref in inputs], keras2=keras2)
 
 
 def _input_spec(spec, fallback=None):

@@ -128,10 +128,10 @@ def _checkpoint_layers(model, source):
     return best[2]
 
 
-def _load_weights(model, weights_path, strict):
+def _load_weights(model, weights_path, strict, config=None):
     """Set every layer's weights from the file; return the problems (missing, unexpected, shapes)."""
     problems, loaded = [], set()
-    with open_model_file(weights_path) as source:
+    with open_model_file(weights_path, config) as source:
         if source.kind.startswith("TensorFlow 2 object checkpoint"):
             entries = _checkpoint_layers(model, source)
         else:
@@ -178,19 +178,9 @@ def _build_by_running(model):
         model.train(mode)
 
 
-def load_model(path, *, weights=None, custom_objects=None, strict=True):
-    """The Keras model in ``path`` as a ``torch.nn.Module`` of kcompat layers.
-
-    ``path``: a ``.keras`` archive, a whole-model ``.h5`` (Keras 3 or Keras 2), or a Keras JSON
-    config (``model.to_json()``) with ``weights=`` the weights file; ``weights=`` may also be a
-    TF2 object checkpoint prefix (``ckpt/ckpt-3``). ``custom_objects``: Keras
-    class name -> ``factory(config)`` returning a torch module, for layers kcompat does not have.
-    ``strict``: every layer of the model gets its weights and every weight of the file a layer,
-    with the shapes the config gives (one error lists what does not fit). The module is in
-    training mode, as torch modules are: call ``eval()`` for Keras's ``training=False``.
-    """
+def read_config(path, weights=None):
+    """The model config in ``path`` (what :func:`load_model` reads)."""
     path = str(path)
-    custom_objects = dict(custom_objects or {})
     if path.endswith(".json"):
         config = _read_json(path)
         if weights is None:
@@ -205,17 +195,38 @@ def load_model(path, *, weights=None, custom_objects=None, strict=True):
         if config is None:
             raise ValueError(f"{path} holds weights but no model config: load_model('model.json', weights={path!r}) "
                              "with the config saved beside it (model.to_json())")
+    return config
+
+
+def read_graph(path, config):
+    """The call graph (:mod:`.graph`) of ``config``, read from ``path``."""
     try:
-        graph = graph_module.parse(config)
+        return graph_module.parse(config)
     except graph_module.ConfigError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    model = _build(graph, custom_objects, path)
+
+
+def load_model(path, *, weights=None, custom_objects=None, strict=True):
+    """The Keras model in ``path`` as a ``torch.nn.Module`` of kcompat layers.
+
+    ``path``: a ``.keras`` archive, a whole-model ``.h5`` (Keras 3 or Keras 2), or a Keras JSON
+    config (``model.to_json()``) with ``weights=`` the weights file; ``weights=`` may also be a
+    TF2 object checkpoint prefix (``ckpt/ckpt-3``). ``custom_objects``: Keras
+    class name -> ``factory(config)`` returning a torch module, for layers kcompat does not have.
+    ``strict``: every layer of the model gets its weights and every weight of the file a layer,
+    with the shapes the config gives (one error lists what does not fit). The module is in
+    training mode, as torch modules are: call ``eval()`` for Keras's ``training=False``.
+    """
+    path = str(path)
+    custom_objects = dict(custom_objects or {})
+    config = read_config(path, weights)
+    model = _build(read_graph(path, config), custom_objects, path)
     try:
         _build_by_running(model)
     except (RuntimeError, ValueError, TypeError) as exc:
         raise ValueError(f"{path}: the model's layers do not fit together on its input shapes: {exc}") from None
     try:
-        _load_weights(model, str(weights or path), strict)
+        _load_weights(model, str(weights or path), strict, config)
     except ConversionError as exc:
         raise ValueError(str(exc)) from None
     return model

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .graph import TensorRef, resolve
+from .graph import TensorRef, call_training, resolve
 
 __all__ = ["KerasModel"]
 
@@ -14,8 +14,9 @@ class KerasModel(torch.nn.Module):
     """The model: ``model(x)`` (or ``model(x1, x2)``, ``model([x1, x2])``, ``model({"name": x})``
     for several inputs) takes and gives channels_last tensors as the Keras model does.
 
-    ``train()``/``eval()`` are Keras's ``training=True/False`` for every layer; a call's
-    ``training`` saved in the config (``BatchNormalization(...)(x, training=False)``) is kept.
+    ``train()``/``eval()`` are Keras's ``training=True/False`` for every layer; a call's own
+    ``training`` saved in a Keras 2 config (``base(x, training=False)``) is kept, as Keras 2
+    keeps it (:func:`~.graph.call_training`).
     """
 
     def __init__(self, graph, layers):
@@ -72,9 +73,8 @@ class KerasModel(torch.nn.Module):
     def call_layer(self, spec, node, values):
         """Call ``node`` of layer ``spec`` on its inputs taken from ``values`` (``{TensorRef: tensor}``)."""
         call = spec.calls[node]
-        extra = {}
-        if self.training:  # eval() is inference for every layer, whatever the call said
-            extra = {k: v for k, v in resolve(call.kwargs, values).items() if k == "training" and v is not None}
+        training = call_training(self.graph, call)
+        extra = {} if training is None else {"training": training}
         return self._modules[spec.name](resolve(call.inputs, values), **extra)
 
     def extra_repr(self):

@@ -182,7 +182,7 @@ def _grads_of(module):
 
 def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, rows):
     """One row per layer call of ``graph`` (run by ``module``), each layer on TensorFlow's activations."""
-    from ..models.graph import TensorRef, refs, resolve
+    from ..models.graph import TensorRef, call_training, refs, resolve
 
     values = {ref: x for ref, x in zip(graph.inputs, xs)}
     for record in trace["calls"]:
@@ -199,15 +199,19 @@ def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype,
         call = spec.calls[record["node"]]
         if spec.graph is not None:
             inner_inputs = [values[r] for r in refs(call.inputs)]
-            inner = _compare(sub, spec.graph, record["inner"], inner_inputs, path + ".", grads, rtol, reference,
-                             dtype, rows, record.get("d_outputs"))
+            mode, own = sub.training, call_training(graph, call)  # Keras 2: base(x, training=False)
+            sub.train(mode if own is None else own)
+            try:
+                inner = _compare(sub, spec.graph, record["inner"], inner_inputs, path + ".", grads, rtol, reference,
+                                 dtype, rows, record.get("d_outputs"))
+            finally:
+                sub.train(mode)
             rows.append((label, replace(inner, config=template.config, input_shape=shape)))
             continue
         inputs = resolve(call.inputs, {r: torch.tensor(values[r], requires_grad=grads) for r in refs(call.inputs)})
         flat_inputs = _flat(inputs)
-        extra = {}
-        if sub.training and isinstance(call.kwargs.get("training"), bool):
-            extra["training"] = call.kwargs["training"]
+        training = call_training(graph, call)
+        extra = {} if training is None else {"training": training}
         differences = []
         try:
             y = sub(inputs, **extra)

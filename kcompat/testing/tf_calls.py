@@ -553,13 +553,17 @@ def _trace(mod, model, xs, upstream, training, grads):
             d_out = [np.zeros(tuple(values[id(kt)].shape), values[id(kt)].dtype.as_numpy_dtype)
                      if d_by_id[id(kt)] is None else np.asarray(d_by_id[id(kt)]) for kt in outs]
             record["d_outputs"] = d_out
+        # The mode the call runs in, as the model runs it: Keras 3 gives every layer the model's
+        # (functional.operation_fn), Keras 2 keeps a call's own training= where it has one.
+        own = kwargs.get("training")
+        mode = own if not hasattr(node, "arguments") and isinstance(own, bool) else training
         if hasattr(layer, "layers"):  # a nested model: traced on the inputs it really gets
-            record["inner"] = _trace(mod, layer, [np.asarray(a) for a in inputs], d_out, training, grads)
+            record["inner"] = _trace(mod, layer, [np.asarray(a) for a in inputs], d_out, mode, grads)
             record["isolated"] = record["inner"]["outputs"]
         else:
             call = dict(kwargs)
-            if "training" in inspect.signature(layer.call).parameters and call.get("training") is None:
-                call["training"] = training
+            if "training" in inspect.signature(layer.call).parameters:
+                call["training"] = mode
             with t.GradientTape() as local:
                 local.watch(inputs)
                 y = t.nest.flatten(layer(*args, **call))
