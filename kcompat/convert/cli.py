@@ -23,7 +23,8 @@ def _table(summary):
     lines.append(
         f"{summary['tensors_in_file']} tensors in {summary['source']} ({summary['kind']}): "
         f"{summary['written']} written to {summary['output']} ({summary['format']}), "
-        f"{summary['converted_layers']} transposed convolutions with configs; left out: {skipped}"
+        f"{summary['converted_layers']} {'layers' if summary.get('scheme') == 'load_model' else 'transposed convolutions'}"
+        f" with configs; left out: {skipped}"
     )
     return "\n".join(lines)
 
@@ -56,6 +57,9 @@ def main(argv=None):
     )
     parser.add_argument("source", help="the Keras file, or the checkpoint prefix / .index file / directory")
     parser.add_argument("output", help="where to write: .safetensors (default format) or .pt")
+    parser.add_argument("--config", metavar="FILE",
+                        help="the model config SOURCE's weights were saved from (model.json, or a .keras/.h5 "
+                             "holding it): every layer then gets its load_model state-dict keys")
     parser.add_argument("--format", choices=FORMATS, help="output format (default: from OUTPUT's extension)")
     parser.add_argument("--force", action="store_true", help="overwrite OUTPUT and OUTPUT.json")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
@@ -63,7 +67,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     previous = _on_sigterm(_terminate)
     try:
-        summary = convert(args.source, args.output, format=args.format, force=args.force)
+        summary = convert(args.source, args.output, config=args.config, format=args.format, force=args.force)
     except ConversionError as exc:
         print(f"kcompat-convert: error: {exc}", file=sys.stderr)
         return 1

@@ -1,11 +1,13 @@
 """Turn a Keras file or TF checkpoint into a PyTorch state dict for kcompat layers.
 
-Transposed convolutions of Keras files become ``<layer path>.weight`` (torch layout
-``(in, filters, *kernel_size)``) and ``<layer path>.bias``, the keys of a ``kcompat.Conv{1,2,3}DTranspose``
-attribute at that path; their configs go to a JSON beside the output. TF1 checkpoint variables
-keep TF's layout under their dotted names (``generator.deconv1.kernel``), the state dict of a
-``kcompat.compat.v1`` port. Every other weight is copied unchanged under its Keras/TF path;
-optimizer slots and bookkeeping are left out and counted.
+Where a model config is known (a whole-model ``.keras``/``.h5``, or ``config=`` for a weights
+file or checkpoint), the output is :func:`kcompat.load_model`'s state dict: module path + torch
+parameter name in torch layout (``up1.weight``, ``bn.running_mean``), every layer's config in
+the JSON beside it. Without one, transposed convolutions become ``<layer path>.weight`` (torch
+layout) and ``.bias``, TF1 checkpoint variables keep TF's layout under their dotted names
+(``generator.deconv1.kernel``, the state dict of a ``kcompat.compat.v1`` port), and every other
+weight is copied unchanged under its Keras/TF path. Optimizer slots and bookkeeping are left
+out and counted, always.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 
 from .._files import publish, temporary
 from .._progress import ProgressBar
-from ..layers import BY_RANK
+from ..layers import BY_RANK, KERAS_LAYERS
 from ..layouts import torch_order
 from . import safetensors_io, tf_checkpoint
 from .keras_files import CONFIG_LIMIT, open_model_file
@@ -193,14 +195,16 @@ def _refuse_input(target, inputs):
                                   "overwrites what it reads: choose another output")
 
 
-def convert(source, output, *, format=None, force=False, progress_stream=None):  # noqa: A002
+def convert(source, output, *, config=None, format=None, force=False, progress_stream=None):  # noqa: A002
     """Convert ``source`` to ``output`` (safetensors or torch ``.pt``) and its ``.json``; return the summary.
 
-    Nothing is left behind on failure: both files are written to temporary names and renamed.
+    Where there is a model config (in ``source``, or ``config``: the ``model.json``/``.keras``/
+    ``.h5`` a weights file or checkpoint was saved from), the output is ``load_model``'s state
+    dict. Nothing is left behind on failure: both files are written to temporary names and renamed.
     """
     fmt = _output_format(output, format)
     targets = [output, config_path(output)]
-    inputs = _input_files(source)
+    inputs = _input_files(source) + ([str(config)] if config is not None and os.path.isfile(str(config)) else [])
     for target in targets:
         if os.path.isdir(target):
             raise ConversionError(f"{target}: cannot write: is a directory")
@@ -209,7 +213,10 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
         for target in targets:
             if os.path.exists(target):
                 raise ConversionError(f"{target}: already exists (use --force to overwrite)")
-    with open_model_file(source) as model:
+    document = _config_document(config)
+    with open_model_file(source, document) as model:
+        if document is not None or (model.config is not None and "checkpoint" not in model.kind):
+            return _convert_model(source, config, model, output, fmt)
         items, configs, rows = plan(model)
         summary = _summary(model, items, configs, rows, output, fmt)
         if not items:
@@ -261,20 +268,103 @@ def convert(source, output, *, format=None, force=False, progress_stream=None): 
     return summary
 
 
+def _config_document(config):
+    """The model config in ``config`` (a Keras JSON file, or a .keras/.h5 holding one), or None."""
+    if config is None:
+        return None
+    from ..models.loading import read_config
+
+    if not os.path.isfile(str(config)):
+        raise ConversionError(f"--config: {config}: no such file")
+    try:
+        return read_config(str(config), weights="given")
+    except (ValueError, OSError) as exc:
+        raise ConversionError(f"--config: {exc}") from None
+
+
+def _convert_model(source, config, model, output, fmt):
+    """The state dict :func:`kcompat.load_model` builds from the config and ``source``'s weights:
+    module path + torch parameter name, torch layout; each layer's config beside it."""
+    from ..layers.base import Layer as KerasLayer
+    from ..models.loading import load_model
+
+    try:
+        module = load_model(config if config is not None else source, weights=source if config is not None else None)
+    except ValueError as exc:  # one line: each problem load_model lists after a '; '
+        raise ConversionError(str(exc).replace(":\n  ", ": ").replace("\n  ", "; ")) from None
+    state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+    if not state:
+        raise ConversionError(f"{source}: the model has no weights; nothing written")
+    configs, rows = {}, []
+    for path, layer in module.named_modules():
+        if not isinstance(layer, KerasLayer):
+            continue
+        keys = [f"{path}.{name}" for name in layer.state_dict()]
+        configs[path] = {"class_name": type(layer).__name__, "config": layer.get_config(), "weights": keys}
+        rows.append({"layer": path, "class": type(layer).__name__, "shapes": [list(state[k].shape) for k in keys],
+                     "action": f"kcompat.{type(layer).__name__}" + (" (torch layout)" if keys else "")})
+    skipped = {}
+    for tensor in model.skipped:
+        skipped[tensor.reason] = skipped.get(tensor.reason, 0) + 1
+    in_file = sum(len(layer.tensors) for layer in model.layers) + len(model.skipped)
+    unused = in_file - len(model.skipped) - len(state)
+    if unused > 0:  # a checkpoint's other models (the DCGAN tutorial's discriminator)
+        skipped["not in the model"] = unused
+    summary = {"source": str(source), "kind": model.kind, "output": str(output), "format": fmt, "layers": rows,
+               "tensors_in_file": in_file, "written": len(state),
+               "converted_layers": len(configs),
+               "converted_tensors": len(state), "skipped": skipped, "scheme": "load_model"}
+    metadata = {"format": "pt", "source": os.path.basename(str(source)), "writer": "kcompat-convert"}
+    document = {"writer": "kcompat-convert", "version": 2, "source": str(source), "kind": model.kind, "format": fmt,
+                "scheme": "load_model", "layers": configs}
+    _write_both(output, lambda stream: safetensors_io.write_state(stream, state, metadata) if fmt == "safetensors"
+                else torch.save(state, stream), document)
+    return summary
+
+
+def _write_both(output, write_weights, document):
+    """``output`` (by ``write_weights(stream)``) and its ``.json`` (``document``): both or neither."""
+    temporaries = []
+    try:
+        fd, weights_tmp = _temporary(output)
+        temporaries.append(weights_tmp)
+        with os.fdopen(fd, "wb") as stream:
+            write_weights(stream)
+        fd, config_tmp = _temporary(config_path(output))
+        temporaries.append(config_tmp)
+        with os.fdopen(fd, "w") as stream:
+            json.dump(document, stream, indent=1, default=repr)
+        publish(weights_tmp, output)
+        temporaries.remove(weights_tmp)
+        try:
+            publish(config_tmp, config_path(output))
+        except OSError:
+            os.unlink(output)  # both files or neither
+            raise
+        temporaries.remove(config_tmp)
+    except OSError as exc:
+        raise ConversionError(f"{output}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        for name in temporaries:
+            if os.path.exists(name):
+                os.unlink(name)
+
+
 def _modules_from(configs, state, where):
     layers = {}
     for path, entry in configs.items():
         if entry.get("config") is None:
             continue
+        cls = KERAS_LAYERS.get(entry.get("class_name", "Conv2DTranspose"))
         try:
-            layer = BY_RANK[CONV_TRANSPOSE[entry.get("class_name", "Conv2DTranspose")]].from_config(entry["config"])
+            layer = cls.from_config(entry["config"])
         except (ValueError, TypeError) as exc:
             raise ConversionError(f"{where}: layer '{path}' cannot be built from its config: {exc}") from None
         missing = [key for key in entry["weights"] if key not in state]
         if missing:
             raise ConversionError(f"{where}: layer '{path}': the weights hold no tensor {missing[0]!r}")
         weights = {key[len(path) + 1:]: state[key] for key in entry["weights"]}
-        if "weight" not in weights:
+        if cls in BY_RANK.values() and "weight" not in weights:
             raise ConversionError(f"{where}: layer '{path}' has no kernel in the weights")
         try:
             layer.load_state_dict(weights)
@@ -297,7 +387,7 @@ def _converted_configs(path):
     except (UnicodeDecodeError, ValueError) as exc:
         raise ConversionError(f"{name}: not valid JSON ({exc}); a kcompat-convert config file is") from None
     layers = document.get("layers") if isinstance(document, dict) else None
-    kinds = {cls.__name__ for cls in BY_RANK.values()}
+    kinds = set(KERAS_LAYERS)
     if not isinstance(layers, dict) or not all(
             isinstance(e, dict) and isinstance(e.get("config"), (dict, type(None)))
             and e.get("class_name", "Conv2DTranspose") in kinds
@@ -309,11 +399,13 @@ def _converted_configs(path):
 
 
 def load(path):
-    """The transposed convolutions of a Keras file (or of a ``kcompat-convert`` output), built and loaded.
+    """The layers of a Keras file (or of a ``kcompat-convert`` output), built and loaded.
 
-    Returns ``{layer path: kcompat.Conv{1,2,3}DTranspose}`` in file order. Weights-only files hold no
-    configs: build those layers yourself and ``load_state_dict`` the converted weights (a file with
-    no transposed convolution to build raises :class:`ConversionError`, saying so).
+    Returns ``{layer path: kcompat layer}`` in the model's order: every layer of a whole-model
+    file (:func:`kcompat.load_model`'s submodules, nested ones by dotted path) or of an output
+    converted with a config; the transposed convolutions of an output converted without one.
+    Weights-only files hold no configs: pass the config (``kcompat.load_model("model.json",
+    weights=...)``), or build the layers and ``load_state_dict`` the converted weights.
     """
     path = str(path)
     if os.path.exists(config_path(path)):
@@ -329,7 +421,16 @@ def load(path):
             state, _ = safetensors_io.read(path)
         return _modules_from(configs, state, path)
     with open_model_file(path) as model:
-        return layers_of(model)
+        if model.config is None or "checkpoint" in model.kind:
+            return layers_of(model)
+    from ..layers.base import Layer as KerasLayer
+    from ..models.loading import load_model
+
+    try:
+        module = load_model(path)
+    except ValueError as exc:
+        raise ConversionError(str(exc).replace(":\n  ", ": ").replace("\n  ", "; ")) from None
+    return {name: m for name, m in module.named_modules() if isinstance(m, KerasLayer)}
 
 
 def layers_of(model):

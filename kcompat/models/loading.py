@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
+import numpy as np
 import torch
 
 from ..convert.keras_files import open_model_file
@@ -58,7 +60,9 @@ def _build(graph, custom_objects, where):
                 f"custom_objects={{{spec.class_name!r}: factory}}, factory(config) returning the torch.nn.Module "
                 "to use for it.")
         try:
-            layers[spec.name] = cls.from_config(dict(spec.config))
+            with warnings.catch_warnings():  # a Keras 2 config's spellings (LeakyReLU's alpha) are its own
+                warnings.filterwarnings("ignore", message="Argument `.*` is deprecated")
+                layers[spec.name] = cls.from_config(dict(spec.config))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}: layer {spec.name!r} ({spec.class_name}): {exc}") from None
     return KerasModel(graph, layers)
@@ -148,6 +152,11 @@ def _load_weights(model, weights_path, strict, config=None):
                                 "take the file's weights")
                 continue
             loaded.add(path)
+            numbers = [f"weight {i} holds {a.dtype} data" for i, a in enumerate(map(np.asarray, arrays))
+                       if a.dtype.kind not in "fV"]  # V: ml_dtypes' bfloat16
+            if numbers and isinstance(module, Layer):
+                problems.append(f"layer {path!r}: {', '.join(numbers)}; a Keras layer's weights are floating point")
+                continue
             try:
                 module.set_weights(arrays)
             except ValueError as exc:
