@@ -1,8 +1,9 @@
 """What does the port cost? kcompat against raw torch, TensorFlow and Keras 3's torch backend.
 
-    python scripts/bench.py [--rounds 9] [--max-rounds 15] [--min-time 0.2] [--json] [--only NAME] [--around]
+    python scripts/bench.py [--rounds 9] [--max-rounds 15] [--min-time 0.2] [--json] [--only NAME] [--around|--models]
 
-``--around`` times the layers around the transposed convolution instead (:mod:`bench_around`).
+``--around`` times the layers around the transposed convolution instead (:mod:`bench_around`),
+``--models`` whole models loaded from one file (:mod:`bench_models`).
 
 For each layer shape, forward and forward+backward, in one process and interleaved (every
 round calls every torch implementation in turn, call by call, for about ``--min-time`` each,
@@ -304,8 +305,21 @@ def bench_around(rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
     """The layers around the transposed convolution (:mod:`bench_around`), timed as :func:`bench` times."""
     import bench_around
 
+    return bench_rows(bench_around.rows(), bench_around.round_ratios, rounds, min_time, only, max_rounds, tolerance)
+
+
+def bench_models(rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
+    """Whole models (:mod:`bench_models`) loaded from one file by each implementation, timed as :func:`bench` times."""
+    import bench_models
+
+    return bench_rows(bench_models.rows(), bench_models.round_ratios, rounds, min_time, only, max_rounds, tolerance)
+
+
+def bench_rows(source, round_ratios, rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
+    """``source``'s rows (``(name, {implementation: (forward, forward+backward)})``, kcompat's
+    named ``kcompat``), interleaved and repeated until ``round_ratios``' errors are small."""
     out = []
-    for name, impls in bench_around.rows():
+    for name, impls in source:
         if only and only not in name:
             continue
         for mode, index in (("forward", 0), ("forward+backward", 1)):
@@ -317,7 +331,7 @@ def bench_around(rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
                                                   min_time).items():
                     samples[impl].append(seconds)
                 done = len(samples["kcompat"])
-                spread = ratio_spread(samples, bench_around.round_ratios)
+                spread = ratio_spread(samples, round_ratios)
                 if done >= rounds and (done >= (max_rounds or rounds) or
                                        all(e <= tolerance * r for r, e in spread.values())):
                     break
@@ -339,6 +353,19 @@ def _print_around(rows):
     print("kc/port: kcompat vs the best plain-torch port (functional ops on the channels_last view, F.pad only "
           "where TF's padding is asymmetric); kc/module: vs that port held as a torch.nn.Module, as a model holds "
           "its layers; kc/TF: vs tf_keras in tf.function; k3t/kc: Keras 3 on torch vs kcompat.")
+
+
+def _print_models(rows):
+    print(f"{'model':36s} {'mode':16s} {'rounds':>6s} {'kcompat ms':>10s} {'TF ms':>9s} {'K3-torch ms':>11s} "
+          f"{'kc/TF':>13s} {'k3t/kc':>13s}")
+    for row in rows:
+        ms, r, e = row["ms"], row["ratios"], row["ratio_errors"]
+        cells = " ".join(f"{r.get(key, float('nan')):6.2f} ±{e.get(key, 0):5.1%}"
+                         for key in ("kcompat/tensorflow", "keras3-torch/kcompat"))
+        print(f"{row['layer']:36s} {row['mode']:16s} {row['rounds']:6d} {ms['kcompat']:10.2f} "
+              f"{ms['tf-function']:9.2f} {ms.get('keras3-torch', float('nan')):11.2f} {cells}")
+    print("kc/TF: kcompat.load_model's module vs the tf_keras model in tf.function (below 1: kcompat faster); "
+          "k3t/kc: Keras 3 on torch loading the same file vs kcompat (above 1: kcompat faster).")
 
 
 def _round_ratios(ms):
@@ -380,7 +407,17 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--around", action="store_true",
                         help="the layers around the transposed convolution (Conv, BatchNormalization, Dense, ...)")
+    parser.add_argument("--models", action="store_true",
+                        help="whole models: the TF tutorials' DCGAN and pix2pix generators, loaded from one file")
     args = parser.parse_args(argv)
+    if args.models:
+        rows = bench_models(args.rounds, args.min_time, args.only, max(args.rounds, args.max_rounds))
+        if args.json:
+            print(json.dumps({"torch_threads": torch.get_num_threads(), "rows": rows}, indent=1))
+        else:
+            print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+            _print_models(rows)
+        return 0
     if args.around:
         rows = bench_around(args.rounds, args.min_time, args.only, max(args.rounds, args.max_rounds))
         if args.json:

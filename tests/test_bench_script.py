@@ -83,3 +83,16 @@ def test_call_orders_give_every_implementation_every_predecessor_equally(n):
             follows[before, after] = follows.get((before, after), 0) + 1
     assert len(follows) == n * (n - 1)
     assert len(set(follows.values())) <= 1
+
+
+@pytest.mark.slow
+def test_bench_models_reports_every_implementation_and_ratio():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--models", "--rounds", "1", "--max-rounds", "1",
+                          "--min-time", "0.001", "--only", "DCGAN", "--json"],
+                         capture_output=True, text=True, timeout=600, check=True).stdout
+    rows = json.loads(out)["rows"]
+    assert [(row["layer"], row["mode"]) for row in rows] == [("DCGAN generator (batch 64)", "forward"),
+                                                            ("DCGAN generator (batch 64)", "forward+backward")]
+    for row in rows:
+        assert set(row["ms"]) == {"kcompat", "tf-function", "keras3-torch"} and all(v > 0 for v in row["ms"].values())
+        assert set(row["ratios"]) == {"kcompat/tensorflow", "keras3-torch/kcompat"}

@@ -139,3 +139,18 @@ def test_a_shared_layer_called_again_on_a_later_layers_output_runs_in_graph_orde
     broken = dict(config, config=dict(config["config"], layers=config["config"]["layers"][:2]))
     with pytest.raises(ValueError, match="call 1 of layer 'd' uses output 0 of call 0 of layer 'act', which no call"):
         graph.parse(broken)
+
+
+def test_a_keras_model_trained_in_a_tf1_session_loads_from_its_saver_checkpoint(oracle, tmp_path):
+    """tf.keras layers in a TF1 session, saved with Saver (``head/up/kernel``, Adam slots beside):
+    each layer's variables found by the scope that ends with its path; the slots left out."""
+    ref = oracle.run(tf_fixtures.save_keras_model_in_a_tf1_session, directory=str(tmp_path))
+    model = kcompat.load_model(ref["config"], weights=ref["prefix"]).eval()
+    assert list(model.state_dict())[:3] == ["project.weight", "project.bias", "bn.weight"]
+    with torch.no_grad():
+        assert_close(model(torch.tensor(ref["x"])).numpy(), ref["output"], "float32", "TF1 session model")
+    out = str(tmp_path / "g.safetensors")
+    summary = kcompat.convert.convert(ref["prefix"], out, config=ref["config"])
+    assert summary["written"] == 8 and summary["skipped"] == {"optimizer state": 14}
+    state = kcompat.convert.load_file(out)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())

@@ -352,3 +352,35 @@ def save_graph_corners(reference, directory):
     path = os.path.join(directory, "corners.keras" if reference == "keras" else "corners.h5")
     model.save(path)
     return {"path": path, "x": xs, "outputs": [np.asarray(y) for y in model(xs, training=False)]}
+
+
+@legacy_keras
+def save_keras_model_in_a_tf1_session(directory):
+    """A tf.keras generator (nested head included) trained one Adam step in a TF1 session and saved
+    with ``tf.compat.v1.train.Saver``, as TF1-era repositories did; its config beside it, and its
+    inference output."""
+    t = tf()
+    tf1 = t.compat.v1
+    graph = t.Graph()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 8)).astype("float32")
+    with graph.as_default():
+        L = t.keras.layers
+        head = t.keras.Sequential([L.Conv2DTranspose(3, 3, strides=2, padding="same", name="up")], name="head")
+        model = t.keras.Sequential([t.keras.Input((8,)), L.Dense(32, name="project"), L.BatchNormalization(name="bn"),
+                                    L.LeakyReLU(), L.Reshape((4, 4, 2)), head], name="generator")
+        placeholder = tf1.placeholder(t.float32, x.shape)
+        loss = t.reduce_mean(t.square(model(placeholder, training=True)))
+        step = tf1.train.AdamOptimizer(0.01).minimize(loss, var_list=model.trainable_weights)
+        inference = model(placeholder, training=False)
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            session.run(step, {placeholder: x})
+            session.run([v.assign(v + 0.1) for v in model.non_trainable_weights])  # moved statistics
+            prefix = tf1.train.Saver().save(session, os.path.join(directory, "model.ckpt"))
+            y = session.run(inference, {placeholder: x})
+            names = [v.op.name for v in tf1.global_variables()]
+        config = os.path.join(directory, "generator.json")
+        with open(config, "w") as f:
+            f.write(model.to_json())
+    return {"prefix": prefix, "config": config, "x": x, "output": y, "variables": names}

@@ -132,12 +132,40 @@ def _checkpoint_layers(model, source):
     return best[2]
 
 
+def _tf1_layers(model, source):
+    """``(module path, arrays in Keras order)`` per layer of a TF1 ``Saver`` checkpoint of a Keras
+    model (``tf.keras`` layers in a TF1 session): a layer's variables are ``<scope>/<weight>``, the
+    scope ending with the layer's path (``generator/head1/up/kernel`` for ``head1.up``)."""
+    scopes = [(entry.path.split("."), entry) for entry in source.layers]
+    found, used = [], set()
+    for path, module in model.named_modules():
+        if not isinstance(module, Layer) or not module.WEIGHTS:
+            continue
+        parts = path.split(".")
+        matches = [(scope, entry) for scope, entry in scopes if scope[-len(parts):] == parts]
+        if len(matches) != 1:
+            continue  # missing (none) or ambiguous: listed as missing by the caller
+        scope, entry = matches[0]
+        values = {t.key.rsplit("/", 1)[-1]: t for t in entry.tensors}
+        names = module.weight_names()
+        if not set(names) <= set(values):
+            continue
+        used.add(id(entry))
+        found.append((path, [values[n].read() for n in names]))
+    unexpected = [entry for _, entry in scopes if id(entry) not in used]
+    return found, unexpected
+
+
 def _load_weights(model, weights_path, strict, config=None):
     """Set every layer's weights from the file; return the problems (missing, unexpected, shapes)."""
     problems, loaded = [], set()
     with open_model_file(weights_path, config) as source:
         if source.kind.startswith("TensorFlow 2 object checkpoint"):
             entries = _checkpoint_layers(model, source)
+        elif source.kind.startswith("TensorFlow 1 checkpoint"):
+            entries, unexpected = _tf1_layers(model, source)
+            problems += [f"unexpected: the checkpoint's variables {', '.join(t.key for t in e.tensors)} belong to no "
+                         "layer of the model" for e in unexpected]
         else:
             entries = [(entry.path, entry) for entry in source.layers]
         for path, entry in entries:

@@ -1,0 +1,169 @@
+"""Whole models: the TF tutorials' DCGAN generator and pix2pix U-Net generator, one saved file
+each, run by kcompat, TensorFlow and Keras 3 on torch (``python scripts/bench.py --models``).
+
+Each model is built by Keras 3 and saved as ``.keras``:
+
+- ``kcompat``: ``kcompat.load_model(file)``;
+- ``keras3-torch``: ``keras.saving.load_model(file)`` on Keras 3's torch backend;
+- ``tf-function``: the same architecture built by tf_keras (the tutorials' ``tf.keras``; this
+  process's Keras 3 runs on torch, and tf_keras cannot read ``.keras``) with the file's weights,
+  in ``tf.function``.
+
+Forward is inference (``eval()``/``training=False``, no gradient); forward+backward is a
+training step's computation (``training=True``: batch statistics, Dropout drawing), the
+gradients of ``sum(y * g)`` for every weight.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import torch
+
+import kcompat
+
+
+def dcgan_generator(keras):
+    """tensorflow.org/tutorials/generative/dcgan: ``make_generator_model``."""
+    L = keras.layers
+    return keras.Sequential([
+        keras.Input((100,)),
+        L.Dense(7 * 7 * 256, use_bias=False), L.BatchNormalization(), L.LeakyReLU(),
+        L.Reshape((7, 7, 256)),
+        L.Conv2DTranspose(128, (5, 5), strides=(1, 1), padding="same", use_bias=False), L.BatchNormalization(),
+        L.LeakyReLU(),
+        L.Conv2DTranspose(64, (5, 5), strides=(2, 2), padding="same", use_bias=False), L.BatchNormalization(),
+        L.LeakyReLU(),
+        L.Conv2DTranspose(1, (5, 5), strides=(2, 2), padding="same", use_bias=False, activation="tanh"),
+    ], name="dcgan_generator")
+
+
+def pix2pix_generator(keras):
+    """tensorflow.org/tutorials/generative/pix2pix: ``Generator`` (U-Net, 256x256x3)."""
+    L = keras.layers
+    init = keras.initializers.RandomNormal(0.0, 0.02)
+
+    def down(filters, batchnorm=True):
+        block = keras.Sequential()
+        block.add(L.Conv2D(filters, 4, strides=2, padding="same", kernel_initializer=init, use_bias=False))
+        if batchnorm:
+            block.add(L.BatchNormalization())
+        block.add(L.LeakyReLU())
+        return block
+
+    def up(filters, dropout=False):
+        block = keras.Sequential()
+        block.add(L.Conv2DTranspose(filters, 4, strides=2, padding="same", kernel_initializer=init, use_bias=False))
+        block.add(L.BatchNormalization())
+        if dropout:
+            block.add(L.Dropout(0.5))
+        block.add(L.ReLU())
+        return block
+
+    inputs = L.Input(shape=[256, 256, 3])
+    downs = [down(64, False), down(128), down(256), down(512), down(512), down(512), down(512), down(512)]
+    ups = [up(512, True), up(512, True), up(512, True), up(512), up(256), up(128), up(64)]
+    x, skips = inputs, []
+    for block in downs:
+        x = block(x)
+        skips.append(x)
+    for block, skip in zip(ups, reversed(skips[:-1])):
+        x = L.Concatenate()([block(x), skip])
+    x = L.Conv2DTranspose(3, 4, strides=2, padding="same", kernel_initializer=init, activation="tanh")(x)
+    return keras.Model(inputs=inputs, outputs=x, name="pix2pix_generator")
+
+
+MODELS = [("DCGAN generator (batch 64)", dcgan_generator, 64), ("pix2pix U-Net generator (batch 1)",
+                                                                pix2pix_generator, 1)]
+
+
+def _tensorflow(model, x, g):
+    import tensorflow as tf
+
+    xt, gt = tf.constant(x), tf.constant(g)
+
+    @tf.function
+    def forward():
+        return model(xt, training=False)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            y = model(xt, training=True)
+            loss = tf.reduce_sum(y * gt)
+        return [y] + tape.gradient(loss, model.trainable_weights)
+
+    return lambda: forward().numpy(), lambda: [t.numpy() for t in step()]
+
+
+def _torch_pair(module, x, g, train, evaluate):
+    xt, gt = torch.tensor(x), torch.tensor(g)
+
+    def forward():
+        evaluate()
+        with torch.no_grad():
+            module(xt)
+
+    def both():
+        train()
+        module.zero_grad(set_to_none=True)
+        (module(xt) * gt).sum().backward()
+
+    return forward, both
+
+
+def _keras3_torch(path, x, g):
+    try:
+        import keras
+    except ImportError:
+        return None
+    if keras.backend.backend() != "torch":
+        return None
+    model = keras.saving.load_model(path, compile=False)
+    xt, gt = torch.tensor(x), torch.tensor(g)
+
+    def forward():
+        with torch.no_grad():
+            model(xt, training=False)
+
+    def both():
+        for w in model.trainable_weights:
+            w.value.grad = None
+        (model(xt, training=True) * gt).sum().backward()
+
+    return forward, both
+
+
+def rows(directory=None):
+    """``[(row name, {implementation: (forward, forward+backward)})]``, one per model."""
+    import keras
+    import tf_keras
+
+    directory = directory or tempfile.mkdtemp(prefix="kcompat-bench-models-")
+    out = []
+    for name, build, batch in MODELS:
+        saved = build(keras)
+        path = os.path.join(directory, f"{saved.name}.keras")
+        saved.save(path)
+        twin = build(tf_keras)
+        twin.set_weights(saved.get_weights())
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((batch, *twin.input_shape[1:])).astype("float32")
+        g = rng.standard_normal((batch, *twin.output_shape[1:])).astype("float32")
+        ours = kcompat.load_model(path)
+        impls = {"kcompat": _torch_pair(ours, x, g, ours.train, ours.eval), "tf-function": _tensorflow(twin, x, g)}
+        keras3 = _keras3_torch(path, x, g)
+        if keras3 is not None:
+            impls["keras3-torch"] = keras3
+        out.append((name, impls))
+    return out
+
+
+def round_ratios(ms):
+    """One round's ratios: kcompat against TensorFlow, Keras 3 on torch against kcompat."""
+    out = {"kcompat/tensorflow": ms["kcompat"] / ms["tf-function"]}
+    if "keras3-torch" in ms:
+        out["keras3-torch/kcompat"] = ms["keras3-torch"] / ms["kcompat"]
+    return out
