@@ -209,6 +209,11 @@ class BatchNormalization(_Normalization):
                              f"received input with shape {tuple(inputs.shape)}")
         out_dtype = self._out_dtype(inputs)
         compute = _float_dtype(inputs)
+        if inputs.requires_grad and not inputs.is_contiguous():
+            # A strided view (a transposed convolution's crop): torch's batch-norm backward takes a
+            # slow generic path on it (19 ms against 2.7 ms with the copy, 64x14x14x64, training;
+            # forward alone is faster without the copy).
+            inputs = inputs.contiguous()
         x = inputs.movedim(axis, 1) if axis != 1 else inputs
         if x.dtype != compute:
             x = x.to(compute)
@@ -217,7 +222,19 @@ class BatchNormalization(_Normalization):
             gamma = gamma.to(compute)
         if beta is not None and beta.dtype != compute:
             beta = beta.to(compute)
-        if self._is_training(training) and self._trainable:
+        if self._is_training(training) and self._trainable and x.dtype in (torch.float32, torch.float64) \
+                and x.numel() > x.shape[1]:
+            # One pass for the output and the batch's statistics (its mean, and its variance from
+            # the 1 / sqrt(var + eps) the kernel keeps: off by ~1e-7 * (var + eps), float32 rounding).
+            y, batch_mean, inverse = torch.native_batch_norm(x, gamma, beta, None, None, True, 0.0, self.epsilon)
+            with torch.no_grad():
+                variance = inverse.double().pow(-2).sub_(self.epsilon).clamp_(min=0)
+                if self._unbiased_update(inputs, axis):
+                    count = x.numel() // x.shape[1]
+                    variance.mul_(count / (count - 1))
+                self._update_moving(running_mean, batch_mean)
+                self._update_moving(running_var, variance.to(running_var.dtype))
+        elif self._is_training(training) and self._trainable:
             reduce = [d for d in range(x.dim()) if d != 1]
             with torch.no_grad():
                 unbiased = self._unbiased_update(inputs, axis) and x.numel() > x.shape[1]
