@@ -21,6 +21,7 @@ from kcompat import _paths, functional
 from kcompat.harness.bench_layers import BENCH_LAYERS
 
 from conftest import plain_conv_transpose
+from kcompat.testing.tolerance import assert_close
 
 LAYERS = {1: kcompat.Conv1DTranspose, 2: kcompat.Conv2DTranspose, 3: kcompat.Conv3DTranspose}
 
@@ -269,3 +270,34 @@ def test_size_one_axes_have_one_path():
     """Geometries routed around torch's defects (a size-1 axis) are never measured elsewhere."""
     layer = kcompat.Conv2DTranspose(1, 3, 2, padding="same", in_channels=64)
     assert _geometry_paths(layer, torch.zeros(4, 16, 16, 64)) == ((), ())
+
+
+@pytest.mark.parametrize("cin,filters,kernel,strides,padding,spatial", [
+    (64, 1, 5, 2, "same", (14, 14)),  # the DCGAN tutorial's output layer
+    (1, 4, 3, 2, "valid", (5, 6)),
+    (3, 2, 4, 3, "same", (1, 7)),
+])
+def test_size_one_axes_in_inference_may_take_the_gemm_path(monkeypatch, cin, filters, kernel, strides, padding,
+                                                           spatial):
+    """No deconvolution, so none of its defects: forced, the GEMM gives torch's canonical result
+    to rounding, and path_taken says which ran; training keeps the one canonical route."""
+    monkeypatch.setattr(_paths, "_mode", "measure")
+    _paths.clear()
+    torch.manual_seed(0)
+    layer = kcompat.Conv2DTranspose(filters, kernel, strides, padding=padding, in_channels=cin)
+    x = torch.randn(2, *spatial, cin)
+    with torch.no_grad():
+        with _paths.force("canonical"):
+            reference = layer(x)
+        with _paths.force("gemm"):
+            ours = layer(x)
+    assert_close(ours.numpy(), reference.numpy(), "float32", "gemm vs canonical")
+    shape = layer.compute_output_shape(tuple(x.shape))[1:-1]
+    args = dict(output_size=tuple(shape), strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate,
+                channels_last=True)
+    assert functional.path_taken(x, layer.weight, layer.bias, training=True, **args) == ("canonical", {})
+    with torch.no_grad():
+        for _ in range(20):  # hot: measured
+            layer(x)
+    path, seconds = functional.path_taken(x, layer.weight, layer.bias, training=False, **args)
+    assert path in ("canonical", "gemm") and set(seconds) == {"canonical", "gemm"}
