@@ -8,6 +8,10 @@ own output in inference and in training mode.
 
 from __future__ import annotations
 
+import json
+import os
+import re
+
 import pytest
 import torch
 
@@ -154,3 +158,28 @@ def test_a_keras_model_trained_in_a_tf1_session_loads_from_its_saver_checkpoint(
     assert summary["written"] == 8 and summary["skipped"] == {"optimizer state": 14}
     state = kcompat.convert.load_file(out)
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("truncate", "corrupt or truncated"),
+    ("json", "not a JSON model config"),
+    ("not a model", "the config of 'Dense' has no list of `layers`: not a Keras model"),
+])
+def test_corrupt_files_are_one_clear_error(families, tmp_path, damage, message):
+    """A truncated file, a config that is not JSON, a JSON that is not a model: ValueError naming
+    the file and what is wrong (the command line prints it on one line and writes nothing)."""
+    reference, models = families
+    model = next(m for m in models if m["name"] == "dcgan_generator")
+    if damage == "truncate":
+        source = model["files"]["keras" if reference == "keras" else "h5"]
+        path = tmp_path / os.path.basename(source)
+        data = open(source, "rb").read()
+        path.write_bytes(data[: len(data) // 2])
+        args = {}
+    else:
+        path = tmp_path / "model.json"
+        path.write_text("{" if damage == "json" else json.dumps({"class_name": "Dense", "config": {"units": 3}}))
+        args = {"weights": model["files"]["weights"]}
+    with pytest.raises(ValueError, match=re.escape(message)) as raised:
+        kcompat.load_model(path, **args)
+    assert str(path) in str(raised.value)
