@@ -815,3 +815,20 @@ def test_a_config_that_does_not_fit_the_weights_fails_in_one_line(oracle, tmp_pa
     _no_output_left(tmp_path, out)
     _fails(capsys, [str(directory / "wide.weights.h5"), out, "--config", str(tmp_path / "none.json")],
            "--config: ")
+
+
+@pytest.mark.parametrize("api,name", [(api, name) for api, name in CASES if name != "model.h5" and name != "model.keras"])
+def test_every_weights_format_with_the_config_converts_to_one_scheme(saved, tmp_path, api, name):
+    """Weights-only files (v3 .weights.h5, Keras 2's HDF5 weights, a model-rooted TF2 checkpoint
+    from model.save_weights) with the config they were saved from (here the whole-model .h5): the
+    same keys and values as load_model's module; load_model itself reads each as weights=."""
+    files = saved[api]["files"]
+    config = files["model.h5"]
+    expected = _state_of(kcompat.load_model(config))
+    out = str(tmp_path / "w.safetensors")
+    summary = convert(files[name], out, config=config)
+    state = _read(out)
+    assert list(state) == list(expected) and all(torch.equal(state[k], expected[k]) for k in state)
+    assert summary["tensors_in_file"] == summary["written"] + sum(summary["skipped"].values())
+    loaded = _state_of(kcompat.load_model(config, weights=files[name]))
+    assert all(torch.equal(loaded[k], expected[k]) for k in expected)

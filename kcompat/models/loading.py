@@ -85,14 +85,19 @@ def _checkpoint_child(model, step):
     operations, Input layers included), Keras 2's ``layer_with_weights-K``/``layer-N``."""
     specs = model.graph.layers
     operations = ([None] if model.graph.sequential else []) + [s.name for s in specs]
+    number = step.rsplit("-", 1)[-1]
+    if not number.isdigit():
+        return None  # not a layer's step (an optimizer's, a tracked attribute's)
     if step.startswith("layer_with_weights-"):
         with_weights = [s.name for s in specs if s.name in model._modules and _has_weights(model._modules[s.name])]
-        index, names = int(step.split("-", 1)[1]), with_weights
+        index, names = int(number), with_weights
     elif step.startswith("layer-"):
-        index = int(step.split("-", 1)[1])
+        index = int(number)
         names = [s.name for s in specs if not (model.graph.sequential and s.class_name == "InputLayer")]
-    else:
+    elif step.isdigit():
         index, names = int(step), operations
+    else:
+        return None
     return names[index] if 0 <= index < len(names) else None
 
 
@@ -103,12 +108,13 @@ def _checkpoint_layers(model, source):
     for entry in source.layers:
         root, _, rest = entry.path.partition(".")
         roots.setdefault(root, []).append((rest, entry))
+        roots.setdefault("", []).append((entry.path, entry))  # the model as the root: model.save_weights("ckpt")
     best = None
     for root, entries in roots.items():
         found, misses = [], 0
         for rest, entry in entries:
             module, path = model, []
-            steps = [s for s in rest.split(".") if s not in ("_functional", "_operations", "_layers")]
+            steps = [s for s in rest.split(".") if s not in ("", "_functional", "_operations", "_layers")]
             for step in steps:
                 name = _checkpoint_child(module, step) if isinstance(module, KerasModel) else None
                 if name is None:
