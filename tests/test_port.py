@@ -180,3 +180,24 @@ def test_existing_files_need_force(misfits, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ["narrow.py", "narrow.safetensors"]  # no temporary left
     loaded = kcompat.load_model(misfits / "narrow.json", weights=misfits / "narrow.weights.h5")
     _same_module(_import(out).load(), loaded, _inputs(loaded))
+
+
+def test_the_tutorials_generators_port_and_match_tensorflow(oracle, tmp_path):
+    """The files the whole-model benchmark times (the DCGAN and pix2pix tutorials' generators:
+    nested Sequential blocks, RandomNormal initializers, Dropout): ported, imported, and the
+    port compared with TensorFlow whole and layer by layer (pix2pix at batch 1, inference)."""
+    files = oracle.run(tf_fixtures.save_tutorial_generators, directory=str(tmp_path / "models"))
+    for name, path in files.items():
+        out = tmp_path / f"{name}.py"
+        kcompat.models.port(path, out)
+        source = out.read_text()
+        lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,F,W,B",
+                               "--line-length", "100", str(out)], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout
+        generated = _import(out).load()
+        if name == "pix2pix_generator":
+            assert "kcompat.initializers.RandomNormal(mean=0.0, stddev=0.02)" in source
+            assert_model_parity(generated, path, inputs=[torch.randn(1, 256, 256, 3).numpy()], grads=False)
+        else:
+            assert_model_parity(generated, path)
+            assert_model_parity(generated, path, training=True)

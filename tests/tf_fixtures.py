@@ -384,3 +384,24 @@ def save_keras_model_in_a_tf1_session(directory):
         with open(config, "w") as f:
             f.write(model.to_json())
     return {"prefix": prefix, "config": config, "x": x, "output": y, "variables": names}
+
+
+def save_tutorial_generators(directory):
+    """The TF tutorials' DCGAN and pix2pix generators as scripts/bench_models.py builds them, by
+    Keras 3, saved as ``.keras``: the files the whole-model benchmark times."""
+    import sys
+
+    import keras
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+    try:
+        import bench_models
+    finally:
+        sys.path.pop(0)
+    os.makedirs(directory, exist_ok=True)
+    out = {}
+    for _, build, _ in bench_models.MODELS:
+        model = build(keras)
+        out[model.name] = os.path.join(directory, f"{model.name}.keras")
+        model.save(out[model.name])
+    return out

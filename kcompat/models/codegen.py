@@ -95,19 +95,23 @@ def _call_text(cls, kwargs):
 
 
 def _wrapped(prefix, head, parts, width=WIDTH):
-    """``prefix + head(parts)`` on lines of at most ``width`` where it can, continued under the
-    opening parenthesis."""
+    """``prefix + head(parts)`` on lines of at most ``width`` where it can: continued under the
+    opening parenthesis, or (where that runs long) on lines of their own, indented once more."""
     line = f"{prefix}{head}("
     if len(line) + len(", ".join(parts)) + 1 <= width:
         return [f"{line}{', '.join(parts)})"]
-    indent, lines = " " * len(line), []
-    for i, part in enumerate(parts):
-        piece = part + (", " if i < len(parts) - 1 else ")")
-        if len(line) + len(piece.rstrip()) > width and line.strip() and not line.endswith("("):
-            lines.append(line.rstrip())
-            line = indent
-        line += piece
-    return lines + [line]
+    for first, indent in ((line, " " * len(line)), (None, " " * (len(prefix) - len(prefix.lstrip()) + 4))):
+        lines, current = ([], first) if first is not None else ([line], indent)
+        for i, part in enumerate(parts):
+            piece = part + (", " if i < len(parts) - 1 else ")")
+            if len(current) + len(piece.rstrip()) > width and current.strip() and not current.endswith("("):
+                lines.append(current.rstrip())
+                current = indent
+            current += piece
+        lines.append(current)
+        if all(len(text) <= width for text in lines):
+            break
+    return lines
 
 
 def _state(layer):
