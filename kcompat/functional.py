@@ -19,7 +19,8 @@ fastest differs between CPUs, so large calls measure the candidates once per geo
 Safety (``python -m kcompat.testing.deconv_sweep``): torch 2.13's CPU (oneDNN) deconvolution
 backward aborts the process, hangs or returns garbage on some shapes with a size-1 axis; such
 calls hand torch canonical NCHW tensors, and with one channel or one filter their gradients
-come from torch's slow convolution instead (:func:`_slow_gradients`).
+come from torch's slow convolution instead (:func:`_slow_gradients`), unless measuring finds
+the matmul and col2im faster: it runs no deconvolution at all (:func:`_canonical_gemm`).
 """
 
 from __future__ import annotations
@@ -140,33 +141,30 @@ def run_call(inputs, x, weight, bias, call, channels_last):
     wants_grad = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or bias is not None and bias.requires_grad)
     if call.canonical:
-        if not wants_grad and _canonical_gemm(inputs, x, weight, bias, call, channels_last, autocasting):
-            return _gemm_path(inputs, x, weight, bias, call, channels_last, False)
+        if _canonical_gemm(inputs, x, weight, bias, call, channels_last, autocasting, wants_grad):
+            return _gemm_path(inputs, x, weight, bias, call, channels_last, wants_grad)
         return _run_canonical(x, weight, bias, call, channels_last, wants_grad, autocasting)
     training = wants_grad and not autocasting
     path = choose_path(inputs, x, weight, bias, call, channels_last, training, autocasting)
     return PATHS[path](inputs, x, weight, bias, call, channels_last, training)
 
 
-def _canonical_gemm(inputs, x, weight, bias, call, channels_last, autocasting):
-    """Whether an inference call of a size-1-axis geometry runs on the GEMM path (no deconvolution,
-    so none of its defects) rather than torch's deconvolution on canonical NCHW tensors: where
-    measuring finds it faster (2.6x on the DCGAN tutorial's 14x14x64 -> 1-filter output layer)."""
+def _canonical_gemm(inputs, x, weight, bias, call, channels_last, autocasting, training):
+    """Whether a call of a size-1-axis geometry runs on the GEMM path (no deconvolution, so none
+    of the defects the canonical route avoids) rather than torch's deconvolution on canonical
+    NCHW tensors: where measuring finds it faster (2.6x forward on the DCGAN tutorial's 14x14x64
+    -> 1-filter output layer)."""
     if call.col2im is None or autocasting or torch.compiler.is_compiling():
         return False
 
-    def make_run(name):
-        def run():
-            with torch.no_grad():
-                if name == "gemm":
-                    _gemm_path(inputs, x, weight, bias, call, channels_last, False)
-                else:
-                    _run_canonical(x, weight, bias, call, channels_last, False, False)
-        return run
+    def canonical(inputs, x, weight, bias, call, channels_last, training):
+        return _run_canonical(x, weight, bias, call, channels_last, training, False)
 
-    key = _path_key(call, x, weight, False)
-    return _paths.choose(key, ("canonical", "gemm"), "canonical", call.work, x.device.type == "cpu",
-                         make_run) == "gemm"
+    routes = {"canonical": canonical, "gemm": _gemm_path}
+    key = _path_key(call, x, weight, training)
+    return _paths.choose(key, tuple(routes), "canonical", call.work, x.device.type == "cpu",
+                         lambda name: _timed_run(routes[name], inputs, x, weight, bias, call, channels_last,
+                                                 training)) == "gemm"
 
 
 def _run_canonical(x, weight, bias, call, channels_last, wants_grad, autocasting):
@@ -254,8 +252,8 @@ def path_taken(inputs, weight, bias=None, *, output_size, strides, padding, dila
     x, call = _geometry_of(inputs, weight, bias, output_size, strides, padding, dilation, channels_last)
     if call.empty:
         return "empty", {}
-    if call.canonical:  # one route in training; in inference torch's deconvolution or, if faster, the GEMM
-        choice = None if training else _paths.choices().get(_path_key(call, x, weight, False))
+    if call.canonical:  # torch's deconvolution on canonical tensors or, where faster, the GEMM
+        choice = _paths.choices().get(_path_key(call, x, weight, training))
         return ("canonical" if choice is None else choice.path), ({} if choice is None else dict(choice.seconds))
     path = choose_path(inputs, x, weight, bias, call, channels_last, training)
     choice = _paths.choices().get(_path_key(call, x, weight, training))
@@ -433,7 +431,7 @@ def prepare_call(input_shape, output_size, weight_shape, strides, padding, dilat
         col2im = _gemm.col2im_plan([(shapes.tap_ranges(i, p.output_length, k, s, p.crop_before, d), s)
                                     for i, p, k, s, d in zip(input_size, plans, kernel_size, strides, dilation)])
     work = math.prod(input_shape) * math.prod(weight_shape[1:])
-    gemm = tiles is not None or col2im is not None  # (canonical calls: inference only, see _canonical_gemm)
+    gemm = tiles is not None or col2im is not None  # (canonical calls: see _canonical_gemm)
     paths = [_candidates(channels_last, training, weight_heavy, nchw_gradients, gemm, tiles is not None,
                          max(strides) > 1) for training in (False, True)]
     return Call(geometry, output_size, False, kwargs, extend if any(extend) else None, narrows,

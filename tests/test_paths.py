@@ -276,28 +276,36 @@ def test_size_one_axes_have_one_path():
     (64, 1, 5, 2, "same", (14, 14)),  # the DCGAN tutorial's output layer
     (1, 4, 3, 2, "valid", (5, 6)),
     (3, 2, 4, 3, "same", (1, 7)),
+    (1, 1, 7, 2, "same", (9, 4)),  # one channel and one filter, kernel above stride
 ])
-def test_size_one_axes_in_inference_may_take_the_gemm_path(monkeypatch, cin, filters, kernel, strides, padding,
-                                                           spatial):
-    """No deconvolution, so none of its defects: forced, the GEMM gives torch's canonical result
-    to rounding, and path_taken says which ran; training keeps the one canonical route."""
+@pytest.mark.parametrize("training", [False, True])
+def test_size_one_axes_may_take_the_gemm_path(monkeypatch, cin, filters, kernel, strides, padding, spatial, training):
+    """No deconvolution, so none of the defects the canonical route avoids: forced, the GEMM
+    gives that route's output and gradients to rounding, and path_taken says which ran."""
     monkeypatch.setattr(_paths, "_mode", "measure")
     _paths.clear()
     torch.manual_seed(0)
     layer = kcompat.Conv2DTranspose(filters, kernel, strides, padding=padding, in_channels=cin)
     x = torch.randn(2, *spatial, cin)
-    with torch.no_grad():
-        with _paths.force("canonical"):
-            reference = layer(x)
-        with _paths.force("gemm"):
-            ours = layer(x)
-    assert_close(ours.numpy(), reference.numpy(), "float32", "gemm vs canonical")
+    upstream = torch.randn(layer.compute_output_shape(tuple(x.shape)))
+    results = {}
+    for path in ("canonical", "gemm"):
+        leaf = x.clone().requires_grad_(training)
+        layer.zero_grad(set_to_none=True)
+        with _paths.force(path), torch.set_grad_enabled(training):
+            y = layer(leaf)
+            if training:
+                y.backward(upstream)
+        results[path] = [y.detach()] + ([leaf.grad, layer.weight.grad, layer.bias.grad] if training else [])
+    for name, ours, theirs in zip(("output", "d_input", "d_weight", "d_bias"), results["gemm"], results["canonical"]):
+        assert_close(ours.numpy(), theirs.numpy(), "float32", name)
     shape = layer.compute_output_shape(tuple(x.shape))[1:-1]
     args = dict(output_size=tuple(shape), strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate,
                 channels_last=True)
-    assert functional.path_taken(x, layer.weight, layer.bias, training=True, **args) == ("canonical", {})
-    with torch.no_grad():
-        for _ in range(20):  # hot: measured
-            layer(x)
-    path, seconds = functional.path_taken(x, layer.weight, layer.bias, training=False, **args)
+    for _ in range(20):  # hot: measured
+        leaf = x.clone().requires_grad_(training)
+        with torch.set_grad_enabled(training):
+            layer(leaf)
+    path, seconds = functional.path_taken(x.clone().requires_grad_(training), layer.weight, layer.bias,
+                                          training=training, **args)
     assert path in ("canonical", "gemm") and set(seconds) == {"canonical", "gemm"}
