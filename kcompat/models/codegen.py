@@ -3,7 +3,7 @@
 The source is one ``torch.nn.Module`` class per model (a nested model gets its own): the
 ``__init__`` builds kcompat's layer for each Keras layer, under the Keras name, with only the
 arguments that differ from the layer's defaults (found by dropping each argument while the
-layer's ``get_config()`` stays the same, and checked by running the generated constructor);
+layer's config and state stay the same, each try checked by running the constructor);
 the ``forward`` calls them in graph order (:attr:`~.graph.Graph.order`), one line per call.
 The weights are :func:`~.loading.load_model`'s ``state_dict()``, written as ``.safetensors``
 beside the source; the generated ``load()`` reads them back. The generated module is
@@ -53,7 +53,7 @@ def _normal(config):
 
 def _pretty(value):
     """A config value as the source a user would write: a serialized initializer, regularizer or
-    constraint as its kcompat class, a dtype policy as its name, 1-tuples of equal values kept."""
+    constraint as its kcompat class, a dtype policy as its name, lists as tuples."""
     import kcompat
 
     if isinstance(value, dict) and value.get("module") in _SERIALIZED and isinstance(value.get("class_name"), str):
