@@ -405,3 +405,35 @@ def save_tutorial_generators(directory):
         out[model.name] = os.path.join(directory, f"{model.name}.keras")
         model.save(out[model.name])
     return out
+
+
+def save_segmentation_unet(reference, directory):
+    """tensorflow.org/tutorials/images/segmentation's model: a frozen MobileNetV2 encoder
+    (``weights=None``: no download) with five skip outputs, pix2pix upsample blocks, a final
+    Conv2DTranspose; its weights nudged off their initial values, saved whole."""
+    mod = keras_module(reference)
+    base = mod.applications.MobileNetV2(input_shape=[128, 128, 3], include_top=False, weights=None)
+    names = ["block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu",
+             "block_16_project"]
+    down = mod.Model(inputs=base.input, outputs=[base.get_layer(n).output for n in names])
+    down.trainable = False
+
+    def upsample(filters):
+        return mod.Sequential([mod.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=False,
+                                                          kernel_initializer=mod.initializers.RandomNormal(0.0, 0.02)),
+                               mod.layers.BatchNormalization(), mod.layers.ReLU()])
+
+    inputs = mod.layers.Input(shape=[128, 128, 3])
+    skips = down(inputs)
+    x = skips[-1]
+    for up, skip in zip([upsample(512), upsample(256), upsample(128), upsample(64)], reversed(skips[:-1])):
+        x = mod.layers.Concatenate()([up(x), skip])
+    model = mod.Model(inputs, mod.layers.Conv2DTranspose(3, 3, strides=2, padding="same")(x), name="segmentation")
+    rng = np.random.default_rng(0)
+    for weight in model.weights:
+        weight.assign(np.asarray(weight) + rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.01)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "segmentation.keras" if reference == "keras" else "segmentation.h5")
+    model.save(path)
+    x = rng.standard_normal((1, 128, 128, 3)).astype("float32")
+    return {"path": path, "x": x, "output": np.asarray(model(x, training=False))}
