@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-__all__ = ["atomic_write", "publish", "temporary"]
+__all__ = ["atomic_write", "publish", "temporary", "write_together"]
 
 
 def temporary(path):
@@ -25,11 +25,31 @@ def publish(tmp, path):
 def atomic_write(path, data: bytes):
     """Write ``data`` to ``path`` through a temporary file; nothing is left half-written."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = temporary(path)
+    write_together([(path, data)])
+
+
+def write_together(files, make_temporary=temporary):
+    """Write files that belong together (weights and their config, source and its weights), each
+    ``(path, data)`` with ``data`` bytes or ``write(stream)``: every one to a temporary beside its
+    target first, then all renamed, in order; if a rename fails, those already renamed are
+    removed. Every file or none; temporaries never stay. ``make_temporary(path)`` -> ``(fd, name)``."""
+    temporaries, published = [], []
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        publish(tmp, path)
+        for path, data in files:
+            fd, tmp = make_temporary(path)
+            temporaries.append(tmp)
+            with os.fdopen(fd, "wb") as stream:
+                data(stream) if callable(data) else stream.write(data)
+        for (path, _), tmp in zip(files, list(temporaries)):
+            try:
+                publish(tmp, path)
+            except OSError:
+                for done in published:
+                    os.unlink(done)  # every file or none
+                raise
+            temporaries.remove(tmp)
+            published.append(path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for tmp in temporaries:
+            if os.path.exists(tmp):
+                os.unlink(tmp)

@@ -19,7 +19,7 @@ import pickle
 import numpy as np
 import torch
 
-from .._files import publish, temporary
+from .._files import temporary, write_together
 from .._progress import ProgressBar
 from ..layers import BY_RANK, KERAS_LAYERS
 from ..layouts import torch_order
@@ -226,45 +226,29 @@ def convert(source, output, *, config=None, format=None, force=False, progress_s
         entries = [(key, _torch_dtype(t.dtype), _shape_after(t, transform)) for key, t, transform in items]
         total = sum(safetensors_io.nbytes(dtype, shape) for _, dtype, shape in entries)
         progress = _progress(total, progress_stream)
-        temporaries = []
+        metadata = {"format": "pt", "source": os.path.basename(str(source)), "writer": "kcompat-convert"}
+
+        def write_weights(stream):
+            if fmt == "safetensors":
+                safetensors_io.write_header(stream, entries, metadata)
+                for _key, tensor, transform in items:
+                    value = _value(tensor, transform, model.path)
+                    raw = value.numpy() if value.dtype != torch.bfloat16 else value.view(torch.int16).numpy()
+                    stream.write(memoryview(raw).cast("B") if raw.size else b"")  # no extra copy
+                    progress.advance(value.numel() * value.element_size())
+            else:
+                state = {}
+                for key, tensor, transform in items:
+                    state[key] = _value(tensor, transform, model.path)
+                    progress.advance(state[key].numel() * state[key].element_size())
+                torch.save(state, stream)
+
+        document = {"writer": "kcompat-convert", "version": 1, "source": str(source), "kind": model.kind,
+                    "format": fmt, "layers": configs}
         try:
-            fd, weights_tmp = _temporary(output)
-            temporaries.append(weights_tmp)
-            with os.fdopen(fd, "wb") as stream:
-                metadata = {"format": "pt", "source": os.path.basename(str(source)), "writer": "kcompat-convert"}
-                if fmt == "safetensors":
-                    safetensors_io.write_header(stream, entries, metadata)
-                    for _key, tensor, transform in items:
-                        value = _value(tensor, transform, model.path)
-                        raw = value.numpy() if value.dtype != torch.bfloat16 else value.view(torch.int16).numpy()
-                        stream.write(memoryview(raw).cast("B") if raw.size else b"")  # no extra copy
-                        progress.advance(value.numel() * value.element_size())
-                else:
-                    state = {}
-                    for key, tensor, transform in items:
-                        state[key] = _value(tensor, transform, model.path)
-                        progress.advance(state[key].numel() * state[key].element_size())
-                    torch.save(state, stream)
-            fd, config_tmp = _temporary(config_path(output))
-            temporaries.append(config_tmp)
-            with os.fdopen(fd, "w") as stream:
-                json.dump({"writer": "kcompat-convert", "version": 1, "source": str(source), "kind": model.kind,
-                           "format": fmt, "layers": configs}, stream, indent=1)
-            publish(weights_tmp, output)
-            temporaries.remove(weights_tmp)
-            try:
-                publish(config_tmp, config_path(output))
-            except OSError:
-                os.unlink(output)  # both files or neither
-                raise
-            temporaries.remove(config_tmp)
-        except OSError as exc:
-            raise ConversionError(f"{output}: cannot write ({exc.strerror or exc})") from None
+            _write_both(output, write_weights, json.dumps(document, indent=1).encode())
         finally:
             progress.close()
-            for name in temporaries:
-                if os.path.exists(name):
-                    os.unlink(name)
     return summary
 
 
@@ -277,7 +261,7 @@ def _config_document(config):
     if not os.path.isfile(str(config)):
         raise ConversionError(f"--config: {config}: no such file")
     try:
-        return read_config(str(config), weights="given")
+        return read_config(str(config), weights=...)  # the config alone: SOURCE holds the weights
     except (ValueError, OSError) as exc:
         raise ConversionError(f"--config: {exc}") from None
 
@@ -290,8 +274,8 @@ def _convert_model(source, config, model, output, fmt):
 
     try:
         module = load_model(config if config is not None else source, weights=source if config is not None else None)
-    except ValueError as exc:  # one line: each problem load_model lists after a '; '
-        raise ConversionError(str(exc).replace(":\n  ", ": ").replace("\n  ", "; ")) from None
+    except ValueError as exc:
+        raise _one_line(exc) from None
     state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
     if not state:
         raise ConversionError(f"{source}: the model has no weights; nothing written")
@@ -318,36 +302,21 @@ def _convert_model(source, config, model, output, fmt):
     document = {"writer": "kcompat-convert", "version": 2, "source": str(source), "kind": model.kind, "format": fmt,
                 "scheme": "load_model", "layers": configs}
     _write_both(output, lambda stream: safetensors_io.write_state(stream, state, metadata) if fmt == "safetensors"
-                else torch.save(state, stream), document)
+                else torch.save(state, stream), json.dumps(document, indent=1, default=repr).encode())
     return summary
 
 
+def _one_line(exc):
+    """load_model's error as the converter's one-line one: each problem it lists after a '; '."""
+    return ConversionError(str(exc).replace(":\n  ", ": ").replace("\n  ", "; "))
+
+
 def _write_both(output, write_weights, document):
-    """``output`` (by ``write_weights(stream)``) and its ``.json`` (``document``): both or neither."""
-    temporaries = []
+    """``output`` (by ``write_weights(stream)``) and its ``.json`` (``document``, bytes): both or neither."""
     try:
-        fd, weights_tmp = _temporary(output)
-        temporaries.append(weights_tmp)
-        with os.fdopen(fd, "wb") as stream:
-            write_weights(stream)
-        fd, config_tmp = _temporary(config_path(output))
-        temporaries.append(config_tmp)
-        with os.fdopen(fd, "w") as stream:
-            json.dump(document, stream, indent=1, default=repr)
-        publish(weights_tmp, output)
-        temporaries.remove(weights_tmp)
-        try:
-            publish(config_tmp, config_path(output))
-        except OSError:
-            os.unlink(output)  # both files or neither
-            raise
-        temporaries.remove(config_tmp)
+        write_together([(output, write_weights), (config_path(output), document)], _temporary)
     except OSError as exc:
         raise ConversionError(f"{output}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        for name in temporaries:
-            if os.path.exists(name):
-                os.unlink(name)
 
 
 def _modules_from(configs, state, where):
@@ -429,7 +398,7 @@ def load(path):
     try:
         module = load_model(path)
     except ValueError as exc:
-        raise ConversionError(str(exc).replace(":\n  ", ": ").replace("\n  ", "; ")) from None
+        raise _one_line(exc) from None
     return {name: m for name, m in module.named_modules() if isinstance(m, KerasLayer)}
 
 

@@ -24,7 +24,7 @@ import warnings
 import torch
 
 from .. import __version__
-from .._files import publish, temporary
+from .._files import write_together
 from ..convert import safetensors_io
 from ..layers import KERAS_LAYERS
 from .graph import TensorRef, call_training, refs
@@ -334,17 +334,6 @@ def port_source(model, source_name, weights_name):
     return "\n\n\n".join(["\n".join(head), *writer.classes, "\n".join(tail)]) + "\n"
 
 
-def _write(path, data, temporaries):
-    fd, tmp = temporary(path)
-    temporaries.append(tmp)
-    with os.fdopen(fd, "wb") as stream:
-        if callable(data):
-            data(stream)
-        else:
-            stream.write(data)
-    return tmp
-
-
 def port(path, output, *, weights=None, force=False):
     """Write ``output`` (a ``.py`` file) and its weights (the same name, ``.safetensors``) for the
     Keras model in ``path`` (what :func:`load_model` reads; ``weights=`` likewise). Returns
@@ -365,26 +354,13 @@ def port(path, output, *, weights=None, force=False):
     model = _checked(path, weights)
     source = port_source(model, os.path.basename(os.fspath(path)), os.path.basename(weights_path))
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    temporaries = []
+    metadata = {"format": "pt", "source": os.path.basename(os.fspath(path)), "writer": "kcompat-port"}
     try:
         os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        weights_tmp = _write(weights_path, lambda stream: safetensors_io.write_state(stream, state, {
-            "format": "pt", "source": os.path.basename(os.fspath(path)), "writer": "kcompat-port"}), temporaries)
-        source_tmp = _write(output, source.encode(), temporaries)
-        publish(weights_tmp, weights_path)
-        temporaries.remove(weights_tmp)
-        try:
-            publish(source_tmp, output)
-        except OSError:
-            os.unlink(weights_path)  # both files or neither
-            raise
-        temporaries.remove(source_tmp)
+        write_together([(weights_path, lambda stream: safetensors_io.write_state(stream, state, metadata)),
+                        (output, source.encode())])
     except OSError as exc:
         raise ValueError(f"{output}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        for name in temporaries:
-            if os.path.exists(name):
-                os.unlink(name)
     return _class_name(model.graph.name, set()), weights_path, len(state)  # the top class is named first
 
 

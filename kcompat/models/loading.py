@@ -222,7 +222,8 @@ def _build_by_running(model):
 
 
 def read_config(path, weights=None):
-    """The model config in ``path`` (what :func:`load_model` reads)."""
+    """The model config in ``path`` (what :func:`load_model` reads). A JSON config holds no
+    weights: one without ``weights`` is refused, unless ``weights`` is ``...`` (the config alone)."""
     path = str(path)
     if path.endswith(".json"):
         config = _read_json(path)
