@@ -410,22 +410,15 @@ def main(argv=None):
     parser.add_argument("--models", action="store_true",
                         help="whole models: the TF tutorials' DCGAN and pix2pix generators, loaded from one file")
     args = parser.parse_args(argv)
-    if args.models:
-        rows = bench_models(args.rounds, args.min_time, args.only, max(args.rounds, args.max_rounds))
-        if args.json:
-            print(json.dumps({"torch_threads": torch.get_num_threads(), "rows": rows}, indent=1))
-        else:
-            print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-            _print_models(rows)
-        return 0
-    if args.around:
-        rows = bench_around(args.rounds, args.min_time, args.only, max(args.rounds, args.max_rounds))
-        if args.json:
-            print(json.dumps({"torch_threads": torch.get_num_threads(), "rows": rows}, indent=1))
-        else:
-            print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-            _print_around(rows)
-        return 0
+    for chosen, run, show in ((args.models, bench_models, _print_models), (args.around, bench_around, _print_around)):
+        if chosen:
+            rows = run(args.rounds, args.min_time, args.only, max(args.rounds, args.max_rounds))
+            if args.json:
+                print(json.dumps({"torch_threads": torch.get_num_threads(), "rows": rows}, indent=1))
+            else:
+                print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+                show(rows)
+            return 0
     gflops = matmul_gflops(args.min_time)
     rows = bench(args.rounds, args.min_time, args.only, max(args.rounds, args.max_rounds))
     if args.json:

@@ -279,7 +279,9 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
     """The whole ``module`` (the model, or a nested one at ``prefix``) on ``xs`` against ``trace``,
     then its layer calls (appended to ``rows``); returns the whole-model result."""
     model_rtol = MODEL_TOLERANCES.get(dtype, rtol * 10)
-    start = copy.deepcopy(module.state_dict()) if grads and dtype == "float32" else None  # for the referee
+    refereed = grads and dtype == "float32"
+    # The referee reruns the pass from where it started; only a training pass moves the state.
+    start = copy.deepcopy(module.state_dict()) if refereed and module.training else None
     inputs = [torch.tensor(x, requires_grad=grads) for x in xs]
     ours_grads = {}  # gradient name -> (the port's, TensorFlow's)
     template = ParityResult(reference, {"class_name": "Model", "name": graph.name}, tuple(xs[0].shape), dtype, "match")
@@ -308,19 +310,11 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
                 module.zero_grad(set_to_none=True)
                 upstream = trace["upstream"] if upstream is None else upstream
                 torch.autograd.backward(ys, [torch.tensor(np.asarray(u)) for u in upstream])
-                for i, (x, g) in enumerate(zip(inputs, trace["d_inputs"])):
-                    ours = x.grad.numpy() if x.grad is not None else np.zeros_like(g)
-                    label = "d_input" if len(inputs) == 1 else f"d_input{i}"
-                    ours_grads[label] = (ours, g)
-                    differences.append(compare(label, ours, g, model_rtol, None))
-                for path, found in trace["weight_grads"].items():
-                    if path not in leaves:
-                        continue
-                    for name, ours, g in zip(leaves[path].weight_names(), leaves[path].keras_grads(), found):
-                        if g is not None:
-                            ours = np.zeros_like(g) if ours is None else ours.numpy()
-                            ours_grads[f"d_{path}.{name}"] = (ours, g)
-                            differences.append(compare(f"d_{path}.{name}", ours, g, model_rtol, None))
+                ours = _gradients(module, inputs)
+                for label, g in _tf_gradients(trace, len(inputs), leaves):
+                    mine = ours.get(label)
+                    ours_grads[label] = (np.zeros_like(g) if mine is None else mine, g)
+                    differences.append(compare(label, ours_grads[label][0], g, model_rtol, None))
                 module.zero_grad(set_to_none=True)
             missing = sorted(path for path, after in trace["weights_after"].items() if after and path not in leaves)
             whole = replace(template, status="match" if all(d.ok for d in differences) and not missing else "mismatch",
@@ -329,7 +323,7 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
                             else "")
     first = len(rows)
     _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, rows)
-    if start is not None and any(not d.ok and d.name in ours_grads for d in whole.differences) \
+    if refereed and any(not d.ok and d.name in ours_grads for d in whole.differences) \
             and all(r.ok for _, r in rows[first:]) and all(d.ok for d in whole.differences if d.name not in ours_grads):
         # Every layer's gradients match TensorFlow's on TensorFlow's own activations and upstream,
         # yet TF's whole-model gradients differ: TF's backward disagrees with its own layers.
@@ -337,6 +331,31 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
         whole = replace(whole, differences=tuple(differences), notes=tuple(notes),
                         status="match" if all(d.ok for d in differences) and not whole.message else "mismatch")
     return whole
+
+
+def _gradients(module, inputs):
+    """The port's gradients after a backward, named as the whole-model rows name them:
+    ``d_input`` (``d_input{i}`` for several) and ``d_<layer path>.<weight>`` (Keras layout)."""
+    out = {("d_input" if len(inputs) == 1 else f"d_input{i}"): x.grad.numpy() for i, x in enumerate(inputs)
+           if x.grad is not None}
+    for path, leaf in module.named_modules():
+        if getattr(leaf, "WEIGHTS", ()):
+            for name, g in zip(leaf.weight_names(), leaf.keras_grads()):
+                if g is not None:
+                    out[f"d_{path}.{name}"] = g.numpy()
+    return out
+
+
+def _tf_gradients(trace, count, leaves):
+    """TensorFlow's whole-model gradients, ``(name, array)`` in :func:`_gradients`' names, for the
+    ``count`` inputs and the weights of the port's layers (``leaves``)."""
+    for i, g in enumerate(trace["d_inputs"][:count]):
+        yield ("d_input" if count == 1 else f"d_input{i}"), g
+    for path, found in trace["weight_grads"].items():
+        if path in leaves:
+            for name, g in zip(leaves[path].weight_names(), found):
+                if g is not None:
+                    yield f"d_{path}.{name}", g
 
 
 def _referee(module, start, xs, upstream, differences, grads, model_rtol):
@@ -348,17 +367,12 @@ def _referee(module, start, xs, upstream, differences, grads, model_rtol):
     decoder's kernel gradients 5e-4..4e-3 off). ``grads``: name -> (the port's, TensorFlow's).
     Returns the differences as judged, and notes saying which were TensorFlow's."""
     twin = copy.deepcopy(module)
-    twin.load_state_dict(start)
+    if start is not None:  # a training pass moved the moving statistics
+        twin.load_state_dict(start)
     twin.double()
     inputs = [torch.tensor(np.asarray(x, np.float64), requires_grad=True) for x in xs]
     torch.autograd.backward(_flat(twin(*inputs)), [torch.tensor(np.asarray(u, np.float64)) for u in upstream])
-    reference = {("d_input" if len(inputs) == 1 else f"d_input{i}"): x.grad.numpy() for i, x in enumerate(inputs)
-                 if x.grad is not None}
-    for path, leaf in twin.named_modules():
-        if getattr(leaf, "WEIGHTS", ()):
-            for name, g in zip(leaf.weight_names(), leaf.keras_grads()):
-                if g is not None:
-                    reference[f"d_{path}.{name}"] = g.numpy()
+    reference = _gradients(twin, inputs)
     judged, notes = [], []
     for d in differences:
         if d.ok or d.name not in grads or d.name not in reference:
