@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-__all__ = ["atomic_write", "publish", "temporary", "write_together"]
+__all__ = ["atomic_write", "publish", "refuse_input", "temporary", "write_together"]
 
 
 def temporary(path):
@@ -53,3 +53,18 @@ def write_together(files, make_temporary=temporary):
         for tmp in temporaries:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def refuse_input(target, inputs, tool):
+    """Refuse an output that is one of ``inputs`` (the same file under any name, a hard link, or a
+    link to it), ``--force`` or not: writing it would destroy what ``tool`` reads."""
+    candidates = [target] + ([os.path.realpath(target)] if os.path.islink(target) else [])
+    for name in inputs:
+        for candidate in candidates:
+            try:
+                same = os.path.samefile(candidate, name)
+            except OSError:
+                same = os.path.abspath(os.path.realpath(candidate)) == os.path.abspath(os.path.realpath(name))
+            if same:
+                raise ValueError(f"{target}: is an input of this {tool} run ({name}); {tool} never overwrites what it "
+                                 "reads: choose another output")

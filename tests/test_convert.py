@@ -409,7 +409,7 @@ def test_an_input_is_never_overwritten_even_with_force(capsys, saved, tmp_path, 
             target = str(tmp_path / "link.safetensors")
             os.symlink(source, target)
     before = open(target, "rb").read()
-    _fails(capsys, [source, target, "--force"], "is an input of this conversion")
+    _fails(capsys, [source, target, "--force"], "is an input of this kcompat-convert run")
     assert open(target, "rb").read() == before
     assert not [n for n in os.listdir(os.path.dirname(target)) if n.endswith(".tmp")]
 

@@ -115,7 +115,7 @@ def test_graph_corners(corners, tmp_path):
     out = tmp_path / "corners.py"
     kcompat.models.port(corners["path"], out)
     source = out.read_text()
-    assert "self._modules['double'] = kcompat.ReLU(name='double')" in source
+    assert "self.double_ = kcompat.ReLU(name='double')" in source
     # Keras 2 keeps the call's own training=False; Keras 3 gives every layer the model's mode
     keras2 = corners["path"].endswith(".h5")
     assert ("self.backbone(stem, training=False)" in source) == keras2

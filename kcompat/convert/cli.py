@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 
-from .converter import FORMATS, ConversionError, convert
+from .._cli import run
+from .converter import FORMATS, convert
 
 __all__ = ["main"]
 
@@ -29,26 +29,6 @@ def _table(summary):
     return "\n".join(lines)
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised where the conversion stands so that its temporary files are removed
-    (as on Ctrl-C); by default the process would die with them left behind."""
-
-
-def _terminate(signum, frame):
-    raise _Terminated()
-
-
-def _on_sigterm(handler):
-    """Install ``handler`` for SIGTERM; returns the previous one (``None`` off the main thread,
-    where Python cannot install handlers)."""
-    if handler is None:
-        return None
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:
-        return None
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="kcompat-convert",
@@ -65,20 +45,10 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
-    previous = _on_sigterm(_terminate)
-    try:
-        summary = convert(args.source, args.output, config=args.config, format=args.format, force=args.force)
-    except ConversionError as exc:
-        print(f"kcompat-convert: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("kcompat-convert: interrupted; nothing written", file=sys.stderr)
-        return 130
-    except _Terminated:
-        print("kcompat-convert: terminated; nothing written", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    finally:
-        _on_sigterm(previous)
+    code, summary = run("kcompat-convert", lambda: convert(args.source, args.output, config=args.config,
+                                                         format=args.format, force=args.force))
+    if code:
+        return code
     if args.json:
         print(json.dumps(summary, indent=1))
     elif not args.quiet:

@@ -19,7 +19,8 @@ import pickle
 import numpy as np
 import torch
 
-from .._files import temporary, write_together
+from .._cli import one_line
+from .._files import refuse_input, temporary, write_together
 from .._progress import ProgressBar
 from ..layers import BY_RANK, KERAS_LAYERS
 from ..layouts import torch_order
@@ -181,18 +182,10 @@ def _input_files(source):
 
 
 def _refuse_input(target, inputs):
-    """An output that is one of ``inputs`` (the same file under any name, or a link to it) is
-    refused, ``--force`` or not: the conversion would destroy what it reads."""
-    if not os.path.exists(target):
-        return
-    for name in inputs:
-        try:
-            same = os.path.samefile(target, name)
-        except OSError:
-            continue
-        if same:
-            raise ConversionError(f"{target}: is an input of this conversion ({name}); kcompat-convert never "
-                                  "overwrites what it reads: choose another output")
+    try:
+        refuse_input(target, inputs, "kcompat-convert")
+    except ValueError as exc:
+        raise ConversionError(str(exc)) from None
 
 
 def convert(source, output, *, config=None, format=None, force=False, progress_stream=None):  # noqa: A002
@@ -308,7 +301,7 @@ def _convert_model(source, config, model, output, fmt):
 
 def _one_line(exc):
     """load_model's error as the converter's one-line one: each problem it lists after a '; '."""
-    return ConversionError(str(exc).replace(":\n  ", ": ").replace("\n  ", "; "))
+    return ConversionError(one_line(exc))
 
 
 def _write_both(output, write_weights, document):

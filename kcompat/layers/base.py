@@ -37,7 +37,9 @@ views) and hook ``_create_variable`` to take shared variables from the variable 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 from collections import defaultdict
 from typing import NamedTuple
 
@@ -47,9 +49,23 @@ import torch
 from .. import constraints, dtype_policy, initializers, layouts, regularizers
 from ..serialization import to_snake_case
 
-__all__ = ["Layer", "Weight", "WeightlessLayer", "as_tensor", "unique_name"]
+__all__ = ["Layer", "Weight", "WeightlessLayer", "as_tensor", "shapes_only", "unique_name"]
 
 _name_counters = defaultdict(itertools.count)
+_building = threading.local()  # .shapes_only: weights created inside shapes_only() hold no memory
+
+
+@contextlib.contextmanager
+def shapes_only():
+    """Layers built inside create their weights on torch's ``meta`` device: shapes and dtypes, no
+    memory and no draws, so that a model file's weights can be checked against its config
+    before anything is allocated. ``layer._materialize()`` draws them afterwards."""
+    before = getattr(_building, "shapes_only", False)
+    _building.shapes_only = True
+    try:
+        yield
+    finally:
+        _building.shapes_only = before
 _WEIGHT_ARGUMENTS = {"initializer": initializers, "regularizer": regularizers, "constraint": constraints}
 
 
@@ -204,12 +220,24 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
 
     def _create_variable(self, w, shape, initializer, regularizer):
         """A fresh parameter for weight ``w`` drawn from ``initializer`` (Keras layout ``shape``)."""
+        if getattr(_building, "shapes_only", False) and not self._keras_storage:
+            value = w.layout.to_torch(torch.empty(shape, dtype=self.dtype, device="meta"))
+            return torch.nn.Parameter(value, requires_grad=self._trainable) if w.trainable else value
         value = initializers.initial_value(initializer, shape, self.dtype, f"{w.keras}_initializer")
         if self._keras_storage:
             value = w.layout.keras_view_of_torch_memory(value.to(self._device))
         else:
             value = w.layout.to_torch(value).contiguous().to(self._device)
         return torch.nn.Parameter(value, requires_grad=self._trainable) if w.trainable else value
+
+    def _materialize(self):
+        """Draw the weights that :func:`shapes_only` left on the meta device from their initializers."""
+        for name, (shape, initializer, regularizer, _) in self._created.items():
+            w = self._spec(name)
+            stored = self._stored_name(w)
+            if self._stored(stored) is not None and self._stored(stored).is_meta:
+                value = self._create_variable(w, shape, initializer, regularizer)
+                (self._parameters if w.trainable else self._buffers)[stored] = value
 
     def _weight_arguments(self, **arguments):
         """Keep Keras's ``<weight>_initializer``/``_regularizer``/``_constraint`` arguments under

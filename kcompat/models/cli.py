@@ -21,16 +21,13 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="overwrite OUT.py and OUT.safetensors")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     args = parser.parse_args(argv)
+    from .._cli import run
     from .codegen import port
 
-    try:
-        name, weights, tensors = port(args.source, args.output, weights=args.weights, force=args.force)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"kcompat-port: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("kcompat-port: interrupted; nothing written", file=sys.stderr)
-        return 130
+    code, result = run("kcompat-port", lambda: port(args.source, args.output, weights=args.weights, force=args.force))
+    if code:
+        return code
+    name, weights, tensors = result
     if not args.quiet:
         print(f"wrote {args.output} (class {name}; load() returns it with its weights) and {weights} "
               f"({tensors} tensors)")

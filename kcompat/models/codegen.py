@@ -12,11 +12,10 @@ beside the source; the generated ``load()`` reads them back. The generated modul
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
-import keyword
 import os
-import pprint
 import re
 import textwrap
 import warnings
@@ -24,26 +23,82 @@ import warnings
 import torch
 
 from .. import __version__
-from .._files import write_together
+from .._files import refuse_input, write_together
 from ..convert import safetensors_io
 from ..layers import KERAS_LAYERS
-from .graph import TensorRef, call_training, refs
+from . import names
+from .graph import TensorRef, call_training
 from .loading import load_model
 
-__all__ = ["port", "port_source"]
+__all__ = ["TEMPLATE_NODES", "check_source", "literal", "port", "port_source"]
 
 _SERIALIZED = {"keras.initializers": "initializers", "keras.regularizers": "regularizers",
                "keras.constraints": "constraints"}
 WIDTH = 100  # the generated source's line length
 _MODULE_ATTRIBUTES = set(vars(torch.nn.Module()))  # torch's own bookkeeping, not the layer's
-_RESERVED = {"self", "torch", "kcompat", "training", "os", "WEIGHTS", "load"}
+_BUILD_ARGUMENTS = ("_input_shape_arg", "_in_channels_arg")  # how a layer was built, not what it computes
+# Names the template itself uses at module level or in a method: no generated name may take them.
+_RESERVED = frozenset({"self", "torch", "kcompat", "training", "mode", "os", "WEIGHTS", "SOURCE", "load", "weights",
+                       "model", "super", "float", "bool"})
 
 
-class _Code(str):
-    """Source text that ``repr`` writes as is (a constructor call inside rendered arguments)."""
+class _Call:
+    """A constructor call in the generated source: a checked dotted path under ``kcompat``, and
+    its arguments (literals or calls). ``value()`` makes the object itself, without any text."""
 
-    def __repr__(self):
-        return str(self)
+    def __init__(self, path, target, args=(), kwargs=None):
+        self.path, self.target, self.args, self.kwargs = path, target, tuple(args), dict(kwargs or {})
+
+    def value(self):
+        return self.target(*(_value(a) for a in self.args), **{k: _value(v) for k, v in self.kwargs.items()})
+
+
+def _value(item):
+    """The object a rendered item stands for (a :class:`_Call` made, containers as they are)."""
+    if isinstance(item, _Call):
+        return item.value()
+    if isinstance(item, tuple):
+        return tuple(_value(v) for v in item)
+    if isinstance(item, list):
+        return [_value(v) for v in item]
+    if isinstance(item, dict):
+        return {k: _value(v) for k, v in item.items()}
+    return item
+
+
+def literal(value):
+    """``value`` as Python source that can only evaluate to it: ``None``, bools, ints, floats
+    (``float('inf')``/``float('nan')`` for the ones without a literal), strings (``repr``, which
+    escapes every quote, backslash and unprintable character), tuples, lists, dicts of them, and
+    :class:`_Call` s. Anything else is refused: a model file's content never becomes code."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        if value != value:
+            return "float('nan')"
+        if value in (float("inf"), float("-inf")):
+            return "float('inf')" if value > 0 else "-float('inf')"
+        return repr(float(value))
+    if isinstance(value, str):
+        return repr(str(value))
+    if isinstance(value, _Call):
+        parts = [literal(a) for a in value.args] + [f"{_keyword(k)}={literal(v)}" for k, v in value.kwargs.items()]
+        return f"{value.path}({', '.join(parts)})"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    raise ValueError(f"cannot write a {type(value).__name__} as a literal")
+
+
+def _keyword(name):
+    if not names.is_plain(name):
+        raise ValueError(f"{name!r} cannot be a keyword argument")
+    return name
 
 
 def _normal(config):
@@ -51,28 +106,51 @@ def _normal(config):
     return json.dumps(config, sort_keys=True, default=repr)
 
 
-def _pretty(value):
-    """A config value as the source a user would write: a serialized initializer, regularizer or
-    constraint as its kcompat class, a dtype policy as its name, lists as tuples."""
+def _object_path(namespace, class_name, base):
+    """``kcompat.<namespace>.<class_name>`` where that is a public subclass of ``base``, else ``None``."""
     import kcompat
 
-    if isinstance(value, dict) and value.get("module") in _SERIALIZED and isinstance(value.get("class_name"), str):
-        namespace = getattr(kcompat, _SERIALIZED[value["module"]])
-        if isinstance(getattr(namespace, value["class_name"], None), type):
-            args = ", ".join(f"{k}={_pretty(v)!r}" for k, v in (value.get("config") or {}).items() if v is not None)
-            return _Code(f"kcompat.{_SERIALIZED[value['module']]}.{value['class_name']}({args})")
+    if not isinstance(class_name, str) or not names.is_plain(class_name) or class_name.startswith("_"):
+        return None
+    cls = getattr(getattr(kcompat, namespace), class_name, None)
+    return cls if isinstance(cls, type) and issubclass(cls, base) else None
+
+
+def _pretty(value):
+    """A config value as what a user would write: a serialized initializer, regularizer or
+    constraint as a call of its kcompat class, a dtype policy as its name, lists as tuples."""
+    from ..serialization import KerasObject
+
+    if isinstance(value, dict) and value.get("module") in _SERIALIZED:
+        namespace = _SERIALIZED[value["module"]]
+        cls = _object_path(namespace, value.get("class_name"), KerasObject)
+        config = value.get("config") or {}
+        if cls is not None and isinstance(config, dict) and all(names.is_plain(k) for k in config):
+            kwargs = {k: _pretty(v) for k, v in config.items() if v is not None}
+            return _Call(f"kcompat.{namespace}.{cls.__name__}", cls, kwargs=kwargs)
     if isinstance(value, dict) and value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
-        return (value.get("config") or {}).get("name", value)
+        name = (value.get("config") or {}).get("name")
+        if isinstance(name, str):
+            return name
     if isinstance(value, list):
         return tuple(_pretty(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _pretty(v) for k, v in value.items()}
     return value
 
 
 def _class_path(cls):
+    """The dotted name under which the generated source reaches ``cls``: ``kcompat.Dense``, else
+    ``kcompat.layers.X``, else its own module's path, whichever leads to ``cls`` itself."""
     import kcompat
 
-    return f"kcompat.{cls.__name__}" if getattr(kcompat, cls.__name__, None) is cls else \
-        f"kcompat.layers.{cls.__name__}"
+    for path in (f"kcompat.{cls.__name__}", f"kcompat.layers.{cls.__name__}", f"{cls.__module__}.{cls.__name__}"):
+        target = kcompat
+        for part in path.split(".")[1:]:
+            target = getattr(target, part, None)
+        if target is cls and path.startswith("kcompat.") and all(names.is_plain(p) for p in path.split(".")):
+            return path
+    raise ValueError(f"kcompat's {cls.__name__} cannot be reached from `import kcompat`")
 
 
 def _call_parts(cls, kwargs):
@@ -86,12 +164,8 @@ def _call_parts(cls, kwargs):
             break
         positional.append(n)
     keywords = [k for k in kwargs if k not in positional and k != "name"] + (["name"] if "name" in kwargs else [])
-    return _class_path(cls), [repr(kwargs[n]) for n in positional] + [f"{k}={kwargs[k]!r}" for k in keywords]
-
-
-def _call_text(cls, kwargs):
-    head, parts = _call_parts(cls, kwargs)
-    return f"{head}({', '.join(parts)})"
+    return _class_path(cls), [literal(kwargs[n]) for n in positional] + [f"{_keyword(k)}={literal(kwargs[k])}"
+                                                                         for k in keywords]
 
 
 def _wrapped(prefix, head, parts, width=WIDTH):
@@ -116,7 +190,8 @@ def _wrapped(prefix, head, parts, width=WIDTH):
 
 def _state(layer):
     """What makes the layer compute as it does: its config and every plain attribute it keeps
-    (Keras 2's BatchNormalization semantics live in one, not in the config)."""
+    (Keras 2's BatchNormalization semantics live in one, not in the config); how it was built
+    (``in_channels=``/``input_shape=``) aside."""
 
     def plain(value):
         if isinstance(value, torch.Tensor):
@@ -131,79 +206,93 @@ def _state(layer):
             return getattr(value, "__qualname__", type(value).__name__)
         return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
 
-    hidden = {k: plain(v) for k, v in vars(layer).items() if k not in _MODULE_ATTRIBUTES}
+    hidden = {k: plain(v) for k, v in vars(layer).items() if k not in _MODULE_ATTRIBUTES and k not in _BUILD_ARGUMENTS}
     return _normal([layer.get_config(), hidden])
 
 
-def _evaluates_to(text, target):
-    import kcompat
-
+def _construct(cls, kwargs):
+    """The layer ``cls(**kwargs)`` makes (``kwargs`` as rendered: calls made), ``None`` where refused."""
     try:
         with warnings.catch_warnings():  # Keras 2's spellings (alpha=) warn on every try
             warnings.simplefilter("ignore")
-            layer = eval(text, {"kcompat": kcompat, "torch": torch})  # noqa: S307 (our own generated source)
-    except (TypeError, ValueError, NameError, SyntaxError):
-        return False
-    return _state(layer) == target
+            return cls(**{k: _value(v) for k, v in kwargs.items()})
+    except (TypeError, ValueError):
+        return None
 
 
-def _constructor(spec):
+def _same(cls, kwargs, target):
+    layer = _construct(cls, kwargs)
+    return layer is not None and _state(layer) == target
+
+
+def _build_argument(cls, kwargs, built, input_shape):
+    """The argument that builds the layer at construction as ``built`` is built (``in_channels=``,
+    else Keras's ``input_shape=``), so that its parameters exist before an optimizer is made;
+    ``{}`` where neither gives the same weights (the weights then build it at ``load_state_dict``)."""
+    if not getattr(built, "WEIGHTS", ()) or not built.built:
+        return {}
+    target = _state(built)
+    candidates = []
+    if isinstance(getattr(built, "in_channels", None), int):  # a constructor without it refuses it: tried, dropped
+        candidates.append({"in_channels": int(built.in_channels)})
+    if isinstance(input_shape, tuple) and len(input_shape) > 1:
+        candidates.append({"input_shape": tuple(input_shape[1:])})
+    for extra in candidates:
+        with torch.device("meta"):  # shapes only: no memory, no draws
+            layer = _construct(cls, dict(kwargs, **extra))
+        if layer is not None and _state(layer) == target:
+            return extra
+    return {}
+
+
+def _constructor(spec, built):
     """``(head, parts)``: the shortest constructor call of kcompat's layer for ``spec`` that builds
-    the same layer."""
+    the same layer as ``built`` (load_model's), built at construction where that can be said."""
     cls = KERAS_LAYERS[spec.class_name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         layer = cls.from_config(dict(spec.config))
     target = _state(layer)
     kwargs = {k: _pretty(v) for k, v in layer._constructor_arguments().items()}
-    if not _evaluates_to(_call_text(cls, kwargs), target):
-        return f"{_class_path(cls)}.from_config", [pprint.pformat(dict(spec.config), width=WIDTH - 12)]
+    if not all(names.is_plain(k) for k in kwargs) or not _same(cls, kwargs, target):
+        config = _Call(f"{_class_path(cls)}.from_config", cls.from_config, args=(dict(spec.config),))
+        if _state(config.value()) != target:
+            raise ValueError(f"layer {spec.name!r} ({spec.class_name}): kcompat-port cannot write a call that builds "
+                             "it from its config")
+        return config.path, [literal(dict(spec.config))]
     for key in [k for k in kwargs if k != "name"]:  # drop what the defaults give anyway
         rest = {k: v for k, v in kwargs.items() if k != key}
-        if _evaluates_to(_call_text(cls, rest), target):
+        if _same(cls, rest, target):
             kwargs = rest
     for key, value in list(kwargs.items()):  # (3, 3) -> 3, as Keras users write it
         if isinstance(value, tuple) and value and all(v == value[0] for v in value) and isinstance(value[0], int):
             shorter = dict(kwargs, **{key: value[0]})
-            if _evaluates_to(_call_text(cls, shorter), target):
+            if _same(cls, shorter, target):
                 kwargs = shorter
+    kwargs.update(_build_argument(cls, kwargs, built, spec.input_shape))
     return _call_parts(cls, kwargs)
 
 
 def _identifier(name, taken):
-    base = re.sub(r"\W", "_", str(name)) or "x"
-    if base[0].isdigit():
-        base = "_" + base
-    if keyword.iskeyword(base) or base in _RESERVED:
-        base += "_"
-    text, i = base, 1
-    while text in taken:
-        i += 1
-        text = f"{base}_{i}"
-    taken.add(text)
-    return text
+    return names.identifier(name, taken, _RESERVED)
 
 
 def _class_name(name, taken):
-    text = "".join(part[:1].upper() + part[1:] for part in re.split(r"\W|_", str(name)) if part) or "Model"
+    text = "".join(part[:1].upper() + part[1:] for part in re.split(r"[\W_]", str(name)) if part) or "Model"
     return _identifier(text if not text[0].isdigit() else "Model" + text, taken)
 
 
-def _attribute(name):
-    """How the generated source names a submodule: ``self.up1``, or ``self._modules["double"]``
-    where the Keras name is not an identifier or is a ``torch.nn.Module`` attribute."""
-    plain = name.isidentifier() and not keyword.iskeyword(name) and not hasattr(torch.nn.Module, name)
-    return f"self.{name}" if plain else f"self._modules[{name!r}]"
-
-
-def _render(structure, names):
+def _render(structure, values):
     if isinstance(structure, TensorRef):
-        return names[structure]
+        if structure not in values:
+            raise ValueError(f"layer {structure.layer!r}: output {structure.tensor} of its call {structure.node} is "
+                             "used, but no call of the model makes it")
+        return values[structure]
     if isinstance(structure, list):
-        return "[" + ", ".join(_render(v, names) for v in structure) + "]"
+        return "[" + ", ".join(_render(v, values) for v in structure) + "]"
     if isinstance(structure, dict):
-        return "{" + ", ".join(f"{k!r}: {_render(v, names)}" for k, v in structure.items()) + "}"
-    return repr(structure)
+        return "{" + ", ".join(f"{literal(k)}: {_render(v, values)}" for k, v in structure.items()) + "}"
+    return literal(structure)
 
 
 class _Writer:
@@ -214,8 +303,10 @@ class _Writer:
         self.class_names = set()
         self.by_graph = {}
 
-    def graph_class(self, graph, modes):
-        """The class name for ``graph``; ``modes``: whether a caller passes ``training=``."""
+    def graph_class(self, model, modes):
+        """The class name for ``model`` (a :class:`~.module.KerasModel`); ``modes``: whether a
+        caller passes ``training=``."""
+        graph = model.graph
         key = id(graph)
         if key in self.by_graph:
             return self.by_graph[key]
@@ -225,18 +316,19 @@ class _Writer:
         for spec in graph.layers:
             if spec.class_name == "InputLayer":
                 continue
+            sub = model._modules[spec.attr]
             if spec.graph is not None:
                 called_with_mode = any(call_training(graph, c) is not None for c in spec.calls)
-                inits.append(f"        {_attribute(spec.name)} = {self.graph_class(spec.graph, called_with_mode)}()")
+                inits.append(f"        self.{spec.attr} = {self.graph_class(sub, called_with_mode)}()")
             else:
-                inits += _wrapped(f"        {_attribute(spec.name)} = ", *_constructor(spec))
+                inits += _wrapped(f"        self.{spec.attr} = ", *_constructor(spec, sub))
         args = ["x"] if graph.sequential else [_identifier(n, taken) for n in graph.input_names]
         lines = [f"class {name}(torch.nn.Module):",
-                 f'    """The Keras model {graph.name!r}: channels_last tensors in and out, as in Keras;',
-                 '    train()/eval() are Keras\'s training=True/False."""', "",
+                 '    """A Keras model as PyTorch (its Keras name: ``keras_name``): channels_last tensors in and',
+                 '    out, as in Keras; train()/eval() are Keras\'s training=True/False."""', "",
+                 f"    keras_name = {literal(graph.name)}", "",
                  "    def __init__(self):",
                  "        super().__init__()", *inits]
-        lines += _build_lines(graph, args)
         signature = ", ".join(["self", *args] + (["training=None"] if modes else []))
         lines += ["", f"    def forward({signature}):"]
         if modes:
@@ -252,22 +344,6 @@ class _Writer:
         return name
 
 
-def _build_lines(graph, args):
-    """A zero pass that builds every layer to its input's shape (Keras's ``build``), when the
-    config gives every input's shape; else the weights build them at ``load_state_dict``."""
-    specs = graph.input_specs
-    if not specs or any(s is None or any(n is None for n in s[0][1:]) for s in specs):
-        return []
-    zeros = []
-    for shape, dtype in specs:
-        dims = ", ".join(str(n) for n in (1, *shape[1:]))
-        zeros.append(f"torch.zeros({dims}{'' if dtype == 'float32' else f', dtype=torch.{dtype}'})")
-    return ["        self.eval()",
-            "        with torch.no_grad():  # builds every layer to the shape it receives, as Keras's build does",
-            f"            self({', '.join(zeros)})",
-            "        self.train()"]
-
-
 def _outputs_of(graph):
     """``{(layer, node): count}`` for calls whose result is a list (a nested model's several outputs)."""
     several = {}
@@ -279,7 +355,7 @@ def _outputs_of(graph):
 
 
 def _forward_lines(graph, args, taken):
-    names = {ref: arg for ref, arg in zip(graph.inputs, args)}
+    values = {ref: arg for ref, arg in zip(graph.inputs, args)}
     several = _outputs_of(graph)
     lines = []
     chain = graph.sequential and len(args) == 1
@@ -290,29 +366,28 @@ def _forward_lines(graph, args, taken):
         else:
             target = _identifier(spec.name if node == 0 else f"{spec.name}_{node}", taken)
         inputs = call.inputs
-        argument = ", ".join(_render(v, names) for v in inputs) if (
-            spec.graph is not None and isinstance(inputs, list)) else _render(inputs, names)
+        argument = ", ".join(_render(v, values) for v in inputs) if (
+            spec.graph is not None and isinstance(inputs, list)) else _render(inputs, values)
         mode = call_training(graph, call)
-        extra = "" if mode is None else f", training={mode}"
-        lines.append(f"        {target} = {_attribute(spec.name)}({argument}{extra})")
+        extra = "" if mode is None else f", training={literal(bool(mode))}"
+        lines.append(f"        {target} = self.{spec.attr}({argument}{extra})")
         count = several.get((spec.name, node))
         for i in range(count or 1):
-            names[TensorRef(spec.name, node, i)] = f"{target}[{i}]" if count else target
-        for ref in refs([call.inputs, call.kwargs]):
-            if ref not in names:
-                raise ValueError(f"model {graph.name!r}: layer {spec.name!r} uses {ref}, which no earlier call made")
-    lines.append(f"        return {_render(graph.outputs, names)}")
+            values[TensorRef(spec.name, node, i)] = f"{target}[{i}]" if count else target
+    lines.append(f"        return {_render(graph.outputs, values)}")
     return lines
 
 
 def port_source(model, source_name, weights_name):
-    """The generated source of ``model`` (a :class:`~.module.KerasModel`)."""
+    """The generated source of ``model`` (a :class:`~.module.KerasModel`). Every string of the
+    model file is written as a literal (:func:`literal`), every name as a checked identifier;
+    the result is checked by :func:`check_source` before it is returned."""
     writer = _Writer()
-    top = writer.graph_class(model.graph, False)
-    head = [f'"""The Keras model {model.graph.name!r} of {source_name}, as PyTorch.',
+    top = writer.graph_class(model, False)
+    head = ['"""A Keras model as PyTorch (the Keras file: ``SOURCE``; the model: ``keras_name`` of the class).',
             "",
-            *textwrap.wrap(f"Generated by kcompat-port {__version__}: yours to edit. The weights are in "
-                           f"{weights_name} beside it.", WIDTH),
+            *textwrap.wrap(f"Generated by kcompat-port {__version__}: yours to edit. The weights are in the "
+                           ".safetensors file of the same name beside it (``WEIGHTS``).", WIDTH),
             "",
             f"    model = load()   # {top} with its weights, in eval() mode",
             "    y = model(x)     # channels_last in and out, as the Keras model",
@@ -324,32 +399,90 @@ def port_source(model, source_name, weights_name):
             "",
             "import kcompat",
             "",
-            f"WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), {weights_name!r})"]
+            f"SOURCE = {literal(str(source_name))}",
+            f"WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), {literal(str(weights_name))})"]
     tail = ["def load(weights=WEIGHTS):",
             f'    """{top} with its weights (``weights``: a safetensors file of its state dict),',
             '    in eval() mode."""',
             f"    model = {top}()",
             "    model.load_state_dict(kcompat.convert.load_file(weights))",
             "    return model.eval()"]
-    return "\n\n\n".join(["\n".join(head), *writer.classes, "\n".join(tail)]) + "\n"
+    source = "\n\n\n".join(["\n".join(head), *writer.classes, "\n".join(tail)]) + "\n"
+    check_source(source)
+    return source
+
+
+# The node kinds of the template (kcompat-port's own code): a generated file holds these only.
+TEMPLATE_NODES = frozenset({
+    "Module", "Expr", "Constant", "Import", "alias", "Assign", "Name", "Load", "Store", "Attribute", "Call", "keyword",
+    "ClassDef", "FunctionDef", "arguments", "arg", "Return", "If", "Compare", "IsNot", "NotEq", "BoolOp", "And",
+    "UnaryOp", "USub", "Try", "Subscript", "Tuple", "List", "Dict"})
+_TEMPLATE_GLOBALS = frozenset({"self", "torch", "kcompat", "os", "super", "float", "bool", "__file__"})
+_TEMPLATE_IMPORTS = frozenset({"os", "torch", "kcompat"})
+
+
+def check_source(source):
+    """Refuse generated ``source`` that is not the template's code: another node kind, an import
+    other than ``os``/``torch``/``kcompat``, a name the file does not define itself (nor one of the
+    template's: ``self``, ``torch``, ``kcompat``, ``os``, ``super``, ``float``, ``bool``,
+    ``__file__``), a private or special attribute (``__init__`` aside), a docstring anywhere but
+    first in a module, class or function. Raises ``ValueError``."""
+    tree = ast.parse(source)
+    defined = set(_TEMPLATE_GLOBALS)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            defined.add(node.id)
+        elif isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+    for node in ast.walk(tree):
+        kind = type(node).__name__
+        if kind not in TEMPLATE_NODES:
+            raise ValueError(f"generated source holds a {kind} node (line {getattr(node, 'lineno', '?')})")
+        if isinstance(node, ast.Import) and any(a.name not in _TEMPLATE_IMPORTS or a.asname for a in node.names):
+            raise ValueError(f"generated source imports {[a.name for a in node.names]}")
+        if isinstance(node, ast.Name) and node.id not in defined:
+            raise ValueError(f"generated source uses the name {node.id!r}, which it does not define")
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and node.attr != "__init__":
+            raise ValueError(f"generated source reads the attribute {node.attr!r}")
+        if isinstance(node, ast.Expr) and not isinstance(node.value, (ast.Call, ast.Constant)):
+            raise ValueError(f"generated source holds an expression statement (line {node.lineno})")
+        for field in ("body", "orelse", "finalbody"):
+            for i, statement in enumerate(getattr(node, field, None) or []):
+                if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and not (
+                        i == 0 and field == "body" and isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+                        and isinstance(statement.value.value, str)):
+                    raise ValueError(f"generated source holds a stray constant (line {statement.lineno})")
+    return tree
+
+
+def _inputs_of(path, weights):
+    """Every file kcompat-port reads for ``path`` and ``weights`` (a checkpoint's files too)."""
+    from ..convert import converter
+
+    return [f for p in (path, weights) if p is not None for f in converter._input_files(p)]
 
 
 def port(path, output, *, weights=None, force=False):
     """Write ``output`` (a ``.py`` file) and its weights (the same name, ``.safetensors``) for the
     Keras model in ``path`` (what :func:`load_model` reads; ``weights=`` likewise). Returns
-    ``(class name, weights path, tensors)``. Both files are written, or neither."""
+    ``(class name, weights path, tensors)``. Both files are written, or neither; an input is
+    never overwritten, under any name or link, ``force`` or not."""
     output = os.fspath(output)
     if not output.endswith(".py"):
         raise ValueError(f"output: expected a .py file name; received {output!r}")
     stem = os.path.basename(output)[:-3]
-    if not stem.isidentifier() or keyword.iskeyword(stem):
+    if not names.is_plain(stem):
         raise ValueError(f"output: {os.path.basename(output)!r} cannot be imported as a Python module; name it "
-                         "with letters, digits and underscores, not starting with a digit")
+                         "with ASCII letters, digits and underscores, not starting with a digit")
     weights_path = output[:-3] + ".safetensors"
+    inputs = _inputs_of(os.fspath(path), None if weights is None else os.fspath(weights))
     for target in (output, weights_path):
         if os.path.isdir(target):
             raise ValueError(f"{target}: cannot write: is a directory")
-        if not force and os.path.exists(target):
+        refuse_input(target, inputs, "kcompat-port")
+        if not force and (os.path.exists(target) or os.path.islink(target)):
             raise ValueError(f"{target}: already exists (use --force to overwrite)")
     model = _checked(path, weights)
     source = port_source(model, os.path.basename(os.fspath(path)), os.path.basename(weights_path))

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "call_training", "parse", "refs", "resolve"]
+from .names import attribute_names
+
+__all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "call_training", "layer_paths", "locate", "parse", "refs",
+           "resolve"]
 
 CONTAINERS = {"Functional", "Sequential", "Model"}
+# The input dtypes a model may declare: Keras's names that torch has (``torch.<name>``).
+INPUT_DTYPES = ("float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool",
+                "complex64", "complex128")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class LayerSpec:
     config: dict
     calls: list
     graph: "Graph | None" = None
+    attr: str = ""  # the submodule name (:mod:`.names`): the Keras name where it is a plain identifier
+    input_shape: object = None  # what its first call receives, where the config's shapes say (KerasModel.build)
 
 
 @dataclass
@@ -97,6 +105,36 @@ def resolve(structure, values):
     return structure
 
 
+def layer_paths(graph, keras=(), module=()):
+    """``(spec, Keras path parts, submodule path)`` of every layer of ``graph``, a nested model's
+    own layers after it: the Keras names a file or TensorFlow uses, and the torch path beside them."""
+    for spec in graph.layers:
+        if spec.class_name == "InputLayer":
+            continue
+        parts, path = (*keras, spec.name), (*module, spec.attr)
+        yield spec, parts, ".".join(path)
+        if spec.graph is not None:
+            yield from layer_paths(spec.graph, parts, path)
+
+
+def locate(graph, dotted):
+    """The submodule path of the layer that a file's dotted Keras path (``head1.up``) names, or
+    ``None``; a Keras name may hold dots itself, so the longest name that fits is taken."""
+    path, rest = [], dotted
+    while True:
+        fits = sorted((s for s in graph.layers if s.class_name != "InputLayer" and (
+            rest == s.name or rest.startswith(s.name + "."))), key=lambda s: -len(s.name))
+        if not fits:
+            return None
+        spec = fits[0]
+        path.append(spec.attr)
+        if rest == spec.name:
+            return ".".join(path)
+        if spec.graph is None:
+            return None
+        graph, rest = spec.graph, rest[len(spec.name) + 1:]
+
+
 def call_training(graph, call):
     """The ``training`` that ``call`` (of a layer of ``graph``) passes, or ``None`` for the
     model's mode. Keras 2 keeps a call's own ``training=`` whatever mode the model runs in
@@ -130,13 +168,24 @@ def _schedule(graph):
     return order
 
 
+def _index(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _ref(value, where):
     if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
-        history = (value.get("config") or {}).get("keras_history")
-        return _ref(history, where)
-    if isinstance(value, (list, tuple)) and len(value) >= 3 and isinstance(value[0], str):
-        return TensorRef(value[0], int(value[1]), int(value[2]))
-    raise ConfigError(f"{where}: expected a tensor reference [layer, node, tensor]; received {value!r}")
+        config = value.get("config")
+        return _ref(config.get("keras_history") if isinstance(config, dict) else None, where)
+    if isinstance(value, (list, tuple)) and len(value) >= 3 and isinstance(value[0], str) and _index(value[1]) \
+            and _index(value[2]):
+        return TensorRef(value[0], value[1], value[2])
+    raise ConfigError(f"{where}: expected a tensor reference [layer, node, tensor] (a name and two indices); "
+                      f"received {_short(value)}")
+
+
+def _short(value, limit=120):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _structure(value, where):
@@ -155,11 +204,17 @@ def _structure(value, where):
 def _calls(layer, name):
     """The layer's calls, from Keras 3's or Keras 2's ``inbound_nodes``."""
     calls = []
-    for i, node in enumerate(layer.get("inbound_nodes") or []):
+    nodes = layer.get("inbound_nodes") or []
+    if not isinstance(nodes, list):
+        raise ConfigError(f"layer {name!r}: inbound_nodes must be a list; received {type(nodes).__name__}")
+    for i, node in enumerate(nodes):
         where = f"layer {name!r}, call {i}"
         if isinstance(node, dict):  # Keras 3
-            args = [_structure(a, where) for a in node.get("args") or []]
-            kwargs = {k: _structure(v, where) for k, v in (node.get("kwargs") or {}).items()}
+            args, kwargs = node.get("args") or [], node.get("kwargs") or {}
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise ConfigError(f"{where}: a call's args must be a list and its kwargs an object")
+            args = [_structure(a, where) for a in args]
+            kwargs = {k: _structure(v, where) for k, v in kwargs.items()}
             if not args:
                 raise ConfigError(f"{where}: a call without inputs")
             calls.append(Call(args[0] if len(args) == 1 else args, kwargs))
@@ -179,6 +234,8 @@ def _endpoints(value, where):
         return {k: _ref(v, where) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
         return _ref(value, where)
+    if value is not None and not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list of tensor references; received {_short(value)}")
     return [_ref(v, where) for v in value or []]
 
 
@@ -192,8 +249,21 @@ def _shift(structure, offsets):
     return structure
 
 
-def _name(layer):
-    return (layer.get("config") or {}).get("name") or layer.get("name")
+def _name(layer, where):
+    config = layer.get("config")
+    name = (config.get("name") if isinstance(config, dict) else None) or layer.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: a {layer['class_name']} layer without a name (a non-empty string); "
+                          f"received {_short(name)}")
+    return name
+
+
+def _unique(names, model):
+    """Keras's rule (``keras/src/ops/function.py``): a model's layer names are unique."""
+    for name in names:
+        if names.count(name) != 1:
+            raise ConfigError(f"model {model!r}: The name \"{name}\" is used {names.count(name)} times in the model. "
+                              "All layer names should be unique.")
 
 
 def parse(config):
@@ -204,16 +274,23 @@ def parse(config):
     class_name, inner = config.get("class_name"), config["config"]
     if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
         raise ConfigError(f"the config of {class_name!r} has no list of `layers`: not a Keras model")
-    name = inner.get("name") or class_name.lower()
+    name = inner.get("name") or (class_name.lower() if isinstance(class_name, str) else "model")
+    if not isinstance(name, str):
+        raise ConfigError(f"a model's name must be a string; received {_short(name)}")
     specs = []
     for layer in inner["layers"]:
-        if not isinstance(layer, dict) or not isinstance(layer.get("class_name"), str):
-            raise ConfigError(f"model {name!r}: every layer config is an object with a `class_name`")
-        layer_name = _name(layer)
+        if not isinstance(layer, dict) or not isinstance(layer.get("class_name"), str) or not isinstance(
+                layer.get("config", {}), (dict, type(None))):
+            raise ConfigError(f"model {name!r}: every layer config is an object with a `class_name` and an object "
+                              f"`config`; received {_short(layer)}")
+        layer_name = _name(layer, f"model {name!r}")
         nested = parse(layer) if layer["class_name"] in CONTAINERS or "layers" in (layer.get("config") or {}) \
             else None
         specs.append(LayerSpec(layer_name, layer["class_name"], layer.get("config") or {}, _calls(layer, layer_name),
                                nested))
+    _unique([spec.name for spec in specs], name)
+    for spec, attr in zip(specs, attribute_names([spec.name for spec in specs]).values()):
+        spec.attr = attr
     if class_name == "Sequential" or ("input_layers" not in inner and "output_layers" not in inner):
         return _sequential(name, specs, inner)
     inputs = _endpoints(inner.get("input_layers"), f"model {name!r} input_layers")
@@ -246,9 +323,16 @@ def _input_spec(spec, fallback=None):
     if not isinstance(shape, (list, tuple)):
         return None
     dtype = config.get("dtype")
-    dtype = dtype if isinstance(dtype, str) else (dtype or {}).get("config", {}).get("name", "float32") \
-        if isinstance(dtype, dict) else "float32"
-    return tuple(shape), dtype
+    if isinstance(dtype, dict):  # a dtype policy: {"class_name": "DTypePolicy", "config": {"name": ...}}
+        inner = dtype.get("config")
+        dtype = inner.get("name", "float32") if isinstance(inner, dict) else None
+    dtype = "float32" if dtype is None else dtype
+    where = f"input {config.get('name', '?')!r}"
+    if not isinstance(dtype, str) or dtype.removeprefix("mixed_") not in INPUT_DTYPES:
+        raise ConfigError(f"{where}: dtype {_short(dtype)} is not a dtype kcompat knows ({', '.join(INPUT_DTYPES)})")
+    if not all(n is None or _index(n) for n in shape):
+        raise ConfigError(f"{where}: its shape {_short(shape)} is not a list of sizes (non-negative integers or null)")
+    return tuple(shape), dtype.removeprefix("mixed_")
 
 
 def _sequential(name, specs, inner):

@@ -13,18 +13,18 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from typing import NamedTuple
 
 import numpy as np
-import torch
 
 from ..convert.keras_files import open_model_file
 from ..convert.records import ConversionError
 from ..layers import KERAS_LAYERS
-from ..layers.base import Layer
+from ..layers.base import Layer, shapes_only
 from . import graph as graph_module
 from .module import KerasModel
 
-__all__ = ["load_model"]
+__all__ = ["WeightProblems", "load_model"]
 
 _CONFIG_LIMIT = 64 << 20  # bytes of a JSON config file, as the converter caps config.json
 
@@ -84,16 +84,16 @@ def _checkpoint_child(model, step):
     """The submodule name an object-graph step names: Keras 3's ``_operations/N`` (the model's
     operations, Input layers included), Keras 2's ``layer_with_weights-K``/``layer-N``."""
     specs = model.graph.layers
-    operations = ([None] if model.graph.sequential else []) + [s.name for s in specs]
+    operations = ([None] if model.graph.sequential else []) + [s.attr for s in specs]
     number = step.rsplit("-", 1)[-1]
     if not number.isdigit():
         return None  # not a layer's step (an optimizer's, a tracked attribute's)
     if step.startswith("layer_with_weights-"):
-        with_weights = [s.name for s in specs if s.name in model._modules and _has_weights(model._modules[s.name])]
+        with_weights = [s.attr for s in specs if s.attr in model._modules and _has_weights(model._modules[s.attr])]
         index, names = int(number), with_weights
     elif step.startswith("layer-"):
         index = int(number)
-        names = [s.name for s in specs if not (model.graph.sequential and s.class_name == "InputLayer")]
+        names = [s.attr for s in specs if not (model.graph.sequential and s.class_name == "InputLayer")]
     elif step.isdigit():
         index, names = int(step), operations
     else:
@@ -102,7 +102,7 @@ def _checkpoint_child(model, step):
 
 
 def _checkpoint_layers(model, source):
-    """``(module path, arrays in Keras order)`` per layer of a TF2 object checkpoint, under the
+    """``(module path, tensors in Keras order)`` per layer of a TF2 object checkpoint, under the
     root object (``tf.train.Checkpoint(generator=...)``'s name) whose layers fit the model."""
     roots = {}
     for entry in source.layers:
@@ -130,7 +130,7 @@ def _checkpoint_layers(model, source):
             if sorted(values) != sorted(names):
                 misses += 1
                 continue
-            found.append((".".join(path), [values[n].read() for n in names]))
+            found.append((".".join(path), [values[n] for n in names]))
         if best is None or (misses, -len(found)) < best[0]:
             best = ((misses, -len(found)), root, found)
     if best is None:
@@ -139,15 +139,16 @@ def _checkpoint_layers(model, source):
 
 
 def _tf1_layers(model, source):
-    """``(module path, arrays in Keras order)`` per layer of a TF1 ``Saver`` checkpoint of a Keras
+    """``(module path, tensors in Keras order)`` per layer of a TF1 ``Saver`` checkpoint of a Keras
     model (``tf.keras`` layers in a TF1 session): a layer's variables are ``<scope>/<weight>``, the
-    scope ending with the layer's path (``generator/head1/up/kernel`` for ``head1.up``)."""
+    scope ending with the layer's Keras path (``generator/head1/up/kernel`` for ``head1.up``)."""
     scopes = [(entry.path.split("."), entry) for entry in source.layers]
     found, used = [], set()
-    for path, module in model.named_modules():
+    for _spec, parts, path in graph_module.layer_paths(model.graph):
+        module = model.get_submodule(path)
         if not isinstance(module, Layer) or not module.WEIGHTS:
             continue
-        parts = path.split(".")
+        parts = list(parts)
         matches = [(scope, entry) for scope, entry in scopes if scope[-len(parts):] == parts]
         if len(matches) != 1:
             continue  # missing (none) or ambiguous: listed as missing by the caller
@@ -157,68 +158,152 @@ def _tf1_layers(model, source):
         if not set(names) <= set(values):
             continue
         used.add(id(entry))
-        found.append((path, [values[n].read() for n in names]))
+        found.append((path, [values[n] for n in names]))
     unexpected = [entry for _, entry in scopes if id(entry) not in used]
     return found, unexpected
 
 
+class WeightProblems(NamedTuple):
+    """What did not fit when weights were loaded (``load_model(..., strict=False)`` warns with it and
+    keeps it as ``model.weight_problems``), as ``torch``'s ``load_state_dict`` reports its keys:
+    ``missing`` layers of the model that got no weights, ``unexpected`` weights of the file that
+    belong to no layer, ``mismatched`` layers whose weights in the file have other shapes or kinds
+    (these keep their initializers' values). Each entry is one line that names the layer."""
+
+    missing: list
+    unexpected: list
+    mismatched: list
+
+    def __bool__(self):
+        return bool(self.missing or self.unexpected or self.mismatched)
+
+    def lines(self):
+        return self.missing + self.unexpected + self.mismatched
+
+
+def _keras_shapes(module):
+    """The Keras-layout shapes a built kcompat layer's weights have, in Keras order (``None`` unbuilt)."""
+    if not isinstance(module, Layer) or not module.built or not module.WEIGHTS:
+        return None
+    return [tuple(shape) for shape, *_ in module._created.values()]
+
+
+def _misfit(module, tensors):
+    """Why ``tensors`` (the file's weights of one layer, :class:`~kcompat.convert.records.Tensor` s
+    or arrays) cannot be the layer's, from their shapes and kinds alone (nothing read), or ``""``."""
+    kinds = [f"weight {i} holds {np.dtype(t.dtype)} data" for i, t in enumerate(tensors)
+             if np.dtype(t.dtype).kind not in "fV"]  # V: ml_dtypes' bfloat16
+    if kinds and isinstance(module, Layer):
+        return f"{', '.join(kinds)}; a Keras layer's weights are floating point"
+    expected = _keras_shapes(module)
+    if expected is None:
+        return ""
+    given = [tuple(t.shape) for t in tensors]
+    names = list(module._created)
+    if len(given) != len(expected):  # the words of Layer.set_weights, which would say the same
+        return (f"Layer {module.name} weight list length mismatch: expected {len(expected)} arrays "
+                f"({', '.join(names)}), received {len(given)}.")
+    for name, want, have in zip(names, expected, given):
+        if want != have:
+            return (f"Layer {module.name} weight shape mismatch for `{name}`: expected {want} (Keras layout), "
+                    f"received {have}.")
+    return ""
+
+
+def _declared_bytes(model):
+    return sum(int(np.prod(shape, dtype=np.int64)) * m.dtype.itemsize for m in model.modules()
+               if isinstance(m, Layer) for shape, *_ in m._created.values())
+
+
+def _materialize(model, where):
+    """Draw every weight :func:`~kcompat.layers.base.shapes_only` left on the meta device, once
+    the file's weights are known to fit (memory for the weights, never more than the machine has)."""
+    from .._memory import PHYSICAL_MEMORY
+
+    total = _declared_bytes(model)
+    if PHYSICAL_MEMORY is not None and total > PHYSICAL_MEMORY:
+        raise ValueError(f"{where}: the model's config declares {total} bytes of weights, more than this machine's "
+                         f"memory ({PHYSICAL_MEMORY} bytes)")
+    for module in model.modules():
+        if isinstance(module, Layer):
+            module._materialize()
+
+
+def _file_entries(model, source):
+    """``(module path or None, the file's name for it, tensors)`` per layer of the open weights file,
+    and the problems found on the way (a checkpoint's variables that belong to no layer)."""
+    problems = []
+    if source.kind.startswith("TensorFlow 2 object checkpoint"):
+        return [(path, path, tensors) for path, tensors in _checkpoint_layers(model, source)], problems
+    if source.kind.startswith("TensorFlow 1 checkpoint"):
+        entries, unexpected = _tf1_layers(model, source)
+        problems += [f"unexpected: the checkpoint's variables {', '.join(t.key for t in e.tensors)} belong to no "
+                     "layer of the model" for e in unexpected]
+        return [(path, path, tensors) for path, tensors in entries], problems
+    return [(graph_module.locate(model.graph, entry.path), entry.path, entry.tensors) for entry in source.layers], \
+        problems
+
+
 def _load_weights(model, weights_path, strict, config=None):
-    """Set every layer's weights from the file; return the problems (missing, unexpected, shapes)."""
-    problems, loaded = [], set()
+    """Set every layer's weights from the file; return the :class:`WeightProblems`. Shapes and kinds
+    are checked against the layers (built on the meta device from the config's shapes) before any
+    weight is allocated or read."""
+    missing, mismatched = [], []
     with open_model_file(weights_path, config) as source:
-        if source.kind.startswith("TensorFlow 2 object checkpoint"):
-            entries = _checkpoint_layers(model, source)
-        elif source.kind.startswith("TensorFlow 1 checkpoint"):
-            entries, unexpected = _tf1_layers(model, source)
-            problems += [f"unexpected: the checkpoint's variables {', '.join(t.key for t in e.tensors)} belong to no "
-                         "layer of the model" for e in unexpected]
-        else:
-            entries = [(entry.path, entry) for entry in source.layers]
-        for path, entry in entries:
-            try:
-                module = model.get_submodule(path)
-            except AttributeError:
-                problems.append(f"unexpected: the file's layer {path!r} ({entry.class_name}) is not in the model")
+        entries, unexpected = _file_entries(model, source)
+        plan, seen = [], set()
+        for path, label, tensors in entries:
+            module = model.get_submodule(path) if path is not None else None
+            if module is None or path in seen:
+                unexpected.append(f"unexpected: the file's layer {label!r} is not in the model")
                 continue
-            arrays = entry if isinstance(entry, list) else [t.read() for t in entry.tensors]
+            seen.add(path)
             if not hasattr(module, "set_weights"):
-                problems.append(f"layer {path!r}: its module ({type(module).__name__}) has no set_weights to "
-                                "take the file's weights")
+                mismatched.append(f"layer {label!r}: its module ({type(module).__name__}) has no set_weights to "
+                                  "take the file's weights")
                 continue
-            loaded.add(path)
-            numbers = [f"weight {i} holds {a.dtype} data" for i, a in enumerate(map(np.asarray, arrays))
-                       if a.dtype.kind not in "fV"]  # V: ml_dtypes' bfloat16
-            if numbers and isinstance(module, Layer):
-                problems.append(f"layer {path!r}: {', '.join(numbers)}; a Keras layer's weights are floating point")
+            why = _misfit(module, tensors)
+            if why:
+                mismatched.append(f"layer {label!r}: {why}")
                 continue
+            plan.append((path, label, module, tensors))
+        keras_paths = {path: ".".join(parts) for _, parts, path in graph_module.layer_paths(model.graph)}
+        loaded = {path for path, *_ in plan} | {path for path, _, _ in entries if path is not None}
+        for name, module in model.named_modules():
+            if isinstance(module, Layer) and module.WEIGHTS and name not in loaded:
+                missing.append(f"missing: layer {keras_paths.get(name, name)!r} ({type(module).__name__}) has no "
+                               f"weights in {weights_path}")
+        problems = WeightProblems(missing, unexpected, mismatched)
+        if problems and strict:
+            raise ValueError(_misfits_message(weights_path, problems))
+        _materialize(model, weights_path)
+        for _, label, module, tensors in plan:
+            arrays = [t.read() if hasattr(t, "read") else t for t in tensors]
             try:
                 module.set_weights(arrays)
             except ValueError as exc:
-                problems.append(f"layer {path!r}: {exc}")
-    for name, module in model.named_modules():
-        if isinstance(module, Layer) and module.WEIGHTS and name not in loaded:
-            problems.append(f"missing: layer {name!r} ({type(module).__name__}) has no weights in {weights_path}")
+                mismatched.append(f"layer {label!r}: {exc}")
+        _materialize(model, weights_path)  # a layer built by set_weights that then refused them
     if problems and strict:
-        raise ValueError(f"{weights_path} does not fit the model ({len(problems)} problem"
-                         f"{'s' if len(problems) > 1 else ''}):\n  " + "\n  ".join(problems))
+        raise ValueError(_misfits_message(weights_path, problems))
     return problems
 
 
-def _build_by_running(model):
-    """Build every layer to the shapes its config gives, by one inference pass on zeros of the
-    inputs' shapes (batch 1), so that weights of other shapes are refused rather than built to.
-    Skipped where an input's shape is not fully known (the weights then build the layers)."""
+def _misfits_message(weights_path, problems):
+    lines = problems.lines()
+    return (f"{weights_path} does not fit the model ({len(lines)} problem{'s' if len(lines) > 1 else ''}): "
+            + "; ".join(lines))
+
+
+def _build_from_shapes(model, where):
+    """Build every layer to the shapes the config gives its inputs (:meth:`KerasModel.build`), on
+    the meta device: no weight memory yet, and none of an activation's size ever."""
     specs = model.graph.input_specs
-    if not specs or any(s is None or any(n is None for n in s[0][1:]) for s in specs):
-        return
-    inputs = [torch.zeros((1, *s[0][1:]), dtype=getattr(torch, s[1], torch.float32)) for s in specs]
-    mode = model.training
-    model.eval()
     try:
-        with torch.no_grad():
-            model(*inputs)
-    finally:
-        model.train(mode)
+        with shapes_only():
+            model.build(*[None if s is None else s[0] for s in specs])
+    except ValueError as exc:
+        raise ValueError(f"{where}: the model's layers do not fit together on its input shapes: {exc}") from None
 
 
 def read_config(path, weights=None):
@@ -265,12 +350,13 @@ def load_model(path, *, weights=None, custom_objects=None, strict=True):
     custom_objects = dict(custom_objects or {})
     config = read_config(path, weights)
     model = _build(read_graph(path, config), custom_objects, path)
+    _build_from_shapes(model, path)
     try:
-        _build_by_running(model)
-    except (RuntimeError, ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: the model's layers do not fit together on its input shapes: {exc}") from None
-    try:
-        _load_weights(model, str(weights or path), strict, config)
+        problems = _load_weights(model, str(weights or path), strict, config)
     except ConversionError as exc:
         raise ValueError(str(exc)) from None
+    model.weight_problems = problems
+    if problems:
+        warnings.warn(_misfits_message(str(weights or path), problems) + "; strict=False keeps the initializers' "
+                      "values there (model.weight_problems lists them)", stacklevel=2)
     return model

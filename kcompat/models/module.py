@@ -1,5 +1,6 @@
-"""A Keras model as a ``torch.nn.Module``: its layers as submodules named as Keras names them,
-its forward the model's call graph (:mod:`.graph`) in Keras's call order."""
+"""A Keras model as a ``torch.nn.Module``: its layers as submodules named as Keras names them
+(where a name is no plain identifier, as :mod:`.names` maps it), its forward the model's call
+graph (:mod:`.graph`) in Keras's call order."""
 
 from __future__ import annotations
 
@@ -8,6 +9,26 @@ import torch
 from .graph import TensorRef, call_training, resolve
 
 __all__ = ["KerasModel"]
+
+
+def _unknown(structure):
+    """Whether a shape structure holds an unknown shape (``None`` for a whole tensor)."""
+    if structure is None:
+        return True
+    if isinstance(structure, list):
+        return any(_unknown(s) for s in structure)
+    if isinstance(structure, dict):
+        return any(_unknown(s) for s in structure.values())
+    return False
+
+
+def _has_none(shape, batch=False):
+    """Whether a shape (or a list of them) has an unknown size, the batch axis aside with ``batch``."""
+    if isinstance(shape, list):
+        return any(_has_none(s, batch) for s in shape)
+    if isinstance(shape, dict):
+        return any(_has_none(s, batch) for s in shape.values())
+    return any(n is None for n in (shape[1:] if batch else shape))
 
 
 class KerasModel(torch.nn.Module):
@@ -23,16 +44,8 @@ class KerasModel(torch.nn.Module):
         super().__init__()
         self.graph = graph
         for spec in graph.layers:
-            if spec.name in layers and spec.name not in self._modules:
-                if not isinstance(spec.name, str) or not spec.name or "." in spec.name:
-                    raise ValueError(f"model {graph.name!r}: a layer named {spec.name!r} cannot be a torch "
-                                     "submodule name (empty, or with '.')")
-                if hasattr(type(self), spec.name):
-                    # A Keras name that is a Module method ("double", "train"): a submodule beside it, so
-                    # that state_dict() keys keep Keras's names; model.double is still the method.
-                    self._modules[spec.name] = layers[spec.name]
-                else:
-                    self.add_module(spec.name, layers[spec.name])
+            if spec.name in layers:
+                self.add_module(spec.attr, layers[spec.name])  # names.py: a plain identifier, never Module's
 
     def _inputs(self, args, kwargs):
         names = self.graph.input_names
@@ -75,7 +88,48 @@ class KerasModel(torch.nn.Module):
         call = spec.calls[node]
         training = call_training(self.graph, call)
         extra = {} if training is None else {"training": training}
-        return self._modules[spec.name](resolve(call.inputs, values), **extra)
+        return self._modules[spec.attr](resolve(call.inputs, values), **extra)
+
+    def build(self, *input_shapes):
+        """Build every layer to the shapes ``input_shapes`` give (one per model input, batch axis
+        included, ``None`` for an unknown size), as Keras's ``build``: from each layer's
+        ``compute_output_shape``, nothing run and nothing of an activation's size allocated.
+        Returns the output shapes (``None`` where unknown). A layer whose input shape cannot be
+        known this way (a size it needs is ``None``, a custom module) stays unbuilt: its weights
+        build it. Raises ``ValueError`` where the known shapes do not fit a layer."""
+        shapes = dict(zip(self.graph.inputs, (None if s is None else tuple(s) for s in input_shapes)))
+        for spec, node in self.graph.order:
+            call = spec.calls[node]
+            given = resolve(call.inputs, shapes)
+            out = None if _unknown(given) else self._build_call(spec, given)
+            outs = out if isinstance(out, list) else [out]
+            several = spec.graph is not None and isinstance(spec.graph.outputs, (list, tuple))
+            for i in range(len(spec.graph.outputs) if several else 1):
+                shapes[TensorRef(spec.name, node, i)] = outs[i] if i < len(outs) else None
+        return resolve(self.graph.outputs, shapes)
+
+    def _build_call(self, spec, shape):
+        """The output shape of one call on input ``shape`` (a tuple, or a list of them), building
+        the layer first; ``None`` where it cannot be known."""
+        layer = self._modules[spec.attr]
+        if spec.input_shape is None:
+            spec.input_shape = shape
+        known = not _has_none(shape, batch=True)
+        try:
+            if isinstance(layer, KerasModel):
+                out = layer.build(*(shape if isinstance(shape, list) and len(layer.graph.inputs) > 1 else [shape]))
+                return list(out.values()) if isinstance(out, dict) else out
+            if not hasattr(layer, "compute_output_shape"):
+                return None
+            if hasattr(layer, "build") and not getattr(layer, "built", True):
+                layer.build(shape)
+            out = layer.compute_output_shape(shape)
+        except (ValueError, TypeError, IndexError, KeyError, NotImplementedError) as exc:
+            if known:
+                raise ValueError(f"layer {spec.name!r} ({spec.class_name}) on input shape {shape}: {exc}") from None
+            return None  # a size it needs is unknown: its weights build it
+        return tuple(out) if isinstance(out, (list, tuple)) and all(
+            isinstance(n, (int, type(None))) for n in out) else out
 
     def extra_repr(self):
         return f"name={self.graph.name!r}"

@@ -221,7 +221,7 @@ def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype,
         label = path if len(spec.calls) < 2 else f"{path} (call {record['node']})"
         shape = record["input_shapes"][0] if record["input_shapes"] else ()
         template = ParityResult(reference, dict(spec.config, class_name=spec.class_name), shape, dtype, "match")
-        sub = module._modules[spec.name]
+        sub = module._modules[spec.attr]
         call = spec.calls[record["node"]]
         if spec.graph is not None:
             inner_inputs = [values[r] for r in refs(call.inputs)]
@@ -300,7 +300,7 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
             for i, (ours, their) in enumerate(zip(ys, theirs)):
                 differences.append(compare("output" if len(ys) == 1 else f"output{i}", ours.detach().numpy(), their,
                                            model_rtol, None))
-            leaves = {name: m for name, m in module.named_modules() if getattr(m, "WEIGHTS", ())}
+            leaves = _leaves(module, graph)
             for path, after in trace["weights_after"].items():
                 if path in leaves and after:
                     for name, ours, their in zip(leaves[path].weight_names(), leaves[path].get_weights(), after):
@@ -310,7 +310,7 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
                 module.zero_grad(set_to_none=True)
                 upstream = trace["upstream"] if upstream is None else upstream
                 torch.autograd.backward(ys, [torch.tensor(np.asarray(u)) for u in upstream])
-                ours = _gradients(module, inputs)
+                ours = _gradients(leaves, inputs)
                 for label, g in _tf_gradients(trace, len(inputs), leaves):
                     mine = ours.get(label)
                     ours_grads[label] = (np.zeros_like(g) if mine is None else mine, g)
@@ -327,22 +327,37 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
             and all(r.ok for _, r in rows[first:]) and all(d.ok for d in whole.differences if d.name not in ours_grads):
         # Every layer's gradients match TensorFlow's on TensorFlow's own activations and upstream,
         # yet TF's whole-model gradients differ: TF's backward disagrees with its own layers.
-        differences, notes = _referee(module, start, xs, upstream, whole.differences, ours_grads, model_rtol)
+        differences, notes = _referee(module, graph, start, xs, upstream, whole.differences, ours_grads, model_rtol)
         whole = replace(whole, differences=tuple(differences), notes=tuple(notes),
                         status="match" if all(d.ok for d in differences) and not whole.message else "mismatch")
     return whole
 
 
-def _gradients(module, inputs):
+def _leaves(module, graph):
+    """``{Keras path: layer}`` of the port's layers with weights, by the names TensorFlow's trace
+    uses (a Keras name that is no plain identifier is a mapped submodule name in the port)."""
+    from ..models.graph import layer_paths
+
+    leaves = {}
+    for _, parts, path in layer_paths(graph):
+        try:
+            leaf = module.get_submodule(path)
+        except AttributeError:
+            continue
+        if getattr(leaf, "WEIGHTS", ()):
+            leaves[".".join(parts)] = leaf
+    return leaves
+
+
+def _gradients(leaves, inputs):
     """The port's gradients after a backward, named as the whole-model rows name them:
     ``d_input`` (``d_input{i}`` for several) and ``d_<layer path>.<weight>`` (Keras layout)."""
     out = {("d_input" if len(inputs) == 1 else f"d_input{i}"): x.grad.numpy() for i, x in enumerate(inputs)
            if x.grad is not None}
-    for path, leaf in module.named_modules():
-        if getattr(leaf, "WEIGHTS", ()):
-            for name, g in zip(leaf.weight_names(), leaf.keras_grads()):
-                if g is not None:
-                    out[f"d_{path}.{name}"] = g.numpy()
+    for path, leaf in leaves.items():
+        for name, g in zip(leaf.weight_names(), leaf.keras_grads()):
+            if g is not None:
+                out[f"d_{path}.{name}"] = g.numpy()
     return out
 
 
@@ -358,7 +373,7 @@ def _tf_gradients(trace, count, leaves):
                     yield f"d_{path}.{name}", g
 
 
-def _referee(module, start, xs, upstream, differences, grads, model_rtol):
+def _referee(module, graph, start, xs, upstream, differences, grads, model_rtol):
     """Where the port's whole-model gradients and TensorFlow's disagree although every layer's
     agree (each on TensorFlow's own activations and upstream), the port run again in float64
     (from the state the pass started from) decides: a difference is TensorFlow's when the port's
@@ -372,7 +387,7 @@ def _referee(module, start, xs, upstream, differences, grads, model_rtol):
     twin.double()
     inputs = [torch.tensor(np.asarray(x, np.float64), requires_grad=True) for x in xs]
     torch.autograd.backward(_flat(twin(*inputs)), [torch.tensor(np.asarray(u, np.float64)) for u in upstream])
-    reference = _gradients(twin, inputs)
+    reference = _gradients(_leaves(twin, graph), inputs)
     judged, notes = [], []
     for d in differences:
         if d.ok or d.name not in grads or d.name not in reference:
