@@ -28,11 +28,12 @@ def atomic_write(path, data: bytes):
     write_together([(path, data)])
 
 
-def write_together(files, make_temporary=temporary):
+def write_together(files, make_temporary=None):
     """Write files that belong together (weights and their config, source and its weights), each
     ``(path, data)`` with ``data`` bytes or ``write(stream)``: every one to a temporary beside its
-    target first, then all renamed, in order; if a rename fails, those already renamed are
-    removed. Every file or none; temporaries never stay. ``make_temporary(path)`` -> ``(fd, name)``."""
+    target first, then all renamed, in order; if a rename fails (or a signal stops it), those
+    already renamed are removed. Every file or none; temporaries never stay. ``make_temporary(path)`` -> ``(fd, name)``."""
+    make_temporary = make_temporary or temporary
     temporaries, published = [], []
     try:
         for path, data in files:
@@ -43,9 +44,9 @@ def write_together(files, make_temporary=temporary):
         for (path, _), tmp in zip(files, list(temporaries)):
             try:
                 publish(tmp, path)
-            except OSError:
+            except BaseException:  # a failed rename, or Ctrl-C/SIGTERM between two: every file or none
                 for done in published:
-                    os.unlink(done)  # every file or none
+                    os.unlink(done)
                 raise
             temporaries.remove(tmp)
             published.append(path)

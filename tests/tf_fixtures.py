@@ -437,3 +437,36 @@ def save_segmentation_unet(reference, directory):
     model.save(path)
     x = rng.standard_normal((1, 128, 128, 3)).astype("float32")
     return {"path": path, "x": x, "output": np.asarray(model(x, training=False))}
+
+
+def save_hostile_bases(directory):
+    """The small real models the hostile-file tests mutate: Keras 3 saves one whole (``.keras``,
+    whose weights are keyed by class counters, so a renamed layer keeps its weights), tf_keras
+    one as ``model.json`` + ``model.weights.h5``. A nested Sequential block, weighted and
+    weightless layers, a transposed convolution; names distinctive enough to replace as strings."""
+    os.makedirs(directory, exist_ok=True)
+    files = {}
+    for reference in ("keras", "tf_keras"):
+        mod = keras_module(reference)
+        L = mod.layers
+        image = mod.Input((8, 8, 3), name="image_in")
+        block = mod.Sequential([mod.Input((8, 8, 4)), L.Conv2D(4, 3, padding="same", name="conv_b"),
+                                L.BatchNormalization(name="bn_b")], name="block_model")
+        x = L.Conv2D(4, 3, padding="same", name="conv_a")(image)
+        x = L.LeakyReLU(name="act_c")(block(x))
+        x = L.Conv2DTranspose(2, 3, strides=2, padding="same", name="up_d")(x)
+        model = mod.Model(image, L.Dense(3, name="dense_g")(L.GlobalAveragePooling2D(name="pool_f")(x)),
+                          name="hostile_base")
+        rng = np.random.default_rng(5)
+        for weight in model.weights:
+            weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.2)
+        if reference == "keras":
+            files["keras"] = os.path.join(directory, "base.keras")
+            model.save(files["keras"])
+        else:
+            files["json"] = os.path.join(directory, "base.json")
+            with open(files["json"], "w") as f:
+                f.write(model.to_json())
+            files["weights"] = os.path.join(directory, "base.weights.h5")
+            model.save_weights(files["weights"])
+    return files

@@ -174,7 +174,7 @@ def _temporary(path):
     return fd, name
 
 
-def _input_files(source):
+def input_files(source):
     """Every file a conversion of ``source`` reads (the model file, or a checkpoint's files)."""
     source = str(source)
     files = tf_checkpoint.checkpoint_files(source) if tf_checkpoint.is_checkpoint(source) else []
@@ -197,7 +197,7 @@ def convert(source, output, *, config=None, format=None, force=False, progress_s
     """
     fmt = _output_format(output, format)
     targets = [output, config_path(output)]
-    inputs = _input_files(source) + ([str(config)] if config is not None and os.path.isfile(str(config)) else [])
+    inputs = input_files(source) + ([str(config)] if config is not None and os.path.isfile(str(config)) else [])
     for target in targets:
         if os.path.isdir(target):
             raise ConversionError(f"{target}: cannot write: is a directory")

@@ -212,9 +212,11 @@ def _model_layers(config):
     """``(layer_config, class_name)`` of a model config's layers, in order."""
     inner = config.get("config", config)
     layers = inner.get("layers") if isinstance(inner, dict) else None
-    if layers is not None and not (isinstance(layers, list) and all(isinstance(layer, dict) for layer in layers)):
-        raise ConversionError(f"the model config's `layers` must be a list of layer configs (objects); received "
-                              f"{type(layers).__name__}{'' if not isinstance(layers, list) else ' with other items'}")
+    if layers is not None and not (isinstance(layers, list) and all(
+            isinstance(layer, dict) and isinstance(layer.get("config", {}), (dict, type(None))) for layer in layers)):
+        raise ConversionError(f"the model config's `layers` must be a list of layer configs (objects with an object "
+                              f"`config`); received {type(layers).__name__}"
+                              f"{'' if not isinstance(layers, list) else ' with other items'}")
     return [(layer, layer.get("class_name")) for layer in layers or []]
 
 

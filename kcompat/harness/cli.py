@@ -116,12 +116,13 @@ def main(argv=None):
     say = (lambda *a: None) if args.quiet else print
     try:
         if args.model:
+            from .._cli import one_line
             from .model import ModelError, model_cases
 
             try:
                 rows, title, lines = model_cases(args.model, oracle, grads=args.grads, training=args.training)
             except ModelError as exc:
-                print(f"kcompat-parity: error: {exc}", file=sys.stderr)
+                print(f"kcompat-parity: error: {one_line(exc)}", file=sys.stderr)
                 return 2
             implementations, extra = ("kcompat",), {"model": args.model}
             for line in lines[:1]:

@@ -425,7 +425,7 @@ def check_source(source):
     """Refuse generated ``source`` that is not the template's code: another node kind, an import
     other than ``os``/``torch``/``kcompat``, a name the file does not define itself (nor one of the
     template's: ``self``, ``torch``, ``kcompat``, ``os``, ``super``, ``float``, ``bool``,
-    ``__file__``), a private or special attribute (``__init__`` aside), a docstring anywhere but
+    ``__file__``), a special attribute (``__init__`` aside), a docstring anywhere but
     first in a module, class or function. Raises ``ValueError``."""
     tree = ast.parse(source)
     defined = set(_TEMPLATE_GLOBALS)
@@ -444,7 +444,7 @@ def check_source(source):
             raise ValueError(f"generated source imports {[a.name for a in node.names]}")
         if isinstance(node, ast.Name) and node.id not in defined:
             raise ValueError(f"generated source uses the name {node.id!r}, which it does not define")
-        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and node.attr != "__init__":
+        if isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr != "__init__":
             raise ValueError(f"generated source reads the attribute {node.attr!r}")
         if isinstance(node, ast.Expr) and not isinstance(node.value, (ast.Call, ast.Constant)):
             raise ValueError(f"generated source holds an expression statement (line {node.lineno})")
@@ -461,7 +461,7 @@ def _inputs_of(path, weights):
     """Every file kcompat-port reads for ``path`` and ``weights`` (a checkpoint's files too)."""
     from ..convert import converter
 
-    return [f for p in (path, weights) if p is not None for f in converter._input_files(p)]
+    return [f for p in (path, weights) if p is not None for f in converter.input_files(p)]
 
 
 def port(path, output, *, weights=None, force=False):

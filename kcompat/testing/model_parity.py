@@ -104,7 +104,10 @@ def _read(path):
     if config is None:
         raise ValueError(f"{path} holds weights but no model config: compare against a .keras or whole-model .h5 file")
     keras2 = "tf_keras" in references or (not references and str(config.get("keras_version", "")).startswith("2"))
-    return graph_module.parse(config), "tf_keras" if keras2 else "keras"
+    try:
+        return graph_module.parse(config), "tf_keras" if keras2 else "keras"
+    except graph_module.ConfigError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def _configs(graph):
