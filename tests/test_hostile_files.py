@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import importlib.util
 import json
 import os
 import random
@@ -34,6 +33,7 @@ from kcompat.convert import cli as convert_cli
 from kcompat.models import cli as port_cli
 
 import tf_fixtures
+from ported import import_file
 
 # The node kinds kcompat-port's template uses: written out here, apart from the generator's own list.
 TEMPLATE_NODES = {"Module", "Expr", "Constant", "Import", "alias", "Assign", "Name", "Load", "Store", "Attribute",
@@ -182,18 +182,6 @@ def _check_source(source):
     return docs
 
 
-def _import(path):
-    name = f"hostile_{abs(hash(str(path)))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
-
-
 def _same_module(generated, loaded):
     assert list(generated.state_dict()) == list(loaded.state_dict())
     for (key, a), b in zip(generated.state_dict().items(), loaded.state_dict().values()):
@@ -284,7 +272,7 @@ def _case(bases, kind, config, directory, capsys, renames=None, name=None):
         source = f.read()
     _check_source(source)
     assert sorted(os.listdir(out_dir)) == ["ported.py", "ported.safetensors"]
-    generated = _import(out)
+    generated = import_file(out)
     assert all(not p.is_meta for p in generated.load().parameters())
     _same_module(generated.load(), loaded)
     assert generated.load().state_dict().keys() == loaded.state_dict().keys()
@@ -319,7 +307,7 @@ def test_names_python_folds_together_stay_apart(bases, tmp_path, capsys):
         renames = {"conv_a": a, "act_c": b}
         outcome, out = _case(bases, "keras", _rename(base, renames), str(tmp_path / a), capsys, renames)
         assert outcome == "loaded"  # and the port is load_model's module, outputs included (in _case)
-        children = {getattr(m, "name", None): n for n, m in _import(out).load().named_children()}
+        children = {getattr(m, "name", None): n for n, m in import_file(out).load().named_children()}
         assert a in children and b in children and children[a] != children[b] and children[b] == b
 
 
@@ -395,7 +383,7 @@ def test_numbers_without_a_literal_port_exactly(bases, kind, tmp_path, capsys, v
     _layer(config, "act_c")["config"][_slope(kind)] = value
     outcome, out = _case(bases, kind, config, str(tmp_path), capsys)
     assert outcome == "loaded"
-    layer = _import(out).load().act_c
+    layer = import_file(out).load().act_c
     assert layer.negative_slope == value or (value != value and layer.negative_slope != layer.negative_slope)
 
 
@@ -443,7 +431,7 @@ def test_bad_tensor_references_are_refused_in_one_line(bases, kind, tmp_path, ca
 def test_hostile_file_names(bases, tmp_path, capsys, name):
     outcome, out = _case(bases, "keras", _read_config(bases, "keras"), str(tmp_path), capsys, name=name)
     assert outcome == "loaded"
-    assert _import(out).SOURCE == name
+    assert import_file(out).SOURCE == name
 
 
 # ------------------------------------------------------------------- sizes
@@ -525,7 +513,7 @@ def test_the_port_of_a_model_of_unknown_size_has_its_parameters_at_construction(
     _input_shape(config, "keras", [None, None, None, 3])
     outcome, out = _case(bases, "keras", config, str(tmp_path), capsys)
     assert outcome == "loaded"
-    module = _import(out)
+    module = import_file(out)
     fresh = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, torch.nn.Module)][-1]()
     loaded = module.load()
     assert [(k, v.shape) for k, v in fresh.state_dict().items()] == [(k, v.shape) for k, v in loaded.state_dict().items()]
@@ -581,6 +569,20 @@ def test_kcompat_port_never_writes_over_its_inputs(bases, tmp_path, capsys):
                           [bases["weights"]], capsys)
 
 
+def _stop_at_the_second_rename(monkeypatch, exc):
+    """The signal ``exc`` arrives as the second of two files is renamed into place."""
+    from kcompat import _files
+
+    real_publish, calls = _files.publish, []
+
+    def publish(tmp, path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise exc()
+        return real_publish(tmp, path)
+    monkeypatch.setattr(_files, "publish", publish)
+
+
 @pytest.mark.parametrize("where", ["weights", "source", "between renames"])
 @pytest.mark.parametrize("signal_exception", ["KeyboardInterrupt", "Terminated"])
 def test_a_signal_while_writing_leaves_both_files_or_neither(bases, tmp_path, capsys, monkeypatch, where,
@@ -602,14 +604,7 @@ def test_a_signal_while_writing_leaves_both_files_or_neither(bases, tmp_path, ca
             return real(path)
         monkeypatch.setattr(_files, "temporary", temporary)
     else:
-        real_publish, calls = _files.publish, []
-
-        def publish(tmp, path):
-            calls.append(path)
-            if len(calls) == 2:
-                raise exc()
-            return real_publish(tmp, path)
-        monkeypatch.setattr(_files, "publish", publish)
+        _stop_at_the_second_rename(monkeypatch, exc)
     code = port_cli.main([bases["keras"], str(tmp_path / "gen.py")])
     assert code == (130 if exc is KeyboardInterrupt else 128 + signal.SIGTERM)
     assert "nothing written" in capsys.readouterr().err
@@ -619,17 +614,10 @@ def test_a_signal_while_writing_leaves_both_files_or_neither(bases, tmp_path, ca
 @pytest.mark.parametrize("signal_exception", ["KeyboardInterrupt", "Terminated"])
 def test_a_signal_between_kcompat_converts_renames_leaves_neither_file(bases, tmp_path, capsys, monkeypatch,
                                                                        signal_exception):
-    from kcompat import _cli, _files
+    from kcompat import _cli
 
     exc = KeyboardInterrupt if signal_exception == "KeyboardInterrupt" else _cli.Terminated
-    real_publish, calls = _files.publish, []
-
-    def publish(tmp, path):
-        calls.append(path)
-        if len(calls) == 2:
-            raise exc()
-        return real_publish(tmp, path)
-    monkeypatch.setattr(_files, "publish", publish)
+    _stop_at_the_second_rename(monkeypatch, exc)
     assert convert_cli.main([bases["keras"], str(tmp_path / "w.safetensors")]) in (130, 128 + signal.SIGTERM)
     assert "nothing written" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []

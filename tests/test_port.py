@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import importlib.util
 import os
 import subprocess
 import sys
@@ -25,21 +24,9 @@ from kcompat.testing import assert_model_parity
 from kcompat.testing.tolerance import assert_close
 
 import tf_fixtures
+from ported import import_file
 
 NAMES = ["dcgan_generator", "pix2pix_unet", "conv1d_autoencoder", "xception_unet", "cvae_nested", "unet3d"]
-
-
-def _import(path):
-    """The generated file as a module, imported as a user would (a fresh name each time)."""
-    name = f"ported_{abs(hash(str(path)))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
 
 
 def _flat(y):
@@ -95,7 +82,7 @@ def test_generated_source_is_load_models_module_and_matches_tensorflow(families,
     calls = sum(len(spec.calls) for spec in loaded.graph.layers if spec.class_name != "InputLayer")
     forward = source.split("    def forward(")[-1]  # the model's own class comes last
     assert forward.count(" = self.") == calls  # one line per layer call, in graph order
-    generated = _import(out).load()
+    generated = import_file(out).load()
     assert not generated.training  # load() is for inference, as the docstring says
     _same_module(generated, loaded, _inputs(loaded))
     assert_model_parity(generated, path)
@@ -120,7 +107,7 @@ def test_graph_corners(corners, tmp_path):
     keras2 = corners["path"].endswith(".h5")
     assert ("self.backbone(stem, training=False)" in source) == keras2
     assert "backbone = self.backbone(stem" in source and "shared_1 = self.shared(double)" in source
-    generated, loaded = _import(out).load(), kcompat.load_model(corners["path"]).eval()
+    generated, loaded = import_file(out).load(), kcompat.load_model(corners["path"]).eval()
     xs = [torch.tensor(x) for x in corners["x"]]
     ys = generated(*xs)
     assert isinstance(ys, list) and len(ys) == 2
@@ -137,7 +124,7 @@ def test_a_config_and_its_weights_file(families, tmp_path):
     out = tmp_path / "gen.py"
     assert cli.main([model["files"]["json"], str(out), "--weights", model["files"]["weights"], "--quiet"]) == 0
     loaded = kcompat.load_model(model["files"]["json"], weights=model["files"]["weights"])
-    _same_module(_import(out).load(), loaded, _inputs(loaded))
+    _same_module(import_file(out).load(), loaded, _inputs(loaded))
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +166,7 @@ def test_existing_files_need_force(misfits, tmp_path, capsys):
     assert cli.main([*argv, "--force", "--quiet"]) == 0
     assert sorted(os.listdir(tmp_path)) == ["narrow.py", "narrow.safetensors"]  # no temporary left
     loaded = kcompat.load_model(misfits / "narrow.json", weights=misfits / "narrow.weights.h5")
-    _same_module(_import(out).load(), loaded, _inputs(loaded))
+    _same_module(import_file(out).load(), loaded, _inputs(loaded))
 
 
 def test_the_tutorials_generators_port_and_match_tensorflow(oracle, tmp_path):
@@ -194,7 +181,7 @@ def test_the_tutorials_generators_port_and_match_tensorflow(oracle, tmp_path):
         lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,F,W,B",
                                "--line-length", "100", str(out)], capture_output=True, text=True)
         assert lint.returncode == 0, lint.stdout
-        generated = _import(out).load()
+        generated = import_file(out).load()
         if name == "pix2pix_generator":
             assert "kcompat.initializers.RandomNormal(mean=0.0, stddev=0.02)" in source
             assert_model_parity(generated, path, inputs=[torch.randn(1, 256, 256, 3).numpy()], grads=False)
