@@ -442,8 +442,9 @@ def save_segmentation_unet(reference, directory):
 def save_hostile_bases(directory):
     """The small real models the hostile-file tests mutate: Keras 3 saves one whole (``.keras``,
     whose weights are keyed by class counters, so a renamed layer keeps its weights), tf_keras
-    one as ``model.json`` + ``model.weights.h5``. A nested Sequential block, weighted and
-    weightless layers, a transposed convolution; names distinctive enough to replace as strings."""
+    one as ``model.json`` + ``model.weights.h5`` and as a whole-model ``.h5`` (weights by name).
+    A nested Sequential block, weighted and weightless layers, a transposed convolution; names
+    distinctive enough to replace as strings."""
     os.makedirs(directory, exist_ok=True)
     files = {}
     for reference in ("keras", "tf_keras"):
@@ -469,4 +470,6 @@ def save_hostile_bases(directory):
                 f.write(model.to_json())
             files["weights"] = os.path.join(directory, "base.weights.h5")
             model.save_weights(files["weights"])
+            files["h5"] = os.path.join(directory, "base.h5")  # Keras 2's whole-model HDF5: weights by layer name
+            model.save(files["h5"])
     return files

@@ -340,6 +340,12 @@ def _legacy_weights(path, handle):
     return ModelFile(path, f"Keras {version} HDF5 weights", layers, skipped)
 
 
+def _variable(weight_name):
+    """``conv/kernel:0`` -> ``conv/kernel``: TF's output index off a variable's name (the last one)."""
+    head, colon, index = weight_name.rpartition(":")
+    return head if colon and index.isdigit() else weight_name
+
+
 def _weight_names(group):
     return [_decode(n) for n in group.attrs.get("weight_names", [])]
 
@@ -363,7 +369,7 @@ def _legacy_layers(weights, config, reference):
         names = _weight_names(group)
         by_layer = {}
         for weight_name in names:
-            parts = weight_name.split(":")[0].split("/")
+            parts = _variable(weight_name).split("/")
             owner = parts[:-1]
             # Keras 2 names nested weights "<inner>/<var>", Keras 3 "<outer>/<inner>/<var>".
             if owner and owner[0] == top:
@@ -375,7 +381,7 @@ def _legacy_layers(weights, config, reference):
             class_name = layer_config.get("class_name") if layer_config else None
             tensors = [_dataset_tensor(group[name], f"model_weights/{top}/{name}") for name, _ in entries]
             for tensor, (name, _) in zip(tensors, entries):
-                tensor.name = name.split(":")[0]
+                tensor.name = _variable(name)
             layer = Layer(dotted, class_name or "unknown", (layer_config or {}).get("config"), reference, tensors)
             if layer.converted:
                 for tensor, (_, var) in zip(tensors, entries):

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._cli import one_line
 from ..convert.keras_files import open_model_file
 from ..convert.records import ConversionError
 from ..layers import KERAS_LAYERS
@@ -335,6 +336,16 @@ def read_graph(path, config):
         raise ValueError(f"{path}: {exc}") from None
 
 
+def _load(path, weights, custom_objects, strict):
+    config = read_config(path, weights)
+    model = _build(read_graph(path, config), custom_objects, path)
+    _build_from_shapes(model, path)
+    try:
+        return model, _load_weights(model, str(weights or path), strict, config)
+    except ConversionError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def load_model(path, *, weights=None, custom_objects=None, strict=True):
     """The Keras model in ``path`` as a ``torch.nn.Module`` of kcompat layers.
 
@@ -347,14 +358,10 @@ def load_model(path, *, weights=None, custom_objects=None, strict=True):
     training mode, as torch modules are: call ``eval()`` for Keras's ``training=False``.
     """
     path = str(path)
-    custom_objects = dict(custom_objects or {})
-    config = read_config(path, weights)
-    model = _build(read_graph(path, config), custom_objects, path)
-    _build_from_shapes(model, path)
     try:
-        problems = _load_weights(model, str(weights or path), strict, config)
-    except ConversionError as exc:
-        raise ValueError(str(exc)) from None
+        model, problems = _load(path, weights, dict(custom_objects or {}), strict)
+    except ValueError as exc:  # one line, whatever a name or a value in the file holds (a newline)
+        raise ValueError(one_line(exc)) from None
     model.weight_problems = problems
     if problems:
         warnings.warn(_misfits_message(str(weights or path), problems) + "; strict=False keeps the initializers' "
