@@ -188,3 +188,16 @@ def test_the_tutorials_generators_port_and_match_tensorflow(oracle, tmp_path):
         else:
             assert_model_parity(generated, path)
             assert_model_parity(generated, path, training=True)
+
+
+@pytest.mark.parametrize("reference", ["keras", "tf_keras"])
+def test_a_model_whose_output_is_a_wrapped_models_call(oracle, tmp_path, reference):
+    """``Model(inp, unet(inp))`` with unknown spatial sizes: Keras 3 numbers that output with the
+    wrapped model's built-in call counted (Keras 2 does too); loaded, ported, equal to TensorFlow."""
+    saved = oracle.run(tf_fixtures.save_wrapped_model, reference=reference, directory=str(tmp_path / "m"))
+    loaded = kcompat.load_model(saved["path"]).eval()
+    assert_close(loaded(torch.tensor(saved["x"])).detach().numpy(), saved["y"], "float32")
+    out = tmp_path / "wrapped.py"
+    kcompat.models.port(saved["path"], out)
+    generated = import_file(out).load()
+    assert_close(generated(torch.tensor(saved["x"])).detach().numpy(), saved["y"], "float32")

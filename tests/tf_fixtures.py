@@ -473,3 +473,20 @@ def save_hostile_bases(directory):
             files["h5"] = os.path.join(directory, "base.h5")  # Keras 2's whole-model HDF5: weights by layer name
             model.save(files["h5"])
     return files
+
+
+def save_wrapped_model(reference, directory):
+    """``Model(inp, unet(inp))``: a model whose output is a wrapped Functional model's call (the
+    spatial axes unknown), which Keras 3 numbers with the wrapped model's built-in call counted."""
+    mod = keras_module(reference)
+    L = mod.layers
+    inner_in = mod.Input((None, None, 3))
+    x = L.Conv2D(4, 3, padding="same", name="c")(inner_in)
+    unet = mod.Model(inner_in, L.Conv2DTranspose(2, 3, strides=2, padding="same", name="u")(x), name="unet")
+    outer_in = mod.Input((None, None, 3), name="image")
+    model = mod.Model(outer_in, unet(outer_in), name="wrapped")
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "wrapped.keras" if reference == "keras" else "wrapped.h5")
+    model.save(path)
+    x = np.random.default_rng(3).standard_normal((2, 6, 5, 3)).astype("float32")
+    return {"path": path, "x": x, "y": np.asarray(model(x))}

@@ -310,6 +310,11 @@ def parse(config):
             for call in spec.calls:
                 call.inputs, call.kwargs = _shift(call.inputs, offsets), _shift(call.kwargs, offsets)
         outputs = _shift(outputs, offsets)
+    else:
+        # Keras 3 numbers a nested Functional model's calls in `output_layers` with its built-in
+        # call (Input to output) counted, and subtracts it when reading them (functional.py's
+        # get_tensor); its calls' own arguments count only the saved calls.
+        outputs = _shift(outputs, {spec.name: 1 for spec in specs if spec.class_name == "Functional"})
     by_name = {spec.name: spec for spec in specs}
     return Graph(name, specs, inputs, outputs, input_names=[ref.layer for ref in inputs],
                  input_specs=[_input_spec(by_name.get(ref.layer)) for ref in inputs], keras2=keras2)
