@@ -72,8 +72,8 @@ def misfits(oracle, tmp_path_factory):
 
 def test_a_layer_kcompat_cannot_reproduce_is_named_and_custom_objects_supply_it(misfits):
     directory, ref = misfits
-    with pytest.raises(ValueError, match=r"layer 'double' is a Lambda, which kcompat does not reproduce.*"
-                                         r"custom_objects=\{'Lambda': factory\}"):
+    with pytest.raises(ValueError, match=r"kcompat does not reproduce 1 layer of this model: Lambda x1 \('double': "
+                                         r"its Python code is not in the file\).*custom_objects=\{'Lambda': factory\}"):
         kcompat.load_model(directory / "lambda.keras")
 
     class Double(torch.nn.Module):
@@ -83,6 +83,41 @@ def test_a_layer_kcompat_cannot_reproduce_is_named_and_custom_objects_supply_it(
     model = kcompat.load_model(directory / "lambda.keras", custom_objects={"Lambda": lambda config: Double()})
     model.eval()
     assert_close(model(torch.tensor(ref["lambda_input"])).detach().numpy(), ref["lambda_output"], "float32")
+
+
+def test_every_layer_kcompat_cannot_build_is_listed_and_a_factorys_weights_come_from_the_file(oracle, tmp_path):
+    """One error lists every class (with counts); a factory's plain torch module gets the file's
+    weights in Keras's order (its parameters, then its buffers), shapes checked."""
+    saved = oracle.run(tf_fixtures.save_custom_layers, directory=str(tmp_path))
+    with pytest.raises(ValueError, match=r"kcompat does not reproduce 3 layers of this model: Lambda x2 \('twice', "
+                                         r"'plus_one': its Python code is not in the file\); Scale x1 \('scale'\)\. "
+                                         r"Pass custom_objects=\{'Lambda': factory, 'Scale': factory\}"):
+        kcompat.load_model(saved["path"])
+
+    class Scale(torch.nn.Module):
+        def __init__(self, units):
+            super().__init__()
+            self.alpha = torch.nn.Parameter(torch.ones(units))
+            self.beta = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return x * self.alpha + self.beta
+
+    class Apply(torch.nn.Module):
+        def __init__(self, fn):
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, x):
+            return self.fn(x)
+
+    lambdas = {"twice": lambda t: t * 2.0, "plus_one": lambda t: t + 1.0}
+    custom = {"Lambda": lambda config: Apply(lambdas[config["name"]]), "Scale": lambda config: Scale(3)}
+    model = kcompat.load_model(saved["path"], custom_objects=custom).eval()
+    assert model.scale.alpha.tolist() == [0.5, -1.0, 2.0] and model.scale.beta.item() == 0.25
+    assert_close(model(torch.tensor(saved["x"])).detach().numpy(), saved["y"], "float32")
+    with pytest.raises(ValueError, match=r"layer 'scale'.*weight 0.*expected \(4,\).*received \(3,\)"):
+        kcompat.load_model(saved["path"], custom_objects=dict(custom, Scale=lambda config: Scale(4)))
 
 
 def test_weights_that_do_not_fit_are_listed_in_one_error(misfits):

@@ -490,3 +490,30 @@ def save_wrapped_model(reference, directory):
     model.save(path)
     x = np.random.default_rng(3).standard_normal((2, 6, 5, 3)).astype("float32")
     return {"path": path, "x": x, "y": np.asarray(model(x))}
+
+
+def save_custom_layers(directory):
+    """A model with two ``Lambda`` layers and a user's own layer with two weights (``Scale``:
+    ``x * alpha + beta``), as users save theirs (registered, Keras 3), with its weights set."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="user")
+    class Scale(keras.layers.Layer):
+        def build(self, input_shape):
+            self.alpha = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="alpha")
+            self.beta = self.add_weight(shape=(), initializer="zeros", name="beta")
+
+        def call(self, x):
+            return x * self.alpha + self.beta
+
+    L = keras.layers
+    x = keras.Input((4,))
+    y = L.Lambda(lambda t: t * 2.0, name="twice")(L.Dense(3, name="fc")(x))
+    y = L.Lambda(lambda t: t + 1.0, name="plus_one")(Scale(name="scale")(y))
+    model = keras.Model(x, y, name="custom")
+    model.get_layer("scale").set_weights([np.array([0.5, -1.0, 2.0], "float32"), np.array(0.25, "float32")])
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "custom.keras")
+    model.save(path)
+    sample = np.arange(8, dtype="float32").reshape(2, 4)
+    return {"path": path, "x": sample, "y": np.asarray(model(sample))}

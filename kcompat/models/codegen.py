@@ -499,21 +499,12 @@ def port(path, output, *, weights=None, force=False):
 
 def _checked(path, weights):
     """:func:`load_model`'s module, refusing layers the generated source could not construct."""
-    from .loading import read_config, read_graph
+    from .loading import read_config, read_graph, unknown_layers, unknown_message
 
     graph = read_graph(path, read_config(os.fspath(path), weights))
-    missing = [(s.name, s.class_name) for s in _leaves(graph) if s.class_name not in KERAS_LAYERS]
-    if missing:
-        listed = ", ".join(f"{n!r} ({c})" for n, c in missing)
-        raise ValueError(f"{path}: kcompat-port writes kcompat's layers only, and kcompat does not reproduce {listed}: "
-                         "port the rest and add a module of your own for it, or use kcompat.load_model(..., "
-                         "custom_objects=...)")
+    found = unknown_layers(graph)
+    if found:
+        raise ValueError(unknown_message(path, found, "kcompat-port writes kcompat's layers only: use "
+                                         "kcompat.load_model(..., custom_objects=...) for these, or port the rest and "
+                                         "add a module of your own for them"))
     return load_model(path, weights=weights)
-
-
-def _leaves(graph):
-    for spec in graph.layers:
-        if spec.graph is not None:
-            yield from _leaves(spec.graph)
-        elif spec.class_name != "InputLayer":
-            yield spec

@@ -16,6 +16,7 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 from .._cli import one_line
 from ..convert.keras_files import open_model_file
@@ -41,29 +42,67 @@ def _read_json(path):
             raise ValueError(f"{path}: not a JSON model config ({exc})") from None
 
 
+def _describe(spec):
+    """How a layer kcompat cannot build is named in the error: its name, and for an op node the
+    TensorFlow function it calls (tf.keras's ``TFOpLambda``: ``function``)."""
+    function = spec.config.get("function")
+    return f"{spec.name!r} ({function})" if isinstance(function, str) else repr(spec.name)
+
+
+def unknown_layers(graph, custom_objects=()):
+    """``{class name: [layer description, ...]}`` of every layer of ``graph`` (nested models'
+    too) that neither kcompat nor ``custom_objects`` can build, in the config's order."""
+    found = {}
+    for spec in graph.layers:
+        if spec.graph is not None:
+            for name, layers in unknown_layers(spec.graph, custom_objects).items():
+                found.setdefault(name, []).extend(layers)
+        elif spec.class_name != "InputLayer" and spec.class_name not in KERAS_LAYERS \
+                and spec.class_name not in custom_objects:
+            found.setdefault(spec.class_name, []).append(_describe(spec))
+    return found
+
+
+def unknown_message(where, found, advice):
+    """One line that lists every class kcompat cannot build, with counts and (the first few) layers."""
+    count = sum(len(v) for v in found.values())
+    parts = []
+    for class_name, layers in sorted(found.items(), key=lambda item: -len(item[1])):
+        shown = ", ".join(layers[:4]) + (f", and {len(layers) - 4} more" if len(layers) > 4 else "")
+        why = ": its Python code is not in the file" if class_name == "Lambda" else ""
+        parts.append(f"{class_name} x{len(layers)} ({shown}{why})")
+    return (f"{where}: kcompat does not reproduce {count} layer{'s' if count > 1 else ''} of this model: "
+            f"{'; '.join(parts)}. {advice}")
+
+
 def _build(graph, custom_objects, where):
+    found = unknown_layers(graph, custom_objects)
+    if found:
+        example = ", ".join(f"{name!r}: factory" for name in found)
+        raise ValueError(unknown_message(where, found, f"Pass custom_objects={{{example}}}, factory(config) "
+                                                       "returning the torch.nn.Module to use for it."))
+    return _build_layers(graph, custom_objects, where)
+
+
+def _build_layers(graph, custom_objects, where):
     layers = {}
     for spec in graph.layers:
         if spec.class_name == "InputLayer":
             continue
         if spec.graph is not None:
-            layers[spec.name] = _build(spec.graph, custom_objects, where)
+            layers[spec.name] = _build_layers(spec.graph, custom_objects, where)
             continue
         factory = custom_objects.get(spec.class_name)
         if factory is not None:
             layers[spec.name] = factory(dict(spec.config))
+            if not isinstance(layers[spec.name], torch.nn.Module):
+                raise ValueError(f"{where}: custom_objects[{spec.class_name!r}] returned a "
+                                 f"{type(layers[spec.name]).__name__} for layer {spec.name!r}, not a torch.nn.Module")
             continue
-        cls = KERAS_LAYERS.get(spec.class_name)
-        if cls is None:
-            raise ValueError(
-                f"{where}: layer {spec.name!r} is a {spec.class_name}, which kcompat does not reproduce"
-                f"{' (its Python code is not in the file)' if spec.class_name == 'Lambda' else ''}. Pass "
-                f"custom_objects={{{spec.class_name!r}: factory}}, factory(config) returning the torch.nn.Module "
-                "to use for it.")
         try:
             with warnings.catch_warnings():  # a Keras 2 config's spellings (LeakyReLU's alpha) are its own
                 warnings.filterwarnings("ignore", message="Argument `.*` is deprecated")
-                layers[spec.name] = cls.from_config(dict(spec.config))
+                layers[spec.name] = KERAS_LAYERS[spec.class_name].from_config(dict(spec.config))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}: layer {spec.name!r} ({spec.class_name}): {exc}") from None
     return KerasModel(graph, layers)
@@ -211,6 +250,33 @@ def _misfit(module, tensors):
     return ""
 
 
+def _plain_tensors(module):
+    """Where a plain torch module (a ``custom_objects`` factory's) takes a Keras layer's weights, in
+    Keras's order: its parameters, then its buffers, as registered."""
+    return [*module.parameters(), *module.buffers()]
+
+
+def _plain_misfit(module, tensors):
+    mine = _plain_tensors(module)
+    if len(mine) != len(tensors):
+        return (f"its module ({type(module).__name__}) has {len(mine)} parameters and buffers to take the file's "
+                f"{len(tensors)} weights (in Keras's order)")
+    for i, (have, t) in enumerate(zip(mine, tensors)):
+        if tuple(have.shape) != tuple(t.shape):
+            return (f"its module ({type(module).__name__}): weight {i}: expected {tuple(have.shape)} (its parameter's "
+                    f"shape), received {tuple(t.shape)}")
+        if np.dtype(t.dtype).kind not in "fV" and have.is_floating_point():
+            return f"weight {i} holds {np.dtype(t.dtype)} data for a floating-point parameter"
+    return ""
+
+
+def _set_plain(module, arrays):
+    with torch.no_grad():
+        for have, array in zip(_plain_tensors(module), arrays):
+            array = np.asarray(array)
+            have.copy_(torch.as_tensor(array.astype(np.float32) if array.dtype.name == "bfloat16" else array))
+
+
 def _declared_bytes(model):
     return sum(int(np.prod(shape, dtype=np.int64)) * m.dtype.itemsize for m in model.modules()
                if isinstance(m, Layer) for shape, *_ in m._created.values())
@@ -259,11 +325,7 @@ def _load_weights(model, weights_path, strict, config=None):
                 unexpected.append(f"unexpected: the file's layer {label!r} is not in the model")
                 continue
             seen.add(path)
-            if not hasattr(module, "set_weights"):
-                mismatched.append(f"layer {label!r}: its module ({type(module).__name__}) has no set_weights to "
-                                  "take the file's weights")
-                continue
-            why = _misfit(module, tensors)
+            why = _misfit(module, tensors) if hasattr(module, "set_weights") else _plain_misfit(module, tensors)
             if why:
                 mismatched.append(f"layer {label!r}: {why}")
                 continue
@@ -281,7 +343,7 @@ def _load_weights(model, weights_path, strict, config=None):
         for _, label, module, tensors in plan:
             arrays = [t.read() if hasattr(t, "read") else t for t in tensors]
             try:
-                module.set_weights(arrays)
+                module.set_weights(arrays) if hasattr(module, "set_weights") else _set_plain(module, arrays)
             except ValueError as exc:
                 mismatched.append(f"layer {label!r}: {exc}")
         _materialize(model, weights_path)  # a layer built by set_weights that then refused them
