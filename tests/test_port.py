@@ -201,3 +201,20 @@ def test_a_model_whose_output_is_a_wrapped_models_call(oracle, tmp_path, referen
     kcompat.models.port(saved["path"], out)
     generated = import_file(out).load()
     assert_close(generated(torch.tensor(saved["x"])).detach().numpy(), saved["y"], "float32")
+
+
+def test_keras2_names_with_slashes(oracle, tmp_path):
+    """keras.applications' Keras 2 names (``conv1/conv``; a nested model's ``block/inner/conv``):
+    loaded from the whole-model .h5 and from JSON + .weights.h5, as submodules ``conv1_conv``
+    (the layer's name keeps Keras's), equal to TensorFlow; the port is load_model's module."""
+    saved = oracle.run(tf_fixtures.save_keras2_slash_names, directory=str(tmp_path / "m"))
+    files = saved["files"]
+    for path, weights in ((files["h5"], None), (files["json"], files["weights"])):
+        loaded = kcompat.load_model(path, weights=weights).eval()
+        assert loaded.conv1_conv.name == "conv1/conv" and loaded.block_seq.block_inner_conv.name == "block/inner/conv"
+        assert_close(loaded(torch.tensor(saved["x"])).detach().numpy(), saved["y"], "float32")
+        out = tmp_path / f"slashes_{len(str(weights))}.py"
+        kcompat.models.port(path, out, weights=weights)
+        assert "self.conv1_conv = kcompat.Conv2D(4, 3, padding='same', in_channels=3, name='conv1/conv')" in \
+            out.read_text()
+        _same_module(import_file(out).load(), loaded, [torch.tensor(saved["x"])])

@@ -517,3 +517,34 @@ def save_custom_layers(directory):
     model.save(path)
     sample = np.arange(8, dtype="float32").reshape(2, 4)
     return {"path": path, "x": sample, "y": np.asarray(model(sample))}
+
+
+def save_keras2_slash_names(directory):
+    """A tf.keras model named as keras.applications' DenseNet and MobileNetV3 name layers
+    (``conv1/conv``, ``conv1/bn``, ``block/se/mul``...), which Keras 3 would refuse; saved as Keras 2
+    saves it: a whole-model ``.h5`` and ``model.json`` + ``.weights.h5``."""
+    import tf_keras
+
+    L = tf_keras.layers
+    image = tf_keras.Input((8, 8, 3), name="input_1")
+    x = L.Conv2D(4, 3, padding="same", name="conv1/conv")(image)
+    x = L.BatchNormalization(name="conv1/bn")(x)
+    x = L.ReLU(name="conv1/relu")(x)
+    block = tf_keras.Sequential([L.Conv2D(4, 1, name="block/inner/conv")], name="block/seq")
+    x = L.Add(name="block/add")([x, block(x)])
+    x = L.Conv2DTranspose(2, 3, strides=2, padding="same", name="up/deconv")(x)
+    model = tf_keras.Model(image, L.Dense(3, name="predictions/dense")(L.GlobalAveragePooling2D(name="avg/pool")(x)),
+                           name="slashes")
+    rng = np.random.default_rng(7)
+    for weight in model.weights:
+        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.3 + (
+            1.0 if "moving_variance" in weight.name else 0.0))
+    os.makedirs(directory, exist_ok=True)
+    files = {"h5": os.path.join(directory, "slashes.h5"), "json": os.path.join(directory, "slashes.json"),
+             "weights": os.path.join(directory, "slashes.weights.h5")}
+    model.save(files["h5"])
+    with open(files["json"], "w") as f:
+        f.write(model.to_json())
+    model.save_weights(files["weights"])
+    x = rng.standard_normal((2, 8, 8, 3)).astype("float32")
+    return {"files": files, "x": x, "y": np.asarray(model(x, training=False))}

@@ -350,32 +350,58 @@ def _weight_names(group):
     return [_decode(n) for n in group.attrs.get("weight_names", [])]
 
 
+def _owner(top, variable, tree):
+    """The dotted path of the layer that owns ``variable`` (a weight's name, ``:0`` off) in the
+    group of top-level layer ``top``: Keras 2 writes ``<layer>/<weight>`` and a nested model's
+    ``<inner>/<weight>``, Keras 3 ``<outer>/<inner>/<weight>``; a Keras 2 name may hold ``/``
+    itself (``conv1/conv``), so the config's names decide where one ends (``tree``: name ->
+    the names inside it), the longest first."""
+    if top not in tree:  # no config: split at every '/'
+        owner = variable.split("/")[:-1]
+        if owner and owner[0] == top:
+            owner = owner[1:]
+        return ".".join([top] + owner) if owner else top
+    rest = variable[len(top) + 1:] if variable.startswith(top + "/") else variable
+    return ".".join([top] + (_inner_path(rest, tree[top]) or []))
+
+
+def _inner_path(rest, inside):
+    """The names from ``inside`` down to the layer ``rest`` (``<name>/<weight>``) belongs to: a
+    name that starts it (the longest), else one inside a nested model (Keras 2 writes only the
+    innermost layer's name), or ``None``."""
+    for name in sorted(inside, key=len, reverse=True):
+        if rest.startswith(name + "/"):
+            return [name] + (_inner_path(rest[len(name) + 1:], inside[name]) or [])
+    for name, below in inside.items():
+        found = _inner_path(rest, below) if below else None
+        if found:
+            return [name] + found
+    return None
+
+
 def _legacy_layers(weights, config, reference):
     """Layers of a ``model_weights``-style group, matched to the (optional) model config."""
-    configs = {}
+    configs, tree = {}, {}
 
-    def index(layer_configs, prefix):
+    def index(layer_configs, prefix, names):
         for layer, _class_name in layer_configs:
             name = _layer_name(layer)
             configs[f"{prefix}{name}"] = layer
+            names[name] = {}
             if _is_container(layer):
-                index(_model_layers(layer), f"{prefix}{name}.")
+                index(_model_layers(layer), f"{prefix}{name}.", names[name])
 
     if config is not None:
-        index(_model_layers(config), "")
+        index(_model_layers(config), "", tree)
     layers, skipped = [], []
     for top in [_decode(n) for n in weights.attrs.get("layer_names", list(weights))]:
         group = weights[top]
         names = _weight_names(group)
         by_layer = {}
         for weight_name in names:
-            parts = _variable(weight_name).split("/")
-            owner = parts[:-1]
-            # Keras 2 names nested weights "<inner>/<var>", Keras 3 "<outer>/<inner>/<var>".
-            if owner and owner[0] == top:
-                owner = owner[1:]
-            dotted = ".".join([top] + owner) if owner else top
-            by_layer.setdefault(dotted, []).append((weight_name, parts[-1]))
+            variable = _variable(weight_name)
+            dotted = _owner(top, variable, tree)
+            by_layer.setdefault(dotted, []).append((weight_name, variable.split("/")[-1]))
         for dotted, entries in by_layer.items():
             layer_config = configs.get(dotted)
             class_name = layer_config.get("class_name") if layer_config else None

@@ -2,7 +2,7 @@
 
 from . import activation, conv, core, merging, normalization, pooling, regularization, reshaping, separable
 from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
-from .base import Layer, Weight, WeightlessLayer
+from .base import Layer, Weight, WeightlessLayer, keras2_names
 from .conv import BaseConv, Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
 from .conv_transpose import (BY_RANK, BaseConvTranspose, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
                              Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose)
@@ -28,7 +28,7 @@ KERAS_LAYERS.update({"Convolution1DTranspose": Conv1DTranspose, "Convolution2DTr
                      "Convolution3DTranspose": Conv3DTranspose})
 KERAS_LAYERS.pop("BaseConv")
 
-__all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "BY_RANK", "BaseConv", "BaseConvTranspose",
+__all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "keras2_names", "BY_RANK", "BaseConv", "BaseConvTranspose",
            "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
            "AvgPool2D", "AvgPool3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
            "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose",

@@ -49,10 +49,22 @@ import torch
 from .. import constraints, dtype_policy, initializers, layouts, regularizers
 from ..serialization import to_snake_case
 
-__all__ = ["Layer", "Weight", "WeightlessLayer", "as_tensor", "shapes_only", "unique_name"]
+__all__ = ["Layer", "Weight", "WeightlessLayer", "as_tensor", "keras2_names", "shapes_only", "unique_name"]
 
 _name_counters = defaultdict(itertools.count)
 _building = threading.local()  # .shapes_only: weights created inside shapes_only() hold no memory
+
+
+@contextlib.contextmanager
+def keras2_names():
+    """Layers made inside take Keras 2's names: tf.keras allowed ``/`` (DenseNet's ``conv1/conv``),
+    which Keras 3 refuses."""
+    before = getattr(_building, "keras2_names", False)
+    _building.keras2_names = True
+    try:
+        yield
+    finally:
+        _building.keras2_names = before
 
 
 @contextlib.contextmanager
@@ -124,7 +136,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
             raise TypeError(f"The `trainable` argument must be a bool. Received: trainable={trainable!r}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"The `name` argument must be a string. Received: name={name!r}")
-        if name is not None and "/" in name and not self._nested_names:
+        if name is not None and "/" in name and not self._nested_names and not getattr(_building, "keras2_names", False):
             raise ValueError("Argument `name` must be a string and cannot contain character `/`. "
                              f"Received: name={name} (of type {type(name)})")
         self.dtype_policy = dtype_policy.get(dtype)

@@ -22,7 +22,7 @@ from .._cli import one_line
 from ..convert.keras_files import open_model_file
 from ..convert.records import ConversionError
 from ..layers import KERAS_LAYERS
-from ..layers.base import Layer, shapes_only
+from ..layers.base import Layer, keras2_names, shapes_only
 from . import graph as graph_module
 from .module import KerasModel
 
@@ -81,7 +81,10 @@ def _build(graph, custom_objects, where):
         example = ", ".join(f"{name!r}: factory" for name in found)
         raise ValueError(unknown_message(where, found, f"Pass custom_objects={{{example}}}, factory(config) "
                                                        "returning the torch.nn.Module to use for it."))
-    return _build_layers(graph, custom_objects, where)
+    if not graph.keras2:
+        return _build_layers(graph, custom_objects, where)
+    with keras2_names():
+        return _build_layers(graph, custom_objects, where)
 
 
 def _build_layers(graph, custom_objects, where):
