@@ -18,7 +18,8 @@ from .layers import (Activation, Add, Average, AveragePooling1D, AveragePooling2
                      GaussianDropout, GaussianNoise, GlobalAveragePooling1D, GlobalAveragePooling2D,
                      GlobalAveragePooling3D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D,
                      GroupNormalization, LayerNormalization, LeakyReLU, MaxPool1D, MaxPool2D, MaxPool3D,
-                     MaxPooling1D, MaxPooling2D, MaxPooling3D, Maximum, Minimum, Multiply, PReLU, Permute, ReLU,
+                     MaxPooling1D, MaxPooling2D, MaxPooling3D, Maximum, Minimum, Multiply, Normalization, PReLU,
+                     Permute, ReLU,
                      RepeatVector, Rescaling, Reshape, SeparableConv1D, SeparableConv2D, Softmax, SpatialDropout1D,
                      SpatialDropout2D, SpatialDropout3D, Subtract, UpSampling1D, UpSampling2D, UpSampling3D,
                      ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
@@ -81,6 +82,7 @@ __all__ = [
     "MaxPooling1D",
     "MaxPooling2D",
     "MaxPooling3D",
+    "Normalization",
     "Maximum",
     "Minimum",
     "Multiply",

@@ -548,3 +548,20 @@ def save_keras2_slash_names(directory):
     model.save_weights(files["weights"])
     x = rng.standard_normal((2, 8, 8, 3)).astype("float32")
     return {"files": files, "x": x, "y": np.asarray(model(x, training=False))}
+
+
+def save_application(reference, name, directory, input_shape=(32, 32, 3), classes=5):
+    """keras.applications' ``name`` (tf_keras.applications' for ``"tf_keras"``) with random
+    weights at a small input, saved as its users save it (``.keras``; Keras 2: ``.h5``), its output
+    on a random batch (inference)."""
+    mod = keras_module(reference)
+    build = getattr(mod.applications, name)
+    try:  # logits, not a softmax that a random network saturates
+        model = build(weights=None, input_shape=input_shape, classes=classes, classifier_activation=None)
+    except TypeError:
+        model = build(weights=None, input_shape=input_shape, classes=classes)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}.keras" if reference == "keras" else f"{name}.h5")
+    model.save(path)
+    x = np.random.default_rng(11).uniform(0, 255, (2, *input_shape)).astype("float32")
+    return {"path": path, "x": x, "y": np.asarray(model(x, training=False))}

@@ -92,6 +92,13 @@ def _normalization_cases():
         cases.append(("LayerNormalization", {"axis": axis}, shape))
         cases.append(("LayerNormalization", {"axis": axis, "center": False, "epsilon": 1e-6}, shape))
     cases.append(("LayerNormalization", {"rms_scaling": True}, (3, 4, 5)))
+    cases += [("Normalization", {}, (2, 4, 3)), ("Normalization", {"axis": [1, 2]}, (2, 4, 3)),
+              ("Normalization", {"invert": True}, (2, 4, 3)), ("Normalization", {"axis": 1}, (2, 4, 3)),
+              ("Normalization", {"mean": [1.0, 2.0, 3.0], "variance": [4.0, 1.0, 0.25]}, (2, 4, 3)),
+              ("Normalization", {"mean": 0.5, "variance": 2.0}, (2, 4, 3)),
+              ("Normalization", {"axis": None, "mean": 1.0, "variance": 0.0}, (2, 5)),
+              ("Normalization", {"axis": (1, 2), "mean": [1.0, 2.0, 3.0], "variance": [1.0, 2.0, 3.0]}, (2, 4, 3)),
+              ("Normalization", {"mean": [1.0, 2.0, 3.0], "variance": [4.0, 1.0, 0.25], "invert": True}, (2, 4, 3))]
     for shape, groups, axis in (((2, 5, 6, 8), 4, -1), ((2, 8, 5, 6), 2, 1), ((2, 7, 6), 6, -1), ((2, 7, 6), -1, -1),
                                 ((2, 7, 6), 1, -1)):
         cases.append(("GroupNormalization", {"groups": groups, "axis": axis}, shape))

@@ -1,6 +1,7 @@
 """Layer classes, one module per family, on one Keras layer base (:mod:`kcompat.layers.base`)."""
 
-from . import activation, conv, core, merging, normalization, pooling, regularization, reshaping, separable
+from . import (activation, conv, core, merging, normalization, pooling, preprocessing, regularization, reshaping,
+               separable)
 from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, Weight, WeightlessLayer, keras2_names
 from .conv import BaseConv, Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
@@ -9,6 +10,7 @@ from .conv_transpose import (BY_RANK, BaseConvTranspose, Conv1DTranspose, Conv2D
 from .core import Dense, Embedding, Rescaling
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
+from .preprocessing import Normalization
 from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
                       GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalMaxPooling1D,
                       GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D, MaxPooling1D,
@@ -20,15 +22,16 @@ from .reshaping import (Cropping1D, Cropping2D, Cropping3D, Flatten, Permute, Re
                         UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 
 # Every Keras layer class kcompat provides, by Keras's class name (the converter and load_model read it).
-KERAS_LAYERS = {name: cls for module in (activation, conv, core, merging, normalization, pooling, regularization,
-                                         reshaping, separable)
+KERAS_LAYERS = {name: cls for module in (activation, conv, core, merging, normalization, pooling, preprocessing,
+                                         regularization, reshaping, separable)
                 for name, cls in ((n, getattr(module, n)) for n in module.__all__) if isinstance(cls, type)}
 KERAS_LAYERS.update({cls.__name__: cls for cls in BY_RANK.values()})
 KERAS_LAYERS.update({"Convolution1DTranspose": Conv1DTranspose, "Convolution2DTranspose": Conv2DTranspose,
                      "Convolution3DTranspose": Conv3DTranspose})
 KERAS_LAYERS.pop("BaseConv")
 
-__all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "keras2_names", "BY_RANK", "BaseConv", "BaseConvTranspose",
+__all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "keras2_names", "BY_RANK", "BaseConv",
+           "BaseConvTranspose", "Normalization",
            "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
            "AvgPool2D", "AvgPool3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
            "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose",

@@ -101,6 +101,7 @@ class Weight(NamedTuple):
     torch: str
     layout: layouts.Layout = layouts.SAME
     trainable: bool = True
+    dtype: object = None  # a torch dtype of its own (Normalization's int64 ``count``); None: the layer's
 
 
 class _BuildsAfterInit(type):
@@ -232,10 +233,11 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
 
     def _create_variable(self, w, shape, initializer, regularizer):
         """A fresh parameter for weight ``w`` drawn from ``initializer`` (Keras layout ``shape``)."""
+        dtype = w.dtype or self.dtype
         if getattr(_building, "shapes_only", False) and not self._keras_storage:
-            value = w.layout.to_torch(torch.empty(shape, dtype=self.dtype, device="meta"))
+            value = w.layout.to_torch(torch.empty(shape, dtype=dtype, device="meta"))
             return torch.nn.Parameter(value, requires_grad=self._trainable) if w.trainable else value
-        value = initializers.initial_value(initializer, shape, self.dtype, f"{w.keras}_initializer")
+        value = initializers.initial_value(initializer, shape, dtype, f"{w.keras}_initializer")
         if self._keras_storage:
             value = w.layout.keras_view_of_torch_memory(value.to(self._device))
         else:

@@ -234,10 +234,13 @@ def _keras_shapes(module):
 def _misfit(module, tensors):
     """Why ``tensors`` (the file's weights of one layer, :class:`~kcompat.convert.records.Tensor` s
     or arrays) cannot be the layer's, from their shapes and kinds alone (nothing read), or ``""``."""
-    kinds = [f"weight {i} holds {np.dtype(t.dtype)} data" for i, t in enumerate(tensors)
-             if np.dtype(t.dtype).kind not in "fV"]  # V: ml_dtypes' bfloat16
+    declared = [getattr(module._spec(n), "dtype", None) for n in module.weight_names()] \
+        if isinstance(module, Layer) and len(module.weight_names()) == len(tensors) else [None] * len(tensors)
+    kinds = [f"weight {i} holds {np.dtype(t.dtype)} data" for i, (t, own) in enumerate(zip(tensors, declared))
+             if np.dtype(t.dtype).kind not in "fV"  # V: ml_dtypes' bfloat16
+             and not (own is not None and not own.is_floating_point and np.dtype(t.dtype).kind in "iub")]
     if kinds and isinstance(module, Layer):
-        return f"{', '.join(kinds)}; a Keras layer's weights are floating point"
+        return f"{', '.join(kinds)}; a Keras layer's weights are floating point (but for the integer ones it declares)"
     expected = _keras_shapes(module)
     if expected is None:
         return ""
@@ -336,7 +339,7 @@ def _load_weights(model, weights_path, strict, config=None):
         keras_paths = {path: ".".join(parts) for _, parts, path in graph_module.layer_paths(model.graph)}
         loaded = {path for path, *_ in plan} | {path for path, _, _ in entries if path is not None}
         for name, module in model.named_modules():
-            if isinstance(module, Layer) and module.WEIGHTS and name not in loaded:
+            if isinstance(module, Layer) and module.WEIGHTS and module.weight_names() and name not in loaded:
                 missing.append(f"missing: layer {keras_paths.get(name, name)!r} ({type(module).__name__}) has no "
                                f"weights in {weights_path}")
         problems = WeightProblems(missing, unexpected, mismatched)

@@ -31,6 +31,17 @@ def _has_none(shape, batch=False):
     return any(n is None for n in (shape[1:] if batch else shape))
 
 
+def _shapes_only(structure):
+    """Whether a call's inputs are tensors only (shapes), no constants (``ops.add(x, 3.0)``)."""
+    if isinstance(structure, tuple):
+        return True
+    if isinstance(structure, list):
+        return all(_shapes_only(s) for s in structure)
+    if isinstance(structure, dict):
+        return all(_shapes_only(s) for s in structure.values())
+    return False
+
+
 class KerasModel(torch.nn.Module):
     """The model: ``model(x)`` (or ``model(x1, x2)``, ``model([x1, x2])``, ``model({"name": x})``
     for several inputs) takes and gives channels_last tensors as the Keras model does.
@@ -112,6 +123,8 @@ class KerasModel(torch.nn.Module):
         """The output shape of one call on input ``shape`` (a tuple, or a list of them), building
         the layer first; ``None`` where it cannot be known."""
         layer = self._modules[spec.attr]
+        if not _shapes_only(shape):
+            return None  # a constant among the inputs: its layer (an op node) builds nothing
         if spec.input_shape is None:
             spec.input_shape = shape
         known = not _has_none(shape, batch=True)

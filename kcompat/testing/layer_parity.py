@@ -32,6 +32,9 @@ def random_weights(names_and_shapes, dtype, rng):
     """Random weights of the given Keras shapes; variances positive (``abs + 0.5``)."""
     out = []
     for name, shape in names_and_shapes:
+        if name == "count":  # Normalization's int64 sample count
+            out.append(np.asarray(rng.integers(1, 100, shape), np.int64))
+            continue
         value = rng.standard_normal(shape).astype(dtype)
         out.append(np.abs(value) + 0.5 if "variance" in name else value)
     return out
@@ -101,7 +104,8 @@ def check_layer(layer, input_shape, *, reference="keras", training=None, grads=T
         out_shape = layer.compute_output_shape(shapes if many else shapes[0])
     except (ValueError, TypeError) as exc:
         return replace(template, status="refuses", message=f"kcompat: {type(exc).__name__}: {exc}")
-    weights = [np.asarray(w, numpy_dtype) for w in layer.get_weights()] or None
+    weights = [np.asarray(w, numpy_dtype) if np.asarray(w).dtype.kind == "f" else np.asarray(w)
+               for w in layer.get_weights()] or None
     upstream = rng.standard_normal(out_shape).astype(numpy_dtype) if grads else None
     try:
         theirs, judged = _tensorflow(oracle, reference, name, config, shapes if many else shapes[0],

@@ -224,6 +224,8 @@ def keras_layer(reference, class_name, config, x=None, upstream=None, mask=None,
         layer.build([tuple(v.shape) for v in xt] if many else tuple(xt[0].shape))
     if weights is not None:
         layer.set_weights(weights)
+        if hasattr(layer, "finalize_state"):  # what loading a file does after the weights (Normalization)
+            layer.finalize_state()
     out["weights"] = [np.asarray(w) for w in layer.get_weights()]
     kwargs = {} if training is None else {"training": training}
     if mask is not None:

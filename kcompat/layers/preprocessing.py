@@ -1,0 +1,147 @@
+"""Keras's preprocessing layers that models carry inside them: ``Normalization`` (EfficientNet,
+ConvNeXt, ResNetRS put one at their input)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..constraints import EPSILON
+from .base import Layer, Weight, as_tensor
+
+__all__ = ["Normalization"]
+
+
+def _axes(axis):
+    if axis is None:
+        return ()
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+        return (int(axis),)
+    if isinstance(axis, (list, tuple)) and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                                               for a in axis):
+        return tuple(int(a) for a in axis)
+    raise TypeError(f"`axis` must be an int, a tuple of ints or None. Received: axis={axis!r}")
+
+
+class Normalization(Layer):
+    """``keras.layers.Normalization``: ``(inputs - mean) / max(sqrt(variance), 1e-7)`` per
+    position of the kept ``axis`` (``invert=True``: ``mean + inputs * max(sqrt(variance), 1e-7)``).
+
+    ``mean``/``variance`` given: constants (not weights, as in Keras). Otherwise the layer has
+    Keras's three non-trainable weights, ``mean``, ``variance`` (the kept axes' shape) and the int64
+    ``count``, set from a model file or by :meth:`adapt`.
+    """
+
+    WEIGHTS = (Weight("mean", "mean", trainable=False), Weight("variance", "variance", trainable=False),
+               Weight("count", "count", trainable=False, dtype=torch.int64))
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = _axes(axis)
+        self.input_mean, self.input_variance = mean, variance
+        self.invert = bool(invert)
+        if (mean is not None) != (variance is not None):
+            raise ValueError("When setting values directly, both `mean` and `variance` must be set. "
+                             f"Received: mean={mean} and variance={variance}")
+        if mean is not None:
+            if np.shape(mean) != np.shape(variance):
+                raise ValueError("When setting values directly, `mean` and `variance` must have the same shape. "
+                                 f"Received: mean shape {np.shape(mean)} and variance shape {np.shape(variance)}")
+            if len(np.shape(mean)) > len(self.axis):
+                raise ValueError(f"The rank of `mean` must be less than or equal to the number of axes "
+                                 f"({len(self.axis)}). Received: mean shape {np.shape(mean)} for axis {self.axis}")
+        self._ndim = None
+        self.register_buffer("_constant_mean", None, persistent=False)
+        self.register_buffer("_constant_variance", None, persistent=False)
+
+    def weight_names(self):
+        return [] if self.input_mean is not None else [w.keras for w in self.WEIGHTS]
+
+    @property
+    def built(self) -> bool:
+        return bool(self._created) or self._constant_mean is not None
+
+    def _keep(self, ndim):
+        if any(a < -ndim or a >= ndim for a in self.axis):
+            raise ValueError("All `axis` values must be in the range [-ndim, ndim). "
+                             f"Received inputs with ndim={ndim}, while axis={self.axis}")
+        return tuple(sorted(a % ndim for a in self.axis))
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        ndim = len(input_shape)
+        keep = self._keep(ndim)
+        for d in keep:
+            if input_shape[d] is None:
+                raise ValueError(f"All `axis` values to be kept must have a known shape. Received axis={self.axis}, "
+                                 f"inputs.shape={input_shape}, with unknown axis at index {d}")
+        shape = tuple(int(input_shape[d]) for d in keep)
+        if self.input_mean is None:
+            self._build_weights(shape)
+            return
+        broadcast = [int(input_shape[d]) if d in keep else 1 for d in range(ndim)]
+        constants = []
+        for value in (self.input_mean, self.input_variance):
+            value = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=self.compute_dtype)
+            if value.dim():
+                expanded = [1] * ndim
+                for i in range(1, value.dim() + 1):
+                    expanded[keep[-i]] = value.shape[-i]
+                value = value.reshape(expanded)
+            constants.append(value.broadcast_to(broadcast).clone())
+        self._constant_mean, self._constant_variance = constants
+
+    def _build_weights(self, shape):
+        if not self._created:
+            from .. import initializers
+
+            self.add_weight("mean", shape, initializers.get("zeros"))
+            self.add_weight("variance", shape, initializers.get("ones"))
+            self.add_weight("count", (), initializers.get("zeros"))
+
+    def _build_from_weights(self, shapes):
+        shape = shapes.get("mean")
+        if shape is not None and self.input_mean is None and len(shape) == len(self.axis):
+            self._build_weights(tuple(shape))
+
+    def _statistics(self, inputs):
+        if self.input_mean is not None:
+            return self._constant_mean, self._constant_variance
+        keep = self._keep(inputs.dim())
+        broadcast = [inputs.shape[d] if d in keep else 1 for d in range(inputs.dim())]
+        return self.mean.reshape(broadcast), self.variance.reshape(broadcast)
+
+    def forward(self, inputs):
+        inputs = as_tensor(inputs)
+        if not self.built:
+            self.build(tuple(inputs.shape))
+        mean, variance = self._statistics(inputs)
+        inputs, mean, variance = self._in_compute_dtype(inputs, mean.to(inputs.device), variance.to(inputs.device))
+        scale = torch.sqrt(variance).clamp_min(EPSILON)
+        return mean + inputs * scale if self.invert else (inputs - mean) / scale
+
+    def adapt(self, data):
+        """Keras's ``adapt`` on one array (or tensor): the mean and (biased) variance over every axis
+        but the kept ones."""
+        data = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data, dtype=np.float64)
+        if self.input_mean is not None:
+            raise ValueError("adapt() on a Normalization layer given `mean` and `variance`: nothing to adapt")
+        if not self.built:
+            self.build(data.shape)
+        keep = self._keep(data.ndim)
+        reduce = tuple(d for d in range(data.ndim) if d not in keep)
+        count = int(np.prod([data.shape[d] for d in reduce], dtype=np.int64))
+        with torch.no_grad():
+            self.keras_weight("mean").copy_(torch.as_tensor(data.mean(axis=reduce)))
+            self.keras_weight("variance").copy_(torch.as_tensor(data.var(axis=reduce)))
+            self.keras_weight("count").fill_(count)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"axis": self.axis, "invert": self.invert,
+                       "mean": None if self.input_mean is None else np.array(self.input_mean).tolist(),
+                       "variance": None if self.input_variance is None else np.array(self.input_variance).tolist()})
+        return config
