@@ -26,7 +26,7 @@ import torch
 from .. import __version__
 from .._files import refuse_input, write_together
 from ..convert import safetensors_io
-from ..layers import KERAS_LAYERS, keras2_names
+from ..layers import keras2_names, layer_class
 from . import names
 from .graph import TensorRef, call_training
 from .loading import load_model
@@ -249,7 +249,7 @@ def _build_argument(cls, kwargs, built, input_shape):
 def _constructor(spec, built):
     """``(head, parts)``: the shortest constructor call of kcompat's layer for ``spec`` that builds
     the same layer as ``built`` (load_model's), built at construction where that can be said."""
-    cls = KERAS_LAYERS[spec.class_name]
+    cls = layer_class(spec.class_name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         layer = cls.from_config(dict(spec.config))

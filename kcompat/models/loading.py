@@ -21,7 +21,7 @@ import torch
 from .._cli import one_line
 from ..convert.keras_files import open_model_file
 from ..convert.records import ConversionError
-from ..layers import KERAS_LAYERS
+from ..layers import layer_class
 from ..layers.base import Layer, keras2_names, shapes_only
 from . import graph as graph_module
 from .module import KerasModel
@@ -57,7 +57,7 @@ def unknown_layers(graph, custom_objects=()):
         if spec.graph is not None:
             for name, layers in unknown_layers(spec.graph, custom_objects).items():
                 found.setdefault(name, []).extend(layers)
-        elif spec.class_name != "InputLayer" and spec.class_name not in KERAS_LAYERS \
+        elif spec.class_name != "InputLayer" and layer_class(spec.class_name) is None \
                 and spec.class_name not in custom_objects:
             found.setdefault(spec.class_name, []).append(_describe(spec))
     return found
@@ -105,7 +105,7 @@ def _build_layers(graph, custom_objects, where):
         try:
             with warnings.catch_warnings():  # a Keras 2 config's spellings (LeakyReLU's alpha) are its own
                 warnings.filterwarnings("ignore", message="Argument `.*` is deprecated")
-                layers[spec.name] = KERAS_LAYERS[spec.class_name].from_config(dict(spec.config))
+                layers[spec.name] = layer_class(spec.class_name).from_config(dict(spec.config))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}: layer {spec.name!r} ({spec.class_name}): {exc}") from None
     return KerasModel(graph, layers)
