@@ -5,7 +5,8 @@ with random weights at small sizes and saved as their users save them (``.keras`
 ported with ``kcompat-port`` and the port compared with ``load_model``'s module. What these
 files hold that plain layers do not: ``Normalization`` (EfficientNet), keras.applications' own
 layers (``CustomScaleLayer``, ``LayerScale``), Keras 2 names with ``/`` (DenseNet), Keras 3 op
-nodes with constants (MobileNetV3's ``x + 3.0``)."""
+nodes with constants (MobileNetV3's ``x + 3.0``), and tf.keras's op nodes (``TFOpLambda``:
+MobileNetV3, ConvNeXt, RegNet in Keras 2)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from kcompat.testing.tolerance import assert_close
 import tf_fixtures
 from ported import import_file
 
-LARGE = {"ConvNeXtTiny", "InceptionResNetV2", "NASNetMobile", "ResNetRS50"}  # over 25M weights, or slow to build
+LARGE = {"ConvNeXtTiny", "InceptionResNetV2", "NASNetMobile", "ResNetRS50", "RegNetX002"}  # over 25M weights, or slow to build
 FAMILIES = [("keras", name) for name in ("EfficientNetB0", "EfficientNetV2B0", "MobileNetV3Small", "DenseNet121",
                                           "MobileNetV2", "ConvNeXtTiny", "InceptionResNetV2", "NASNetMobile")] + \
-           [("tf_keras", name) for name in ("EfficientNetB0", "DenseNet121", "InceptionResNetV2", "ResNetRS50")]
+           [("tf_keras", name) for name in ("EfficientNetB0", "DenseNet121", "InceptionResNetV2", "ResNetRS50",
+                                             "MobileNetV3Small", "ConvNeXtTiny", "RegNetX002")]
 SHAPES = {"InceptionResNetV2": (75, 75, 3)}
 
 
@@ -38,7 +40,8 @@ def test_application_loads_and_matches_tensorflow(oracle, tmp_path, reference, n
     assert np.abs(y - saved["y"]).max() <= 1e-4 * np.abs(saved["y"]).max() + 1e-30, name
 
 
-@pytest.mark.parametrize("reference,name", [("keras", "EfficientNetB0"), ("tf_keras", "DenseNet121")])
+@pytest.mark.parametrize("reference,name", [("keras", "EfficientNetB0"), ("tf_keras", "DenseNet121"),
+                                            ("tf_keras", "MobileNetV3Small")])
 def test_application_ports(oracle, tmp_path, reference, name):
     saved = oracle.run(tf_fixtures.save_application, reference=reference, name=name, directory=str(tmp_path / "m"))
     out = tmp_path / "ported.py"

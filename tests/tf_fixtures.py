@@ -565,3 +565,45 @@ def save_application(reference, name, directory, input_shape=(32, 32, 3), classe
     model.save(path)
     x = np.random.default_rng(11).uniform(0, 255, (2, *input_shape)).astype("float32")
     return {"path": path, "x": x, "y": np.asarray(model(x, training=False))}
+
+
+def save_op_nodes_model(directory):
+    """A tf.keras model that calls TensorFlow functions on Keras tensors, as keras-io examples and
+    tf.keras-era applications do: every call a ``TFOpLambda`` (``SlicingOpLambda`` for ``x[...]``)
+    node holding the call's arguments, tensors among them. Saved as ``.h5`` and ``model.json`` +
+    ``.weights.h5``; its output on a batch."""
+    import tensorflow as tf
+    import tf_keras
+
+    L = tf_keras.layers
+    x = tf_keras.Input((4, 4, 8), name="x")
+    y = L.Conv2D(8, 1, name="conv")(x)
+    a = tf.nn.relu6(y + 3.0) * (1.0 / 6.0)  # hard swish
+    b = a / 2.0 - x
+    c = tf.reshape(-b, (-1, 16, 8))
+    d = tf.concat([c, c * 0.5], axis=-1)
+    e = d[:, 1:3, ::-2]  # a negative step
+    f = tf.nn.depth_to_space(y, 2)
+    g = tf.math.reduce_mean(x, axis=[1, 2], keepdims=True)
+    h = tf.expand_dims(g[..., 0], -1)
+    i = L.Dense(3, name="dense")(x) * x[..., :3]  # a tensor as the second argument
+    j = tf.transpose(tf.image.resize(i, (6, 6)), perm=[0, 3, 1, 2])
+    k = tf.linalg.matmul(tf.reshape(i, (-1, 16, 3)), tf.reshape(i, (-1, 16, 3)), transpose_a=True)
+    m = tf.clip_by_value(tf.math.maximum(k, 0.5) ** 2.0, 0.0, 4.0)
+    n = tf.nn.silu(f) + tf.nn.gelu(f) + tf.math.sigmoid(f)
+    o = tf.pad(n, [[0, 0], [1, 0], [0, 1], [0, 0]])
+    p = tf.squeeze(tf.tile(h, [1, 2, 1, 1]), axis=-1)[:, tf.newaxis]
+    model = tf_keras.Model(x, [e, o, j, m, p], name="op_nodes")
+    rng = np.random.default_rng(9)
+    for weight in model.weights:
+        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.5)
+    os.makedirs(directory, exist_ok=True)
+    files = {"h5": os.path.join(directory, "op_nodes.h5"), "json": os.path.join(directory, "op_nodes.json"),
+             "weights": os.path.join(directory, "op_nodes.weights.h5")}
+    model.save(files["h5"])
+    with open(files["json"], "w") as fh:
+        fh.write(model.to_json())
+    model.save_weights(files["weights"])
+    sample = rng.standard_normal((2, 4, 4, 8)).astype("float32")
+    return {"files": files, "x": sample, "y": [np.asarray(t) for t in model(sample)],
+            "functions": sorted({layer.get_config().get("function", "") for layer in model.layers} - {""})}

@@ -28,7 +28,7 @@ from .._files import refuse_input, write_together
 from ..convert import safetensors_io
 from ..layers import keras2_names, layer_class
 from . import names
-from .graph import TensorRef, call_training
+from .graph import OP_LAYERS, TensorRef, call_training
 from .loading import load_model
 
 __all__ = ["TEMPLATE_NODES", "check_source", "literal", "port", "port_source"]
@@ -373,8 +373,11 @@ def _forward_lines(graph, args, taken):
         inputs = call.inputs
         argument = ", ".join(_render(v, values) for v in inputs) if (
             spec.graph is not None and isinstance(inputs, list)) else _render(inputs, values)
-        mode = call_training(graph, call)
-        extra = "" if mode is None else f", training={literal(bool(mode))}"
+        if spec.class_name in OP_LAYERS:  # an op node: the call's own arguments, as the node saved them
+            extra = "".join(f", {_keyword(k)}={_render(v, values)}" for k, v in call.kwargs.items() if k != "name")
+        else:
+            mode = call_training(graph, call)
+            extra = "" if mode is None else f", training={literal(bool(mode))}"
         lines.append(f"        {target} = self.{spec.attr}({argument}{extra})")
         count = several.get((spec.name, node))
         for i in range(count or 1):

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 from .names import attribute_names
 
-__all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "call_training", "layer_paths", "locate", "parse", "refs",
-           "resolve"]
+__all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "call_arguments", "call_training", "layer_paths", "locate",
+           "parse", "refs", "resolve"]
 
 CONTAINERS = {"Functional", "Sequential", "Model"}
+OP_LAYERS = {"TFOpLambda", "SlicingOpLambda"}  # tf.keras's op nodes: a call's arguments as the op takes them
 # The input dtypes a model may declare: Keras's names that torch has (``torch.<name>``).
 INPUT_DTYPES = ("float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool",
                 "complex64", "complex128")
@@ -135,6 +136,11 @@ def locate(graph, dotted):
         graph, rest = spec.graph, rest[len(spec.name) + 1:]
 
 
+def call_arguments(call, values):
+    """An op node's keyword arguments with their tensors from ``values`` (``name`` left out)."""
+    return {k: v for k, v in resolve(call.kwargs, values).items() if k != "name"}
+
+
 def call_training(graph, call):
     """The ``training`` that ``call`` (of a layer of ``graph``) passes, or ``None`` for the
     model's mode. Keras 2 keeps a call's own ``training=`` whatever mode the model runs in
@@ -201,6 +207,21 @@ def _structure(value, where):
     return value
 
 
+def _entries(node, where, found):
+    """A Keras 2 node's structure of ``[layer, node, tensor, kwargs]`` entries as TensorRefs (a
+    lone entry: an op layer's one tensor argument; a list: a list of tensors), ``found`` the entries."""
+    if isinstance(node, list) and len(node) >= 3 and node[0] == "_CONSTANT_VALUE" and node[1] == -1:
+        found.append(node)  # tf_keras's entry for a constant first argument (tf.einsum's equation)
+        return node[2]
+    if isinstance(node, list) and node and isinstance(node[0], str):
+        found.append(node)
+        return _ref(node, where)
+    if isinstance(node, list):
+        return [_entries(entry, where, found) for entry in node]
+    raise ConfigError(f"{where}: expected a tensor reference [layer, node, tensor] (a name and two indices); "
+                      f"received {_short(node)}")
+
+
 def _calls(layer, name):
     """The layer's calls, from Keras 3's or Keras 2's ``inbound_nodes``."""
     calls = []
@@ -219,9 +240,14 @@ def _calls(layer, name):
                 raise ConfigError(f"{where}: a call without inputs")
             calls.append(Call(args[0] if len(args) == 1 else args, kwargs))
         elif isinstance(node, list):  # Keras 2: [[layer, node, tensor, kwargs], ...]
-            refs = [_ref(entry, where) for entry in node]
-            kwargs = node[0][3] if node and len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
-            calls.append(Call(refs[0] if len(refs) == 1 else refs, _structure(kwargs, where)))
+            entries = []
+            inputs = _entries(node, where, entries)
+            if not entries:
+                raise ConfigError(f"{where}: a call without inputs")
+            if isinstance(inputs, list) and len(inputs) == 1 and layer.get("class_name") not in OP_LAYERS:
+                inputs = inputs[0]  # tf_keras unnests a lone tensor, but for its op layers
+            kwargs = entries[-1][3] if len(entries[-1]) > 3 and isinstance(entries[-1][3], dict) else {}
+            calls.append(Call(inputs, _structure(kwargs, where)))
         else:
             raise ConfigError(f"{where}: an inbound node must be an object (Keras 3) or a list (Keras 2); "
                               f"received {type(node).__name__}")

@@ -22,6 +22,7 @@ from .._cli import one_line
 from ..convert.keras_files import open_model_file
 from ..convert.records import ConversionError
 from ..layers import layer_class
+from ..tf_ops import tf_op
 from ..layers.base import Layer, keras2_names, shapes_only
 from . import graph as graph_module
 from .module import KerasModel
@@ -57,8 +58,9 @@ def unknown_layers(graph, custom_objects=()):
         if spec.graph is not None:
             for name, layers in unknown_layers(spec.graph, custom_objects).items():
                 found.setdefault(name, []).extend(layers)
-        elif spec.class_name != "InputLayer" and layer_class(spec.class_name) is None \
-                and spec.class_name not in custom_objects:
+        elif spec.class_name != "InputLayer" and spec.class_name not in custom_objects and (
+                layer_class(spec.class_name) is None
+                or spec.class_name in graph_module.OP_LAYERS and tf_op(spec.config.get("function")) is None):
             found.setdefault(spec.class_name, []).append(_describe(spec))
     return found
 

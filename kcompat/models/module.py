@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from .graph import TensorRef, call_training, resolve
+from .graph import TensorRef, call_arguments, call_training, resolve
 
 __all__ = ["KerasModel"]
 
@@ -29,6 +29,47 @@ def _has_none(shape, batch=False):
     if isinstance(shape, dict):
         return any(_has_none(s, batch) for s in shape.values())
     return any(n is None for n in (shape[1:] if batch else shape))
+
+
+class _Unknown(Exception):
+    pass
+
+
+def _meta(structure, shapes=None):
+    """Shapes as tensors on the meta device (an unknown batch as 1); in ``shapes`` mode a call's
+    arguments: its TensorRefs' shapes as meta tensors, constants as they are."""
+    if shapes is not None:
+        if isinstance(structure, TensorRef):
+            return _meta(shapes.get(structure))
+        if isinstance(structure, list):
+            return [_meta(s, shapes) for s in structure]
+        if isinstance(structure, dict):
+            return {k: _meta(s, shapes) for k, s in structure.items()}
+        return structure
+    if isinstance(structure, tuple):
+        if any(n is None for n in structure[1:]):
+            raise _Unknown
+        return torch.empty((1 if structure[0] is None else structure[0], *structure[1:]), device="meta")
+    if isinstance(structure, list):
+        return [_meta(s) for s in structure]
+    if structure is None:
+        raise _Unknown  # a tensor whose shape is unknown
+    return structure
+
+
+def _meta_output(layer, shape, arguments, shapes):
+    """An op node's output shape: the op run on meta tensors of its inputs' shapes (no memory,
+    no arithmetic); ``None`` where a size is unknown or the op needs values."""
+    first = shape[0] if isinstance(shape, list) and shape else shape
+    try:
+        with torch.no_grad():
+            out = layer(_meta(shape), **{k: _meta(v, shapes) for k, v in arguments.items() if k != "name"})
+    except Exception:  # noqa: BLE001 - an op that needs its values (a shape read from a tensor): unknown
+        return None
+    if not isinstance(out, torch.Tensor):
+        return None
+    unknown_batch = isinstance(first, tuple) and len(first) > 0 and first[0] is None
+    return (None, *out.shape[1:]) if unknown_batch and out.dim() else tuple(out.shape)
 
 
 def _shapes_only(structure):
@@ -97,9 +138,12 @@ class KerasModel(torch.nn.Module):
     def call_layer(self, spec, node, values):
         """Call ``node`` of layer ``spec`` on its inputs taken from ``values`` (``{TensorRef: tensor}``)."""
         call = spec.calls[node]
+        layer = self._modules[spec.attr]
+        if getattr(layer, "takes_call_arguments", False):  # an op node: the call's own arguments
+            return layer(resolve(call.inputs, values), **call_arguments(call, values))
         training = call_training(self.graph, call)
         extra = {} if training is None else {"training": training}
-        return self._modules[spec.attr](resolve(call.inputs, values), **extra)
+        return layer(resolve(call.inputs, values), **extra)
 
     def build(self, *input_shapes):
         """Build every layer to the shapes ``input_shapes`` give (one per model input, batch axis
@@ -112,17 +156,19 @@ class KerasModel(torch.nn.Module):
         for spec, node in self.graph.order:
             call = spec.calls[node]
             given = resolve(call.inputs, shapes)
-            out = None if _unknown(given) else self._build_call(spec, given)
+            out = None if _unknown(given) else self._build_call(spec, given, call.kwargs, shapes)
             outs = out if isinstance(out, list) else [out]
             several = spec.graph is not None and isinstance(spec.graph.outputs, (list, tuple))
             for i in range(len(spec.graph.outputs) if several else 1):
                 shapes[TensorRef(spec.name, node, i)] = outs[i] if i < len(outs) else None
         return resolve(self.graph.outputs, shapes)
 
-    def _build_call(self, spec, shape):
+    def _build_call(self, spec, shape, arguments, shapes):
         """The output shape of one call on input ``shape`` (a tuple, or a list of them), building
         the layer first; ``None`` where it cannot be known."""
         layer = self._modules[spec.attr]
+        if getattr(layer, "takes_call_arguments", False):
+            return _meta_output(layer, shape, arguments, shapes)
         if not _shapes_only(shape):
             return None  # a constant among the inputs: its layer (an op node) builds nothing
         if spec.input_shape is None:

@@ -211,7 +211,7 @@ def _term_scales(layer, inputs, upstream, extra):
 
 def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, rows):
     """One row per layer call of ``graph`` (run by ``module``), each layer on TensorFlow's activations."""
-    from ..models.graph import TensorRef, call_training, refs, resolve
+    from ..models.graph import TensorRef, call_arguments, call_training, refs, resolve
 
     values = {ref: x for ref, x in zip(graph.inputs, xs)}
     for record in trace["calls"]:
@@ -241,6 +241,8 @@ def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype,
         flat_inputs = _flat(inputs)
         training = call_training(graph, call)
         extra = {} if training is None else {"training": training}
+        if getattr(sub, "takes_call_arguments", False):  # an op node: its own arguments, TF's tensors among them
+            extra = call_arguments(call, {r: torch.tensor(values[r]) for r in refs(call.kwargs)})
         differences = []
         try:
             y = sub(inputs, **extra)
