@@ -20,7 +20,7 @@ from kcompat.testing.tolerance import assert_close
 import tf_fixtures
 from ported import import_file
 
-LARGE = {"ConvNeXtTiny", "InceptionResNetV2", "NASNetMobile", "ResNetRS50", "RegNetX002"}  # over 25M weights, or slow to build
+LARGE = {"ConvNeXtTiny", "InceptionResNetV2", "NASNetMobile", "ResNetRS50", "RegNetX002"}  # 25M+ weights, or slow
 FAMILIES = [("keras", name) for name in ("EfficientNetB0", "EfficientNetV2B0", "MobileNetV3Small", "DenseNet121",
                                           "MobileNetV2", "ConvNeXtTiny", "InceptionResNetV2", "NASNetMobile")] + \
            [("tf_keras", name) for name in ("EfficientNetB0", "DenseNet121", "InceptionResNetV2", "ResNetRS50",

@@ -71,3 +71,41 @@ def test_an_op_the_table_lacks_is_named(op_model, tmp_path):
     with pytest.raises(ValueError, match=r"kcompat does not reproduce 1 layer of this model: TFOpLambda x1 "
                                          r"\('tf.nn.relu6' \(signal.fft2d\)\)"):
         kcompat.load_model(path, weights=op_model["files"]["weights"])
+
+
+@pytest.fixture(scope="module")
+def keras_ops_model(oracle, tmp_path_factory):
+    return oracle.run(tf_fixtures.save_keras_ops_model, directory=str(tmp_path_factory.mktemp("keras-ops")))
+
+
+def test_keras3_operation_nodes_load_port_and_match_tensorflow(keras_ops_model, tmp_path):
+    """Keras 3's ``keras.ops`` nodes (``Relu``, ``Add`` with a constant, ``Reshape``, ``GetItem``,
+    ``Stack``, ``Clip``...): loaded as KerasOp layers, equal to TensorFlow, ported, layer parity."""
+    model = kcompat.load_model(keras_ops_model["path"]).eval()
+    assert {type(m).__name__ for m in model.children()} >= {"KerasOp", "Conv2D"}
+    _check_outputs(model, keras_ops_model)
+    out = tmp_path / "kops.py"
+    kcompat.models.port(keras_ops_model["path"], out)
+    assert "self.add(relu, 3.0)" in out.read_text()
+    _check_outputs(import_file(out).load(), keras_ops_model)
+    assert_model_parity(kcompat.load_model(keras_ops_model["path"]), keras_ops_model["path"],
+                        inputs=[keras_ops_model["x"]])
+
+
+def test_an_operation_the_table_lacks_is_named(keras_ops_model, tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(keras_ops_model["path"]) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(members["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "Relu":
+            layer["class_name"] = "Fft2"
+    members["config.json"] = json.dumps(config).encode()
+    path = tmp_path / "broken.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    with pytest.raises(ValueError, match=r"kcompat does not reproduce 1 layer of this model: keras.ops.Fft2 x1 "
+                                         r"\('relu'\)"):
+        kcompat.load_model(path)

@@ -607,3 +607,33 @@ def save_op_nodes_model(directory):
     sample = rng.standard_normal((2, 4, 4, 8)).astype("float32")
     return {"files": files, "x": sample, "y": [np.asarray(t) for t in model(sample)],
             "functions": sorted({layer.get_config().get("function", "") for layer in model.layers} - {""})}
+
+
+def save_keras_ops_model(directory):
+    """A Keras 3 Functional model that calls ``keras.ops`` on Keras tensors: each call an operation
+    node (``Reshape``, ``GetItem``, ``Relu``...) with its arguments. Saved as ``.keras``."""
+    import keras
+    from keras import ops
+
+    L = keras.layers
+    x = keras.Input((4, 4, 8), name="x")
+    y = L.Conv2D(8, 1, name="conv")(x)
+    a = ops.relu(y) + 3.0
+    b = a * x - ops.sigmoid(x) / 2
+    c = ops.reshape(b, (-1, 16, 8))
+    d = ops.concatenate([c, c], axis=-1)
+    e = d[:, 1:3, ::2]
+    f = ops.mean(x, axis=(1, 2), keepdims=True)
+    g = ops.expand_dims(f[..., 0], -1)
+    h = ops.stack([y, x], axis=1)
+    i = ops.transpose(ops.gelu(y), (0, 3, 1, 2))
+    j = ops.clip(ops.square(y) ** 0.5, 0.1, 2.0) + ops.hard_sigmoid(y) + ops.softmax(y, axis=-1)
+    model = keras.Model(x, [e, g, h, i, j], name="keras_ops")
+    rng = np.random.default_rng(10)
+    for weight in model.weights:
+        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.5)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "keras_ops.keras")
+    model.save(path)
+    sample = rng.standard_normal((2, 4, 4, 8)).astype("float32")
+    return {"path": path, "x": sample, "y": [np.asarray(t) for t in model(sample)]}

@@ -5,10 +5,11 @@ function from its op table (:mod:`kcompat.tf_ops`)."""
 
 from __future__ import annotations
 
+from ..keras_ops import keras_op
 from ..tf_ops import tf_op
 from .base import WeightlessLayer
 
-__all__ = ["SlicingOpLambda", "TFOpLambda"]
+__all__ = ["KerasOp", "SlicingOpLambda", "TFOpLambda"]
 
 
 class TFOpLambda(WeightlessLayer):
@@ -36,3 +37,29 @@ class TFOpLambda(WeightlessLayer):
 
 class SlicingOpLambda(TFOpLambda):
     """``x[slice_spec]`` (``tf.__operators__.getitem``): slices as tf.keras writes them."""
+
+
+class KerasOp(WeightlessLayer):
+    """Keras 3's op node: the ``keras.ops`` operation ``op`` (its class name: ``Reshape``), built
+    with its own arguments (``newshape=``) and called with the node's (tensors and constants)."""
+
+    takes_call_arguments = True
+    unpacks_arguments = True  # called as the operation is: op(*arguments)
+
+    def __init__(self, op, name=None, trainable=True, dtype=None, **arguments):
+        super().__init__(name=name, trainable=trainable, dtype=dtype)
+        if keras_op(op) is None:
+            raise ValueError(f"Keras's operation {op} (keras.ops) is not in kcompat's op table (kcompat.keras_ops)")
+        self.op, self.arguments = op, arguments
+
+    def forward(self, *args, **kwargs):
+        kwargs.pop("name", None)
+        return keras_op(self.op)(*args, **kwargs, **self.arguments)
+
+    def _constructor_arguments(self):
+        return self.get_config()
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"op": self.op, **self.arguments})
+        return config

@@ -371,8 +371,8 @@ def _forward_lines(graph, args, taken):
         else:
             target = _identifier(spec.name if node == 0 else f"{spec.name}_{node}", taken)
         inputs = call.inputs
-        argument = ", ".join(_render(v, values) for v in inputs) if (
-            spec.graph is not None and isinstance(inputs, list)) else _render(inputs, values)
+        unpacked = (spec.graph is not None or spec.class_name == "KerasOp") and isinstance(inputs, list)
+        argument = ", ".join(_render(v, values) for v in inputs) if unpacked else _render(inputs, values)
         if spec.class_name in OP_LAYERS:  # an op node: the call's own arguments, as the node saved them
             extra = "".join(f", {_keyword(k)}={_render(v, values)}" for k, v in call.kwargs.items() if k != "name")
         else:

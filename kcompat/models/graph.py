@@ -18,7 +18,7 @@ __all__ = ["Call", "Graph", "LayerSpec", "TensorRef", "call_arguments", "call_tr
            "parse", "refs", "resolve"]
 
 CONTAINERS = {"Functional", "Sequential", "Model"}
-OP_LAYERS = {"TFOpLambda", "SlicingOpLambda"}  # tf.keras's op nodes: a call's arguments as the op takes them
+OP_LAYERS = {"TFOpLambda", "SlicingOpLambda", "KerasOp"}  # op nodes: a call's arguments as the op takes them
 # The input dtypes a model may declare: Keras's names that torch has (``torch.<name>``).
 INPUT_DTYPES = ("float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool",
                 "complex64", "complex128")
@@ -238,7 +238,8 @@ def _calls(layer, name):
             kwargs = {k: _structure(v, where) for k, v in kwargs.items()}
             if not args:
                 raise ConfigError(f"{where}: a call without inputs")
-            calls.append(Call(args[0] if len(args) == 1 else args, kwargs))
+            operation = _is_operation(layer)  # an operation takes its arguments as they are: all of them
+            calls.append(Call(args if operation else args[0] if len(args) == 1 else args, kwargs))
         elif isinstance(node, list):  # Keras 2: [[layer, node, tensor, kwargs], ...]
             entries = []
             inputs = _entries(node, where, entries)
@@ -284,6 +285,12 @@ def _name(layer, where):
     return name
 
 
+def _is_operation(layer):
+    """Whether a Keras 3 config entry is an operation (``keras.ops``), not a layer."""
+    module = layer.get("module")
+    return isinstance(module, str) and (module.startswith("keras.src.ops.") or module.startswith("keras.ops"))
+
+
 def _unique(names, model):
     """Keras's rule (``keras/src/ops/function.py``): a model's layer names are unique."""
     for name in names:
@@ -312,8 +319,10 @@ def parse(config):
         layer_name = _name(layer, f"model {name!r}")
         nested = parse(layer) if layer["class_name"] in CONTAINERS or "layers" in (layer.get("config") or {}) \
             else None
-        specs.append(LayerSpec(layer_name, layer["class_name"], layer.get("config") or {}, _calls(layer, layer_name),
-                               nested))
+        class_name, layer_config = layer["class_name"], layer.get("config") or {}
+        if _is_operation(layer):  # Keras 3's keras.ops node: kcompat's KerasOp of that operation
+            class_name, layer_config = "KerasOp", {"op": layer["class_name"], **layer_config}
+        specs.append(LayerSpec(layer_name, class_name, layer_config, _calls(layer, layer_name), nested))
     _unique([spec.name for spec in specs], name)
     for spec, attr in zip(specs, attribute_names([spec.name for spec in specs]).values()):
         spec.attr = attr

@@ -22,6 +22,7 @@ from .._cli import one_line
 from ..convert.keras_files import open_model_file
 from ..convert.records import ConversionError
 from ..layers import layer_class
+from ..keras_ops import keras_op
 from ..tf_ops import tf_op
 from ..layers.base import Layer, keras2_names, shapes_only
 from . import graph as graph_module
@@ -60,8 +61,10 @@ def unknown_layers(graph, custom_objects=()):
                 found.setdefault(name, []).extend(layers)
         elif spec.class_name != "InputLayer" and spec.class_name not in custom_objects and (
                 layer_class(spec.class_name) is None
-                or spec.class_name in graph_module.OP_LAYERS and tf_op(spec.config.get("function")) is None):
-            found.setdefault(spec.class_name, []).append(_describe(spec))
+                or spec.class_name in ("TFOpLambda", "SlicingOpLambda") and tf_op(spec.config.get("function")) is None
+                or spec.class_name == "KerasOp" and keras_op(spec.config.get("op")) is None):
+            kind = f"keras.ops.{spec.config.get('op')}" if spec.class_name == "KerasOp" else spec.class_name
+            found.setdefault(kind, []).append(_describe(spec))
     return found
 
 

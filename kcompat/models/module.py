@@ -63,7 +63,10 @@ def _meta_output(layer, shape, arguments, shapes):
     first = shape[0] if isinstance(shape, list) and shape else shape
     try:
         with torch.no_grad():
-            out = layer(_meta(shape), **{k: _meta(v, shapes) for k, v in arguments.items() if k != "name"})
+            inputs = _meta(shape)  # constants among them stay as they are
+            arguments = {k: _meta(v, shapes) for k, v in arguments.items() if k != "name"}
+            out = layer(*inputs, **arguments) if getattr(layer, "unpacks_arguments", False) else \
+                layer(inputs, **arguments)
     except Exception:  # noqa: BLE001 - an op that needs its values (a shape read from a tensor): unknown
         return None
     if not isinstance(out, torch.Tensor):
@@ -140,7 +143,10 @@ class KerasModel(torch.nn.Module):
         call = spec.calls[node]
         layer = self._modules[spec.attr]
         if getattr(layer, "takes_call_arguments", False):  # an op node: the call's own arguments
-            return layer(resolve(call.inputs, values), **call_arguments(call, values))
+            inputs = resolve(call.inputs, values)
+            if getattr(layer, "unpacks_arguments", False):
+                return layer(*inputs, **call_arguments(call, values))
+            return layer(inputs, **call_arguments(call, values))
         training = call_training(self.graph, call)
         extra = {} if training is None else {"training": training}
         return layer(resolve(call.inputs, values), **extra)

@@ -238,14 +238,14 @@ def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype,
             rows.append((label, replace(inner, config=template.config, input_shape=shape)))
             continue
         inputs = resolve(call.inputs, {r: torch.tensor(values[r], requires_grad=grads) for r in refs(call.inputs)})
-        flat_inputs = _flat(inputs)
+        flat_inputs = [t for t in _flat(inputs) if isinstance(t, torch.Tensor)]  # an op's constants aside
         training = call_training(graph, call)
         extra = {} if training is None else {"training": training}
         if getattr(sub, "takes_call_arguments", False):  # an op node: its own arguments, TF's tensors among them
             extra = call_arguments(call, {r: torch.tensor(values[r]) for r in refs(call.kwargs)})
         differences = []
         try:
-            y = sub(inputs, **extra)
+            y = sub(*inputs, **extra) if getattr(sub, "unpacks_arguments", False) else sub(inputs, **extra)
         except (ValueError, TypeError, RuntimeError) as exc:
             rows.append((label, replace(template, status="refuses", message=f"kcompat: {short_error(exc)}")))
             continue

@@ -473,7 +473,7 @@ def _own_nodes(model):
         def own(layer, i):
             return f"{layer.name}_ib-{i}" in func._network_nodes
     calls = []
-    for layer in func.layers:
+    for layer in getattr(func, "operations", None) or func.layers:  # Keras 3: keras.ops nodes too
         if type(layer).__name__ == "InputLayer":
             continue
         mine = [node for i, node in enumerate(layer._inbound_nodes) if own(layer, i)]
@@ -566,17 +566,18 @@ def _trace(mod, model, xs, upstream, training, grads):
             call = dict(kwargs)
             if "training" in inspect.signature(layer.call).parameters:
                 call["training"] = mode
+            weights = list(getattr(layer, "trainable_weights", []))  # an operation has none
             with t.GradientTape() as local:
                 local.watch(inputs)
                 y = t.nest.flatten(layer(*args, **call))
             record["isolated"] = [np.asarray(v) for v in y]
             if grads:
-                sources = inputs + list(layer.trainable_weights)
+                sources = inputs + weights
                 found = local.gradient(y, sources, output_gradients=[t.constant(g) for g in d_out])
                 record["d_inputs"] = [np.zeros(tuple(a.shape), a.dtype.as_numpy_dtype) if g is None else np.asarray(g)
                                       for a, g in zip(inputs, found)]
-                by_weight = {id(w): g for w, g in zip(layer.trainable_weights, found[len(inputs):])}
-                record["d_weights"] = _weight_grads(layer, by_weight)
+                by_weight = {id(w): g for w, g in zip(weights, found[len(inputs):])}
+                record["d_weights"] = _weight_grads(layer, by_weight) if hasattr(layer, "weights") else []
         out["calls"].append(record)
     return out
 
