@@ -637,3 +637,36 @@ def save_keras_ops_model(directory):
     model.save(path)
     sample = rng.standard_normal((2, 4, 4, 8)).astype("float32")
     return {"path": path, "x": sample, "y": [np.asarray(t) for t in model(sample)]}
+
+
+def save_saved_models(directory):
+    """tf.keras models saved in the format most of them were saved in: a SavedModel directory
+    (``save_format="tf"``): the op-nodes model, the Keras 2 slash-named model and a generator
+    with nested models; and a bare ``tf.Module`` SavedModel (no Keras metadata)."""
+    import tensorflow as tf
+    import tf_keras
+
+    os.makedirs(directory, exist_ok=True)
+    out = {}
+    for name, build in (("op_nodes", save_op_nodes_model), ("slashes", save_keras2_slash_names)):
+        saved = build(os.path.join(directory, f"{name}-files"))
+        model = tf_keras.models.load_model(saved["files"]["h5"], compile=False)
+        path = os.path.join(directory, f"{name}_savedmodel")
+        model.save(path, save_format="tf")
+        out[name] = {"path": path, "x": saved["x"], "y": saved["y"]}
+    generator = _generator(tf_keras, repeat_names=False)
+    rng = np.random.default_rng(4)
+    for weight in generator.weights:
+        value = rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.2
+        weight.assign(np.abs(value) + 0.5 if "moving_variance" in weight.name else value)
+    path = os.path.join(directory, "generator_savedmodel")
+    generator.save(path, save_format="tf")
+    z = rng.standard_normal((2, 16)).astype("float32")
+    out["generator"] = {"path": path, "x": z, "y": np.asarray(generator(z, training=False))}
+    module = tf.Module()
+    module.v = tf.Variable(1.0)
+    module.f = tf.function(lambda x: x * module.v, input_signature=[tf.TensorSpec([None], tf.float32)])
+    bare = os.path.join(directory, "bare_savedmodel")
+    tf.saved_model.save(module, bare)
+    out["bare"] = {"path": bare}
+    return out

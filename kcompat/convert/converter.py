@@ -24,7 +24,7 @@ from .._files import refuse_input, temporary, write_together
 from .._progress import ProgressBar
 from ..layers import BY_RANK, KERAS_LAYERS
 from ..layouts import torch_order
-from . import safetensors_io, tf_checkpoint
+from . import safetensors_io, saved_model, tf_checkpoint
 from .keras_files import CONFIG_LIMIT, open_model_file
 from .records import CONV_TRANSPOSE, ConversionError, with_path
 
@@ -175,8 +175,13 @@ def _temporary(path):
 
 
 def input_files(source):
-    """Every file a conversion of ``source`` reads (the model file, or a checkpoint's files)."""
+    """Every file a conversion of ``source`` reads (the model file, a checkpoint's files, a
+    SavedModel's metadata and variables)."""
     source = str(source)
+    if saved_model.is_saved_model(source):
+        return input_files(saved_model.variables_prefix(source)) + [
+            os.path.join(source, n) for n in (saved_model.METADATA, "saved_model.pb")
+            if os.path.isfile(os.path.join(source, n))]
     files = tf_checkpoint.checkpoint_files(source) if tf_checkpoint.is_checkpoint(source) else []
     return files + ([source] if os.path.isfile(source) else [])
 
@@ -197,7 +202,10 @@ def convert(source, output, *, config=None, format=None, force=False, progress_s
     """
     fmt = _output_format(output, format)
     targets = [output, config_path(output)]
-    inputs = input_files(source) + ([str(config)] if config is not None and os.path.isfile(str(config)) else [])
+    inputs = input_files(source) + ([str(config)] if config is not None and os.path.isfile(str(config)) else []) \
+        + (input_files(config) if config is not None and saved_model.is_saved_model(config) else [])
+    if config is None and saved_model.is_saved_model(source):  # its Keras config, and its variables
+        config, source = source, saved_model.variables_prefix(source)
     for target in targets:
         if os.path.isdir(target):
             raise ConversionError(f"{target}: cannot write: is a directory")
@@ -251,7 +259,7 @@ def _config_document(config):
         return None
     from ..models.loading import read_config
 
-    if not os.path.isfile(str(config)):
+    if not os.path.isfile(str(config)) and not saved_model.is_saved_model(config):
         raise ConversionError(f"--config: {config}: no such file")
     try:
         return read_config(str(config), weights=...)  # the config alone: SOURCE holds the weights

@@ -32,7 +32,7 @@ import numpy as np
 from .crc32c import crc32c, mask, unmask
 from .records import ConversionError, Layer, ModelFile, Tensor
 
-__all__ = ["checkpoint_files", "is_checkpoint", "open_checkpoint", "read_index"]
+__all__ = ["checkpoint_files", "is_checkpoint", "open_checkpoint", "proto_fields", "read_index"]
 
 _OBJECT = np.dtype(object)  # the dtype of entries that are not arrays (skipped)
 _TABLE_MAGIC = 0xDB4775248B80FB57
@@ -43,6 +43,9 @@ _STRING, _INTEGERS = 7, (3, 9)
 _GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _TF1_COUNTER = re.compile(r"(^|/)(beta[12]_power(_\d+)?|global_step)$")
 _COUNTER_NAMES = ("iter", "_iterations", "iterations")  # an optimizer's step counter, by TF and Keras
+# A tf.keras model's lists of all its variables (tracked beside its layers in a SavedModel's checkpoint)
+_AGGREGATES = {"variables", "trainable_variables", "non_trainable_variables", "_variables", "weights",
+               "trainable_weights", "non_trainable_weights", "keras_api"}
 
 
 def _prefix(path):
@@ -107,7 +110,7 @@ def _varint(buf, pos):
         shift += 7
 
 
-def _fields(buf):
+def proto_fields(buf):
     """``(field_number, value)`` of a protobuf message: ints for varint/fixed, bytes for length-delimited."""
     pos = 0
     while pos < len(buf):
@@ -159,11 +162,11 @@ _ENTRY_WIRE = {1: int, 2: bytes, 3: int, 4: int, 5: int, 6: int}
 def _shape(proto):
     """The dims of a ``TensorShapeProto`` (unknown or negative sizes are a corrupt entry)."""
     dims = []
-    for number, dim in _fields(proto):
+    for number, dim in proto_fields(proto):
         if number == 2:
             if not isinstance(dim, bytes):
                 raise ValueError("a shape dimension of the wrong wire type")
-            size = dict(_fields(dim)).get(1, 0)
+            size = dict(proto_fields(dim)).get(1, 0)
             if not isinstance(size, int) or size >= 1 << 63:
                 raise ValueError("a shape dimension that is not a size")
             dims.append(size)
@@ -186,7 +189,7 @@ def read_index(prefix):
         offset, p = _varint(handle, 0)
         size, _ = _varint(handle, p)
         for key, value in _block_entries(_block(data, offset, size)):
-            fields = list(_fields(value))
+            fields = list(proto_fields(value))
             if key == b"":
                 header = dict(fields)
                 if not isinstance(header.get(1, 1), int):
@@ -268,20 +271,20 @@ def _string_scalar(data_path, entry, name):
 def _object_graph(blob):
     """The nodes of a ``TrackableObjectGraph``: ``(children [(id, name)], checkpoint keys, slot ids)``."""
     nodes = []
-    for number, node in _fields(blob):
+    for number, node in proto_fields(blob):
         if number != 1:
             continue
         children, keys, slots = [], [], []
-        for field, value in _fields(node):
+        for field, value in proto_fields(node):
             if field in (1, 2, 3) and not isinstance(value, bytes):
                 raise ValueError("a node field of the wrong wire type")
             if field == 1:
-                ref = dict(_fields(value))
+                ref = dict(proto_fields(value))
                 children.append((ref.get(1, 0), ref.get(2, b"").decode()))
             elif field == 2:
-                keys.append(dict(_fields(value)).get(3, b"").decode())
+                keys.append(dict(proto_fields(value)).get(3, b"").decode())
             elif field == 3:
-                slots.append(dict(_fields(value)).get(3, 0))
+                slots.append(dict(proto_fields(value)).get(3, 0))
         nodes.append((children, keys, slots))
     if any(not 0 <= i < len(nodes) for children, _, slots in nodes for i in [c for c, _ in children] + slots):
         raise ValueError("a reference to a node that does not exist")
@@ -306,16 +309,21 @@ def _graph_roles(nodes, entries):
     optimizer = [bool(slots) or any(name in _COUNTER_NAMES and integer_scalar(child) for child, name in children)
                  for children, _, slots in nodes]
 
-    def walk(enter_optimizers):
+    def walk(enter_optimizers, aggregates=True):
         paths, queue = {0: ""}, [0]
         for node in queue:
             for child, name in nodes[node][0]:
-                if child not in paths and (enter_optimizers or not optimizer[child]):
+                if child not in paths and (enter_optimizers or not optimizer[child]) and (
+                        aggregates or name not in _AGGREGATES):
                     paths[child] = f"{paths[node]}/{name}" if paths[node] else name
                     queue.append(child)
         return paths
 
-    model, everywhere = walk(False), walk(True)
+    # A variable's path through its layer, where one leads to it (a SavedModel's root also lists
+    # every variable in `variables`, a shorter path): the aggregate lists only for what else is unreached.
+    model, everywhere = walk(False, aggregates=False), walk(True)
+    for node, path in walk(False).items():
+        model.setdefault(node, path)
     for node in everywhere:
         trained = dict((name, child) for child, name in nodes[node][0]).get("_trainable_variables")
         if optimizer[node] and trained is not None:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .._cli import one_line
+from ..convert import saved_model
 from ..convert.keras_files import open_model_file
 from ..convert.records import ConversionError
 from ..layers import layer_class
@@ -384,6 +385,11 @@ def read_config(path, weights=None):
     """The model config in ``path`` (what :func:`load_model` reads). A JSON config holds no
     weights: one without ``weights`` is refused, unless ``weights`` is ``...`` (the config alone)."""
     path = str(path)
+    if saved_model.is_saved_model(path):
+        try:
+            return saved_model.read_keras_config(path)
+        except ConversionError as exc:
+            raise ValueError(str(exc)) from None
     if path.endswith(".json"):
         config = _read_json(path)
         if weights is None:
@@ -413,6 +419,8 @@ def _load(path, weights, custom_objects, strict):
     config = read_config(path, weights)
     model = _build(read_graph(path, config), custom_objects, path)
     _build_from_shapes(model, path)
+    if weights is None and saved_model.is_saved_model(path):
+        weights = saved_model.variables_prefix(path)  # the SavedModel's own variables
     try:
         return model, _load_weights(model, str(weights or path), strict, config)
     except ConversionError as exc:

@@ -95,12 +95,16 @@ def _model_file(model_or_path, directory):
 
 def _read(path):
     """The file's call graph (:mod:`kcompat.models.graph`) and the Keras generation that wrote it."""
+    from ..convert import saved_model
     from ..convert.keras_files import open_model_file
     from ..models import graph as graph_module
 
-    with open_model_file(path) as source:
-        config = source.config
-        references = {layer.reference for layer in source.layers}
+    if saved_model.is_saved_model(path):  # written by tf.keras only
+        config, references = saved_model.read_keras_config(path), {"tf_keras"}
+    else:
+        with open_model_file(path) as source:
+            config = source.config
+            references = {layer.reference for layer in source.layers}
     if config is None:
         raise ValueError(f"{path} holds weights but no model config: compare against a .keras or whole-model .h5 file")
     keras2 = "tf_keras" in references or (not references and str(config.get("keras_version", "")).startswith("2"))
