@@ -127,6 +127,13 @@ def _other_cases():
         ("UpSampling2D", {"size": (3, 2), "interpolation": "bilinear"}, (1, 5, 4, 2)),
         ("UpSampling3D", {"size": (1, 2, 3)}, (1, 2, 3, 2, 2)),
         ("Rescaling", {"scale": 1 / 127.5, "offset": -1.0}, (2, 4, 4, 3)),
+        ("Identity", {}, (2, 3, 4)), ("UnitNormalization", {}, (2, 3, 4)),
+        ("UnitNormalization", {"axis": [1, 2]}, (2, 3, 4)),
+        ("Resizing", {"height": 5, "width": 7}, (2, 4, 4, 3)),
+        ("Resizing", {"height": 3, "width": 2, "interpolation": "nearest"}, (2, 6, 5, 3)),
+        ("Resizing", {"height": 6, "width": 4, "data_format": "channels_first"}, (2, 3, 4, 5)),
+        ("CenterCrop", {"height": 2, "width": 3}, (2, 5, 6, 3)),
+        ("CenterCrop", {"height": 3, "width": 3, "data_format": "channels_first"}, (2, 3, 6, 5)),
         ("Dropout", {"rate": 0.5}, (2, 6)), ("SpatialDropout2D", {"rate": 0.3}, (2, 4, 4, 3)),
         ("GaussianNoise", {"stddev": 0.5}, (2, 6)), ("GaussianDropout", {"rate": 0.3}, (2, 6)),
     ]
@@ -147,6 +154,8 @@ def keras2_config(name, config):
         return None
     if name == "Rescaling" or name.startswith("GaussianNoise"):
         return config
+    if name in ("Resizing", "CenterCrop") and config.get("data_format", "channels_last") != "channels_last":
+        return None  # tf_keras's take channels_last images only
     if name.startswith("Conv") and config.get("groups", 1) != 1 and name == "Conv3D":
         return None
     return config

@@ -9,10 +9,10 @@ from .base import Layer, Weight, WeightlessLayer, keras2_names
 from .conv import BaseConv, Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
 from .conv_transpose import (BY_RANK, BaseConvTranspose, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
                              Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose)
-from .core import Dense, Embedding, Rescaling
+from .core import Dense, Embedding, Identity, Rescaling
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
-from .preprocessing import Normalization
+from .normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
+from .preprocessing import CenterCrop, Normalization, Resizing
 from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
                       GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalMaxPooling1D,
                       GlobalMaxPooling2D, GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D, MaxPooling1D,
@@ -42,7 +42,7 @@ def layer_class(class_name):
 
 __all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "keras2_names", "layer_class", "BY_RANK", "BaseConv",
            "BaseConvTranspose", "Normalization", "CustomScaleLayer", "LayerScale", "StochasticDepth",
-           "KerasOp", "SlicingOpLambda", "TFOpLambda",
+           "KerasOp", "SlicingOpLambda", "TFOpLambda", "CenterCrop", "Identity", "Resizing", "UnitNormalization",
            "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
            "AvgPool2D", "AvgPool3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
            "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose",

@@ -49,7 +49,8 @@ import torch
 from .. import constraints, dtype_policy, initializers, layouts, regularizers
 from ..serialization import to_snake_case
 
-__all__ = ["Layer", "Weight", "WeightlessLayer", "as_tensor", "keras2_names", "shapes_only", "unique_name"]
+__all__ = ["Layer", "Weight", "WeightlessLayer", "as_tensor", "building_keras2", "keras2_names", "shapes_only",
+           "unique_name"]
 
 _name_counters = defaultdict(itertools.count)
 _building = threading.local()  # .shapes_only: weights created inside shapes_only() hold no memory
@@ -65,6 +66,12 @@ def keras2_names():
         yield
     finally:
         _building.keras2_names = before
+
+
+def building_keras2():
+    """Whether the layer being made belongs to a Keras 2 model (inside :func:`keras2_names`):
+    where Keras 2's arithmetic differs and its config does not say so (UnitNormalization)."""
+    return getattr(_building, "keras2_names", False)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from .. import activations, layouts, regularizers
 from ..validation import standardize_int
 from .base import Layer, Weight, as_tensor, WeightlessLayer
 
-__all__ = ["Dense", "Embedding", "Rescaling"]
+__all__ = ["Dense", "Embedding", "Identity", "Rescaling"]
 
 
 def _no_lora(kwargs):
@@ -227,3 +227,13 @@ class Rescaling(WeightlessLayer):
         config = super().get_config()
         config.update({"scale": self.scale, "offset": self.offset})
         return config
+
+
+class Identity(WeightlessLayer):
+    """``keras.layers.Identity``: the input, unchanged."""
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import initializers
-from .base import Layer, Weight, as_tensor
+from .base import Layer, Weight, WeightlessLayer, as_tensor, building_keras2
 
-__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "assign_moving_average"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "assign_moving_average"]
 
 
 @torch.no_grad()
@@ -410,4 +410,48 @@ class GroupNormalization(_Normalization):
         config.update({k: affine[k] for k in ("epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
                                               "beta_regularizer", "gamma_regularizer", "beta_constraint",
                                               "gamma_constraint")})
+        return config
+
+
+class UnitNormalization(WeightlessLayer):
+    """``keras.layers.UnitNormalization``: ``x`` over its L2 norm on ``axis``. Keras 3 computes
+    ``x * min(rsqrt(sum(x**2)), 1e12)``; Keras 2 (``tf.linalg.l2_normalize``)
+    ``x * rsqrt(max(sum(x**2), 1e-12))``: they differ where the norm is below 1e-6, and a layer
+    of a Keras 2 model keeps Keras 2's."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)) and all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
+            self.axis = list(axis)
+        elif isinstance(axis, int) and not isinstance(axis, bool):
+            self.axis = axis
+        else:
+            raise TypeError("Invalid value for `axis` argument: expected an int or a list/tuple of ints. "
+                            f"Received: axis={axis}")
+        self._keras2 = building_keras2()
+
+    def _input(self, inputs):
+        inputs = super()._input(inputs)
+        return inputs if inputs.is_floating_point() else inputs.to(self.compute_dtype)
+
+    def call(self, inputs):
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        for a in axes:
+            if a >= inputs.dim() or a < -inputs.dim():
+                raise ValueError(f"Axis {self.axis} is out of bounds for input shape {tuple(inputs.shape)}.")
+        square_sum = torch.sum(torch.square(inputs), dim=axes, keepdim=True)
+        if self._keras2:
+            return inputs * torch.rsqrt(torch.clamp_min(square_sum, 1e-12))
+        return inputs * torch.clamp_max(torch.rsqrt(square_sum), 1.0 / 1e-12)
+
+    def compute_output_shape(self, input_shape):
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        for a in axes:
+            if a >= len(input_shape) or a < -len(input_shape):
+                raise ValueError(f"Axis {self.axis} is out of bounds for input shape {tuple(input_shape)}.")
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"axis": self.axis})
         return config

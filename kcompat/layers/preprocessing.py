@@ -1,5 +1,5 @@
 """Keras's preprocessing layers that models carry inside them: ``Normalization`` (EfficientNet,
-ConvNeXt, ResNetRS put one at their input)."""
+ConvNeXt, ResNetRS put one at their input), ``Resizing``, ``CenterCrop``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import numpy as np
 import torch
 
 from ..constraints import EPSILON
-from .base import Layer, Weight, as_tensor
+from ..validation import standardize_data_format
+from .base import Layer, Weight, WeightlessLayer, as_tensor
 
-__all__ = ["Normalization"]
+__all__ = ["CenterCrop", "Normalization", "Resizing"]
 
 
 def _axes(axis):
@@ -145,3 +146,85 @@ class Normalization(Layer):
                        "mean": None if self.input_mean is None else np.array(self.input_mean).tolist(),
                        "variance": None if self.input_variance is None else np.array(self.input_variance).tolist()})
         return config
+
+
+def _size(value, name):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return value
+
+
+class _ImageSize(WeightlessLayer):
+    """Shared by Resizing and CenterCrop: a target ``height`` and ``width``, channels_last or first."""
+
+    def __init__(self, height, width, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width = _size(height, "height"), _size(width, "width")
+        self.data_format = standardize_data_format(data_format)
+
+    def _input(self, inputs):
+        inputs = super()._input(inputs)
+        if inputs.dim() not in (3, 4):
+            raise ValueError(f"{type(self).__name__} takes images of rank 3 or 4; received shape {tuple(inputs.shape)}")
+        return inputs if inputs.is_floating_point() else inputs.to(self.compute_dtype)
+
+    def _spatial(self, shape):
+        shape = tuple(shape)
+        return (-2, -1) if self.data_format == "channels_first" else (-3, -2)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        h, w = self._spatial(shape)
+        shape[h], shape[w] = self.height, self.width
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"height": self.height, "width": self.width, "data_format": self.data_format})
+        return config
+
+
+class Resizing(_ImageSize):
+    """``keras.layers.Resizing``: ``tf.image.resize`` to ``(height, width)`` (half-pixel centres,
+    no antialiasing), ``bilinear`` or ``nearest``."""
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
+                 fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
+        super().__init__(height, width, data_format=data_format, **kwargs)
+        if interpolation not in ("bilinear", "nearest"):
+            raise ValueError(f"kcompat's Resizing has interpolation 'bilinear' and 'nearest'; received "
+                             f"interpolation={interpolation!r}")
+        if crop_to_aspect_ratio or pad_to_aspect_ratio or antialias:
+            raise ValueError("kcompat's Resizing has no crop_to_aspect_ratio, pad_to_aspect_ratio or antialias")
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio, self.pad_to_aspect_ratio = False, False
+        self.fill_mode, self.fill_value, self.antialias = fill_mode, fill_value, False
+
+    def call(self, inputs):
+        from ..tf_ops import tf_op
+
+        channels_first = self.data_format == "channels_first"
+        x = inputs.movedim(-3, -1) if channels_first else inputs
+        y = tf_op("image.resize")(x, (self.height, self.width), method=self.interpolation)
+        return y.movedim(-1, -3) if channels_first else y
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"interpolation": self.interpolation, "crop_to_aspect_ratio": False,
+                       "pad_to_aspect_ratio": False, "fill_mode": self.fill_mode, "fill_value": self.fill_value,
+                       "antialias": False})
+        return config
+
+
+class CenterCrop(_ImageSize):
+    """``keras.layers.CenterCrop``: the central ``(height, width)`` window (the extra row or column,
+    where the difference is odd, off the end). An image smaller than the window is refused
+    (Keras resizes it)."""
+
+    def call(self, inputs):
+        h, w = self._spatial(inputs.shape)
+        dh, dw = inputs.shape[h] - self.height, inputs.shape[w] - self.width
+        if dh < 0 or dw < 0:
+            raise ValueError(f"kcompat's CenterCrop crops only: the image {tuple(inputs.shape)} is smaller than "
+                             f"({self.height}, {self.width})")
+        return inputs.narrow(h, dh // 2, self.height).narrow(w, dw // 2, self.width)

@@ -24,7 +24,7 @@ __all__ = ["check_case", "check_layer", "random_weights", "NCHW_ON_CPU_REFUSED",
 
 # TF's CPU kernels take NHWC only for these
 NCHW_ON_CPU_REFUSED = ("Conv", "DepthwiseConv", "SeparableConv", "MaxPooling", "AveragePooling")
-TF_COMPUTES_IN_FLOAT32 = ("MaxPooling3D", "AveragePooling3D", "UpSampling2D")  # no float64 kernel / resize
+TF_COMPUTES_IN_FLOAT32 = ("MaxPooling3D", "AveragePooling3D", "UpSampling2D", "Resizing")  # no float64 kernel / resize
 TOLERANCES = {"float32": 1e-5, "float64": 1e-12}
 
 
