@@ -670,3 +670,25 @@ def save_saved_models(directory):
     tf.saved_model.save(module, bare)
     out["bare"] = {"path": bare}
     return out
+
+
+def save_attention_model(reference, directory):
+    """A transformer block as TransUNet and ViT-style models write one: self-attention with a causal
+    mask, cross-attention with its own value and output sizes, LayerNormalization, Dense; saved as
+    each Keras saves it (``.keras``; Keras 2's ``.h5``)."""
+    mod = keras_module(reference)
+    L = mod.layers
+    x = mod.Input((5, 6), name="tokens")
+    c = mod.Input((3, 6), name="context")
+    a = L.MultiHeadAttention(num_heads=2, key_dim=4, name="self_attention")(x, x, use_causal_mask=True)
+    h = L.LayerNormalization(name="norm")(L.Add(name="residual")([x, a]))
+    b = L.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=3, output_shape=7, name="cross")(h, c)
+    model = mod.Model([x, c], L.Dense(4, name="head")(b), name="block")
+    rng = np.random.default_rng(12)
+    for weight in model.weights:
+        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.4)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "block.keras" if reference == "keras" else "block.h5")
+    model.save(path)
+    xs = [rng.standard_normal((2, 5, 6)).astype("float32"), rng.standard_normal((2, 3, 6)).astype("float32")]
+    return {"path": path, "x": xs, "y": np.asarray(model(xs, training=False))}

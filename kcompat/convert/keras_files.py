@@ -29,6 +29,9 @@ from .records import CONV_TRANSPOSE, ConversionError, Layer, ModelFile, Tensor, 
 __all__ = ["CONV_TRANSPOSE", "ConversionError", "Layer", "ModelFile", "Tensor", "open_model_file"]
 
 CONTAINERS = {"Functional", "Sequential", "Model"}
+# Layers whose weights Keras 3 keeps in their own sublayers' groups, in Keras's weight order
+# (Keras 3 names a sublayer's group by its attribute, with or without the underscore: both are read)
+_SUBOBJECTS = {"MultiHeadAttention": ("query_dense", "key_dense", "value_dense", "output_dense")}
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -255,10 +258,12 @@ def _v3_weights(path, handle, config, kind, names=None):
                 walk(sub, f"{prefix}layers/{key}/", [c for c, _ in _model_layers(layer_config)]
                      if layer_config is not None else None, sub_dotted)
                 continue
-            if "vars" not in sub or not len(sub["vars"]):
+            parts = [("", sub)] + [(f"{name}/", sub[name]) for part in _SUBOBJECTS.get(class_name, ())
+                                   for name in (part, f"_{part}") if name in sub][:len(_SUBOBJECTS.get(class_name, ())) + 1]
+            tensors = [_dataset_tensor(group["vars"][k], f"{prefix}layers/{key}/{part}vars/{k}")
+                       for part, group in parts if "vars" in group for k in sorted(group["vars"], key=int)]
+            if not tensors:
                 continue
-            tensors = [_dataset_tensor(sub["vars"][k], f"{prefix}layers/{key}/vars/{k}")
-                       for k in sorted(sub["vars"], key=int)]
             layer = Layer(sub_dotted, class_name, (layer_config or {}).get("config"), reference, tensors)
             if layer.converted:
                 use_bias = (layer.config or {}).get("use_bias", len(tensors) > 1)

@@ -1,9 +1,10 @@
 """Layer classes, one module per family, on one Keras layer base (:mod:`kcompat.layers.base`)."""
 
-from . import (activation, applications, conv, core, merging, normalization, ops, pooling, preprocessing,
-               regularization, reshaping, separable)
+from . import (activation, applications, attention, conv, core, merging, normalization, ops, pooling,
+               preprocessing, regularization, reshaping, separable)
 from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .applications import CustomScaleLayer, LayerScale, StochasticDepth
+from .attention import MultiHeadAttention
 from .ops import KerasOp, SlicingOpLambda, TFOpLambda
 from .base import Layer, Weight, WeightlessLayer, keras2_names
 from .conv import BaseConv, Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
@@ -24,8 +25,8 @@ from .reshaping import (Cropping1D, Cropping2D, Cropping3D, Flatten, Permute, Re
                         UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 
 # Every Keras layer class kcompat provides, by Keras's class name (the converter and load_model read it).
-KERAS_LAYERS = {name: cls for module in (activation, applications, conv, core, merging, normalization, ops, pooling,
-                                         preprocessing, regularization, reshaping, separable)
+KERAS_LAYERS = {name: cls for module in (activation, applications, attention, conv, core, merging, normalization, ops,
+                                         pooling, preprocessing, regularization, reshaping, separable)
                 for name, cls in ((n, getattr(module, n)) for n in module.__all__) if isinstance(cls, type)}
 KERAS_LAYERS.update({cls.__name__: cls for cls in BY_RANK.values()})
 KERAS_LAYERS.update({"Convolution1DTranspose": Conv1DTranspose, "Convolution2DTranspose": Conv2DTranspose,
@@ -43,6 +44,7 @@ def layer_class(class_name):
 __all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "keras2_names", "layer_class", "BY_RANK", "BaseConv",
            "BaseConvTranspose", "Normalization", "CustomScaleLayer", "LayerScale", "StochasticDepth",
            "KerasOp", "SlicingOpLambda", "TFOpLambda", "CenterCrop", "Identity", "Resizing", "UnitNormalization",
+           "MultiHeadAttention",
            "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
            "AvgPool2D", "AvgPool3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
            "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose",

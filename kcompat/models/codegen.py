@@ -28,7 +28,7 @@ from .._files import refuse_input, write_together
 from ..convert import safetensors_io
 from ..layers import keras2_names, layer_class
 from . import names
-from .graph import OP_LAYERS, TensorRef, call_training
+from .graph import TensorRef, call_training
 from .loading import load_model
 
 __all__ = ["TEMPLATE_NODES", "check_source", "literal", "port", "port_source"]
@@ -371,9 +371,10 @@ def _forward_lines(graph, args, taken):
         else:
             target = _identifier(spec.name if node == 0 else f"{spec.name}_{node}", taken)
         inputs = call.inputs
-        unpacked = (spec.graph is not None or spec.class_name == "KerasOp") and isinstance(inputs, list)
+        cls = layer_class(spec.class_name) if spec.graph is None else None
+        unpacked = (spec.graph is not None or getattr(cls, "unpacks_arguments", False)) and isinstance(inputs, list)
         argument = ", ".join(_render(v, values) for v in inputs) if unpacked else _render(inputs, values)
-        if spec.class_name in OP_LAYERS:  # an op node: the call's own arguments, as the node saved them
+        if getattr(cls, "takes_call_arguments", False):  # an op node: the call's own arguments, as saved
             extra = "".join(f", {_keyword(k)}={_render(v, values)}" for k, v in call.kwargs.items() if k != "name")
         else:
             mode = call_training(graph, call)

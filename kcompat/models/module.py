@@ -8,7 +8,16 @@ import torch
 
 from .graph import TensorRef, call_arguments, call_training, resolve
 
-__all__ = ["KerasModel"]
+__all__ = ["KerasModel", "invoke"]
+
+
+def invoke(layer, inputs, arguments):
+    """Call a layer that takes a call's own arguments: ``layer(*inputs, **arguments)`` where it takes
+    its inputs as positional arguments (a Keras 3 node's ``args``: an operation, attention's query
+    and value), else ``layer(inputs, **arguments)``."""
+    if getattr(layer, "unpacks_arguments", False) and isinstance(inputs, list):
+        return layer(*inputs, **arguments)
+    return layer(inputs, **arguments)
 
 
 def _unknown(structure):
@@ -65,8 +74,7 @@ def _meta_output(layer, shape, arguments, shapes):
         with torch.no_grad():
             inputs = _meta(shape)  # constants among them stay as they are
             arguments = {k: _meta(v, shapes) for k, v in arguments.items() if k != "name"}
-            out = layer(*inputs, **arguments) if getattr(layer, "unpacks_arguments", False) else \
-                layer(inputs, **arguments)
+            out = invoke(layer, inputs, arguments)
     except Exception:  # noqa: BLE001 - an op that needs its values (a shape read from a tensor): unknown
         return None
     if not isinstance(out, torch.Tensor):
@@ -143,10 +151,7 @@ class KerasModel(torch.nn.Module):
         call = spec.calls[node]
         layer = self._modules[spec.attr]
         if getattr(layer, "takes_call_arguments", False):  # an op node: the call's own arguments
-            inputs = resolve(call.inputs, values)
-            if getattr(layer, "unpacks_arguments", False):
-                return layer(*inputs, **call_arguments(call, values))
-            return layer(inputs, **call_arguments(call, values))
+            return invoke(layer, resolve(call.inputs, values), call_arguments(call, values))
         training = call_training(self.graph, call)
         extra = {} if training is None else {"training": training}
         return layer(resolve(call.inputs, values), **extra)

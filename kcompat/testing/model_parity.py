@@ -216,6 +216,7 @@ def _term_scales(layer, inputs, upstream, extra):
 def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, rows):
     """One row per layer call of ``graph`` (run by ``module``), each layer on TensorFlow's activations."""
     from ..models.graph import TensorRef, call_arguments, call_training, refs, resolve
+    from ..models.module import invoke
 
     values = {ref: x for ref, x in zip(graph.inputs, xs)}
     for record in trace["calls"]:
@@ -241,15 +242,16 @@ def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype,
                 sub.train(mode)
             rows.append((label, replace(inner, config=template.config, input_shape=shape)))
             continue
-        inputs = resolve(call.inputs, {r: torch.tensor(values[r], requires_grad=grads) for r in refs(call.inputs)})
+        tensors = {r: torch.tensor(values[r], requires_grad=grads) for r in refs([call.inputs, call.kwargs])}
+        inputs = resolve(call.inputs, tensors)  # one tensor per reference: attention's value=x is its query
         flat_inputs = [t for t in _flat(inputs) if isinstance(t, torch.Tensor)]  # an op's constants aside
         training = call_training(graph, call)
         extra = {} if training is None else {"training": training}
         if getattr(sub, "takes_call_arguments", False):  # an op node: its own arguments, TF's tensors among them
-            extra = call_arguments(call, {r: torch.tensor(values[r]) for r in refs(call.kwargs)})
+            extra = call_arguments(call, tensors)
         differences = []
         try:
-            y = sub(*inputs, **extra) if getattr(sub, "unpacks_arguments", False) else sub(inputs, **extra)
+            y = invoke(sub, inputs, extra)
         except (ValueError, TypeError, RuntimeError) as exc:
             rows.append((label, replace(template, status="refuses", message=f"kcompat: {short_error(exc)}")))
             continue

@@ -1,0 +1,160 @@
+"""``keras.layers.MultiHeadAttention`` on sequences ``(batch, steps, features)``: Keras's four
+projections (``query``/``key``/``value`` kernels ``(features, num_heads, key_dim)``, the output's
+``(num_heads, value_dim, output_dim)``, kept in Keras's layout), scores ``softmax(q k / sqrt(key_dim))``
+over the key steps (masked positions at -1e9), dropout on them in training, as Keras computes them."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+from .base import Layer, Weight, as_tensor
+
+__all__ = ["MultiHeadAttention"]
+
+_PROJECTIONS = ("query", "key", "value", "output")
+
+
+class MultiHeadAttention(Layer):
+    """Keras's multi-head attention, called as Keras calls it: ``layer(query, value, key=None,
+    attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False)``."""
+
+    WEIGHTS = tuple(Weight(f"{p}_{w}", f"{p}_{w}") for p in _PROJECTIONS for w in ("kernel", "bias"))
+    takes_call_arguments = True  # a node's keyword arguments (Keras 2's value=, attention_mask=) reach the call
+    unpacks_arguments = True  # a Keras 3 node's args are (query, value[, key])
+
+    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
+                 attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, seed=None, use_gate=False, sliding_window=None, flash_attention=None,
+                 query_shape=None, key_shape=None, value_shape=None, softmax_robust_masking=False, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if softmax_robust_masking:
+            raise ValueError("kcompat's MultiHeadAttention has no softmax_robust_masking")
+        for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        if use_gate or sliding_window is not None:
+            raise ValueError("kcompat's MultiHeadAttention has no use_gate and no sliding_window")
+        axes = None if attention_axes is None else list(attention_axes) if isinstance(
+            attention_axes, (list, tuple)) else [attention_axes]
+        if axes not in (None, [1], [-2]):
+            raise ValueError(f"kcompat's MultiHeadAttention attends over the steps axis of (batch, steps, features) "
+                             f"inputs; received attention_axes={attention_axes!r}")
+        if not 0 <= dropout <= 1:
+            raise ValueError(f"`dropout` must be in [0, 1]. Received: dropout={dropout!r}")
+        self.num_heads, self.key_dim = int(num_heads), int(key_dim)
+        self.value_dim = int(value_dim) if value_dim else self.key_dim
+        self.dropout, self.use_bias, self.seed = float(dropout), bool(use_bias), seed
+        self.output_shape_arg = output_shape
+        self.attention_axes = axes
+        self._weight_arguments(kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                               kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                               kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        self._build_shapes = (query_shape, value_shape, key_shape)  # Keras 2's config keeps them
+
+    def _build_at_init(self):
+        super()._build_at_init()
+        query, value, key = self._build_shapes
+        if query is not None and not self.built:
+            self.build(tuple(query), None if value is None else tuple(value), None if key is None else tuple(key))
+
+    def weight_names(self):
+        return [f"{p}_{w}" for p in _PROJECTIONS for w in (("kernel", "bias") if self.use_bias else ("kernel",))]
+
+    def _output_dim(self, query_dim):
+        shape = self.output_shape_arg
+        if shape is None:
+            return query_dim
+        shape = list(shape) if isinstance(shape, (list, tuple)) else [shape]
+        if len(shape) != 1:
+            raise ValueError(f"kcompat's MultiHeadAttention takes a one-axis output_shape; received {shape}")
+        return int(shape[0])
+
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        if self.built:
+            return
+        value_shape = query_shape if value_shape is None else value_shape
+        key_shape = value_shape if key_shape is None else key_shape
+        dims = {"query": query_shape[-1], "key": key_shape[-1], "value": value_shape[-1]}
+        for name, dim in dims.items():
+            if dim is None:
+                raise ValueError(f"MultiHeadAttention: the {name}'s last axis must be known; received {dim}")
+        self._build_weights(int(dims["query"]), int(dims["key"]), int(dims["value"]))
+
+    def _build_weights(self, query_dim, key_dim, value_dim):
+        for name, dim, size in (("query", query_dim, self.key_dim), ("key", key_dim, self.key_dim),
+                                ("value", value_dim, self.value_dim)):
+            self.add_weight(f"{name}_kernel", (dim, self.num_heads, size), self.kernel_initializer,
+                            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+            if self.use_bias:
+                self.add_weight(f"{name}_bias", (self.num_heads, size), self.bias_initializer,
+                                regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        out = self._output_dim(query_dim)
+        self.add_weight("output_kernel", (self.num_heads, self.value_dim, out), self.kernel_initializer,
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        if self.use_bias:
+            self.add_weight("output_bias", (out,), self.bias_initializer, regularizer=self.bias_regularizer,
+                            constraint=self.bias_constraint)
+
+    def _build_from_weights(self, shapes):
+        q, k, v = (shapes.get(f"{n}_kernel") for n in ("query", "key", "value"))
+        if all(s is not None and len(s) == 3 for s in (q, k, v)):
+            self._build_weights(q[0], k[0], v[0])
+
+    def _project(self, x, name):
+        kernel = self.keras_weight(f"{name}_kernel")
+        x, kernel = self._in_compute_dtype(x, kernel)
+        y = torch.einsum("abc,cde->abde", x, kernel)
+        return y + self.keras_weight(f"{name}_bias").to(y.dtype) if self.use_bias else y
+
+    def forward(self, query, value=None, key=None, attention_mask=None, return_attention_scores=False,
+                training=None, use_causal_mask=False, **unused):
+        query = as_tensor(query)
+        value = query if value is None else as_tensor(value)
+        key = value if key is None else as_tensor(key)
+        if query.dim() != 3 or value.dim() != 3 or key.dim() != 3:
+            raise ValueError("kcompat's MultiHeadAttention takes (batch, steps, features) query, key and value; "
+                             f"received {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+        if not self.built:
+            self.build(tuple(query.shape), tuple(value.shape), tuple(key.shape))
+        q = self._project(query, "query") * (1.0 / math.sqrt(float(self.key_dim)))
+        k, v = self._project(key, "key"), self._project(value, "value")
+        scores = torch.einsum("aecd,abcd->acbe", k, q)  # (batch, heads, query steps, key steps)
+        mask = None if attention_mask is None else as_tensor(attention_mask).to(torch.bool)
+        if use_causal_mask:
+            causal = torch.ones(q.shape[1], k.shape[1], dtype=torch.bool, device=q.device).tril()
+            mask = causal if mask is None else mask & causal
+        if mask is not None:
+            while mask.dim() < 4:
+                mask = mask.unsqueeze(-3)  # a head axis
+            scores = scores + (~mask).to(scores.dtype) * -1e9  # Keras's Softmax with a mask
+        probabilities = torch.softmax(scores, dim=-1)
+        if self.dropout and self._is_training(training):
+            keep = 1.0 - self.dropout
+            probabilities = probabilities * (torch.rand_like(probabilities) < keep).to(probabilities.dtype) / keep
+        attended = torch.einsum("acbe,aecd->abcd", probabilities, v)
+        kernel = self.keras_weight("output_kernel").to(attended.dtype)
+        output = torch.einsum("abcd,cde->abe", attended, kernel)
+        if self.use_bias:
+            output = output + self.keras_weight("output_bias").to(output.dtype)
+        if self._activity_losses or self.activity_regularizer is not None:
+            self._add_activity_loss(output)
+        return (output, probabilities) if return_attention_scores else output
+
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        query_shape = tuple(query_shape)
+        if isinstance(query_shape[0], (list, tuple)):  # called on [query, value]
+            query_shape = tuple(query_shape[0])
+        return (*query_shape[:-1], self._output_dim(query_shape[-1]))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_heads": self.num_heads, "key_dim": self.key_dim, "value_dim": self.value_dim,
+                       "dropout": self.dropout, "use_bias": self.use_bias, "output_shape": self.output_shape_arg,
+                       "attention_axes": self.attention_axes, "seed": self.seed,
+                       **self._weight_config("kernel_initializer", "bias_initializer", "kernel_regularizer",
+                                             "bias_regularizer", "kernel_constraint", "bias_constraint")})
+        return config

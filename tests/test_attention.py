@@ -1,0 +1,34 @@
+"""``MultiHeadAttention`` in saved models (a transformer block: causal self-attention, cross-
+attention with its own value and output sizes), Keras 3 and Keras 2: loaded equal to TensorFlow,
+ported, and whole-model parity layer by layer (gradients included)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import kcompat
+from kcompat.testing import assert_model_parity
+from kcompat.testing.tolerance import assert_close
+
+import tf_fixtures
+from ported import import_file
+
+
+@pytest.fixture(scope="module", params=["keras", "tf_keras"])
+def block(request, oracle, tmp_path_factory):
+    return oracle.run(tf_fixtures.save_attention_model, reference=request.param,
+                      directory=str(tmp_path_factory.mktemp(f"attention-{request.param}")))
+
+
+def test_attention_loads_ports_and_matches_tensorflow(block, tmp_path):
+    xs = [torch.tensor(a) for a in block["x"]]
+    loaded = kcompat.load_model(block["path"]).eval()
+    assert_close(loaded(*xs).detach().numpy(), block["y"], "float32")
+    out = tmp_path / "block.py"
+    kcompat.models.port(block["path"], out)
+    assert_close(import_file(out).load()(*xs).detach().numpy(), block["y"], "float32")
+
+
+def test_attention_whole_model_parity(block):
+    assert_model_parity(kcompat.load_model(block["path"]), block["path"], inputs=block["x"])
