@@ -218,3 +218,46 @@ def test_keras2_names_with_slashes(oracle, tmp_path):
         assert "self.conv1_conv = kcompat.Conv2D(4, 3, padding='same', in_channels=3, name='conv1/conv')" in \
             out.read_text()
         _same_module(import_file(out).load(), loaded, [torch.tensor(saved["x"])])
+
+
+MY_LAYERS = '''"""The user's torch versions of their own Keras layers."""
+import torch
+import torch.nn.functional as F
+
+
+class ReflectionPadding2D(torch.nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.padding = tuple(config["padding"])
+
+    def forward(self, x):  # channels_last, as Keras
+        w, h = self.padding
+        return F.pad(x.permute(0, 3, 1, 2), (w, w, h, h), mode="reflect").permute(0, 2, 3, 1)
+
+
+CUSTOM_OBJECTS = {"ReflectionPadding2D": ReflectionPadding2D}
+'''
+
+
+def test_a_users_own_layer_ports_in_one_command(oracle, tmp_path, capsys):
+    """CycleGAN's ReflectionPadding2D from the user's module of factories (--custom-objects): the
+    port imports it, constructs it from its config literal, and equals TensorFlow."""
+    saved = oracle.run(tf_fixtures.save_cyclegan_style, directory=str(tmp_path / "m"))
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "my_layers.py").write_text(MY_LAYERS)
+    out = work / "cyclegan.py"
+    assert cli.main([saved["path"], str(out)]) == 1
+    assert "ReflectionPadding2D x1 ('pad')" in capsys.readouterr().err
+    assert cli.main([saved["path"], str(out), "--custom-objects", str(work / "my_layers.py"), "--quiet"]) == 0
+    source = out.read_text()
+    assert "import my_layers" in source and "my_layers.CUSTOM_OBJECTS['ReflectionPadding2D']" in source
+    sys.path.insert(0, str(work))
+    try:
+        generated = import_file(out).load()
+    finally:
+        sys.path.remove(str(work))
+        sys.modules.pop("my_layers", None)
+    assert_close(generated(torch.tensor(saved["x"])).detach().numpy(), saved["y"], "float32")
+    assert cli.main([saved["path"], str(work / "my_layers.py"), "--custom-objects", str(work / "my_layers.py")]) == 1
+    assert "is an input of this kcompat-port run" in capsys.readouterr().err

@@ -692,3 +692,34 @@ def save_attention_model(reference, directory):
     model.save(path)
     xs = [rng.standard_normal((2, 5, 6)).astype("float32"), rng.standard_normal((2, 3, 6)).astype("float32")]
     return {"path": path, "x": xs, "y": np.asarray(model(xs, training=False))}
+
+
+def save_cyclegan_style(directory):
+    """A CycleGAN-style generator with the user's own ``ReflectionPadding2D`` (keras-io's), as its
+    users save it (Keras 3, registered); its output on a batch."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="user")
+    class ReflectionPadding2D(keras.layers.Layer):
+        def __init__(self, padding=(1, 1), **kwargs):
+            self.padding = tuple(padding)
+            super().__init__(**kwargs)
+
+        def call(self, x):
+            w, h = self.padding
+            return keras.ops.pad(x, [[0, 0], [h, h], [w, w], [0, 0]], mode="reflect")
+
+        def get_config(self):
+            return dict(super().get_config(), padding=self.padding)
+
+    L = keras.layers
+    x = keras.Input((8, 8, 3))
+    y = ReflectionPadding2D((3, 3), name="pad")(x)
+    y = L.Conv2D(4, 7, name="c7s1")(y)
+    y = L.Conv2DTranspose(3, 3, strides=2, padding="same", name="up")(L.ReLU(name="relu")(y))
+    model = keras.Model(x, y, name="cyclegan")
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "cyclegan.keras")
+    model.save(path)
+    sample = np.random.default_rng(13).standard_normal((2, 8, 8, 3)).astype("float32")
+    return {"path": path, "x": sample, "y": np.asarray(model(sample))}

@@ -18,13 +18,18 @@ def main(argv=None):
     parser.add_argument("output", help="the Python file to write (OUT.py; the weights go to OUT.safetensors)")
     parser.add_argument("--weights", help="the weights, where SOURCE is a config (.weights.h5, .h5, or a TF2 "
                                           "object checkpoint prefix)")
+    parser.add_argument("--custom-objects", metavar="MODULE.py",
+                        help="your module of factories for layers kcompat does not have: it defines CUSTOM_OBJECTS = "
+                             "{Keras class name: factory(config) returning a torch.nn.Module}; the generated file "
+                             "imports it by name")
     parser.add_argument("--force", action="store_true", help="overwrite OUT.py and OUT.safetensors")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     args = parser.parse_args(argv)
     from .._cli import run
     from .codegen import port
 
-    code, result = run("kcompat-port", lambda: port(args.source, args.output, weights=args.weights, force=args.force))
+    code, result = run("kcompat-port", lambda: port(args.source, args.output, weights=args.weights, force=args.force,
+                                                    custom_objects=args.custom_objects))
     if code:
         return code
     name, weights, tensors = result

@@ -31,7 +31,7 @@ from . import names
 from .graph import TensorRef, call_training
 from .loading import load_model
 
-__all__ = ["TEMPLATE_NODES", "check_source", "literal", "port", "port_source"]
+__all__ = ["TEMPLATE_NODES", "CustomObjects", "check_source", "literal", "port", "port_source"]
 
 _SERIALIZED = {"keras.initializers": "initializers", "keras.regularizers": "regularizers",
                "keras.constraints": "constraints"}
@@ -299,10 +299,11 @@ def _render(structure, values):
 class _Writer:
     """Collects the generated classes, nested models first."""
 
-    def __init__(self):
+    def __init__(self, custom=None):
         self.classes = []  # source of each class, nested models' first
-        self.class_names = set()
+        self.class_names = set(_RESERVED if custom is None else {*_RESERVED, custom.name})
         self.by_graph = {}
+        self.custom = custom
 
     def graph_class(self, model, modes):
         """The class name for ``model`` (a :class:`~.module.KerasModel`); ``modes``: whether a
@@ -323,6 +324,10 @@ class _Writer:
             if spec.graph is not None:
                 called_with_mode = any(call_training(graph, c) is not None for c in spec.calls)
                 inits.append(f"{indent}self.{spec.attr} = {self.graph_class(sub, called_with_mode)}()")
+            elif self.custom is not None and spec.class_name in self.custom.objects:  # the user's factory
+                inits += _wrapped(f"{indent}self.{spec.attr} = ",
+                                  f"{self.custom.name}.CUSTOM_OBJECTS[{literal(spec.class_name)}]",
+                                  [literal(dict(spec.config))])
             else:
                 inits += _wrapped(f"{indent}self.{spec.attr} = ", *_constructor(spec, sub))
         if slashes:  # tf.keras's names: '/' allowed, as Keras 2 allowed it
@@ -387,11 +392,36 @@ def _forward_lines(graph, args, taken):
     return lines
 
 
-def port_source(model, source_name, weights_name):
+class CustomObjects:
+    """The user's module of factories for layers kcompat does not have: a Python file that defines
+    ``CUSTOM_OBJECTS = {Keras class name: factory(config) -> torch.nn.Module}``. The generated
+    source imports it by its name (keep it beside the generated file, or on the path)."""
+
+    def __init__(self, path):
+        import importlib.util
+
+        path = os.fspath(path)
+        name = os.path.basename(path)[:-3] if path.endswith(".py") else ""
+        if not names.is_plain(name) or name in _RESERVED:
+            raise ValueError(f"--custom-objects: {path!r} must be a .py file whose name is a module name "
+                             "(letters, digits and underscores, not starting with a digit)")
+        if not os.path.isfile(path):
+            raise ValueError(f"--custom-objects: {path}: no such file")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # the user's own code, as importing the generated file will run it
+        objects = getattr(module, "CUSTOM_OBJECTS", None)
+        if not isinstance(objects, dict) or not all(isinstance(k, str) and callable(v) for k, v in objects.items()):
+            raise ValueError(f"--custom-objects: {path} must define CUSTOM_OBJECTS = {{Keras class name: "
+                             "factory(config) returning a torch.nn.Module}")
+        self.name, self.objects, self.path = name, dict(objects), path
+
+
+def port_source(model, source_name, weights_name, custom=None):
     """The generated source of ``model`` (a :class:`~.module.KerasModel`). Every string of the
     model file is written as a literal (:func:`literal`), every name as a checked identifier;
     the result is checked by :func:`check_source` before it is returned."""
-    writer = _Writer()
+    writer = _Writer(custom)
     with keras2_names() if model.graph.keras2 else contextlib.nullcontext():
         top = writer.graph_class(model, False)
     head = ['"""A Keras model as PyTorch (the Keras file: ``SOURCE``; the model: ``keras_name`` of the class).',
@@ -408,6 +438,7 @@ def port_source(model, source_name, weights_name):
             "import torch",
             "",
             "import kcompat",
+            *(["", f"import {custom.name}  # your layers' factories (CUSTOM_OBJECTS)"] if custom is not None else []),
             "",
             f"SOURCE = {literal(str(source_name))}",
             f"WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), {literal(str(weights_name))})"]
@@ -418,7 +449,7 @@ def port_source(model, source_name, weights_name):
             "    model.load_state_dict(kcompat.convert.load_file(weights))",
             "    return model.eval()"]
     source = "\n\n\n".join(["\n".join(head), *writer.classes, "\n".join(tail)]) + "\n"
-    check_source(source)
+    check_source(source, {custom.name} if custom is not None else ())
     return source
 
 
@@ -431,14 +462,15 @@ _TEMPLATE_GLOBALS = frozenset({"self", "torch", "kcompat", "os", "super", "float
 _TEMPLATE_IMPORTS = frozenset({"os", "torch", "kcompat"})
 
 
-def check_source(source):
+def check_source(source, user_modules=()):
     """Refuse generated ``source`` that is not the template's code: another node kind, an import
     other than ``os``/``torch``/``kcompat``, a name the file does not define itself (nor one of the
     template's: ``self``, ``torch``, ``kcompat``, ``os``, ``super``, ``float``, ``bool``,
     ``__file__``), a special attribute (``__init__`` aside), a docstring anywhere but
     first in a module, class or function. Raises ``ValueError``."""
     tree = ast.parse(source)
-    defined = set(_TEMPLATE_GLOBALS)
+    imports = _TEMPLATE_IMPORTS | set(user_modules)
+    defined = set(_TEMPLATE_GLOBALS) | set(user_modules)
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             defined.add(node.id)
@@ -450,7 +482,7 @@ def check_source(source):
         kind = type(node).__name__
         if kind not in TEMPLATE_NODES:
             raise ValueError(f"generated source holds a {kind} node (line {getattr(node, 'lineno', '?')})")
-        if isinstance(node, ast.Import) and any(a.name not in _TEMPLATE_IMPORTS or a.asname for a in node.names):
+        if isinstance(node, ast.Import) and any(a.name not in imports or a.asname for a in node.names):
             raise ValueError(f"generated source imports {[a.name for a in node.names]}")
         if isinstance(node, ast.Name) and node.id not in defined:
             raise ValueError(f"generated source uses the name {node.id!r}, which it does not define")
@@ -474,7 +506,7 @@ def _inputs_of(path, weights):
     return [f for p in (path, weights) if p is not None for f in converter.input_files(p)]
 
 
-def port(path, output, *, weights=None, force=False):
+def port(path, output, *, weights=None, force=False, custom_objects=None):
     """Write ``output`` (a ``.py`` file) and its weights (the same name, ``.safetensors``) for the
     Keras model in ``path`` (what :func:`load_model` reads; ``weights=`` likewise). Returns
     ``(class name, weights path, tensors)``. Both files are written, or neither; an input is
@@ -487,15 +519,17 @@ def port(path, output, *, weights=None, force=False):
         raise ValueError(f"output: {os.path.basename(output)!r} cannot be imported as a Python module; name it "
                          "with ASCII letters, digits and underscores, not starting with a digit")
     weights_path = output[:-3] + ".safetensors"
-    inputs = _inputs_of(os.fspath(path), None if weights is None else os.fspath(weights))
+    custom = CustomObjects(custom_objects) if custom_objects is not None else None
+    inputs = _inputs_of(os.fspath(path), None if weights is None else os.fspath(weights)) + (
+        [custom.path] if custom is not None else [])
     for target in (output, weights_path):
         if os.path.isdir(target):
             raise ValueError(f"{target}: cannot write: is a directory")
         refuse_input(target, inputs, "kcompat-port")
         if not force and (os.path.exists(target) or os.path.islink(target)):
             raise ValueError(f"{target}: already exists (use --force to overwrite)")
-    model = _checked(path, weights)
-    source = port_source(model, os.path.basename(os.fspath(path)), os.path.basename(weights_path))
+    model = _checked(path, weights, custom)
+    source = port_source(model, os.path.basename(os.fspath(path)), os.path.basename(weights_path), custom)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "pt", "source": os.path.basename(os.fspath(path)), "writer": "kcompat-port"}
     try:
@@ -507,14 +541,15 @@ def port(path, output, *, weights=None, force=False):
     return _class_name(model.graph.name, set()), weights_path, len(state)  # the top class is named first
 
 
-def _checked(path, weights):
+def _checked(path, weights, custom=None):
     """:func:`load_model`'s module, refusing layers the generated source could not construct."""
     from .loading import read_config, read_graph, unknown_layers, unknown_message
 
     graph = read_graph(path, read_config(os.fspath(path), weights))
-    found = unknown_layers(graph)
+    objects = custom.objects if custom is not None else {}
+    found = unknown_layers(graph, objects)
     if found:
-        raise ValueError(unknown_message(path, found, "kcompat-port writes kcompat's layers only: use "
-                                         "kcompat.load_model(..., custom_objects=...) for these, or port the rest and "
-                                         "add a module of your own for them"))
-    return load_model(path, weights=weights)
+        raise ValueError(unknown_message(path, found, "kcompat-port writes kcompat's layers and yours: give a module "
+                                         "of factories for these (--custom-objects my_layers.py, which defines "
+                                         "CUSTOM_OBJECTS = {class name: factory(config)})"))
+    return load_model(path, weights=weights, custom_objects=objects)
