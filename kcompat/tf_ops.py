@@ -71,8 +71,8 @@ def tf_op(name):
     return OPS.get(name) if isinstance(name, str) else None
 
 
-def _pair(x, y):
-    from .compat.v1.ops import _pair as pair
+def pair_operands(x, y):
+    from .compat.v1.ops import pair_operands as pair
 
     return pair(x, y)
 
@@ -80,7 +80,7 @@ def _pair(x, y):
 @register("math.truediv", "truediv", "__operators__.truediv")
 def truediv(x, y, name=None):
     """``x / y``; integers divide as float64 (int32 and smaller: float64, as TF's truediv casts)."""
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     if not x.is_floating_point() and not x.is_complex():
         x, y = x.to(torch.float64), y.to(torch.float64)
     return x / y
@@ -88,13 +88,13 @@ def truediv(x, y, name=None):
 
 @register("math.floordiv", "floordiv", "__operators__.floordiv")
 def floordiv(x, y, name=None):
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return torch.div(x, y, rounding_mode="floor")
 
 
 @register("math.pow", "pow", "__operators__.pow")
 def pow(x, y, name=None):  # noqa: A001 - tf.pow
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return torch.pow(x, y)
 
 
@@ -167,19 +167,19 @@ def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antiali
 
 @register("math.greater", "greater", "__operators__.gt")
 def greater(x, y, name=None):
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return x > y
 
 
 @register("math.less", "less", "__operators__.lt")
 def less(x, y, name=None):
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return x < y
 
 
 @register("math.equal", "equal", "__operators__.eq")
 def equal(x, y, name=None):
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return x == y
 
 

@@ -11,7 +11,7 @@ import torch
 
 from .. import initializers
 from .base import Layer, Weight, WeightlessLayer, as_tensor
-from .regularization import _Noise
+from .regularization import NoiseLayer
 
 __all__ = ["CustomScaleLayer", "LayerScale", "StochasticDepth"]
 
@@ -77,7 +77,7 @@ class LayerScale(Layer):
         return config
 
 
-class StochasticDepth(_Noise):
+class StochasticDepth(NoiseLayer):
     """The identity in inference; in training each sample's residual path is dropped with
     probability ``drop_path_rate`` (``floor(keep + uniform)``) and the kept ones scaled by ``1 / keep``."""
 

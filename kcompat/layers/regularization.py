@@ -33,7 +33,7 @@ def _generator(seed, device):
     return generator
 
 
-class _Noise(WeightlessLayer):
+class NoiseLayer(WeightlessLayer):
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
@@ -55,7 +55,7 @@ class _Noise(WeightlessLayer):
         return tuple(input_shape)
 
 
-class Dropout(_Noise):
+class Dropout(NoiseLayer):
     """``keras.layers.Dropout`` (``noise_shape`` broadcasts one draw, ``None`` entries take the input's)."""
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
@@ -124,7 +124,7 @@ class SpatialDropout3D(_SpatialDropout):
     rank = 3
 
 
-class GaussianNoise(_Noise):
+class GaussianNoise(NoiseLayer):
     """``keras.layers.GaussianNoise``: ``inputs + N(0, stddev)`` in training."""
 
     def __init__(self, stddev, seed=None, **kwargs):
@@ -142,7 +142,7 @@ class GaussianNoise(_Noise):
         return config
 
 
-class GaussianDropout(_Noise):
+class GaussianDropout(NoiseLayer):
     """``keras.layers.GaussianDropout``: ``inputs * N(1, sqrt(rate / (1 - rate)))`` in training."""
 
     def __init__(self, rate, seed=None, **kwargs):

@@ -52,7 +52,7 @@ def to_ints(value):
     return [int(value)]
 
 
-def _pair(x, y):
+def pair_operands(x, y):
     """TF's binary ops: a Python number takes the tensor's dtype."""
     if isinstance(x, torch.Tensor) and not isinstance(y, torch.Tensor):
         return x, torch.as_tensor(y, dtype=x.dtype, device=x.device)
@@ -216,25 +216,25 @@ def cast(x, dtype, name=None):
 # ------------------------------------------------------------------ math
 def add(x, y, name=None):
     """``tf.add``, TensorFlow's arguments."""
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return x + y
 
 
 def subtract(x, y, name=None):
     """``tf.subtract``, TensorFlow's arguments."""
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return x - y
 
 
 def multiply(x, y, name=None):
     """``tf.multiply``, TensorFlow's arguments."""
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return x * y
 
 
 def divide(x, y, name=None):
     """``tf.divide``, TensorFlow's arguments."""
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return x / y
 
 
@@ -249,13 +249,13 @@ def add_n(inputs, name=None):
 
 def maximum(x, y, name=None):
     """``tf.maximum``: a tie's gradient goes to ``x``, as TF's ``MaximumGrad`` sends it (torch splits it)."""
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return torch.where(x >= y, x, y)
 
 
 def minimum(x, y, name=None):
     """``tf.minimum``: a tie's gradient goes to ``x``, as TF's ``MinimumGrad`` sends it."""
-    x, y = _pair(x, y)
+    x, y = pair_operands(x, y)
     return torch.where(x <= y, x, y)
 
 
