@@ -9,9 +9,9 @@ import functools
 
 import torch
 
-from .base import WeightlessLayer
+from .base import WeightlessLayer, building_keras2
 
-__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
+__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "batch_dot"]
 
 
 class _Merge(WeightlessLayer):
@@ -109,4 +109,81 @@ class Concatenate(_Merge):
     def get_config(self):
         config = super().get_config()
         config.update({"axis": self.axis})
+        return config
+
+
+def batch_dot(x, y, axes):
+    """Keras's ``batch_dot``: the dot product of each sample's ``x`` and ``y`` over ``axes``
+    (no batch axis among them), ``x``'s other axes then ``y``'s; a rank-1 result as ``(batch, 1)``."""
+    a0, a1 = (a % t.dim() for a, t in zip(axes, (x, y)))
+    if 0 in (a0, a1):
+        raise ValueError("Cannot perform batch_dot over axis 0. If your inputs are not batched, add a dummy batch "
+                         "dimension to your inputs using keras.ops.expand_dims(x, 0)")
+    if x.shape[a0] != y.shape[a1]:
+        raise ValueError(f"Cannot do batch_dot on inputs with shapes {tuple(x.shape)} and {tuple(y.shape)} with "
+                         f"axes={[a0, a1]}. x.shape[{a0}] != y.shape[{a1}] ({x.shape[a0]} != {y.shape[a1]}).")
+    x_rank, y_rank = x.dim(), y.dim()
+    x, y = torch.movedim(x, a0, -1), torch.movedim(y, a1, 1)
+    x_mid, y_trail = x.shape[1:-1], y.shape[2:]
+    x = x.reshape(x.shape[0], -1, x.shape[-1])
+    y = y.reshape(y.shape[0], y.shape[1], -1)
+    result = torch.matmul(x, y).reshape(x.shape[0], *x_mid, *y_trail)
+    if x_rank == 2 and y_rank == 2:
+        result = result.reshape(x.shape[0], 1)
+    return result
+
+
+class Dot(_Merge):
+    """``keras.layers.Dot``: :func:`batch_dot` of two inputs over ``axes`` (``normalize``: each
+    L2-normalized there first, with Keras 3's clamp; a Keras 2 model's with ``tf.linalg.l2_normalize``'s)."""
+
+    minimum_inputs = 2
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axes, int):
+            if not isinstance(axes, (list, tuple)):
+                raise TypeError(f"Invalid type for argument `axes`: it should be a list or an int. Received: axes={axes}")
+            if len(axes) != 2:
+                raise ValueError(f"Invalid format for argument `axes`: it should contain two elements. Received: "
+                                 f"axes={axes}")
+            if not isinstance(axes[0], int) or not isinstance(axes[1], int):
+                raise ValueError(f"Invalid format for argument `axes`: list elements should be integers. Received: "
+                                 f"axes={axes}")
+        self.axes, self.normalize = axes, bool(normalize)
+        self._keras2 = building_keras2()
+
+    def _axes(self, ranks):
+        axes = [self.axes] * 2 if isinstance(self.axes, int) else list(self.axes)
+        return [a % r if a < 0 else a for a, r in zip(axes, ranks)]
+
+    def call(self, inputs):
+        if len(inputs) != 2:
+            raise ValueError(f"A `Dot` layer should be called on exactly 2 inputs. Received: inputs={inputs}")
+        x, y = inputs
+        axes = self._axes((x.dim(), y.dim()))
+        if self.normalize:
+            x, y = (self._l2(t, a) for t, a in zip((x, y), axes))
+        return batch_dot(x, y, axes)
+
+    def _l2(self, x, axis):
+        square_sum = torch.sum(torch.square(x), dim=axis, keepdim=True)
+        if self._keras2:
+            return x * torch.rsqrt(torch.clamp_min(square_sum, 1e-12))
+        return x * torch.clamp_max(torch.rsqrt(square_sum), 1.0 / 1e-7)
+
+    def compute_output_shape(self, input_shape):
+        if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 2:
+            raise ValueError(f"A `Dot` layer should be called on a list of 2 inputs. Received: input_shape={input_shape}")
+        shape1, shape2 = list(input_shape[0]), list(input_shape[1])
+        axes = self._axes((len(shape1), len(shape2)))
+        shape1.pop(axes[0])
+        shape2.pop(axes[1])
+        shape2.pop(0)
+        output = shape1 + shape2
+        return tuple(output + [1] if len(output) == 1 else output)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"axes": self.axes, "normalize": self.normalize})
         return config
