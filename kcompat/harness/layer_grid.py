@@ -146,7 +146,10 @@ MERGE_CASES = [("Add", {}, [(2, 3, 4)] * 3), ("Subtract", {}, [(2, 3, 4)] * 2), 
                ("Dot", {"axes": 1}, [(2, 5), (2, 5)]), ("Dot", {"axes": -1, "normalize": True}, [(2, 5), (2, 5)]),
                ("Dot", {"axes": (2, 2)}, [(2, 3, 4), (2, 5, 4)]), ("Dot", {"axes": (1, 2)}, [(2, 4, 3), (2, 5, 4)]),
                ("Dot", {"axes": [2, 1], "normalize": True}, [(2, 3, 4), (2, 4, 5)]),
-               ("Dot", {"axes": 3}, [(2, 3, 4, 5), (2, 2, 4, 5)])]
+               ("Dot", {"axes": 3}, [(2, 3, 4, 5), (2, 2, 4, 5)]),
+               ("Attention", {}, [(2, 3, 4), (2, 5, 4)]), ("Attention", {"use_scale": True}, [(2, 3, 4), (2, 5, 4)]),
+               ("Attention", {"score_mode": "concat"}, [(2, 3, 4), (2, 5, 4), (2, 5, 4)]),
+               ("Attention", {"score_mode": "concat", "use_scale": True}, [(2, 3, 4), (2, 5, 4)])]
 
 
 def keras2_config(name, config):

@@ -4,7 +4,7 @@ from . import (activation, applications, attention, conv, core, merging, normali
                preprocessing, regularization, reshaping, separable)
 from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .applications import CustomScaleLayer, LayerScale, StochasticDepth
-from .attention import MultiHeadAttention
+from .attention import Attention, MultiHeadAttention
 from .ops import KerasOp, SlicingOpLambda, TFOpLambda
 from .base import Layer, Weight, WeightlessLayer, keras2_names
 from .conv import BaseConv, Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
@@ -44,7 +44,7 @@ def layer_class(class_name):
 __all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "keras2_names", "layer_class", "BY_RANK", "BaseConv",
            "BaseConvTranspose", "Normalization", "CustomScaleLayer", "LayerScale", "StochasticDepth",
            "KerasOp", "SlicingOpLambda", "TFOpLambda", "CenterCrop", "Identity", "Resizing", "UnitNormalization",
-           "MultiHeadAttention", "Dot",
+           "MultiHeadAttention", "Dot", "Attention",
            "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
            "AvgPool2D", "AvgPool3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
            "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose",

@@ -1,7 +1,8 @@
-"""``keras.layers.MultiHeadAttention`` on sequences ``(batch, steps, features)``: Keras's four
-projections (``query``/``key``/``value`` kernels ``(features, num_heads, key_dim)``, the output's
-``(num_heads, value_dim, output_dim)``, kept in Keras's layout), scores ``softmax(q k / sqrt(key_dim))``
-over the key steps (masked positions at -1e9), dropout on them in training, as Keras computes them."""
+"""``keras.layers.Attention`` (Luong-style) and ``keras.layers.MultiHeadAttention`` on sequences
+``(batch, steps, features)``: Keras's four projections (``query``/``key``/``value`` kernels
+``(features, num_heads, key_dim)``, the output's ``(num_heads, value_dim, output_dim)``, kept in
+Keras's layout), scores ``softmax(q k / sqrt(key_dim))`` over the key steps (masked positions at
+-1e9), dropout on them in training, as Keras computes them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 
 from .base import Layer, Weight, as_tensor
 
-__all__ = ["MultiHeadAttention"]
+__all__ = ["Attention", "MultiHeadAttention"]
 
 _PROJECTIONS = ("query", "key", "value", "output")
 
@@ -157,4 +158,85 @@ class MultiHeadAttention(Layer):
                        "attention_axes": self.attention_axes, "seed": self.seed,
                        **self._weight_config("kernel_initializer", "bias_initializer", "kernel_regularizer",
                                              "bias_regularizer", "kernel_constraint", "bias_constraint")})
+        return config
+
+
+class Attention(Layer):
+    """``keras.layers.Attention`` (Luong-style): called on ``[query, value]`` or ``[query, value,
+    key]``; scores ``query @ key^T`` (``score_mode="dot"``, times ``scale`` with ``use_scale``) or
+    ``concat_score_weight * sum(tanh(scale * (q + k)))`` (``"concat"``), masked at -1e9 where
+    ``use_causal_mask`` hides a step, softmax, dropout in training, then ``@ value``."""
+
+    WEIGHTS = (Weight("scale", "scale"), Weight("concat_score_weight", "concat_score_weight"))
+    takes_call_arguments = True  # the node's use_causal_mask=, mask=, return_attention_scores=
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, causal=None, **kwargs):
+        super().__init__(**kwargs)
+        if score_mode not in ("dot", "concat"):
+            raise ValueError(f"Invalid value for argument score_mode. Expected one of {{'dot', 'concat'}}. "
+                             f"Received: score_mode={score_mode}")
+        if causal:
+            raise ValueError("kcompat's Attention takes use_causal_mask= at call, as Keras 3 does, not causal=")
+        self.use_scale, self.score_mode, self.dropout, self.seed = bool(use_scale), score_mode, float(dropout), seed
+
+    def weight_names(self):
+        return ["scale"] * self.use_scale + ["concat_score_weight"] * (self.score_mode == "concat")
+
+    def build(self, input_shape=None):
+        from .. import initializers
+
+        if self.built:
+            return
+        for name in self.weight_names():
+            self.add_weight(name, (), initializers.get("ones"))
+
+    def _build_from_weights(self, shapes):
+        if all(shapes.get(n) == () for n in self.weight_names()):
+            self.build()
+
+    def forward(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=False,
+                **unused):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+            raise ValueError("Attention layer must be called on a list of inputs, namely [query, value] or "
+                             f"[query, value, key]. Received: {inputs!r}")
+        query, value = as_tensor(inputs[0]), as_tensor(inputs[1])
+        key = as_tensor(inputs[2]) if len(inputs) > 2 else value
+        if not self.built:
+            self.build()
+        query, key, value = (t if t.dtype == query.dtype else t.to(query.dtype) for t in (query, key, value))
+        if self.score_mode == "dot":
+            scores = torch.matmul(query, key.transpose(-2, -1))
+            if self.use_scale:
+                scores = scores * self.keras_weight("scale").to(scores.dtype)
+        else:
+            total = query.unsqueeze(-2) + key.unsqueeze(-3)
+            if self.use_scale:
+                total = self.keras_weight("scale").to(total.dtype) * total
+            scores = self.keras_weight("concat_score_weight").to(total.dtype) * torch.sum(torch.tanh(total), dim=-1)
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [None, None]
+        query_mask, value_mask = (None if m is None else as_tensor(m).to(torch.bool) for m in masks[:2])
+        scores_mask = value_mask
+        if use_causal_mask:
+            causal = torch.ones(scores.shape[-2], scores.shape[-1], dtype=torch.bool, device=scores.device).tril()
+            scores_mask = causal if value_mask is None else value_mask.unsqueeze(-2) & causal
+        if scores_mask is not None:
+            padding = ~(scores_mask if scores_mask.dim() > 2 else scores_mask.unsqueeze(-2))
+            scores = torch.where(padding, scores - (65504.0 if scores.dtype == torch.float16 else 1.0e9), scores)
+        weights = torch.softmax(scores, dim=-1)
+        if self.dropout and self._is_training(training):
+            keep = 1.0 - self.dropout
+            weights = weights * (torch.rand_like(weights) < keep).to(weights.dtype) / keep
+        output = torch.matmul(weights, value)
+        if query_mask is not None:
+            output = torch.where(query_mask.unsqueeze(-1), output, torch.zeros((), dtype=output.dtype))
+        return (output, weights) if return_attention_scores else output
+
+    def compute_output_shape(self, input_shape):
+        query, value = tuple(input_shape[0]), tuple(input_shape[1])
+        return (*query[:-1], value[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"use_scale": self.use_scale, "score_mode": self.score_mode, "dropout": self.dropout,
+                       "seed": self.seed})
         return config
