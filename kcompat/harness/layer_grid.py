@@ -127,6 +127,10 @@ def _other_cases():
         ("UpSampling2D", {"size": (3, 2), "interpolation": "bilinear"}, (1, 5, 4, 2)),
         ("UpSampling3D", {"size": (1, 2, 3)}, (1, 2, 3, 2, 2)),
         ("Rescaling", {"scale": 1 / 127.5, "offset": -1.0}, (2, 4, 4, 3)),
+        ("EinsumDense", {"equation": "ab,bc->ac", "output_shape": 4, "bias_axes": "c"}, (2, 3)),
+        ("EinsumDense", {"equation": "abc,cde->abde", "output_shape": (3, 2, 5), "bias_axes": "de"}, (2, 3, 4)),
+        ("EinsumDense", {"equation": "...b,bc->...c", "output_shape": 4, "activation": "relu"}, (2, 3, 5)),
+        ("EinsumDense", {"equation": "abcd,cde->abe", "output_shape": (3, 6), "bias_axes": "e"}, (2, 3, 4, 5)),
         ("Identity", {}, (2, 3, 4)), ("UnitNormalization", {}, (2, 3, 4)),
         ("UnitNormalization", {"axis": [1, 2]}, (2, 3, 4)),
         ("Resizing", {"height": 5, "width": 7}, (2, 4, 4, 3)),
@@ -161,6 +165,8 @@ def keras2_config(name, config):
         return None
     if name == "Rescaling" or name.startswith("GaussianNoise"):
         return config
+    if name == "EinsumDense":
+        return None  # tf_keras's compute_output_shape needs the layer built first (the grid asks before)
     if name in ("Resizing", "CenterCrop") and config.get("data_format", "channels_last") != "channels_last":
         return None  # tf_keras's take channels_last images only
     if name.startswith("Conv") and config.get("groups", 1) != 1 and name == "Conv3D":

@@ -10,7 +10,7 @@ from .base import Layer, Weight, WeightlessLayer, keras2_names
 from .conv import BaseConv, Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
 from .conv_transpose import (BY_RANK, BaseConvTranspose, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
                              Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose)
-from .core import Dense, Embedding, Identity, Rescaling
+from .core import Dense, EinsumDense, Embedding, Identity, Rescaling
 from .merging import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
 from .preprocessing import CenterCrop, Normalization, Resizing
@@ -44,7 +44,7 @@ def layer_class(class_name):
 __all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "keras2_names", "layer_class", "BY_RANK", "BaseConv",
            "BaseConvTranspose", "Normalization", "CustomScaleLayer", "LayerScale", "StochasticDepth",
            "KerasOp", "SlicingOpLambda", "TFOpLambda", "CenterCrop", "Identity", "Resizing", "UnitNormalization",
-           "MultiHeadAttention", "Dot", "Attention",
+           "MultiHeadAttention", "Dot", "Attention", "EinsumDense",
            "Activation", "Add", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D",
            "AvgPool2D", "AvgPool3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D",
            "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose",

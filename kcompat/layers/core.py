@@ -8,6 +8,7 @@ Keras's does. ``Embedding`` stores ``weight`` ``(input_dim, output_dim)`` as ``n
 from __future__ import annotations
 
 import numbers
+import re
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from .. import activations, layouts, regularizers
 from ..validation import standardize_int
 from .base import Layer, Weight, as_tensor, WeightlessLayer
 
-__all__ = ["Dense", "Embedding", "Identity", "Rescaling"]
+__all__ = ["Dense", "EinsumDense", "Embedding", "Identity", "Rescaling", "analyze_einsum"]
 
 
 def _no_lora(kwargs):
@@ -237,3 +238,133 @@ class Identity(WeightlessLayer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+
+def analyze_einsum(equation, bias_axes, input_shape, output_shape):
+    """Keras's ``_analyze_einsum_string``: ``(kernel shape, bias shape or None, full output shape)``
+    of an ``EinsumDense`` equation (``ab,bc->ac``, ``...b,bc->...c``, ``ab...,bc->ac...``)."""
+    replaced = re.sub(r"\.\.\.", "0", equation)
+    found = [(m, left) for pattern, left in (("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$", False),
+                                             ("0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)$", True),
+                                             ("([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0$", False))
+             for m in [re.match(pattern, replaced)] if m]
+    if not found:
+        raise ValueError(f"Invalid einsum equation '{equation}'. Equations must be in the form [X],[Y]->[Z], "
+                         "...[X],[Y]->...[Z], or [X]...,[Y]->[Z]....")
+    match, left = found[0]
+    input_spec, weight_spec, output_spec = match.groups()
+    elided = len(input_shape) - len(input_spec)
+    output_shape = [output_shape] if isinstance(output_shape, int) else list(output_shape)
+    output_shape.insert(0, input_shape[0])
+    if elided > 0 and left:
+        for i in range(1, elided):
+            output_shape.insert(1, input_shape[i])
+    elif elided > 0:
+        output_shape += [input_shape[i] for i in range(len(input_shape) - elided, len(input_shape))]
+    if left:
+        input_map = {d: i + elided - len(input_shape) for i, d in enumerate(input_spec)}
+        output_map = {d: i + elided for i, d in enumerate(output_spec)}
+    else:
+        input_map = {d: i for i, d in enumerate(input_spec)}
+        output_map = {d: i for i, d in enumerate(output_spec)}
+    for d in input_spec:
+        if d in output_map and output_shape[output_map[d]] is not None \
+                and output_shape[output_map[d]] != input_shape[input_map[d]]:
+            raise ValueError(f"Input shape and output shape do not match at shared dimension '{d}'. Input shape is "
+                             f"{input_shape[input_map[d]]}, and output shape is {output_shape[output_map[d]]}.")
+    for d in output_spec:
+        if d not in input_spec and d not in weight_spec:
+            raise ValueError(f"Dimension '{d}' was specified in the output '{output_spec}' but has no corresponding "
+                             f"dim in the input spec '{input_spec}' or weight spec '{output_spec}'")
+    kernel = []
+    for d in weight_spec:
+        if d in output_map:
+            kernel.append(output_shape[output_map[d]])
+        elif d in input_map:
+            kernel.append(input_shape[input_map[d]])
+        else:
+            raise ValueError(f"Weight dimension '{d}' did not have a match in either the input spec '{input_spec}' "
+                             f"or the output spec '{output_spec}'. For this layer, the weight must be fully specified.")
+    bias = None
+    if bias_axes is not None:
+        offset = elided if left else 0
+        sizes = {c: output_shape[i + offset] for i, c in enumerate(output_spec)}
+        for c in bias_axes:
+            if c not in output_spec:
+                raise ValueError(f"Bias dimension '{c}' was requested, but is not part of the output spec "
+                                 f"'{output_spec}'")
+        first = min(output_spec.find(c) for c in bias_axes)
+        bias = [sizes[c] if c in bias_axes else 1 for c in output_spec[first:]]
+        if not left:
+            bias += [1] * elided
+    return kernel, bias, output_shape
+
+
+class EinsumDense(Layer):
+    """``keras.layers.EinsumDense``: ``activation(einsum(equation, inputs, kernel) + bias)``, the
+    kernel and bias in Keras's layout and shapes (Keras's analysis of the equation)."""
+
+    WEIGHTS = (Weight("kernel", "kernel"), Weight("bias", "bias"))
+
+    def __init__(self, equation, output_shape, activation=None, bias_axes=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        _no_lora(kwargs)
+        super().__init__(**kwargs)
+        if not isinstance(equation, str):
+            raise ValueError(f"`equation` must be a string. Received: equation={equation!r}")
+        self.equation = equation
+        self.partial_output_shape = output_shape if isinstance(output_shape, int) else tuple(output_shape)
+        self.bias_axes = bias_axes
+        self.activation = activations.get(activation)
+        self._weight_arguments(kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                               kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                               kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        self.full_output_shape = None
+
+    def weight_names(self):
+        return ["kernel"] + (["bias"] if self.bias_axes is not None else [])
+
+    def build(self, input_shape):
+        if self.built:
+            return
+        kernel, bias, self.full_output_shape = analyze_einsum(self.equation, self.bias_axes, tuple(input_shape),
+                                                              self.partial_output_shape)
+        self.add_weight("kernel", kernel, self.kernel_initializer, regularizer=self.kernel_regularizer,
+                        constraint=self.kernel_constraint)
+        if bias is not None:
+            self.add_weight("bias", bias, self.bias_initializer, regularizer=self.bias_regularizer,
+                            constraint=self.bias_constraint)
+
+    def _build_from_weights(self, shapes):
+        from .. import initializers
+
+        if "kernel" in shapes and (self.bias_axes is None) == ("bias" not in shapes):
+            self.add_weight("kernel", shapes["kernel"], self.kernel_initializer)
+            if "bias" in shapes:
+                self.add_weight("bias", shapes["bias"], initializers.get(self.bias_initializer))
+
+    def forward(self, inputs):
+        inputs = as_tensor(inputs)
+        self._build_on_call(inputs)
+        x, kernel = self._in_compute_dtype(inputs, self.kernel)
+        y = torch.einsum(self.equation, x, kernel)
+        if self.bias_axes is not None:
+            y = y + self.bias.to(y.dtype)
+        y = self.activation(y)
+        if self._activity_losses or self.activity_regularizer is not None:
+            self._add_activity_loss(y)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(analyze_einsum(self.equation, self.bias_axes, tuple(input_shape), self.partial_output_shape)[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"output_shape": self.partial_output_shape, "equation": self.equation,
+                       "activation": activations.serialize(self.activation), "bias_axes": self.bias_axes,
+                       **self._weight_config("kernel_initializer", "bias_initializer", "kernel_regularizer",
+                                             "bias_regularizer", "kernel_constraint", "bias_constraint"),
+                       "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+                       "quantization_config": None})
+        return config
