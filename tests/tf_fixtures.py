@@ -723,3 +723,27 @@ def save_cyclegan_style(directory):
     model.save(path)
     sample = np.random.default_rng(13).standard_normal((2, 8, 8, 3)).astype("float32")
     return {"path": path, "x": sample, "y": np.asarray(model(sample))}
+
+
+def run_tf_op(name, args, kwargs):
+    """TensorFlow's ``tf.<name>`` (``math.multiply``, ``__operators__.getitem``) on numpy arguments
+    (arrays become tensors; ``("slice", start, stop, step)`` a slice, ``"..."`` an ellipsis)."""
+    import tensorflow as tf
+
+    function = tf
+    for part in name.split("."):
+        function = getattr(function, part)
+
+    def value(a):
+        if isinstance(a, np.ndarray):
+            return tf.constant(a)
+        if isinstance(a, tuple) and a and a[0] == "slice":
+            return slice(*a[1:])
+        if a == "...":
+            return Ellipsis
+        if isinstance(a, list):
+            return [value(v) for v in a]
+        return a
+
+    out = function(*[value(a) for a in args], **{k: value(v) for k, v in kwargs.items()})
+    return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out)
