@@ -51,3 +51,16 @@ def test_application_ports(oracle, tmp_path, reference, name):
     x = torch.tensor(saved["x"])
     with torch.no_grad():
         assert_close(generated(x).numpy(), loaded(x).numpy(), "float32")
+
+
+@pytest.mark.parametrize("name", sorted(tf_fixtures.UNET_COLLECTION))
+def test_keras_unet_collection_loads_and_matches_tensorflow(oracle, tmp_path, name):
+    """keras-unet-collection's U-Nets (Conv2DTranspose, bilinear and nearest decoders, attention
+    gates, recurrent and nested skips, PReLU), built with tf.keras where the package installs."""
+    saved = oracle.run(tf_fixtures.save_unet_collection, name=name, directory=str(tmp_path))
+    if saved is None:
+        pytest.skip("keras-unet-collection is not installed (pip install --no-deps keras-unet-collection)")
+    model = kcompat.load_model(saved["path"]).eval()
+    with torch.no_grad():
+        y = model(torch.tensor(saved["x"]))
+    assert_close((y[0] if isinstance(y, (list, tuple)) else y).numpy(), saved["y"], "float32")

@@ -747,3 +747,46 @@ def run_tf_op(name, args, kwargs):
 
     out = function(*[value(a) for a in args], **{k: value(v) for k, v in kwargs.items()})
     return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out)
+
+
+UNET_COLLECTION = {  # keras-unet-collection's U-Nets (Keras 2 code: tensorflow.keras), small
+    "unet_2d_transpose": ("unet_2d", dict(filter_num=[8, 16, 32], n_labels=2, stack_num_down=2, stack_num_up=1,
+                                          activation="ReLU", output_activation="Softmax", batch_norm=True, pool="max",
+                                          unpool=False)),
+    "unet_2d_bilinear": ("unet_2d", dict(filter_num=[8, 16, 32], n_labels=2, batch_norm=True, pool=False,
+                                         unpool="bilinear")),
+    "att_unet_2d": ("att_unet_2d", dict(filter_num=[8, 16, 32], n_labels=2, stack_num_down=2, stack_num_up=2,
+                                        activation="ReLU", atten_activation="ReLU", attention="add",
+                                        output_activation="Sigmoid", batch_norm=True, pool=False, unpool=False)),
+    "unet_plus_2d": ("unet_plus_2d", dict(filter_num=[8, 16, 32], n_labels=2, stack_num_down=2, stack_num_up=2,
+                                          activation="LeakyReLU", output_activation="Softmax", batch_norm=False,
+                                          pool="max", unpool=False, deep_supervision=False)),
+    "r2_unet_2d": ("r2_unet_2d", dict(filter_num=[8, 16, 32], n_labels=2, stack_num_down=2, stack_num_up=1,
+                                      recur_num=2, activation="ReLU", output_activation="Softmax", batch_norm=True,
+                                      pool="max", unpool="nearest")),
+    "unet_3plus_2d": ("unet_3plus_2d", dict(n_labels=2, filter_num_down=[8, 16, 32], filter_num_skip="auto",
+                                            filter_num_aggregate="auto", stack_num_down=2, stack_num_up=1,
+                                            activation="ReLU", output_activation="Sigmoid", batch_norm=True,
+                                            pool="max", unpool=False, deep_supervision=False)),
+    "vnet_2d": ("vnet_2d", dict(filter_num=[8, 16, 32], n_labels=2, res_num_ini=1, res_num_max=3,
+                                activation="PReLU", output_activation="Softmax", batch_norm=True, pool=False,
+                                unpool=False)),
+}
+
+
+@legacy_keras
+def save_unet_collection(name, directory):
+    """keras-unet-collection's ``name`` (``UNET_COLLECTION``) at 64x64, random weights, saved as its
+    users save it (tf.keras's ``.h5``); its output on a batch. ``None`` where the package is missing."""
+    try:
+        from keras_unet_collection import models
+    except ImportError:
+        return None
+    builder, arguments = UNET_COLLECTION[name]
+    model = getattr(models, builder)((64, 64, 3), name=name, **arguments)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}.h5")
+    model.save(path)
+    x = np.random.default_rng(14).standard_normal((2, 64, 64, 3)).astype("float32")
+    y = model(x, training=False)
+    return {"path": path, "x": x, "y": np.asarray(y[0] if isinstance(y, (list, tuple)) else y)}
