@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 import torch
@@ -46,7 +47,8 @@ def test_op_nodes_port(op_model, tmp_path):
     out = tmp_path / "ops.py"
     kcompat.models.port(op_model["files"]["h5"], out)
     source = out.read_text()
-    assert "self.tf_math_multiply_2(dense, y=tf___operators___getitem_2)" in source
+    # Keras numbers names per process: tf.math.multiply_2 or _5, as the worker made models before
+    assert re.search(r"self\.tf_math_multiply_\d+\(dense, y=tf___operators___getitem_\d+\)", source), source
     generated = import_file(out).load()
     _check_outputs(generated, op_model)
     fresh = type(generated)()
@@ -86,7 +88,7 @@ def test_keras3_operation_nodes_load_port_and_match_tensorflow(keras_ops_model, 
     _check_outputs(model, keras_ops_model)
     out = tmp_path / "kops.py"
     kcompat.models.port(keras_ops_model["path"], out)
-    assert "self.add(relu, 3.0)" in out.read_text()
+    assert re.search(r"self\.add(_\d+)?\(relu, 3\.0\)", out.read_text())
     _check_outputs(import_file(out).load(), keras_ops_model)
     assert_model_parity(kcompat.load_model(keras_ops_model["path"]), keras_ops_model["path"],
                         inputs=[keras_ops_model["x"]])

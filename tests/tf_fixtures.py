@@ -539,15 +539,21 @@ def save_keras2_slash_names(directory):
     for weight in model.weights:
         weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.3 + (
             1.0 if "moving_variance" in weight.name else 0.0))
+    files = _save_keras2_forms(model, directory, "slashes")
+    x = rng.standard_normal((2, 8, 8, 3)).astype("float32")
+    return {"files": files, "x": x, "y": np.asarray(model(x, training=False))}
+
+
+def _save_keras2_forms(model, directory, stem):
+    """A tf.keras model as Keras 2 saves it: a whole-model ``.h5``, and ``.json`` + ``.weights.h5``."""
     os.makedirs(directory, exist_ok=True)
-    files = {"h5": os.path.join(directory, "slashes.h5"), "json": os.path.join(directory, "slashes.json"),
-             "weights": os.path.join(directory, "slashes.weights.h5")}
+    files = {"h5": os.path.join(directory, f"{stem}.h5"), "json": os.path.join(directory, f"{stem}.json"),
+             "weights": os.path.join(directory, f"{stem}.weights.h5")}
     model.save(files["h5"])
     with open(files["json"], "w") as f:
         f.write(model.to_json())
     model.save_weights(files["weights"])
-    x = rng.standard_normal((2, 8, 8, 3)).astype("float32")
-    return {"files": files, "x": x, "y": np.asarray(model(x, training=False))}
+    return files
 
 
 def save_application(reference, name, directory, input_shape=(32, 32, 3), classes=5):
@@ -597,13 +603,7 @@ def save_op_nodes_model(directory):
     rng = np.random.default_rng(9)
     for weight in model.weights:
         weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.5)
-    os.makedirs(directory, exist_ok=True)
-    files = {"h5": os.path.join(directory, "op_nodes.h5"), "json": os.path.join(directory, "op_nodes.json"),
-             "weights": os.path.join(directory, "op_nodes.weights.h5")}
-    model.save(files["h5"])
-    with open(files["json"], "w") as fh:
-        fh.write(model.to_json())
-    model.save_weights(files["weights"])
+    files = _save_keras2_forms(model, directory, "op_nodes")
     sample = rng.standard_normal((2, 4, 4, 8)).astype("float32")
     return {"files": files, "x": sample, "y": [np.asarray(t) for t in model(sample)],
             "functions": sorted({layer.get_config().get("function", "") for layer in model.layers} - {""})}

@@ -57,15 +57,19 @@ _building = threading.local()  # .shapes_only: weights created inside shapes_onl
 
 
 @contextlib.contextmanager
-def keras2_names():
-    """Layers made inside take Keras 2's names: tf.keras allowed ``/`` (DenseNet's ``conv1/conv``),
-    which Keras 3 refuses."""
-    before = getattr(_building, "keras2_names", False)
-    _building.keras2_names = True
+def _building_with(flag):
+    before = getattr(_building, flag, False)
+    setattr(_building, flag, True)
     try:
         yield
     finally:
-        _building.keras2_names = before
+        setattr(_building, flag, before)
+
+
+def keras2_names():
+    """Layers made inside take Keras 2's names: tf.keras allowed ``/`` (DenseNet's ``conv1/conv``),
+    which Keras 3 refuses."""
+    return _building_with("keras2_names")
 
 
 def building_keras2():
@@ -74,17 +78,11 @@ def building_keras2():
     return getattr(_building, "keras2_names", False)
 
 
-@contextlib.contextmanager
 def shapes_only():
     """Layers built inside create their weights on torch's ``meta`` device: shapes and dtypes, no
     memory and no draws, so that a model file's weights can be checked against its config
     before anything is allocated. ``layer._materialize()`` draws them afterwards."""
-    before = getattr(_building, "shapes_only", False)
-    _building.shapes_only = True
-    try:
-        yield
-    finally:
-        _building.shapes_only = before
+    return _building_with("shapes_only")
 _WEIGHT_ARGUMENTS = {"initializer": initializers, "regularizer": regularizers, "constraint": constraints}
 
 
