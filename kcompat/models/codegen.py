@@ -378,13 +378,12 @@ def _forward_lines(graph, args, taken):
         inputs = call.inputs
         cls = layer_class(spec.class_name) if spec.graph is None else None
         unpacked = (spec.graph is not None or getattr(cls, "unpacks_arguments", False)) and isinstance(inputs, list)
-        argument = ", ".join(_render(v, values) for v in inputs) if unpacked else _render(inputs, values)
+        parts = [_render(v, values) for v in inputs] if unpacked else [_render(inputs, values)]
         if getattr(cls, "takes_call_arguments", False):  # an op node: the call's own arguments, as saved
-            extra = "".join(f", {_keyword(k)}={_render(v, values)}" for k, v in call.kwargs.items() if k != "name")
-        else:
-            mode = call_training(graph, call)
-            extra = "" if mode is None else f", training={literal(bool(mode))}"
-        lines.append(f"        {target} = self.{spec.attr}({argument}{extra})")
+            parts += [f"{_keyword(k)}={_render(v, values)}" for k, v in call.kwargs.items() if k != "name"]
+        elif call_training(graph, call) is not None:
+            parts.append(f"training={literal(bool(call_training(graph, call)))}")
+        lines += _wrapped(f"        {target} = ", f"self.{spec.attr}", parts)
         count = several.get((spec.name, node))
         for i in range(count or 1):
             values[TensorRef(spec.name, node, i)] = f"{target}[{i}]" if count else target
