@@ -54,3 +54,14 @@ def test_a_saved_model_ports_converts_and_passes_parity(saved, tmp_path, capsys)
 def test_a_saved_model_without_keras_metadata_is_refused(saved):
     with pytest.raises(ValueError, match=r"a SavedModel without Keras metadata \(keras_metadata.pb\)"):
         kcompat.load_model(saved["bare"]["path"])
+
+
+@pytest.mark.parametrize("name", ["MobileNetV3Small", "EfficientNetB0", "DenseNet121"])
+def test_applications_as_saved_models(oracle, tmp_path, name):
+    """tf_keras.applications saved as SavedModel directories (op nodes, Normalization, '/' names)."""
+    case = oracle.run(tf_fixtures.save_application, reference="tf_keras", name=name, directory=str(tmp_path),
+                      saved_model=True)
+    model = kcompat.load_model(case["path"]).eval()
+    with torch.no_grad():
+        y = model(torch.tensor(case["x"])).numpy()
+    assert np.abs(y - case["y"]).max() <= 1e-4 * np.abs(case["y"]).max() + 1e-30

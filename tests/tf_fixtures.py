@@ -556,10 +556,10 @@ def _save_keras2_forms(model, directory, stem):
     return files
 
 
-def save_application(reference, name, directory, input_shape=(32, 32, 3), classes=5):
+def save_application(reference, name, directory, input_shape=(32, 32, 3), classes=5, saved_model=False):
     """keras.applications' ``name`` (tf_keras.applications' for ``"tf_keras"``) with random
-    weights at a small input, saved as its users save it (``.keras``; Keras 2: ``.h5``), its output
-    on a random batch (inference)."""
+    weights at a small input, saved as its users save it (``.keras``; Keras 2: ``.h5``, or with
+    ``saved_model`` a SavedModel directory), its output on a random batch (inference)."""
     mod = keras_module(reference)
     build = getattr(mod.applications, name)
     try:  # logits, not a softmax that a random network saturates
@@ -567,8 +567,12 @@ def save_application(reference, name, directory, input_shape=(32, 32, 3), classe
     except TypeError:
         model = build(weights=None, input_shape=input_shape, classes=classes)
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"{name}.keras" if reference == "keras" else f"{name}.h5")
-    model.save(path)
+    if saved_model:
+        path = os.path.join(directory, f"{name}_savedmodel")
+        model.save(path, save_format="tf")
+    else:
+        path = os.path.join(directory, f"{name}.keras" if reference == "keras" else f"{name}.h5")
+        model.save(path)
     x = np.random.default_rng(11).uniform(0, 255, (2, *input_shape)).astype("float32")
     return {"path": path, "x": x, "y": np.asarray(model(x, training=False))}
 
