@@ -39,10 +39,10 @@ def one_line(text):
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
-def run(tool, work, errors=(ValueError, OSError)):
-    """Run ``work()`` for command ``tool``; returns ``(exit code, result)``. ``errors``: the
-    exception classes that are the user's input (printed as they are). Any other exception is a
-    kcompat bug: printed on one line too, with a request to report it."""
+def run(tool, work):
+    """Run ``work()`` for command ``tool``; returns ``(exit code, result)``. A ``ValueError`` or
+    ``OSError`` is the user's input (printed as it is); any other exception is a kcompat bug:
+    printed on one line too, with a request to report it."""
     previous = _on_sigterm(_terminate)
     try:
         return 0, work()
@@ -56,7 +56,7 @@ def run(tool, work, errors=(ValueError, OSError)):
         print(f"{tool}: error: the model's config nests deeper than Python can follow; nothing written",
               file=sys.stderr)
         return 1, None
-    except errors as exc:
+    except (ValueError, OSError) as exc:
         message = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
         print(f"{tool}: error: {where}{one_line(message)}", file=sys.stderr)

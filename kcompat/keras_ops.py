@@ -89,9 +89,7 @@ KERAS_OPS = {
     "LeakyRelu": lambda x, negative_slope=0.2: activations.leaky_relu(x, negative_slope=negative_slope),
     "Softmax": lambda x, axis=-1: activations.softmax(x, axis=axis),
     "LogSoftmax": lambda x, axis=-1: activations.log_softmax(x, axis=axis),
-    "DepthToSpace": None,
 }
-KERAS_OPS = {k: v for k, v in KERAS_OPS.items() if v is not None}
 
 
 def keras_op(class_name):

@@ -258,8 +258,11 @@ def _v3_weights(path, handle, config, kind, names=None):
                 walk(sub, f"{prefix}layers/{key}/", [c for c, _ in _model_layers(layer_config)]
                      if layer_config is not None else None, sub_dotted)
                 continue
-            parts = [("", sub)] + [(f"{name}/", sub[name]) for part in _SUBOBJECTS.get(class_name, ())
-                                   for name in (part, f"_{part}") if name in sub][:len(_SUBOBJECTS.get(class_name, ())) + 1]
+            parts = [("", sub)]
+            for part in _SUBOBJECTS.get(class_name, ()):
+                name = next((n for n in (part, f"_{part}") if n in sub), None)
+                if name is not None:
+                    parts.append((f"{name}/", sub[name]))
             tensors = [_dataset_tensor(group["vars"][k], f"{prefix}layers/{key}/{part}vars/{k}")
                        for part, group in parts if "vars" in group for k in sorted(group["vars"], key=int)]
             if not tensors:

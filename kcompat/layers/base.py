@@ -142,7 +142,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
             raise TypeError(f"The `trainable` argument must be a bool. Received: trainable={trainable!r}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"The `name` argument must be a string. Received: name={name!r}")
-        if name is not None and "/" in name and not self._nested_names and not getattr(_building, "keras2_names", False):
+        if name is not None and "/" in name and not self._nested_names and not building_keras2():
             raise ValueError("Argument `name` must be a string and cannot contain character `/`. "
                              f"Received: name={name} (of type {type(name)})")
         self.dtype_policy = dtype_policy.get(dtype)

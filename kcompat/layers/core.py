@@ -320,7 +320,6 @@ class EinsumDense(Layer):
         self._weight_arguments(kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
                                kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
                                kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
-        self.full_output_shape = None
 
     def weight_names(self):
         return ["kernel"] + (["bias"] if self.bias_axes is not None else [])
@@ -328,8 +327,10 @@ class EinsumDense(Layer):
     def build(self, input_shape):
         if self.built:
             return
-        kernel, bias, self.full_output_shape = analyze_einsum(self.equation, self.bias_axes, tuple(input_shape),
-                                                              self.partial_output_shape)
+        kernel, bias, _ = analyze_einsum(self.equation, self.bias_axes, tuple(input_shape), self.partial_output_shape)
+        self._build_weights(kernel, bias)
+
+    def _build_weights(self, kernel, bias):
         self.add_weight("kernel", kernel, self.kernel_initializer, regularizer=self.kernel_regularizer,
                         constraint=self.kernel_constraint)
         if bias is not None:
@@ -337,12 +338,8 @@ class EinsumDense(Layer):
                             constraint=self.bias_constraint)
 
     def _build_from_weights(self, shapes):
-        from .. import initializers
-
         if "kernel" in shapes and (self.bias_axes is None) == ("bias" not in shapes):
-            self.add_weight("kernel", shapes["kernel"], self.kernel_initializer)
-            if "bias" in shapes:
-                self.add_weight("bias", shapes["bias"], initializers.get(self.bias_initializer))
+            self._build_weights(shapes["kernel"], shapes.get("bias"))
 
     def forward(self, inputs):
         inputs = as_tensor(inputs)

@@ -10,6 +10,7 @@ import functools
 import torch
 
 from .base import WeightlessLayer, building_keras2
+from .normalization import l2_normalize
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "batch_dot"]
 
@@ -162,15 +163,9 @@ class Dot(_Merge):
             raise ValueError(f"A `Dot` layer should be called on exactly 2 inputs. Received: inputs={inputs}")
         x, y = inputs
         axes = self._axes((x.dim(), y.dim()))
-        if self.normalize:
-            x, y = (self._l2(t, a) for t, a in zip((x, y), axes))
+        if self.normalize:  # Keras 3's ops.normalize takes the backend's epsilon, 1e-7
+            x, y = (l2_normalize(t, a, self._keras2, epsilon=1e-7) for t, a in zip((x, y), axes))
         return batch_dot(x, y, axes)
-
-    def _l2(self, x, axis):
-        square_sum = torch.sum(torch.square(x), dim=axis, keepdim=True)
-        if self._keras2:
-            return x * torch.rsqrt(torch.clamp_min(square_sum, 1e-12))
-        return x * torch.clamp_max(torch.rsqrt(square_sum), 1.0 / 1e-7)
 
     def compute_output_shape(self, input_shape):
         if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 2:

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from .. import initializers
 from .base import Layer, Weight, WeightlessLayer, as_tensor, building_keras2
 
-__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "assign_moving_average"]
+__all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "assign_moving_average",
+           "l2_normalize"]
 
 
 @torch.no_grad()
@@ -413,6 +414,16 @@ class GroupNormalization(_Normalization):
         return config
 
 
+def l2_normalize(x, axis, keras2, epsilon):
+    """``x`` over its L2 norm on ``axis`` (an int or a list), as each Keras computes it: Keras 3's
+    ``ops.normalize`` ``x * min(rsqrt(sum(x**2)), 1 / epsilon)``; Keras 2's
+    ``tf.linalg.l2_normalize`` ``x * rsqrt(max(sum(x**2), 1e-12))``."""
+    square_sum = torch.sum(torch.square(x), dim=axis, keepdim=True)
+    if keras2:
+        return x * torch.rsqrt(torch.clamp_min(square_sum, 1e-12))
+    return x * torch.clamp_max(torch.rsqrt(square_sum), 1.0 / epsilon)
+
+
 class UnitNormalization(WeightlessLayer):
     """``keras.layers.UnitNormalization``: ``x`` over its L2 norm on ``axis``. Keras 3 computes
     ``x * min(rsqrt(sum(x**2)), 1e12)``; Keras 2 (``tf.linalg.l2_normalize``)
@@ -439,10 +450,7 @@ class UnitNormalization(WeightlessLayer):
         for a in axes:
             if a >= inputs.dim() or a < -inputs.dim():
                 raise ValueError(f"Axis {self.axis} is out of bounds for input shape {tuple(inputs.shape)}.")
-        square_sum = torch.sum(torch.square(inputs), dim=axes, keepdim=True)
-        if self._keras2:
-            return inputs * torch.rsqrt(torch.clamp_min(square_sum, 1e-12))
-        return inputs * torch.clamp_max(torch.rsqrt(square_sum), 1.0 / 1e-12)
+        return l2_normalize(inputs, axes, self._keras2, epsilon=1e-12)
 
     def compute_output_shape(self, input_shape):
         axes = self.axis if isinstance(self.axis, list) else [self.axis]

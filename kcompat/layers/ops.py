@@ -18,8 +18,12 @@ class TFOpLambda(WeightlessLayer):
 
     takes_call_arguments = True  # the model passes the node's keyword arguments (graph.Call.kwargs)
 
+    @classmethod
+    def missing(cls, config):
+        """What an error counts this node as where kcompat's table lacks its op, else ``None``."""
+        return None if tf_op(config.get("function")) is not None else cls.__name__
+
     def __init__(self, function, **kwargs):
-        kwargs.pop("_nested_names", None)
         super().__init__(**kwargs)
         if tf_op(function) is None:
             raise ValueError(f"TensorFlow's tf.{function} is not in kcompat's op table (kcompat.tf_ops)")
@@ -52,12 +56,14 @@ class KerasOp(WeightlessLayer):
             raise ValueError(f"Keras's operation {op} (keras.ops) is not in kcompat's op table (kcompat.keras_ops)")
         self.op, self.arguments = op, arguments
 
+    @classmethod
+    def missing(cls, config):
+        """What an error counts this node as where kcompat's table lacks its operation, else ``None``."""
+        return None if keras_op(config.get("op")) is not None else f"keras.ops.{config.get('op')}"
+
     def forward(self, *args, **kwargs):
         kwargs.pop("name", None)
         return keras_op(self.op)(*args, **kwargs, **self.arguments)
-
-    def _constructor_arguments(self):
-        return self.get_config()
 
     def get_config(self):
         config = super().get_config()

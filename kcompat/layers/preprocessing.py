@@ -168,13 +168,14 @@ class _ImageSize(WeightlessLayer):
             raise ValueError(f"{type(self).__name__} takes images of rank 3 or 4; received shape {tuple(inputs.shape)}")
         return inputs if inputs.is_floating_point() else inputs.to(self.compute_dtype)
 
-    def _spatial(self, shape):
-        shape = tuple(shape)
+    @property
+    def _spatial(self):
+        """The height and width axes (negative: images of rank 3 or 4)."""
         return (-2, -1) if self.data_format == "channels_first" else (-3, -2)
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)
-        h, w = self._spatial(shape)
+        h, w = self._spatial
         shape[h], shape[w] = self.height, self.width
         return tuple(shape)
 
@@ -222,7 +223,7 @@ class CenterCrop(_ImageSize):
     (Keras resizes it)."""
 
     def call(self, inputs):
-        h, w = self._spatial(inputs.shape)
+        h, w = self._spatial
         dh, dw = inputs.shape[h] - self.height, inputs.shape[w] - self.width
         if dh < 0 or dw < 0:
             raise ValueError(f"kcompat's CenterCrop crops only: the image {tuple(inputs.shape)} is smaller than "

@@ -301,7 +301,7 @@ class _Writer:
 
     def __init__(self, custom=None):
         self.classes = []  # source of each class, nested models' first
-        self.class_names = set(_RESERVED if custom is None else {*_RESERVED, custom.name})
+        self.class_names = set() if custom is None else {custom.name}  # _identifier keeps _RESERVED out
         self.by_graph = {}
         self.custom = custom
 
@@ -542,13 +542,11 @@ def port(path, output, *, weights=None, force=False, custom_objects=None):
 
 def _checked(path, weights, custom=None):
     """:func:`load_model`'s module, refusing layers the generated source could not construct."""
-    from .loading import read_config, read_graph, unknown_layers, unknown_message
+    from .loading import UnknownLayers, unknown_message
 
-    graph = read_graph(path, read_config(os.fspath(path), weights))
-    objects = custom.objects if custom is not None else {}
-    found = unknown_layers(graph, objects)
-    if found:
-        raise ValueError(unknown_message(path, found, "kcompat-port writes kcompat's layers and yours: give a module "
-                                         "of factories for these (--custom-objects my_layers.py, which defines "
-                                         "CUSTOM_OBJECTS = {class name: factory(config)})"))
-    return load_model(path, weights=weights, custom_objects=objects)
+    try:
+        return load_model(path, weights=weights, custom_objects=custom.objects if custom is not None else None)
+    except UnknownLayers as exc:
+        raise ValueError(unknown_message(exc.where, exc.found, "kcompat-port writes kcompat's layers and yours: give "
+                                         "a module of factories for these (--custom-objects my_layers.py, which "
+                                         "defines CUSTOM_OBJECTS = {class name: factory(config)})")) from None

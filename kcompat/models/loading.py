@@ -23,13 +23,11 @@ from ..convert import saved_model
 from ..convert.keras_files import open_model_file
 from ..convert.records import ConversionError
 from ..layers import layer_class
-from ..keras_ops import keras_op
-from ..tf_ops import tf_op
 from ..layers.base import Layer, keras2_names, shapes_only
 from . import graph as graph_module
 from .module import KerasModel
 
-__all__ = ["WeightProblems", "load_model"]
+__all__ = ["UnknownLayers", "WeightProblems", "load_model"]
 
 _CONFIG_LIMIT = 64 << 20  # bytes of a JSON config file, as the converter caps config.json
 
@@ -60,12 +58,11 @@ def unknown_layers(graph, custom_objects=()):
         if spec.graph is not None:
             for name, layers in unknown_layers(spec.graph, custom_objects).items():
                 found.setdefault(name, []).extend(layers)
-        elif spec.class_name != "InputLayer" and spec.class_name not in custom_objects and (
-                layer_class(spec.class_name) is None
-                or spec.class_name in ("TFOpLambda", "SlicingOpLambda") and tf_op(spec.config.get("function")) is None
-                or spec.class_name == "KerasOp" and keras_op(spec.config.get("op")) is None):
-            kind = f"keras.ops.{spec.config.get('op')}" if spec.class_name == "KerasOp" else spec.class_name
-            found.setdefault(kind, []).append(_describe(spec))
+        elif spec.class_name != "InputLayer" and spec.class_name not in custom_objects:
+            cls = layer_class(spec.class_name)  # an op node's class says when its op is missing
+            kind = spec.class_name if cls is None else getattr(cls, "missing", lambda config: None)(spec.config)
+            if kind:
+                found.setdefault(kind, []).append(_describe(spec))
     return found
 
 
@@ -81,12 +78,21 @@ def unknown_message(where, found, advice):
             f"{'; '.join(parts)}. {advice}")
 
 
+class UnknownLayers(ValueError):
+    """Layers kcompat cannot build (:func:`unknown_layers`): ``found`` and the file, ``where``,
+    for a caller with other advice (kcompat-port's ``--custom-objects``)."""
+
+    def __init__(self, where, found):
+        example = ", ".join(f"{name!r}: factory" for name in found)
+        super().__init__(unknown_message(where, found, f"Pass custom_objects={{{example}}}, factory(config) "
+                                                       "returning the torch.nn.Module to use for it."))
+        self.where, self.found = where, found
+
+
 def _build(graph, custom_objects, where):
     found = unknown_layers(graph, custom_objects)
     if found:
-        example = ", ".join(f"{name!r}: factory" for name in found)
-        raise ValueError(unknown_message(where, found, f"Pass custom_objects={{{example}}}, factory(config) "
-                                                       "returning the torch.nn.Module to use for it."))
+        raise UnknownLayers(where, found)
     if not graph.keras2:
         return _build_layers(graph, custom_objects, where)
     with keras2_names():
@@ -343,7 +349,7 @@ def _load_weights(model, weights_path, strict, config=None):
                 continue
             plan.append((path, label, module, tensors))
         keras_paths = {path: ".".join(parts) for _, parts, path in graph_module.layer_paths(model.graph)}
-        loaded = {path for path, *_ in plan} | {path for path, _, _ in entries if path is not None}
+        loaded = {path for path, _, _ in entries if path is not None}  # a mismatched layer is not missing
         for name, module in model.named_modules():
             if isinstance(module, Layer) and module.WEIGHTS and module.weight_names() and name not in loaded:
                 missing.append(f"missing: layer {keras_paths.get(name, name)!r} ({type(module).__name__}) has no "
@@ -358,7 +364,6 @@ def _load_weights(model, weights_path, strict, config=None):
                 module.set_weights(arrays) if hasattr(module, "set_weights") else _set_plain(module, arrays)
             except ValueError as exc:
                 mismatched.append(f"layer {label!r}: {exc}")
-        _materialize(model, weights_path)  # a layer built by set_weights that then refused them
     if problems and strict:
         raise ValueError(_misfits_message(weights_path, problems))
     return problems
@@ -441,6 +446,8 @@ def load_model(path, *, weights=None, custom_objects=None, strict=True):
     path = str(path)
     try:
         model, problems = _load(path, weights, dict(custom_objects or {}), strict)
+    except UnknownLayers:
+        raise  # already one line: the names in it are written with repr
     except ValueError as exc:  # one line, whatever a name or a value in the file holds (a newline)
         raise ValueError(one_line(exc)) from None
     model.weight_problems = problems

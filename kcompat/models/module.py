@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from .graph import TensorRef, call_arguments, call_training, resolve
+from .graph import TensorRef, call_arguments, call_training, refs, resolve
 
 __all__ = ["KerasModel", "invoke"]
 
@@ -20,41 +20,41 @@ def invoke(layer, inputs, arguments):
     return layer(inputs, **arguments)
 
 
+def _leaves(structure):
+    """The leaves of a call's structure of shapes: each shape (a tuple), ``None`` for an unknown
+    one, or a constant; lists and dicts walked."""
+    if isinstance(structure, list):
+        for value in structure:
+            yield from _leaves(value)
+    elif isinstance(structure, dict):
+        for value in structure.values():
+            yield from _leaves(value)
+    else:
+        yield structure
+
+
 def _unknown(structure):
     """Whether a shape structure holds an unknown shape (``None`` for a whole tensor)."""
-    if structure is None:
-        return True
-    if isinstance(structure, list):
-        return any(_unknown(s) for s in structure)
-    if isinstance(structure, dict):
-        return any(_unknown(s) for s in structure.values())
-    return False
+    return any(leaf is None for leaf in _leaves(structure))
 
 
 def _has_none(shape, batch=False):
     """Whether a shape (or a list of them) has an unknown size, the batch axis aside with ``batch``."""
-    if isinstance(shape, list):
-        return any(_has_none(s, batch) for s in shape)
-    if isinstance(shape, dict):
-        return any(_has_none(s, batch) for s in shape.values())
-    return any(n is None for n in (shape[1:] if batch else shape))
+    return any(n is None for leaf in _leaves(shape) for n in (leaf[1:] if batch else leaf))
+
+
+def _shapes_only(structure):
+    """Whether a call's inputs are tensors only (shapes), no constants (``ops.add(x, 3.0)``)."""
+    return all(isinstance(leaf, tuple) for leaf in _leaves(structure))
 
 
 class _Unknown(Exception):
     pass
 
 
-def _meta(structure, shapes=None):
-    """Shapes as tensors on the meta device (an unknown batch as 1); in ``shapes`` mode a call's
-    arguments: its TensorRefs' shapes as meta tensors, constants as they are."""
-    if shapes is not None:
-        if isinstance(structure, TensorRef):
-            return _meta(shapes.get(structure))
-        if isinstance(structure, list):
-            return [_meta(s, shapes) for s in structure]
-        if isinstance(structure, dict):
-            return {k: _meta(s, shapes) for k, s in structure.items()}
-        return structure
+def _meta(structure):
+    """Shapes as tensors on the meta device (an unknown batch as 1), constants as they are; a
+    shape that is unknown (``None``) or has an unknown size raises ``_Unknown``."""
     if isinstance(structure, tuple):
         if any(n is None for n in structure[1:]):
             raise _Unknown
@@ -66,32 +66,21 @@ def _meta(structure, shapes=None):
     return structure
 
 
-def _meta_output(layer, shape, arguments, shapes):
-    """An op node's output shape: the op run on meta tensors of its inputs' shapes (no memory,
-    no arithmetic); ``None`` where a size is unknown or the op needs values."""
+def _meta_output(layer, shape, call, shapes):
+    """An op node's output shape: the op run on meta tensors of its inputs' shapes (``shape``) and
+    of its ``call``'s keyword arguments' (from ``shapes``); no memory, no arithmetic. ``None`` where
+    a size is unknown or the op needs values."""
     first = shape[0] if isinstance(shape, list) and shape else shape
     try:
         with torch.no_grad():
-            inputs = _meta(shape)  # constants among them stay as they are
-            arguments = {k: _meta(v, shapes) for k, v in arguments.items() if k != "name"}
-            out = invoke(layer, inputs, arguments)
+            tensors = {ref: _meta(shapes.get(ref)) for ref in refs(call.kwargs)}
+            out = invoke(layer, _meta(shape), call_arguments(call, tensors))
     except Exception:  # noqa: BLE001 - an op that needs its values (a shape read from a tensor): unknown
         return None
     if not isinstance(out, torch.Tensor):
         return None
     unknown_batch = isinstance(first, tuple) and len(first) > 0 and first[0] is None
     return (None, *out.shape[1:]) if unknown_batch and out.dim() else tuple(out.shape)
-
-
-def _shapes_only(structure):
-    """Whether a call's inputs are tensors only (shapes), no constants (``ops.add(x, 3.0)``)."""
-    if isinstance(structure, tuple):
-        return True
-    if isinstance(structure, list):
-        return all(_shapes_only(s) for s in structure)
-    if isinstance(structure, dict):
-        return all(_shapes_only(s) for s in structure.values())
-    return False
 
 
 class KerasModel(torch.nn.Module):
@@ -167,19 +156,19 @@ class KerasModel(torch.nn.Module):
         for spec, node in self.graph.order:
             call = spec.calls[node]
             given = resolve(call.inputs, shapes)
-            out = None if _unknown(given) else self._build_call(spec, given, call.kwargs, shapes)
+            out = None if _unknown(given) else self._build_call(spec, given, call, shapes)
             outs = out if isinstance(out, list) else [out]
             several = spec.graph is not None and isinstance(spec.graph.outputs, (list, tuple))
             for i in range(len(spec.graph.outputs) if several else 1):
                 shapes[TensorRef(spec.name, node, i)] = outs[i] if i < len(outs) else None
         return resolve(self.graph.outputs, shapes)
 
-    def _build_call(self, spec, shape, arguments, shapes):
+    def _build_call(self, spec, shape, call, shapes):
         """The output shape of one call on input ``shape`` (a tuple, or a list of them), building
         the layer first; ``None`` where it cannot be known."""
         layer = self._modules[spec.attr]
         if getattr(layer, "takes_call_arguments", False):
-            return _meta_output(layer, shape, arguments, shapes)
+            return _meta_output(layer, shape, call, shapes)
         if not _shapes_only(shape):
             return None  # a constant among the inputs: its layer (an op node) builds nothing
         if spec.input_shape is None:

@@ -11,27 +11,22 @@ source use the same mapping, so their state dicts are the same.
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 import unicodedata
 
-__all__ = ["MODULE_ATTRIBUTES", "attribute_names", "identifier", "is_plain"]
+__all__ = ["attribute_names", "identifier", "is_plain", "module_attributes"]
 
 
-def _module_attributes():
+@functools.lru_cache(maxsize=None)
+def module_attributes():
+    """The names a submodule may not take: ``torch.nn.Module``'s own attributes and KerasModel's
+    (torch imported on first use: graph.py stays pure)."""
     import torch
 
-    return frozenset(dir(torch.nn.Module)) | frozenset(vars(torch.nn.Module())) | {"graph", "keras_name", "weight_problems"}
-
-
-MODULE_ATTRIBUTES = None  # filled on first use (torch imported lazily: graph.py stays pure)
-
-
-def _reserved():
-    global MODULE_ATTRIBUTES
-    if MODULE_ATTRIBUTES is None:
-        MODULE_ATTRIBUTES = _module_attributes()
-    return MODULE_ATTRIBUTES
+    return frozenset(dir(torch.nn.Module)) | frozenset(vars(torch.nn.Module())) | {"graph", "keras_name",
+                                                                                   "weight_problems"}
 
 
 def is_plain(name, reserved=()):
@@ -66,7 +61,7 @@ def identifier(name, taken, reserved=()):
 def attribute_names(names):
     """``{keras name: submodule name}`` for one model's layer names (unique, in order): plain
     names kept, the others mapped (:func:`identifier`) around them."""
-    reserved = _reserved()
+    reserved = module_attributes()
     kept = {n for n in names if is_plain(n, reserved)}
     taken, out = set(kept), {}
     for name in names:
