@@ -111,3 +111,14 @@ def test_an_operation_the_table_lacks_is_named(keras_ops_model, tmp_path):
     with pytest.raises(ValueError, match=r"kcompat does not reproduce 1 layer of this model: keras.ops.Fft2 x1 "
                                          r"\('relu'\)"):
         kcompat.load_model(path)
+
+
+@pytest.mark.parametrize("reference", ["tf_keras", "keras"])
+def test_ops_beyond_arithmetic_load_port_and_match_tensorflow(oracle, tmp_path, reference):
+    """argmax, gather/take, where, split and unstack (several outputs of one node), std, one_hot,
+    top_k's values, extract_patches, cumsum, norm, roll, casts to a dtype written as a string."""
+    saved = oracle.run(tf_fixtures.save_more_op_nodes, reference=reference, directory=str(tmp_path / "m"))
+    _check_outputs(kcompat.load_model(saved["path"]).eval(), saved)
+    out = tmp_path / "more.py"
+    kcompat.models.port(saved["path"], out)
+    _check_outputs(import_file(out).load(), saved)

@@ -643,6 +643,57 @@ def save_keras_ops_model(directory):
     return {"path": path, "x": sample, "y": [np.asarray(t) for t in model(sample)]}
 
 
+def save_more_op_nodes(reference, directory):
+    """A keras-io style model of the ops beyond arithmetic (argmax, gather/take, where, split and
+    unstack with several outputs, std, one_hot, top_k, extract_patches, cumsum, norm, roll, casts
+    to a dtype), as tf.keras (``"tf_keras"``: TFOpLambda nodes, ``.h5``) or Keras 3 (``"keras"``:
+    operation nodes, ``.keras``) saves it; its outputs on a batch."""
+    rng = np.random.default_rng(12)
+    os.makedirs(directory, exist_ok=True)
+    if reference == "tf_keras":
+        import tensorflow as tf
+        import tf_keras
+
+        x = tf_keras.Input((4, 4, 8), name="x")
+        y = tf_keras.layers.Conv2D(8, 1, name="conv")(x)
+        first, second = tf.split(y, 2, axis=-1)
+        rows = tf.unstack(x, axis=1)
+        outputs = [tf.cast(tf.math.argmax(x, axis=-1), tf.float32) + tf.gather(x, [0, 2, 5], axis=-1)[..., 1],
+                   tf.where(x > 0.0, x, 0.1 * x) + tf.math.reduce_std(x, axis=[1, 2], keepdims=True),
+                   first * second, tf.one_hot(tf.math.argmax(y, axis=-1), 8, axis=1),
+                   tf.math.top_k(tf.reshape(x, (-1, 128)), k=3).values,
+                   tf.image.extract_patches(y, sizes=[1, 2, 2, 1], strides=[1, 2, 2, 1], rates=[1, 1, 1, 1],
+                                            padding="VALID"),
+                   tf.math.cumsum(x, axis=1, reverse=True) + tf.roll(x, 1, axis=2) - tf.math.floormod(x, 0.7),
+                   tf.norm(x, axis=-1) + tf.stack(rows[::-1], axis=1)[..., 0]]
+        model = tf_keras.Model(x, outputs, name="more_ops")
+        path = os.path.join(directory, "more_ops.h5")
+    else:
+        import keras
+        from keras import ops
+
+        x = keras.Input((4, 4, 8), name="x")
+        y = keras.layers.Conv2D(8, 1, name="conv")(x)
+        first, second = ops.split(y, 2, axis=-1)
+        rows = ops.unstack(x, axis=1)
+        mean, variance = ops.moments(y, axes=[1, 2], keepdims=True)
+        outputs = [ops.cast(ops.argmax(x, axis=-1), "float32") + ops.take(x, [0, 2, 5], axis=-1)[..., 1],
+                   ops.where(ops.greater(x, 0.0), x, 0.1 * x) + ops.std(x, axis=(1, 2), keepdims=True),
+                   first * second, ops.one_hot(ops.argmax(y, axis=-1), 8, axis=1),
+                   ops.top_k(ops.reshape(x, (-1, 128)), k=3)[0],
+                   ops.image.extract_patches(y, 2) + ops.nn.space_to_depth(y, 2),
+                   ops.cumsum(x, axis=1) + ops.roll(x, 1, axis=2) - ops.mod(x, 0.7) + ops.flip(x, axis=1),
+                   ops.norm(x, axis=-1) + ops.stack(rows[::-1], axis=1)[..., 0],
+                   (y - mean) / ops.sqrt(variance + 1e-3) + ops.swapaxes(ops.image.resize(y, (4, 4)), 1, 2)]
+        model = keras.Model(x, outputs, name="more_ops")
+        path = os.path.join(directory, "more_ops.keras")
+    for weight in model.weights:
+        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.5)
+    model.save(path)
+    sample = rng.standard_normal((2, 4, 4, 8)).astype("float32")
+    return {"path": path, "x": sample, "y": [np.asarray(t) for t in model(sample)]}
+
+
 def save_saved_models(directory):
     """tf.keras models saved in the format most of them were saved in: a SavedModel directory
     (``save_format="tf"``): the op-nodes model, the Keras 2 slash-named model and a generator
@@ -750,6 +801,24 @@ def run_tf_op(name, args, kwargs):
         return a
 
     out = function(*[value(a) for a in args], **{k: value(v) for k, v in kwargs.items()})
+    return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out)
+
+
+def run_keras_op(module, class_name, config, args):
+    """Keras 3's operation ``module.class_name(**config)`` called on ``args`` (arrays become
+    tensors, lists stay lists) on the TensorFlow backend, as a model's op node runs it."""
+    import importlib
+
+    import keras
+
+    def value(a):
+        if isinstance(a, np.ndarray):
+            return keras.ops.convert_to_tensor(a)
+        if isinstance(a, list):
+            return [value(v) for v in a]
+        return a
+
+    out = getattr(importlib.import_module(module), class_name)(**config)(*[value(a) for a in args])
     return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out)
 
 

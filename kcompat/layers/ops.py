@@ -5,6 +5,7 @@ function from its op table (:mod:`kcompat.tf_ops`)."""
 
 from __future__ import annotations
 
+from .. import keras_ops, tf_ops
 from ..keras_ops import keras_op
 from ..tf_ops import tf_op
 from .base import WeightlessLayer
@@ -22,6 +23,11 @@ class TFOpLambda(WeightlessLayer):
     def missing(cls, config):
         """What an error counts this node as where kcompat's table lacks its op, else ``None``."""
         return None if tf_op(config.get("function")) is not None else cls.__name__
+
+    @classmethod
+    def several_outputs(cls, config):
+        """Whether a call returns several tensors (``tf.split``), which the model's graph indexes."""
+        return tf_ops.returns_several(config.get("function"))
 
     def __init__(self, function, **kwargs):
         super().__init__(**kwargs)
@@ -60,6 +66,11 @@ class KerasOp(WeightlessLayer):
     def missing(cls, config):
         """What an error counts this node as where kcompat's table lacks its operation, else ``None``."""
         return None if keras_op(config.get("op")) is not None else f"keras.ops.{config.get('op')}"
+
+    @classmethod
+    def several_outputs(cls, config):
+        """Whether a call returns several tensors (``Split``), which the model's graph indexes."""
+        return keras_ops.returns_several(config.get("op"))
 
     def forward(self, *args, **kwargs):
         kwargs.pop("name", None)

@@ -28,7 +28,7 @@ from .._files import refuse_input, write_together
 from ..convert import safetensors_io
 from ..layers import keras2_names, layer_class
 from . import names
-from .graph import TensorRef, call_training
+from .graph import TensorRef, call_training, refs
 from .loading import load_model
 
 __all__ = ["TEMPLATE_NODES", "CustomObjects", "check_source", "literal", "port", "port_source"]
@@ -355,12 +355,24 @@ class _Writer:
 
 
 def _outputs_of(graph):
-    """``{(layer, node): count}`` for calls whose result is a list (a nested model's several outputs)."""
+    """``{(layer, node): count}`` for calls whose result is a list (a nested model's several
+    outputs; an op's, as many as the graph uses)."""
     several = {}
+    used = {}
+    for spec in graph.layers:
+        for call in spec.calls:
+            for ref in refs([call.inputs, call.kwargs]):
+                used[(ref.layer, ref.node)] = max(used.get((ref.layer, ref.node), 0), ref.tensor + 1)
+    for ref in refs(graph.outputs):
+        used[(ref.layer, ref.node)] = max(used.get((ref.layer, ref.node), 0), ref.tensor + 1)
     for spec in graph.layers:
         if spec.graph is not None and isinstance(spec.graph.outputs, (list, tuple)):
             for node in range(len(spec.calls)):
                 several[(spec.name, node)] = len(spec.graph.outputs)
+        elif spec.graph is None and getattr(layer_class(spec.class_name), "several_outputs", None) is not None \
+                and layer_class(spec.class_name).several_outputs(spec.config):
+            for node in range(len(spec.calls)):
+                several[(spec.name, node)] = used.get((spec.name, node), 1)
     return several
 
 

@@ -77,10 +77,20 @@ def _meta_output(layer, shape, call, shapes):
             out = invoke(layer, _meta(shape), call_arguments(call, tensors))
     except Exception:  # noqa: BLE001 - an op that needs its values (a shape read from a tensor): unknown
         return None
-    if not isinstance(out, torch.Tensor):
-        return None
     unknown_batch = isinstance(first, tuple) and len(first) > 0 and first[0] is None
-    return (None, *out.shape[1:]) if unknown_batch and out.dim() else tuple(out.shape)
+
+    def shape_of(y):
+        if not isinstance(y, torch.Tensor):
+            return None
+        return (None, *y.shape[1:]) if unknown_batch and y.dim() else tuple(y.shape)
+    return [shape_of(y) for y in out] if isinstance(out, (list, tuple)) else shape_of(out)
+
+
+class _Unknown(dict):
+    """Shapes by tensor: one no call could say (an op's several outputs on unknown sizes) is ``None``."""
+
+    def __missing__(self, key):
+        return None
 
 
 class KerasModel(torch.nn.Module):
@@ -152,15 +162,13 @@ class KerasModel(torch.nn.Module):
         Returns the output shapes (``None`` where unknown). A layer whose input shape cannot be
         known this way (a size it needs is ``None``, a custom module) stays unbuilt: its weights
         build it. Raises ``ValueError`` where the known shapes do not fit a layer."""
-        shapes = dict(zip(self.graph.inputs, (None if s is None else tuple(s) for s in input_shapes)))
+        shapes = _Unknown(zip(self.graph.inputs, (None if s is None else tuple(s) for s in input_shapes)))
         for spec, node in self.graph.order:
             call = spec.calls[node]
             given = resolve(call.inputs, shapes)
             out = None if _unknown(given) else self._build_call(spec, given, call, shapes)
-            outs = out if isinstance(out, list) else [out]
-            several = spec.graph is not None and isinstance(spec.graph.outputs, (list, tuple))
-            for i in range(len(spec.graph.outputs) if several else 1):
-                shapes[TensorRef(spec.name, node, i)] = outs[i] if i < len(outs) else None
+            for i, shape in enumerate(out if isinstance(out, list) else [out]):
+                shapes[TensorRef(spec.name, node, i)] = shape
         return resolve(self.graph.outputs, shapes)
 
     def _build_call(self, spec, shape, call, shapes):
