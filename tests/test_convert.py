@@ -625,6 +625,29 @@ def test_hostile_keras_archives_fail_in_one_line(capsys, saved, tmp_path, case, 
     _no_output_left(tmp_path, out)
 
 
+@pytest.mark.parametrize("compression", ["stored", "deflated", "truncated"])
+def test_an_archive_reads_the_same_stored_or_deflated(saved, tmp_path, compression):
+    """Stored members are read in place (HDF5 seeks, which zipfile's stream does by reading again
+    from the start), deflated ones inflated once; a truncated archive is refused in one line."""
+    source = saved["keras"]["files"]["model.keras"]
+    path = str(tmp_path / "copy.keras")
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename),
+                         compress_type=zipfile.ZIP_DEFLATED if compression == "deflated" else zipfile.ZIP_STORED)
+    if compression == "truncated":
+        raw = open(path, "rb").read()
+        at = raw.find(b"model.weights.h5") + 200
+        open(path, "wb").write(raw[:at] + raw[raw.find(b"PK\x01\x02"):])  # the data cut, the directory kept
+        with pytest.raises(ConversionError, match="corrupt or truncated|truncated Keras archive"):
+            load(path)
+        return
+    want, got = kcompat.load_model(source).state_dict(), kcompat.load_model(path).state_dict()
+    assert list(want) == list(got)
+    for key in want:
+        assert torch.equal(want[key], got[key]), key
+
+
 @pytest.mark.parametrize("kind,message", [
     ("group", "is a group where Keras writes a weight"),
     ("strings", "not the numbers of a weight"),

@@ -14,8 +14,12 @@ Nothing is read into memory here: each weight is a :class:`Tensor` that reads on
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
+import struct
+import tempfile
 import zipfile
 
 import numpy as np
@@ -152,9 +156,9 @@ def _open_archive(path):
         config = json.loads(raw)
         if not isinstance(config, dict):
             raise ConversionError(f"{path}: config.json is a JSON {type(config).__name__}, not a model config object")
-        with archive.open("model.weights.h5") as weights:
-            _refuse_looping_heap(path, weights, weights_info.file_size, "the archive's model.weights.h5")
-        weights = archive.open("model.weights.h5")
+        weights = _member_file(path, archive, weights_info)
+        _refuse_looping_heap(path, weights, weights_info.file_size, "the archive's model.weights.h5")
+        weights.seek(0)
         handle = _h5py().File(weights, "r")
     except ConversionError:
         raise
@@ -162,6 +166,66 @@ def _open_archive(path):
             NotImplementedError) as exc:
         raise ConversionError(f"{path}: corrupt or truncated Keras archive ({exc})") from None
     return _from_hdf5(path, handle, config, [archive, weights, handle], kind="keras archive")
+
+
+class _Window(io.RawIOBase):
+    """A stored (uncompressed) archive member read in place: HDF5 seeks back and forth, which
+    zipfile's member stream does by reading again from the start (minutes for a large model)."""
+
+    def __init__(self, path, start, size):
+        super().__init__()
+        self._file, self._start, self._size, self._at = open(path, "rb"), start, size, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._at
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: self._size}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def readinto(self, buffer):
+        n = max(0, min(len(buffer), self._size - self._at))
+        self._file.seek(self._start + self._at)
+        data = self._file.read(n)
+        buffer[:len(data)] = data
+        self._at += len(data)
+        return len(data)
+
+    def close(self):
+        self._file.close()
+        super().close()
+
+
+def _member_file(path, archive, info):
+    """A seekable file of the archive member ``info``: stored members in place, others inflated
+    once into a temporary file (zipfile checks the sizes and the CRC while inflating)."""
+    if info.compress_type == zipfile.ZIP_STORED:
+        with open(path, "rb") as f:
+            f.seek(info.header_offset)
+            header = f.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise ConversionError(f"{path}: corrupt Keras archive (no local header for {info.filename})")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        start = info.header_offset + 30 + name_length + extra_length
+        if start + info.file_size > os.path.getsize(path):
+            raise ConversionError(f"{path}: truncated Keras archive ({info.filename} runs past the file's end)")
+        return _Window(path, start, info.file_size)
+    spill = tempfile.TemporaryFile()
+    try:
+        with archive.open(info) as member:
+            shutil.copyfileobj(member, spill, 2**20)
+    except BaseException:
+        spill.close()
+        raise
+    spill.seek(0)
+    return spill
 
 
 def _refuse_external_links(path, group, prefix="", seen=None):
