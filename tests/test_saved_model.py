@@ -60,7 +60,7 @@ def test_a_saved_model_without_keras_metadata_is_refused(saved):
 def test_applications_as_saved_models(oracle, tmp_path, name):
     """tf_keras.applications saved as SavedModel directories (op nodes, Normalization, '/' names)."""
     case = oracle.run(tf_fixtures.save_application, reference="tf_keras", name=name, directory=str(tmp_path),
-                      saved_model=True)
+                      formats=["savedmodel"])
     model = kcompat.load_model(case["path"]).eval()
     with torch.no_grad():
         y = model(torch.tensor(case["x"])).numpy()

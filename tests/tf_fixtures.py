@@ -556,25 +556,58 @@ def _save_keras2_forms(model, directory, stem):
     return files
 
 
-def save_application(reference, name, directory, input_shape=(32, 32, 3), classes=5, saved_model=False):
+APPLICATION_FORMATS = {  # every format users save a model in, by the Keras that writes it
+    "keras": ("keras", "h5", "weights"),
+    "tf_keras": ("h5", "savedmodel", "keras", "weights", "legacy_weights", "checkpoint"),
+}
+
+
+def save_application(reference, name, directory, input_shape=(32, 32, 3), classes=5, formats=None,
+                     include_top=True):
     """keras.applications' ``name`` (tf_keras.applications' for ``"tf_keras"``) with random
-    weights at a small input, saved as its users save it (``.keras``; Keras 2: ``.h5``, or with
-    ``saved_model`` a SavedModel directory), its output on a random batch (inference)."""
+    weights and moving statistics at a small input, saved in each of ``formats`` (default: the
+    first of :data:`APPLICATION_FORMATS`, ``.keras`` or Keras 2's ``.h5``): ``{format: (file,
+    weights file or None)}``; its output on a random batch (inference)."""
     mod = keras_module(reference)
     build = getattr(mod.applications, name)
+    shape = dict(weights=None, input_shape=input_shape, include_top=include_top)
+    shape.update(dict(classes=classes) if include_top else dict(pooling="avg"))
     try:  # logits, not a softmax that a random network saturates
-        model = build(weights=None, input_shape=input_shape, classes=classes, classifier_activation=None)
+        model = build(**shape, **(dict(classifier_activation=None) if include_top else {}))
     except TypeError:
-        model = build(weights=None, input_shape=input_shape, classes=classes)
+        model = build(**shape)
+    rng = np.random.default_rng(13)
+    for weight in model.non_trainable_weights:  # BatchNormalization's and Normalization's statistics
+        if "float" not in str(weight.dtype):
+            continue
+        value = np.asarray(weight)
+        if "variance" in weight.name:
+            weight.assign(rng.uniform(0.5, 1.5, value.shape).astype(value.dtype) * value)
+        else:
+            weight.assign(value + rng.standard_normal(value.shape).astype(value.dtype) * 0.1)
+    for layer in model.layers:  # Normalization computes from a copy of its statistics, made at build
+        if hasattr(layer, "adapt_mean") and hasattr(layer, "finalize_state"):
+            layer.finalize_state()
     os.makedirs(directory, exist_ok=True)
-    if saved_model:
-        path = os.path.join(directory, f"{name}_savedmodel")
-        model.save(path, save_format="tf")
-    else:
-        path = os.path.join(directory, f"{name}.keras" if reference == "keras" else f"{name}.h5")
-        model.save(path)
+    files = {}
+    for form in formats or APPLICATION_FORMATS[reference][:1]:
+        stem = os.path.join(directory, name)
+        if form in ("weights", "legacy_weights", "checkpoint"):
+            with open(f"{stem}.json", "w") as f:
+                f.write(model.to_json())
+            weights = {"weights": f"{stem}.weights.h5", "legacy_weights": f"{stem}_legacy.h5",
+                       "checkpoint": os.path.join(directory, "ckpt", name)}[form]
+            model.save_weights(weights)
+            files[form] = (f"{stem}.json", weights)
+        elif form == "savedmodel":
+            model.save(f"{stem}_savedmodel", save_format="tf")
+            files[form] = (f"{stem}_savedmodel", None)
+        else:
+            model.save(f"{stem}.{form}")
+            files[form] = (f"{stem}.{form}", None)
     x = np.random.default_rng(11).uniform(0, 255, (2, *input_shape)).astype("float32")
-    return {"path": path, "x": x, "y": np.asarray(model(x, training=False))}
+    first = files[next(iter(files))][0]
+    return {"path": first, "files": files, "x": x, "y": np.asarray(model(x, training=False))}
 
 
 def save_op_nodes_model(directory):

@@ -253,7 +253,7 @@ def _from_hdf5(path, handle, config, handles, kind=None, names=None):
         elif "layers" in handle or "vars" in handle:
             model = _v3_weights(path, handle, config, kind or "keras weights (.weights.h5)", names)
         elif "layer_names" in handle.attrs or "model_weights" in handle:
-            model = _legacy_weights(path, handle)
+            model = _legacy_weights(path, handle, names)
         else:
             raise ConversionError(f"{path}: an HDF5 file, but not one Keras wrote (no model config, no weights)")
     except ConversionError as exc:
@@ -405,10 +405,10 @@ def _legacy_model(path, handle):
     return ModelFile(path, f"Keras {version} HDF5 model", layers, skipped, config=config)
 
 
-def _legacy_weights(path, handle):
+def _legacy_weights(path, handle, config=None):
     group = handle["model_weights"] if "model_weights" in handle else handle
     version = _decode(group.attrs.get("keras_version", handle.attrs.get("keras_version", "2")))
-    layers, skipped = _legacy_layers(group, None, _reference(version))
+    layers, skipped = _legacy_layers(group, config if isinstance(config, dict) else None, _reference(version))
     return ModelFile(path, f"Keras {version} HDF5 weights", layers, skipped)
 
 
@@ -428,10 +428,9 @@ def _owner(top, variable, tree):
     ``<inner>/<weight>``, Keras 3 ``<outer>/<inner>/<weight>``; a Keras 2 name may hold ``/``
     itself (``conv1/conv``), so the config's names decide where one ends (``tree``: name ->
     the names inside it), the longest first."""
-    if top not in tree:  # no config: split at every '/'
-        owner = variable.split("/")[:-1]
-        if owner and owner[0] == top:
-            owner = owner[1:]
+    if top not in tree:  # no config: split at every '/' after the layer's own name (which may hold one)
+        rest = variable[len(top) + 1:] if variable.startswith(top + "/") else variable
+        owner = rest.split("/")[:-1]
         return ".".join([top] + owner) if owner else top
     rest = variable[len(top) + 1:] if variable.startswith(top + "/") else variable
     return ".".join([top] + (_inner_path(rest, tree[top]) or []))

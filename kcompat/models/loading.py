@@ -371,8 +371,13 @@ def _load_weights(model, weights_path, strict, config=None):
 
 def _misfits_message(weights_path, problems):
     lines = problems.lines()
+    shown = lines[:_SHOWN] + ([f"... and {len(lines) - _SHOWN} more (load with strict=False: "
+                               "model.weight_problems lists them all)"] if len(lines) > _SHOWN else [])
     return (f"{weights_path} does not fit the model ({len(lines)} problem{'s' if len(lines) > 1 else ''}): "
-            + "; ".join(lines))
+            + "; ".join(shown))
+
+
+_SHOWN = 8  # problems an error names; a file of another model has hundreds
 
 
 def _build_from_shapes(model, where):

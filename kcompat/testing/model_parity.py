@@ -37,6 +37,10 @@ __all__ = ["MODEL_TOLERANCES", "ModelParity", "assert_model_parity", "check_mode
 # The whole model's rule: rounding differences grow through the layers (a BatchNormalization in
 # training divides by a batch's spread), so the end-to-end figures get ten times a layer's rtol.
 MODEL_TOLERANCES = {"float32": 1e-4, "float64": 1e-11}
+# An ill-conditioned figure (see _judge_in_float64): the port's float32 distance from its float64
+# run may be this many times TensorFlow's own (two draws of rounding noise), and at most this
+# fraction of the figure's scale.
+DRIFT, DRIFT_CAP = 4.0, 0.1
 UNKNOWN_AXIS = 32  # an input axis the model leaves unknown (fully convolutional models)
 BATCH = 2
 RANDOM_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
@@ -196,6 +200,8 @@ def _term_scales(layer, inputs, upstream, extra):
     out (a Keras activation's slope, at most about 1, only shrinks the terms). ``{}`` for the rest."""
     from .. import activations
 
+    if type(layer).__name__ == "BatchNormalization" and len(inputs) == 1 and len(upstream) == 1:
+        return _normalization_terms(layer, inputs[0], upstream[0], extra)
     if getattr(layer, "activation", None) is None or not getattr(layer, "WEIGHTS", ()) or len(inputs) != 1 \
             or len(upstream) != 1:
         return {}
@@ -213,8 +219,36 @@ def _term_scales(layer, inputs, upstream, extra):
     return scales
 
 
-def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, rows):
-    """One row per layer call of ``graph`` (run by ``module``), each layer on TensorFlow's activations."""
+def _normalization_terms(layer, x, dy, extra):
+    """BatchNormalization's gradient terms: ``d_beta`` sums the upstream gradient over every
+    entry of a channel, ``d_gamma`` the upstream times the normalized input; both cancel to
+    little where a later batch-statistics layer makes the upstream sum to zero, leaving float32
+    rounding of the terms' size (seen: MobileNetV2 in training, 256 terms of about 2 summing to
+    1e-5)."""
+    x, dy = np.asarray(x, np.float64), np.asarray(dy, np.float64)
+    axis = layer.axis % x.ndim
+    others = tuple(a for a in range(x.ndim) if a != axis)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    training = layer.training if extra.get("training") is None else bool(extra["training"])
+    if training and getattr(layer, "trainable", True):
+        mean, var = x.mean(others), x.var(others)
+    else:
+        mean, var = (np.asarray(layer.get_weights()[i], np.float64) for i in (-2, -1))
+    normalized = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + layer.epsilon)
+    scales = {"d_beta": _peak_root(np.square(dy).sum(others))}
+    scales["d_gamma"] = _peak_root(np.square(dy * normalized).sum(others))
+    return scales
+
+
+def _peak_root(a):
+    return float(np.sqrt(np.max(a))) if a.size else 0.0
+
+
+def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, rows, terms_by_weight=None):
+    """One row per layer call of ``graph`` (run by ``module``), each layer on TensorFlow's activations;
+    ``terms_by_weight`` collects each weight gradient's terms (``d_<path>.<weight>``: their size
+    over every call, from TensorFlow's activations and upstream) for the whole model's rule."""
     from ..models.graph import TensorRef, call_arguments, call_training, refs, resolve
     from ..models.module import invoke
 
@@ -270,6 +304,11 @@ def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype,
             torch.autograd.backward([t for t in ys if t.requires_grad],
                                     [torch.tensor(g) for t, g in zip(ys, record["d_outputs"]) if t.requires_grad])
             terms = _term_scales(sub, [values[r] for r in refs(call.inputs)], record["d_outputs"], extra)
+            if terms_by_weight is not None:
+                for name, size in terms.items():
+                    if name != "d_input":  # a weight's gradient sums its calls' terms
+                        key = f"d_{path}.{name[2:]}"
+                        terms_by_weight[key] = float(np.hypot(terms_by_weight.get(key, 0.0), size))
             for i, (x, g) in enumerate(zip(flat_inputs, record["d_inputs"])):
                 ours = x.grad.numpy() if x.grad is not None else np.zeros_like(g)
                 differences.append(compare("d_input" if len(flat_inputs) == 1 else f"d_input{i}", ours, g, rtol, None,
@@ -294,7 +333,7 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
     # The referee reruns the pass from where it started; only a training pass moves the state.
     start = copy.deepcopy(module.state_dict()) if refereed and module.training else None
     inputs = [torch.tensor(x, requires_grad=grads) for x in xs]
-    ours_grads = {}  # gradient name -> (the port's, TensorFlow's)
+    figures = {}  # output or gradient name -> (the port's, TensorFlow's), for the float64 referee
     template = ParityResult(reference, {"class_name": "Model", "name": graph.name}, tuple(xs[0].shape), dtype, "match")
     differences = []
     try:
@@ -309,8 +348,9 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
                                                                  f"TensorFlow's {[a.shape for a in theirs]}")
         else:
             for i, (ours, their) in enumerate(zip(ys, theirs)):
-                differences.append(compare("output" if len(ys) == 1 else f"output{i}", ours.detach().numpy(), their,
-                                           model_rtol, None))
+                name = "output" if len(ys) == 1 else f"output{i}"
+                figures[name] = (ours.detach().numpy(), their)
+                differences.append(compare(name, figures[name][0], their, model_rtol, None))
             leaves = _leaves(module, graph)
             for path, after in trace["weights_after"].items():
                 if path in leaves and after:
@@ -324,8 +364,8 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
                 ours = _gradients(leaves, inputs)
                 for label, g in _tf_gradients(trace, len(inputs), leaves):
                     mine = ours.get(label)
-                    ours_grads[label] = (np.zeros_like(g) if mine is None else mine, g)
-                    differences.append(compare(label, ours_grads[label][0], g, model_rtol, None))
+                    figures[label] = (np.zeros_like(g) if mine is None else mine, g)
+                    differences.append(compare(label, figures[label][0], g, model_rtol, None))
                 module.zero_grad(set_to_none=True)
             missing = sorted(path for path, after in trace["weights_after"].items() if after and path not in leaves)
             whole = replace(template, status="match" if all(d.ok for d in differences) and not missing else "mismatch",
@@ -333,12 +373,20 @@ def _compare(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, ro
                             message=f"layers of TensorFlow's model with no weights in the port: {missing}" if missing
                             else "")
     first = len(rows)
-    _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, rows)
-    if refereed and any(not d.ok and d.name in ours_grads for d in whole.differences) \
-            and all(r.ok for _, r in rows[first:]) and all(d.ok for d in whole.differences if d.name not in ours_grads):
+    terms = {}
+    _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, rows, terms)
+    if any(not d.ok and d.name in terms for d in whole.differences):
+        # A weight gradient is a sum over the whole batch: its rounding is the size of its terms
+        # (a BatchNormalization's beta under an upstream that cancels), as for a layer alone.
+        differences = [compare(d.name, figures[d.name][0], figures[d.name][1], model_rtol, None, terms[d.name])
+                       if not d.ok and d.name in terms and d.name in figures else d for d in whole.differences]
+        whole = replace(whole, differences=tuple(differences),
+                        status="match" if all(d.ok for d in differences) and not whole.message else "mismatch")
+    if refereed and any(not d.ok and d.name in figures for d in whole.differences) \
+            and all(r.ok for _, r in rows[first:]) and all(d.ok for d in whole.differences if d.name not in figures):
         # Every layer's gradients match TensorFlow's on TensorFlow's own activations and upstream,
         # yet TF's whole-model gradients differ: TF's backward disagrees with its own layers.
-        differences, notes = _referee(module, graph, start, xs, upstream, whole.differences, ours_grads, model_rtol)
+        differences, notes = _referee(module, graph, start, xs, upstream, whole.differences, figures, model_rtol)
         whole = replace(whole, differences=tuple(differences), notes=tuple(notes),
                         status="match" if all(d.ok for d in differences) and not whole.message else "mismatch")
     return whole
@@ -384,32 +432,50 @@ def _tf_gradients(trace, count, leaves):
                     yield f"d_{path}.{name}", g
 
 
-def _referee(module, graph, start, xs, upstream, differences, grads, model_rtol):
-    """Where the port's whole-model gradients and TensorFlow's disagree although every layer's
-    agree (each on TensorFlow's own activations and upstream), the port run again in float64
-    (from the state the pass started from) decides: a difference is TensorFlow's when the port's
-    float32 figure agrees with the float64 one and TensorFlow's does not (seen: tf_keras in
-    training mode on the TF segmentation tutorial's MobileNetV2 U-Net, for some weights: its
-    decoder's kernel gradients 5e-4..4e-3 off). ``grads``: name -> (the port's, TensorFlow's).
-    Returns the differences as judged, and notes saying which were TensorFlow's."""
+def _referee(module, graph, start, xs, upstream, differences, figures, model_rtol):
+    """Where the port's whole-model outputs or gradients and TensorFlow's disagree although every
+    layer's agree (each on TensorFlow's own activations and upstream), the port run again in
+    float64 (from the state the pass started from) decides, by :func:`_judge_in_float64` (seen:
+    tf_keras in training mode on the TF segmentation tutorial's MobileNetV2 U-Net, some decoder
+    kernel gradients 5e-4..4e-3 off; a ResNet50 in training mode, whose gradients through 50
+    batch-statistics layers drift 3% in either float32 run). ``figures``: name -> (the port's,
+    TensorFlow's). Returns the differences as judged, and notes saying why."""
     twin = copy.deepcopy(module)
     if start is not None:  # a training pass moved the moving statistics
         twin.load_state_dict(start)
     twin.double()
     inputs = [torch.tensor(np.asarray(x, np.float64), requires_grad=True) for x in xs]
-    torch.autograd.backward(_flat(twin(*inputs)), [torch.tensor(np.asarray(u, np.float64)) for u in upstream])
+    ys = _flat(twin(*inputs))
+    torch.autograd.backward(ys, [torch.tensor(np.asarray(u, np.float64)) for u in upstream])
     reference = _gradients(_leaves(twin, graph), inputs)
+    reference.update({("output" if len(ys) == 1 else f"output{i}"): y.detach().numpy() for i, y in enumerate(ys)})
+    return _judge_in_float64(differences, figures, reference, model_rtol)
+
+
+def _judge_in_float64(differences, figures, reference, rtol):
+    """Differences between the port's float32 figures and TensorFlow's judged against the port's
+    float64 run (``reference``: name -> array; ``figures``: name -> (the port's, TensorFlow's)):
+    a difference stands unless the port's figure is within tolerance of the float64 one, or
+    drifts from it as TensorFlow's does (an ill-conditioned figure: gradients through dozens of
+    batch-statistics layers, a sum that cancels to nothing, where float32 rounding moves either
+    run by percents): within :data:`DRIFT` times TensorFlow's own distance and under
+    :data:`DRIFT_CAP` of the figure's scale, float32 drift and not a wrong number. Returns the
+    differences as judged, and notes saying which were judged so and why."""
     judged, notes = [], []
     for d in differences:
-        if d.ok or d.name not in grads or d.name not in reference:
+        if d.ok or d.name not in figures or d.name not in reference:
             judged.append(d)
             continue
-        ours, theirs = grads[d.name]
-        ours_vs, theirs_vs = (compare(d.name, a, reference[d.name], model_rtol, None) for a in (ours, theirs))
+        ours, theirs = figures[d.name]
+        ours_vs, theirs_vs = (compare(d.name, a, reference[d.name], rtol, None) for a in (ours, theirs))
         if ours_vs.ok and not theirs_vs.ok:
             judged.append(ours_vs)
             notes.append(f"{d.name}: TensorFlow's is off the port's float64 run by {theirs_vs.max_rel:.1e} (the "
                          f"port's float32, {ours_vs.max_rel:.1e}): judged against the float64 run")
+        elif not ours_vs.ok and ours_vs.max_abs <= DRIFT * theirs_vs.max_abs and ours_vs.max_rel <= DRIFT_CAP:
+            judged.append(replace(ours_vs, ok=True))
+            notes.append(f"{d.name}: both float32 runs drift from the float64 one (ill-conditioned), TensorFlow's by "
+                         f"{theirs_vs.max_rel:.1e}, the port's by {ours_vs.max_rel:.1e}: float32 drift")
         else:
             judged.append(d)
     return judged, notes
