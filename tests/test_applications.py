@@ -15,6 +15,8 @@ convolutions (RegNet, ResNetRS)."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -120,3 +122,78 @@ def test_the_weights_of_another_model_are_refused_in_a_short_message(every_forma
                                          r"with strict=False: model.weight_problems lists them all\)") as raised:
         kcompat.load_model(config, weights=other)
     assert len(str(raised.value)) < 3000
+
+
+UNET_LAYERS = '''"""keras-unet-collection's own layers, as a user ports them: torch modules whose parameters
+take the Keras layer's weights in Keras's order and layout."""
+import torch
+
+from kcompat.tf_ops import tf_op
+
+
+class PatchExtract(torch.nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.size = tuple(config["patch_size"])
+
+    def forward(self, images):
+        x, y = self.size
+        patches = tf_op("image.extract_patches")(images, [1, x, y, 1], [1, x, y, 1], [1, 1, 1, 1], "VALID")
+        return patches.reshape(patches.shape[0], -1, patches.shape[-1])
+
+
+class PatchEmbedding(torch.nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        # Dense's kernel (in, out; its size the file's), its bias, the positions
+        self.kernel = torch.nn.UninitializedParameter()
+        self.bias = torch.nn.Parameter(torch.empty(config["embed_dim"]))
+        self.positions = torch.nn.Parameter(torch.empty(config["num_patch"], config["embed_dim"]))
+
+    def forward(self, patches):
+        return patches @ self.kernel + self.bias + self.positions
+
+
+class GELU(torch.nn.Module):
+    def __init__(self, config):
+        super().__init__()
+
+    def forward(self, x):
+        return tf_op("nn.gelu")(x, approximate=True)
+
+
+CUSTOM_OBJECTS = {"patch_extract": PatchExtract, "patch_embedding": PatchEmbedding, "GELU": GELU}
+'''
+
+
+def test_keras_unet_collection_transunet_with_the_users_layers(oracle, tmp_path, capsys):
+    """TransUNet (MultiHeadAttention, LayerNormalization, a TFOpLambda reshape) with the package's
+    own layers (patch_extract, patch_embedding, GELU) from the user's module of factories: refused
+    by name without them; with them it loads (their weights from the file), matches TensorFlow,
+    and ports in one command."""
+    from kcompat.models import cli
+
+    saved = oracle.run(tf_fixtures.save_unet_collection, name="transunet_2d", directory=str(tmp_path / "m"))
+    if saved is None:
+        pytest.skip("keras-unet-collection is not installed (pip install --no-deps keras-unet-collection)")
+    with pytest.raises(ValueError, match=r"kcompat does not reproduce 6 layers of this model: GELU x4 .*"
+                                         r"patch_extract x1 .*patch_embedding x1"):
+        kcompat.load_model(saved["path"])
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "unet_layers.py").write_text(UNET_LAYERS)
+    out = work / "transunet.py"
+    assert cli.main([saved["path"], str(out), "--custom-objects", str(work / "unet_layers.py"), "--quiet"]) == 0
+    sys.path.insert(0, str(work))
+    try:
+        import unet_layers
+
+        model = kcompat.load_model(saved["path"], custom_objects=unet_layers.CUSTOM_OBJECTS)
+        assert tuple(model.patch_embedding.kernel.shape) == (32, 16)
+        generated = import_file(out).load()
+    finally:
+        sys.path.remove(str(work))
+        sys.modules.pop("unet_layers", None)
+    for module in (model, generated):
+        y = _run(module, saved["x"])
+        assert np.abs(y - saved["y"]).max() <= 1e-5 * max(1.0, np.abs(saved["y"]).max())

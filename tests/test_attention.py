@@ -32,3 +32,17 @@ def test_attention_loads_ports_and_matches_tensorflow(block, tmp_path):
 
 def test_attention_whole_model_parity(block):
     assert_model_parity(kcompat.load_model(block["path"]), block["path"], inputs=block["x"])
+
+
+@pytest.mark.parametrize("reference", ["keras", "tf_keras"])
+def test_attention_over_several_axes(oracle, tmp_path, reference):
+    """attention_axes: both position axes of an image (Keras's default), the width alone (rows as
+    batch), axes 1 and 3 of a 5-D input; loaded, ported, and layer by layer with gradients."""
+    saved = oracle.run(tf_fixtures.save_axes_attention_model, reference=reference, directory=str(tmp_path / "m"))
+    xs = [torch.tensor(a) for a in saved["x"]]
+    out = tmp_path / "axes.py"
+    kcompat.models.port(saved["path"], out)
+    for module in (kcompat.load_model(saved["path"]).eval(), import_file(out).load()):
+        for y, want in zip(module(*xs), saved["y"]):
+            assert_close(y.detach().numpy(), want, "float32")
+    assert_model_parity(kcompat.load_model(saved["path"]), saved["path"], inputs=saved["x"])

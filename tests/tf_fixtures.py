@@ -782,6 +782,30 @@ def save_attention_model(reference, directory):
     return {"path": path, "x": xs, "y": np.asarray(model(xs, training=False))}
 
 
+def save_axes_attention_model(reference, directory):
+    """MultiHeadAttention over more than one axis, as image and video transformers call it: on
+    (batch, height, width, features) over both position axes (Keras's default) and over the width
+    only (``attention_axes=2``, rows as batch), and on a 5-D input over axes 1 and 3; saved as each
+    Keras saves it."""
+    mod = keras_module(reference)
+    L = mod.layers
+    image = mod.Input((4, 5, 6), name="image")
+    volume = mod.Input((3, 2, 4, 6), name="volume")
+    a = L.MultiHeadAttention(num_heads=2, key_dim=3, name="both_axes")(image, image)
+    b = L.MultiHeadAttention(num_heads=2, key_dim=4, value_dim=2, attention_axes=2, name="width")(a, image)
+    c = L.MultiHeadAttention(num_heads=3, key_dim=2, attention_axes=(1, 3), output_shape=5, name="axes_1_3")(
+        volume, volume)
+    model = mod.Model([image, volume], [b, c], name="axes")
+    rng = np.random.default_rng(16)
+    for weight in model.weights:
+        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.4)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "axes.keras" if reference == "keras" else "axes.h5")
+    model.save(path)
+    xs = [rng.standard_normal((2, 4, 5, 6)).astype("float32"), rng.standard_normal((2, 3, 2, 4, 6)).astype("float32")]
+    return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs, training=False)]}
+
+
 def save_cyclegan_style(directory):
     """A CycleGAN-style generator with the user's own ``ReflectionPadding2D`` (keras-io's), as its
     users save it (Keras 3, registered); its output on a batch."""
@@ -880,6 +904,14 @@ UNET_COLLECTION = {  # keras-unet-collection's U-Nets (Keras 2 code: tensorflow.
 }
 
 
+UNET_COLLECTION_CUSTOM = {  # keras-unet-collection's models with its own layers (the user passes factories)
+    "transunet_2d": ("transunet_2d", dict(filter_num=[8, 16, 32], n_labels=2, stack_num_down=1, stack_num_up=1,
+                                          embed_dim=16, num_mlp=32, num_heads=2, num_transformer=2,
+                                          activation="ReLU", mlp_activation="GELU", output_activation="Softmax",
+                                          batch_norm=True, pool=True, unpool="bilinear")),
+}
+
+
 @legacy_keras
 def save_unet_collection(name, directory):
     """keras-unet-collection's ``name`` (``UNET_COLLECTION``) at 64x64, random weights, saved as its
@@ -888,8 +920,13 @@ def save_unet_collection(name, directory):
         from keras_unet_collection import models
     except ImportError:
         return None
-    builder, arguments = UNET_COLLECTION[name]
+    builder, arguments = {**UNET_COLLECTION, **UNET_COLLECTION_CUSTOM}[name]
     model = getattr(models, builder)((64, 64, 3), name=name, **arguments)
+    rng = np.random.default_rng(15)
+    for weight in model.non_trainable_weights:  # moving statistics as a trained model has them
+        value = np.asarray(weight)
+        weight.assign(rng.uniform(0.5, 1.5, value.shape).astype(value.dtype) if "variance" in weight.name
+                      else value + rng.standard_normal(value.shape).astype(value.dtype) * 0.1)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{name}.h5")
     model.save(path)

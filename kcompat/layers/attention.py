@@ -39,11 +39,11 @@ class MultiHeadAttention(Layer):
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
         if use_gate or sliding_window is not None:
             raise ValueError("kcompat's MultiHeadAttention has no use_gate and no sliding_window")
+        if attention_axes is not None and not isinstance(attention_axes, (int, list, tuple)):
+            raise ValueError(f"`attention_axes` must be an int, list, or tuple.Received: "
+                             f"attention_axes={attention_axes}")
         axes = None if attention_axes is None else list(attention_axes) if isinstance(
             attention_axes, (list, tuple)) else [attention_axes]
-        if axes not in (None, [1], [-2]):
-            raise ValueError(f"kcompat's MultiHeadAttention attends over the steps axis of (batch, steps, features) "
-                             f"inputs; received attention_axes={attention_axes!r}")
         if not 0 <= dropout <= 1:
             raise ValueError(f"`dropout` must be in [0, 1]. Received: dropout={dropout!r}")
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
@@ -108,42 +108,77 @@ class MultiHeadAttention(Layer):
     def _project(self, x, name):
         kernel = self.keras_weight(f"{name}_kernel")
         x, kernel = self._in_compute_dtype(x, kernel)
-        y = torch.einsum("abc,cde->abde", x, kernel)
+        y = torch.tensordot(x, kernel, dims=([-1], [0]))  # (batch, positions..., heads, size)
         return y + self.keras_weight(f"{name}_bias").to(y.dtype) if self.use_bias else y
+
+    def _axes(self, rank):
+        """``(attention axes, other position axes)`` of an input of ``rank`` (batch and features
+        aside): Keras's default attends over every position axis."""
+        positions = list(range(1, rank - 1))
+        if self.attention_axes is None:
+            return positions, []
+        axes = sorted({a % rank if a < 0 else a for a in self.attention_axes})
+        if not all(a in positions for a in axes):
+            raise ValueError(f"MultiHeadAttention: attention_axes={self.attention_axes} must name position axes "
+                             f"of the rank-{rank} inputs (1 to {rank - 2})")
+        return axes, [a for a in positions if a not in axes]
+
+    @staticmethod
+    def _heads_first(x, axes, others):
+        """(batch, positions..., heads, size) -> (batch, others..., heads, attended positions (one axis), size)."""
+        rank = x.dim()
+        x = x.permute(0, *others, rank - 2, *axes, rank - 1)
+        return x.reshape(*x.shape[:len(others) + 2], -1, x.shape[-1])
 
     def forward(self, query, value=None, key=None, attention_mask=None, return_attention_scores=False,
                 training=None, use_causal_mask=False, **unused):
         query = as_tensor(query)
         value = query if value is None else as_tensor(value)
         key = value if key is None else as_tensor(key)
-        if query.dim() != 3 or value.dim() != 3 or key.dim() != 3:
-            raise ValueError("kcompat's MultiHeadAttention takes (batch, steps, features) query, key and value; "
-                             f"received {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+        rank = query.dim()
+        if rank < 3 or value.dim() != rank or key.dim() != rank:
+            raise ValueError("MultiHeadAttention takes query, key and value of one rank, 3 or more (batch, "
+                             f"positions..., features); received {tuple(query.shape)}, {tuple(key.shape)}, "
+                             f"{tuple(value.shape)}")
         if not self.built:
             self.build(tuple(query.shape), tuple(value.shape), tuple(key.shape))
+        axes, others = self._axes(rank)
         q = self._project(query, "query") * (1.0 / math.sqrt(float(self.key_dim)))
         k, v = self._project(key, "key"), self._project(value, "value")
-        scores = torch.einsum("aecd,abcd->acbe", k, q)  # (batch, heads, query steps, key steps)
+        qq, kk, vv = (self._heads_first(t, axes, others) for t in (q, k, v))
+        scores = torch.matmul(qq, kk.transpose(-1, -2))  # (batch, others..., heads, query positions, key positions)
+        # Keras's scores: the attended axes unflattened, (batch, others..., heads, query's..., key's...)
+        lead = tuple(qq.shape[:-2])
+        full = lead + tuple(query.shape[a] for a in axes) + tuple(key.shape[a] for a in axes)
         mask = None if attention_mask is None else as_tensor(attention_mask).to(torch.bool)
         if use_causal_mask:
+            if rank != 3:
+                raise ValueError("kcompat's MultiHeadAttention takes use_causal_mask for (batch, steps, features) "
+                                 f"inputs; received rank {rank}")
             causal = torch.ones(q.shape[1], k.shape[1], dtype=torch.bool, device=q.device).tril()
             mask = causal if mask is None else mask & causal
         if mask is not None:
-            while mask.dim() < 4:
-                mask = mask.unsqueeze(-3)  # a head axis
-            scores = scores + (~mask).to(scores.dtype) * -1e9  # Keras's Softmax with a mask
-        probabilities = torch.softmax(scores, dim=-1)
+            while mask.dim() < len(full):  # Keras: the missing axes from the heads' on
+                mask = mask.unsqueeze(-2 * len(axes) - 1)
+            adder = (~mask).to(scores.dtype) * -1e9  # Keras's Softmax with a mask
+            scores = (scores.reshape(full) + adder).reshape(scores.shape)
+        probabilities = torch.softmax(scores, dim=-1)  # over every attended key position at once, as Keras
         if self.dropout and self._is_training(training):
             keep = 1.0 - self.dropout
             probabilities = probabilities * (torch.rand_like(probabilities) < keep).to(probabilities.dtype) / keep
-        attended = torch.einsum("acbe,aecd->abcd", probabilities, v)
+        attended = torch.matmul(probabilities, vv)  # (batch, others..., heads, query positions, size)
+        attended = attended.reshape(*lead, *(query.shape[a] for a in axes), attended.shape[-1])
+        order = [0, *others, *axes]  # back to (batch, positions..., heads, size)
+        inverse = [order.index(i) for i in range(rank - 1)]
+        n = len(others) + 1
+        attended = attended.permute(*[i if i < n else i + 1 for i in inverse], n, rank)
         kernel = self.keras_weight("output_kernel").to(attended.dtype)
-        output = torch.einsum("abcd,cde->abe", attended, kernel)
+        output = torch.tensordot(attended, kernel, dims=([-2, -1], [0, 1]))
         if self.use_bias:
             output = output + self.keras_weight("output_bias").to(output.dtype)
         if self._activity_losses or self.activity_regularizer is not None:
             self._add_activity_loss(output)
-        return (output, probabilities) if return_attention_scores else output
+        return (output, probabilities.reshape(full)) if return_attention_scores else output
 
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
         query_shape = tuple(query_shape)

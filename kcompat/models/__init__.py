@@ -3,7 +3,7 @@ module that runs it (:class:`KerasModel`), and :func:`port` (``kcompat-port``: t
 PyTorch source, :mod:`.codegen`)."""
 
 from .codegen import port
-from .loading import load_model
+from .loading import load_model, load_state
 from .module import KerasModel
 
-__all__ = ["KerasModel", "load_model", "port"]
+__all__ = ["KerasModel", "load_model", "load_state", "port"]

@@ -457,7 +457,8 @@ def port_source(model, source_name, weights_name, custom=None):
             f'    """{top} with its weights (``weights``: a safetensors file of its state dict),',
             '    in eval() mode."""',
             f"    model = {top}()",
-            "    model.load_state_dict(kcompat.convert.load_file(weights))",
+            ("    kcompat.models.load_state(model, kcompat.convert.load_file(weights))  # your layers' lazy "
+             "parameters" if custom is not None else "    model.load_state_dict(kcompat.convert.load_file(weights))"),
             "    return model.eval()"]
     source = "\n\n\n".join(["\n".join(head), *writer.classes, "\n".join(tail)]) + "\n"
     check_source(source, {custom.name} if custom is not None else ())

@@ -268,6 +268,16 @@ def _misfit(module, tensors):
     return ""
 
 
+def load_state(module, state):
+    """``module.load_state_dict(state)`` (a ported model's), where a module of the user's (a
+    ``custom_objects`` factory's) may hold ``torch.nn.UninitializedParameter`` s: each is first
+    given the shape of its entry in ``state``, as :func:`load_model` gives it the file's."""
+    for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        if torch.nn.parameter.is_lazy(tensor) and name in state:
+            tensor.materialize(tuple(state[name].shape))
+    return module.load_state_dict(state)
+
+
 def _plain_tensors(module):
     """Where a plain torch module (a ``custom_objects`` factory's) takes a Keras layer's weights, in
     Keras's order: its parameters, then its buffers, as registered."""
@@ -280,7 +290,7 @@ def _plain_misfit(module, tensors):
         return (f"its module ({type(module).__name__}) has {len(mine)} parameters and buffers to take the file's "
                 f"{len(tensors)} weights (in Keras's order)")
     for i, (have, t) in enumerate(zip(mine, tensors)):
-        if tuple(have.shape) != tuple(t.shape):
+        if not torch.nn.parameter.is_lazy(have) and tuple(have.shape) != tuple(t.shape):
             return (f"its module ({type(module).__name__}): weight {i}: expected {tuple(have.shape)} (its parameter's "
                     f"shape), received {tuple(t.shape)}")
         if np.dtype(t.dtype).kind not in "fV" and have.is_floating_point():
@@ -292,6 +302,8 @@ def _set_plain(module, arrays):
     with torch.no_grad():
         for have, array in zip(_plain_tensors(module), arrays):
             array = np.asarray(array)
+            if torch.nn.parameter.is_lazy(have):  # torch.nn.UninitializedParameter: the file's shape
+                have.materialize(array.shape)
             have.copy_(torch.as_tensor(array.astype(np.float32) if array.dtype.name == "bfloat16" else array))
 
 
