@@ -321,7 +321,19 @@ def repeat(x, repeats, axis=None):
     return tf_op("repeat")(_tensor(x), repeats, axis)
 
 
-@_declare("Split", "ArraySplit")
+@_declare("ArraySplit")
+def array_split(x, indices_or_sections, axis=0):
+    """numpy's ``array_split``: ``n`` sections, the first ``size % n`` one longer (Keras's
+    TensorFlow backend takes a number of sections only)."""
+    x = _tensor(x)
+    if not isinstance(indices_or_sections, int) or isinstance(indices_or_sections, bool):
+        raise ValueError(f"keras.ops.array_split: `indices_or_sections` must be an int on TensorFlow. Received: "
+                         f"indices_or_sections={indices_or_sections!r}")
+    size, n = x.shape[int(axis)], indices_or_sections
+    return list(torch.split(x, [size // n + (i < size % n) for i in range(n)], dim=int(axis)))
+
+
+@_declare("Split")
 def split(x, indices_or_sections, axis=0):
     """numpy's ``split``: ``n`` equal sections, or the points to split at."""
     x = _tensor(x)

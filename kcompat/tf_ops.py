@@ -94,11 +94,10 @@ def cast(x, dtype, name=None):
 
 @register("math.truediv", "truediv", "__operators__.truediv")
 def truediv(x, y, name=None):
-    """``x / y``; integers divide as float64 (int32 and smaller: float64, as TF's truediv casts)."""
-    x, y = pair_operands(x, y)
-    if not x.is_floating_point() and not x.is_complex():
-        x, y = x.to(torch.float64), y.to(torch.float64)
-    return x / y
+    """``x / y``; integers divide as float64, as TF's truediv casts them (``tf.divide`` too)."""
+    from .compat.v1.ops import divide
+
+    return divide(x, y)
 
 
 @register("math.floordiv", "floordiv", "__operators__.floordiv")

@@ -233,8 +233,10 @@ def multiply(x, y, name=None):
 
 
 def divide(x, y, name=None):
-    """``tf.divide``, TensorFlow's arguments."""
+    """``tf.divide`` (``x / y``): integers divide as float64, as TF's ``truediv`` casts them."""
     x, y = pair_operands(x, y)
+    if not x.is_floating_point() and not x.is_complex():
+        x, y = x.to(torch.float64), y.to(torch.float64)
     return x / y
 
 
