@@ -108,7 +108,8 @@ CASES = [
     (IMAGE, "ExtractPatches", {"size": 2}, [IMG]),
     (IMAGE, "ExtractPatches", {"size": (3, 2), "strides": 2, "padding": "same"}, [IMG]),
     (NUMPY, "ArraySplit", {"indices_or_sections": 2, "axis": 1}, [A]), (CORE, "ConvertToTensor", {}, [A]),
-    (NUMPY, "Copy", {}, [A]), (NN, "HardSilu", {}, [A * 4]), (NUMPY, "Isinf", {}, [np.array([1.0, np.inf, np.nan], "float32")]),
+    (NUMPY, "Copy", {}, [A]), (NN, "HardSilu", {}, [A * 4]),
+    (NUMPY, "Isinf", {}, [np.array([1.0, np.inf, np.nan], "float32")]),
     (NUMPY, "Isnan", {}, [np.array([1.0, np.inf, np.nan], "float32")]), (NUMPY, "GetItem", {}, [A, (0, slice(1, None))]),
 ]
 
