@@ -22,7 +22,12 @@ class TFOpLambda(WeightlessLayer):
     @classmethod
     def missing(cls, config):
         """What an error counts this node as where kcompat's table lacks its op, else ``None``."""
-        return None if tf_op(config.get("function")) is not None else cls.__name__
+        return None if tf_op(config.get("function")) is not None else cls.custom_name(config)
+
+    @classmethod
+    def custom_name(cls, config):
+        """The ``custom_objects`` key that supplies a module for this node's op: ``tf.<function>``."""
+        return f"tf.{config.get('function')}"
 
     @classmethod
     def several_outputs(cls, config):
@@ -65,7 +70,12 @@ class KerasOp(WeightlessLayer):
     @classmethod
     def missing(cls, config):
         """What an error counts this node as where kcompat's table lacks its operation, else ``None``."""
-        return None if keras_op(config.get("op")) is not None else f"keras.ops.{config.get('op')}"
+        return None if keras_op(config.get("op")) is not None else cls.custom_name(config)
+
+    @classmethod
+    def custom_name(cls, config):
+        """The ``custom_objects`` key that supplies a module for this node's operation: ``keras.ops.<Class>``."""
+        return f"keras.ops.{config.get('op')}"
 
     @classmethod
     def several_outputs(cls, config):

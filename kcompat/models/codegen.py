@@ -29,7 +29,7 @@ from ..convert import safetensors_io
 from ..layers import keras2_names, layer_class
 from . import names
 from .graph import TensorRef, call_training, refs
-from .loading import load_model
+from .loading import custom_factory, custom_name, load_model
 
 __all__ = ["TEMPLATE_NODES", "CustomObjects", "check_source", "literal", "port", "port_source"]
 
@@ -324,9 +324,10 @@ class _Writer:
             if spec.graph is not None:
                 called_with_mode = any(call_training(graph, c) is not None for c in spec.calls)
                 inits.append(f"{indent}self.{spec.attr} = {self.graph_class(sub, called_with_mode)}()")
-            elif self.custom is not None and spec.class_name in self.custom.objects:  # the user's factory
+            elif self.custom is not None and custom_factory(spec, self.custom.objects) is not None:  # the user's
+                key = custom_name(spec) if custom_name(spec) in self.custom.objects else spec.class_name
                 inits += _wrapped(f"{indent}self.{spec.attr} = ",
-                                  f"{self.custom.name}.CUSTOM_OBJECTS[{literal(spec.class_name)}]",
+                                  f"{self.custom.name}.CUSTOM_OBJECTS[{literal(key)}]",
                                   [literal(dict(spec.config))])
             else:
                 inits += _wrapped(f"{indent}self.{spec.attr} = ", *_constructor(spec, sub))

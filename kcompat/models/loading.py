@@ -44,10 +44,21 @@ def _read_json(path):
 
 
 def _describe(spec):
-    """How a layer kcompat cannot build is named in the error: its name, and for an op node the
-    TensorFlow function it calls (tf.keras's ``TFOpLambda``: ``function``)."""
-    function = spec.config.get("function")
-    return f"{spec.name!r} ({function})" if isinstance(function, str) else repr(spec.name)
+    """How a layer kcompat cannot build is named in the error: its name."""
+    return repr(spec.name)
+
+
+def custom_name(spec):
+    """The ``custom_objects`` key that supplies a module for layer ``spec``: its Keras class name,
+    or for an op node its op (``tf.signal.fft2d``, ``keras.ops.Fft2``), so that one factory
+    replaces one op and not every op node of the model."""
+    name = getattr(layer_class(spec.class_name), "custom_name", None)
+    return name(spec.config) if name is not None else spec.class_name
+
+
+def custom_factory(spec, custom_objects):
+    """The user's factory for layer ``spec`` (by its op, else by its class name), or ``None``."""
+    return custom_objects.get(custom_name(spec)) or custom_objects.get(spec.class_name)
 
 
 def unknown_layers(graph, custom_objects=()):
@@ -58,7 +69,7 @@ def unknown_layers(graph, custom_objects=()):
         if spec.graph is not None:
             for name, layers in unknown_layers(spec.graph, custom_objects).items():
                 found.setdefault(name, []).extend(layers)
-        elif spec.class_name != "InputLayer" and spec.class_name not in custom_objects:
+        elif spec.class_name != "InputLayer" and custom_factory(spec, custom_objects or {}) is None:
             cls = layer_class(spec.class_name)  # an op node's class says when its op is missing
             kind = spec.class_name if cls is None else getattr(cls, "missing", lambda config: None)(spec.config)
             if kind:
@@ -107,7 +118,7 @@ def _build_layers(graph, custom_objects, where):
         if spec.graph is not None:
             layers[spec.name] = _build_layers(spec.graph, custom_objects, where)
             continue
-        factory = custom_objects.get(spec.class_name)
+        factory = custom_factory(spec, custom_objects)
         if factory is not None:
             layers[spec.name] = factory(dict(spec.config))
             if not isinstance(layers[spec.name], torch.nn.Module):

@@ -8,16 +8,26 @@ import torch
 
 from .graph import TensorRef, call_arguments, call_training, refs, resolve
 
-__all__ = ["KerasModel", "invoke"]
+__all__ = ["KerasModel", "convention", "invoke"]
 
 
-def invoke(layer, inputs, arguments):
+def invoke(layer, inputs, arguments, kind=None):
     """Call a layer that takes a call's own arguments: ``layer(*inputs, **arguments)`` where it takes
     its inputs as positional arguments (a Keras 3 node's ``args``: an operation, attention's query
-    and value), else ``layer(inputs, **arguments)``."""
-    if getattr(layer, "unpacks_arguments", False) and isinstance(inputs, list):
+    and value), else ``layer(inputs, **arguments)``. ``kind``: the class whose convention applies
+    (kcompat's, for the user's module that replaces an op), the layer's own by default."""
+    if getattr(kind or layer, "unpacks_arguments", False) and isinstance(inputs, list):
         return layer(*inputs, **arguments)
     return layer(inputs, **arguments)
+
+
+def convention(spec, layer):
+    """What says how the model calls layer ``spec``: kcompat's class for its Keras class (so the
+    user's module that replaces an op node is called as the op is: with the call's arguments),
+    else the module itself (a nested model, a custom class)."""
+    from ..layers import layer_class
+
+    return (layer_class(spec.class_name) if spec.graph is None else None) or layer
 
 
 def _leaves(structure):
@@ -66,7 +76,7 @@ def _meta(structure):
     return structure
 
 
-def _meta_output(layer, shape, call, shapes):
+def _meta_output(layer, shape, call, shapes, kind=None):
     """An op node's output shape: the op run on meta tensors of its inputs' shapes (``shape``) and
     of its ``call``'s keyword arguments' (from ``shapes``); no memory, no arithmetic. ``None`` where
     a size is unknown or the op needs values."""
@@ -74,7 +84,7 @@ def _meta_output(layer, shape, call, shapes):
     try:
         with torch.no_grad():
             tensors = {ref: _meta(shapes.get(ref)) for ref in refs(call.kwargs)}
-            out = invoke(layer, _meta(shape), call_arguments(call, tensors))
+            out = invoke(layer, _meta(shape), call_arguments(call, tensors), kind)
     except Exception:  # noqa: BLE001 - an op that needs its values (a shape read from a tensor): unknown
         return None
     unknown_batch = isinstance(first, tuple) and len(first) > 0 and first[0] is None
@@ -149,8 +159,9 @@ class KerasModel(torch.nn.Module):
         """Call ``node`` of layer ``spec`` on its inputs taken from ``values`` (``{TensorRef: tensor}``)."""
         call = spec.calls[node]
         layer = self._modules[spec.attr]
-        if getattr(layer, "takes_call_arguments", False):  # an op node: the call's own arguments
-            return invoke(layer, resolve(call.inputs, values), call_arguments(call, values))
+        kind = convention(spec, layer)
+        if getattr(kind, "takes_call_arguments", False):  # an op node: the call's own arguments
+            return invoke(layer, resolve(call.inputs, values), call_arguments(call, values), kind)
         training = call_training(self.graph, call)
         extra = {} if training is None else {"training": training}
         return layer(resolve(call.inputs, values), **extra)
@@ -175,8 +186,9 @@ class KerasModel(torch.nn.Module):
         """The output shape of one call on input ``shape`` (a tuple, or a list of them), building
         the layer first; ``None`` where it cannot be known."""
         layer = self._modules[spec.attr]
-        if getattr(layer, "takes_call_arguments", False):
-            return _meta_output(layer, shape, call, shapes)
+        kind = convention(spec, layer)
+        if getattr(kind, "takes_call_arguments", False):
+            return _meta_output(layer, shape, call, shapes, kind)
         if not _shapes_only(shape):
             return None  # a constant among the inputs: its layer (an op node) builds nothing
         if spec.input_shape is None:

@@ -250,7 +250,7 @@ def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype,
     ``terms_by_weight`` collects each weight gradient's terms (``d_<path>.<weight>``: their size
     over every call, from TensorFlow's activations and upstream) for the whole model's rule."""
     from ..models.graph import TensorRef, call_arguments, call_training, refs, resolve
-    from ..models.module import invoke
+    from ..models.module import convention, invoke
 
     values = {ref: x for ref, x in zip(graph.inputs, xs)}
     for record in trace["calls"]:
@@ -281,11 +281,12 @@ def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype,
         flat_inputs = [t for t in _flat(inputs) if isinstance(t, torch.Tensor)]  # an op's constants aside
         training = call_training(graph, call)
         extra = {} if training is None else {"training": training}
-        if getattr(sub, "takes_call_arguments", False):  # an op node: its own arguments, TF's tensors among them
+        kind = convention(spec, sub)
+        if getattr(kind, "takes_call_arguments", False):  # an op node: its own arguments, TF's tensors among them
             extra = call_arguments(call, tensors)
         differences = []
         try:
-            y = invoke(sub, inputs, extra)
+            y = invoke(sub, inputs, extra, kind)
         except (ValueError, TypeError, RuntimeError) as exc:
             rows.append((label, replace(template, status="refuses", message=f"kcompat: {short_error(exc)}")))
             continue
