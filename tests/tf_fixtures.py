@@ -933,3 +933,26 @@ def save_unet_collection(name, directory):
     x = np.random.default_rng(14).standard_normal((2, 64, 64, 3)).astype("float32")
     y = model(x, training=False)
     return {"path": path, "x": x, "y": np.asarray(y[0] if isinstance(y, (list, tuple)) else y)}
+
+
+def keras_layer_outcome(class_name, config, x=None, training=False, after_build=None):
+    """What Keras 3 does with ``layers.<class_name>(**config)`` (called on ``x`` where given; a
+    list for a merge layer): ``{"error": (type, message), "when": "construct" or "call"}`` or
+    ``{"y": output}``. ``after_build``: attribute -> value set after a first call (``activation``)."""
+    import keras
+
+    try:
+        layer = getattr(keras.layers, class_name)(**config)
+    except Exception as exc:  # noqa: BLE001 - the outcome is the error
+        return {"error": (type(exc).__name__, str(exc)), "when": "construct"}
+    if x is None:
+        return {"y": None}
+    try:
+        y = layer(x, training=training) if "training" in str(layer.call.__code__.co_varnames) else layer(x)
+        if after_build:
+            for name, value in after_build.items():
+                setattr(layer, name, value)
+            y = layer(x)
+    except Exception as exc:  # noqa: BLE001
+        return {"error": (type(exc).__name__, str(exc)), "when": "call"}
+    return {"y": np.asarray(y)}

@@ -128,6 +128,15 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
     # them). The other name is a view either way.
     _keras_storage = False
 
+    def __setattr__(self, name, value):
+        if name == "activation" and not isinstance(value, torch.nn.Module):
+            # Keras's layers call their activation unless it is None: ``layer.activation = None``
+            # after build is linear, as a name or a config is its function.
+            from .. import activations
+
+            value = activations.get(value)
+        super().__setattr__(name, value)
+
     def __init__(self, *, trainable=True, name=None, dtype=None, activity_regularizer=None, input_shape=None,
                  device=None, **kwargs):
         super().__init__()
@@ -153,6 +162,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         self._activity_losses = []
         self._input_shape_arg = None if input_shape is None else tuple(input_shape)
         self._created = {}  # Keras name -> (Keras shape, initializer, regularizer, constraint), in build order
+        self._built_without_weights = False  # built, and its configuration has no weights (see built)
         views = {}
         for w in self.WEIGHTS:
             stored, other = (w.keras, w.torch) if self._keras_storage else (w.torch, w.keras)
@@ -282,7 +292,9 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
 
     @property
     def built(self) -> bool:
-        return bool(self._created)
+        """Whether ``build`` ran: its weights exist, or it made none (``LayerNormalization(center=False,
+        scale=False)``: Keras says built, and builds no second time)."""
+        return bool(self._created) or self._built_without_weights
 
     def build(self, input_shape):
         """Create the weights for inputs of ``input_shape`` (batch axis included)."""

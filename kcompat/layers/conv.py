@@ -11,6 +11,8 @@ pads ``(k - 1) * d`` before. Parameters are stored as ``nn.Conv{rank}d`` stores 
 
 from __future__ import annotations
 
+import numbers
+
 import torch.nn.functional as F
 
 from .. import activations, layouts, shapes
@@ -35,7 +37,9 @@ class BaseConv(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         rank = self.rank
         self.filters = standardize_int(filters, "filters")
-        self.groups = standardize_int(groups, "groups")
+        if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups <= 0:
+            raise ValueError(f"The number of groups must be a positive integer. Received: groups={groups}.")
+        self.groups = int(groups)
         self.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
         self.strides = standardize_tuple(strides, rank, "strides")
         self.dilation_rate = standardize_tuple(dilation_rate, rank, "dilation_rate")

@@ -86,9 +86,9 @@ class Dense(Layer):
 
     def forward(self, inputs):
         inputs = as_tensor(inputs)
-        if inputs.dim() == 0:
+        if inputs.dim() < 2:  # Keras's InputSpec(min_ndim=2): (batch, ..., features)
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                             f"min_ndim=2, found ndim=0.")
+                             f"min_ndim=2, found ndim={inputs.dim()}. Full shape received: {tuple(inputs.shape)}")
         self._build_on_call(inputs)
         weight, bias = self.weight, self.bias
         if inputs.shape[-1] != weight.shape[1]:
@@ -143,13 +143,17 @@ class Embedding(Layer):
         kwargs.pop("input_length", None)  # Keras 2's configs
         activity_regularizer = kwargs.pop("activity_regularizer", None)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.input_dim = standardize_int(input_dim, "input_dim")
-        self.output_dim = standardize_int(output_dim, "output_dim")
+        for argument, value in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+                raise ValueError(f"`{argument}` must be a positive integer. Received: {argument}={value} (of type "
+                                 f"{type(value).__name__}).")
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self._weight_arguments(embeddings_initializer=embeddings_initializer,
                                embeddings_regularizer=embeddings_regularizer,
                                embeddings_constraint=embeddings_constraint)
         self.mask_zero = bool(mask_zero)
-        self._initial_weights = weights
+        # Keras takes the embeddings matrix alone as well as a list of it
+        self._initial_weights = [weights] if weights is not None and hasattr(weights, "shape") else weights
 
     def _build_at_init(self):
         super()._build_at_init()

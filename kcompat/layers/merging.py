@@ -28,6 +28,7 @@ class _Merge(WeightlessLayer):
         return [self._input(x) for x in inputs]
 
     def call(self, inputs):
+        self.compute_output_shape([tuple(x.shape) for x in inputs])  # Keras's words for shapes that do not fit
         return functools.reduce(self.merge, inputs)
 
     def compute_output_shape(self, input_shape):
@@ -37,8 +38,22 @@ class _Merge(WeightlessLayer):
         out = []
         for sizes in zip(*padded):
             known = [n for n in sizes if n is not None and n != 1]
+            if len(set(known)) > 1:  # Keras compares the shapes past the batch axis
+                a, b = _incompatible(shapes)
+                raise ValueError(f"Inputs have incompatible shapes. Received shapes {a[1:]} and {b[1:]}")
             out.append(None if None in sizes and not known else (known[0] if known else 1))
         return tuple(out)
+
+
+def _incompatible(shapes):
+    """The first two shapes (of ``shapes``, left to right as Keras folds them) that do not broadcast."""
+    for i, a in enumerate(shapes):
+        for b in shapes[i + 1:]:
+            n = min(len(a), len(b))
+            if any(x is not None and y is not None and 1 not in (x, y) and x != y
+                   for x, y in zip(a[len(a) - n:], b[len(b) - n:])):
+                return a, b
+    return shapes[0], shapes[1]
 
 
 class Add(_Merge):
@@ -98,10 +113,18 @@ class Concatenate(_Merge):
         if len(ranks) != 1:
             raise ValueError("A `Concatenate` layer should be called on a list of inputs with matching ranks. "
                              f"Received: input_shape={[tuple(x.shape) for x in inputs]}")
+        self.compute_output_shape([tuple(x.shape) for x in inputs])
         return torch.cat(inputs, dim=self.axis)
 
     def compute_output_shape(self, input_shape):
         shapes = [list(s) for s in input_shape]
+        rank = len(shapes[0])
+        axis = self.axis % rank if rank else 0
+        for i in range(rank):
+            sizes = {s[i] for s in shapes if len(s) == rank and s[i] is not None}
+            if i != axis and len(sizes) > 1 or any(len(s) != rank for s in shapes):
+                raise ValueError("A `Concatenate` layer requires inputs with matching shapes except for the "
+                                 f"concatenation axis. Received: input_shape={[tuple(s) for s in shapes]}")
         out = list(shapes[0])
         sizes = [s[self.axis] for s in shapes]
         out[self.axis] = None if None in sizes else sum(sizes)

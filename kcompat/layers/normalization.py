@@ -60,6 +60,7 @@ class _Normalization(Layer):
                                beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
 
     def _add_affine(self, shape):
+        self._built_without_weights = not (self._with_gamma or self._with_beta)
         if self._with_gamma:
             self.add_weight("gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
                             constraint=self.gamma_constraint)
@@ -300,10 +301,19 @@ class LayerNormalization(_Normalization):
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        axes = sorted(a % len(input_shape) for a in _axes(self.axis))
+        axes = self._normalized_axes(len(input_shape))
         shape = tuple(int(input_shape[a]) for a in axes) if len(axes) > 1 else (int(input_shape[axes[0]]),)
         if not self.built:
             self._add_affine(shape)
+
+    def _normalized_axes(self, rank):
+        """``axis`` as sorted non-negative axes of a rank-``rank`` input; an axis the input lacks is
+        refused (``axis=3`` on a rank-3 input is not axis 0; Keras fails on it too)."""
+        axes = _axes(self.axis)
+        if any(not -rank <= a < rank for a in axes):
+            raise ValueError(f"LayerNormalization: axis={self.axis} is out of range for an input of rank {rank} "
+                             f"(axes -{rank} to {rank - 1})")
+        return sorted(a % rank for a in axes)
 
     def _build_from_weights(self, shapes):
         shape = shapes.get("gamma", shapes.get("beta"))
@@ -319,7 +329,7 @@ class LayerNormalization(_Normalization):
         out_dtype = self._out_dtype(inputs)
         x = inputs.to(_float_dtype(inputs))
         n = x.dim()
-        axes = sorted(a % n for a in _axes(self.axis))
+        axes = self._normalized_axes(n)
         gamma = None if self.weight is None else self.weight.to(x.dtype)
         beta = None if self.bias is None else self.bias.to(x.dtype)
         shape = [1] * n
@@ -364,6 +374,9 @@ class GroupNormalization(_Normalization):
                  gamma_constraint=None, **kwargs):
         super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
                          gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
+        if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or (groups <= 0 and groups != -1):
+            raise ValueError("Received an invalid value for argument `groups`, expected a positive integer (or `-1` "
+                             f"for instance normalization). Received: groups={groups}")
         self.groups = int(groups)
         self.axis = int(axis)
 
@@ -401,7 +414,19 @@ class GroupNormalization(_Normalization):
         axis = self.axis % x.dim()
         gamma = None if self.weight is None else self.weight.to(x.dtype)
         beta = None if self.bias is None else self.bias.to(x.dtype)
-        y = F.group_norm(x.movedim(axis, 1), self.groups, gamma, beta, self.epsilon)
+        x = x.movedim(axis, 1)
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        if x.numel() == x.shape[0] * self.groups:
+            # One value per group: x - mean is 0 and Keras gives beta; torch's group_norm refuses it.
+            y = x - x
+            y = y if gamma is None else y * gamma.reshape(shape)
+            y = y if beta is None else y + beta.reshape(shape)
+        elif gamma is None and beta is not None:
+            # torch 2.13's group_norm backward fails ("tensor does not have a device") on a bias
+            # without a weight: the bias is added here instead.
+            y = F.group_norm(x, self.groups, None, None, self.epsilon) + beta.reshape(shape)
+        else:
+            y = F.group_norm(x, self.groups, gamma, beta, self.epsilon)
         return self._finish(y.movedim(1, axis), out_dtype)
 
     def get_config(self):

@@ -61,12 +61,27 @@ class Dropout(NoiseLayer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = _rate(rate)
+        if noise_shape is not None and (not isinstance(noise_shape, (list, tuple)) or not all(
+                s is None or (isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0)
+                for s in noise_shape)):
+            raise ValueError("Invalid value received for argument `noise_shape`. Expected a tuple or list of "
+                             f"integers. Received: noise_shape={noise_shape}")
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
 
     def _noise_shape(self, inputs):
         if self.noise_shape is None:
             return inputs.shape
-        return tuple(n if s is None else s for s, n in zip(self.noise_shape, inputs.shape))
+        # Keras: a None takes the input's size on the same axis counted from the front; the mask
+        # then broadcasts as arrays do (from the last axis).
+        shape = tuple(n if s is None else s for s, n in zip(self.noise_shape, inputs.shape))
+        try:
+            fits = len(shape) <= inputs.dim() and torch.broadcast_shapes(shape, inputs.shape) == inputs.shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(f"Dropout: noise_shape={self.noise_shape} does not broadcast to the input's shape "
+                             f"{tuple(inputs.shape)}")
+        return shape
 
     def call(self, inputs):
         if self.rate == 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import torch
 import torch.nn.functional as F
 
 from ..validation import standardize_data_format, standardize_tuple
@@ -35,7 +36,9 @@ class Flatten(WeightlessLayer):
     def call(self, inputs):
         if self.data_format == "channels_first" and inputs.dim() > 2:
             inputs = inputs.movedim(1, -1)
-        return inputs.reshape(inputs.shape[0], -1) if inputs.dim() != 1 else inputs.reshape(-1, 1)
+        if inputs.dim() == 1:
+            return inputs.reshape(-1, 1)
+        return inputs.reshape(inputs.shape[0], math.prod(inputs.shape[1:]))  # an empty batch too
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
@@ -59,9 +62,9 @@ class Reshape(WeightlessLayer):
         except TypeError:
             raise TypeError(f"The `target_shape` argument must be a tuple of integers. "
                             f"Received: target_shape={target_shape!r}") from None
-        if not all(_is_int(n) and (n > 0 or n == -1) for n in target):
-            raise ValueError(f"The `target_shape` argument must be a tuple of positive integers (one of them may "
-                             f"be -1). Received: target_shape={target_shape!r}")
+        if not all(_is_int(n) and n >= -1 for n in target):
+            raise ValueError("Each dimension in `target_shape` must be a non-negative integer, or `-1` for a single "
+                             f"unknown dimension. Received: target_shape={target_shape!r}.")
         if target.count(-1) > 1:
             raise ValueError(f"There must be at most one unknown dimension (-1) in `target_shape`. "
                              f"Received: target_shape={target}.")
@@ -120,6 +123,8 @@ class RepeatVector(WeightlessLayer):
         super().__init__(**kwargs)
         if not _is_int(n):
             raise TypeError(f"Expected an integer value for `n`, got {type(n)}.")
+        if n <= 0:
+            raise ValueError(f"Argument `n` should be a positive integer. Received: n={n}")
         self.n = int(n)
 
     def call(self, inputs):
@@ -310,7 +315,11 @@ class _UpSampling(_Spatial):
         if self.interpolation == "bilinear":
             x = inputs.movedim(-1, 1) if self.data_format == "channels_last" else inputs
             # TF's resize with half-pixel centres, no antialiasing: torch's align_corners=False.
-            y = F.interpolate(x, scale_factor=self.size, mode="bilinear", align_corners=False)
+            if not x.is_floating_point():  # TF resizes integers in float32; Keras rounds back
+                y = torch.round(F.interpolate(x.to(torch.float32), scale_factor=self.size, mode="bilinear",
+                                              align_corners=False)).to(x.dtype)
+            else:
+                y = F.interpolate(x, scale_factor=self.size, mode="bilinear", align_corners=False)
             return y.movedim(1, -1) if self.data_format == "channels_last" else y
         if self.rank > 1 and all(n & (n - 1) == 0 for n in self.size) and inputs.is_floating_point():
             # Powers of two: torch's nearest resize is exactly the repeat (source index
@@ -339,6 +348,8 @@ class UpSampling1D(_UpSampling):
     _has_data_format = False
 
     def __init__(self, size=2, **kwargs):
+        if not _is_int(size):  # Keras's UpSampling1D takes one int (the 2-D and 3-D ones a tuple too)
+            raise TypeError(f"Expected an integer value for `size`, got {type(size)}.")
         super().__init__(size, **kwargs)
 
     def get_config(self):

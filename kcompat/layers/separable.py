@@ -47,7 +47,10 @@ class _Factorized(BaseConv):
                  depthwise_regularizer, pointwise_regularizer, bias_regularizer, activity_regularizer,
                  depthwise_constraint, pointwise_constraint, bias_constraint, **kwargs):
         depth = standardize_int(depth_multiplier, "depth_multiplier")
-        super().__init__(filters or depth, kernel_size, strides, padding, data_format, dilation_rate,
+        # The separable layers' pointwise convolution needs its filters (Keras refuses 0 at once and
+        # None at build); the depthwise ones have none.
+        filters = standardize_int(filters, "filters") if self.pointwise else depth
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
                          activation=activation, use_bias=use_bias, bias_initializer=bias_initializer,
                          bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
                          bias_constraint=bias_constraint, **kwargs)

@@ -1,0 +1,110 @@
+"""Keras's edges of the layers around the transposed convolution, each case run on Keras 3
+itself in the test: the same refusals in Keras's words (at construction), a refusal at call
+where Keras refuses (never a raw torch error, never a silent result), and the same numbers where
+Keras accepts (Embedding's weights as one array, bilinear upsampling of integers, one value per
+group, an empty batch, ``activation = None`` after build)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import kcompat
+from kcompat.testing.tolerance import assert_close
+
+import tf_fixtures
+
+F = np.random.default_rng(6).standard_normal((2, 3, 4)).astype("float32")
+
+CONSTRUCTION = [
+    *[("Embedding", {"input_dim": v, "output_dim": 4}) for v in (3.7, "3", None, True)],
+    ("Embedding", {"input_dim": 3, "output_dim": 0}),
+    ("SeparableConv2D", {"filters": 0, "kernel_size": 3}),
+    *[("GroupNormalization", {"groups": g}) for g in (0, -2, 1.5, "32", 2.5)],
+    ("RepeatVector", {"n": 0}), ("RepeatVector", {"n": -3}),
+    *[("UpSampling1D", {"size": s}) for s in (2.5, "2", True)],
+    ("Conv2D", {"filters": 4, "kernel_size": 3, "groups": 0}),
+    ("Reshape", {"target_shape": (-2, 5)}),
+    ("Dropout", {"rate": 0.5, "noise_shape": "x"}),
+    ("Cropping1D", {"cropping": (1, 2, 3)}),
+]
+
+
+@pytest.mark.parametrize("class_name,config", CONSTRUCTION, ids=[f"{i}-{c[0]}" for i, c in enumerate(CONSTRUCTION)])
+def test_refused_at_construction_in_keras_words(oracle, class_name, config):
+    want = oracle.run(tf_fixtures.keras_layer_outcome, class_name=class_name, config=config)
+    assert want.get("when") == "construct", want
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - compared with Keras's below
+        getattr(kcompat, class_name)(**config)
+    assert (type(raised.value).__name__, str(raised.value)) == want["error"]
+
+
+CALLS = [
+    ("Concatenate", {}, [F, F[:, :2, :3]]), ("Add", {}, [F[:, :, :3], F]), ("Multiply", {}, [F[:, :2], F[:, :3]]),
+    ("Dense", {"units": 3}, F[0, 0]), ("LayerNormalization", {"axis": 3}, F),
+    ("Dropout", {"rate": 0.5, "noise_shape": (2, 3, 5)}, F),
+]
+
+
+@pytest.mark.parametrize("class_name,config,x", CALLS, ids=[f"{i}-{c[0]}" for i, c in enumerate(CALLS)])
+def test_refused_at_call_where_keras_refuses(oracle, class_name, config, x):
+    want = oracle.run(tf_fixtures.keras_layer_outcome, class_name=class_name, config=config, x=x, training=True)
+    assert want.get("when") == "call", want
+    layer = getattr(kcompat, class_name)(**config).train()
+    inputs = [torch.tensor(a) for a in x] if isinstance(x, list) else torch.tensor(x)
+    with pytest.raises(ValueError):
+        layer(inputs)
+    if class_name in ("Concatenate", "Add", "Multiply"):  # the same words, and the shape pass refuses too
+        with pytest.raises(ValueError) as raised:
+            layer(inputs)
+        assert str(raised.value) == want["error"][1]
+        with pytest.raises(ValueError):
+            layer.compute_output_shape([a.shape for a in x])
+
+
+ACCEPTED = [
+    ("UpSampling2D", {"interpolation": "bilinear"}, np.array([[1, 4], [2, 7]], "int32").reshape(1, 2, 2, 1), None),
+    ("Flatten", {"data_format": "channels_first"}, np.zeros((0, 3, 4), "float32"), None),
+    ("GroupNormalization", {"groups": 4, "beta_initializer": "ones"}, F[:1, 0], None),
+    ("GroupNormalization", {"groups": 2, "scale": False, "beta_initializer": "ones"}, F, None),
+    ("Dense", {"units": 3, "activation": "relu", "kernel_initializer": "ones"}, F, {"activation": None}),
+    ("Dropout", {"rate": 0.5, "noise_shape": (None, 1, 1)}, np.ones((2, 3, 4), "float32"), None),
+]
+
+
+@pytest.mark.parametrize("class_name,config,x,after", ACCEPTED, ids=[f"{i}-{c[0]}" for i, c in enumerate(ACCEPTED)])
+def test_the_same_numbers_where_keras_accepts(oracle, class_name, config, x, after):
+    want = oracle.run(tf_fixtures.keras_layer_outcome, class_name=class_name, config=config, x=x, after_build=after)
+    assert "y" in want, want
+    layer = getattr(kcompat, class_name)(**config)
+    y = layer(torch.tensor(x))
+    for name, value in (after or {}).items():
+        setattr(layer, name, value)
+        y = layer(torch.tensor(x))
+    if class_name == "Dropout":  # random: the mask is one draw per sample, as noise_shape says
+        assert y.shape == want["y"].shape and all(len(set(y[i].flatten().tolist())) == 1 for i in range(2))
+        return
+    assert y.shape == want["y"].shape and y.detach().numpy().dtype == want["y"].dtype
+    assert_close(y.detach().numpy().astype("float64"), want["y"].astype("float64"), "float32")
+
+
+def test_embedding_takes_its_matrix_alone():
+    matrix = np.arange(12, dtype="float32").reshape(3, 4)
+    layer = kcompat.Embedding(3, 4, weights=matrix)
+    assert np.array_equal(layer.get_weights()[0], matrix)
+
+
+def test_group_normalization_without_scale_trains():
+    """torch 2.13's group_norm backward fails on a bias without a weight ("tensor does not have a
+    device"): the bias is added apart, and its gradient is the upstream's sum per channel."""
+    layer = kcompat.GroupNormalization(groups=2, scale=False).train()
+    x = torch.tensor(F, requires_grad=True)
+    layer(x).sum().backward()
+    assert torch.allclose(layer.bias.grad, torch.full((4,), 6.0)) and x.grad is not None
+
+
+def test_a_layer_whose_configuration_has_no_weights_is_built_by_build():
+    layer = kcompat.LayerNormalization(center=False, scale=False)
+    layer.build((2, 3))
+    assert layer.built and not layer.get_weights()
