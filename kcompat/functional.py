@@ -347,9 +347,10 @@ def _check_geometry(input_shape, output_size, weight_shape, strides, padding, di
         raise ValueError(f"`padding` must be 'valid', 'same' or {rank} (before, after) pairs of integers >= 0. "
                          f"Received: padding={padding!r}")
     if input_shape[1] != weight_shape[0]:
-        raise ValueError(f"The input has {input_shape[1]} channels but `weight` expects {weight_shape[0]} "
-                         "(torch layout: (in_channels, filters, *kernel_size)). Received: "
-                         f"inputs.shape={shown}, weight.shape={tuple(weight_shape)}")
+        raise ValueError("The number of input channels must match the kernel's input channels. Received: input "
+                         f"channels={input_shape[1]}, kernel input channels={weight_shape[0]}, data_format="
+                         f"'{'channels_last' if channels_last else 'channels_first'}' (torch layout: (in_channels, "
+                         f"filters, *kernel_size); inputs.shape={shown}, weight.shape={tuple(weight_shape)}).")
 
 
 class Call(typing.NamedTuple):

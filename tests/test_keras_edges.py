@@ -108,3 +108,20 @@ def test_a_layer_whose_configuration_has_no_weights_is_built_by_build():
     layer = kcompat.LayerNormalization(center=False, scale=False)
     layer.build((2, 3))
     assert layer.built and not layer.get_weights()
+
+
+@pytest.mark.parametrize("cls", [kcompat.DepthwiseConv1D, kcompat.DepthwiseConv2D])
+def test_depthwise_kernel_by_keras3_name(cls):
+    """Keras 3 calls the depthwise layers' weight ``kernel`` (Keras 2 ``depthwise_kernel``)."""
+    layer = cls(3)
+    layer(torch.ones((1,) + (5,) * cls.rank + (2,)))
+    assert layer.kernel.shape == layer.depthwise_kernel.shape and torch.equal(layer.kernel, layer.depthwise_kernel)
+
+
+def test_a_transposed_convolution_names_mismatched_channels_in_keras_ops_words():
+    """keras.ops.conv_transpose's words (Keras 3.15: "The number of input channels must match the
+    kernel's input channels. Received: input channels=5, kernel input channels=3, ...")."""
+    with pytest.raises(ValueError, match=r"^The number of input channels must match the kernel's input channels\. "
+                                         r"Received: input channels=5, kernel input channels=3, "
+                                         r"data_format='channels_last'"):
+        kcompat.functional.keras_conv_transpose(torch.ones(1, 4, 4, 5), torch.ones(3, 3, 2, 3), strides=2)

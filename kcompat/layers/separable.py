@@ -145,6 +145,12 @@ class _Depthwise(_Factorized):
                          None, bias_regularizer, activity_regularizer, depthwise_constraint, None, bias_constraint,
                          **kwargs)
 
+    @property
+    def kernel(self):
+        """Keras 3's name for the depthwise kernel (``layer.kernel``; Keras 2's and the separable
+        layers': ``depthwise_kernel``), the same Keras-layout view."""
+        return self.depthwise_kernel
+
 
 class _Separable(_Factorized):
     pointwise = True
