@@ -125,3 +125,16 @@ def test_a_transposed_convolution_names_mismatched_channels_in_keras_ops_words()
                                          r"Received: input channels=5, kernel input channels=3, "
                                          r"data_format='channels_last'"):
         kcompat.functional.keras_conv_transpose(torch.ones(1, 4, 4, 5), torch.ones(3, 3, 2, 3), strides=2)
+
+
+@pytest.mark.parametrize("layer,shape", [(lambda: kcompat.Conv2D(4, 3), (8, 8, 3)), (lambda: kcompat.Dense(3), (5,)),
+                                         (lambda: kcompat.MaxPooling2D(), (8, 8, 3)),
+                                         (lambda: kcompat.Conv1D(2, 3), (7, 2)),
+                                         (lambda: kcompat.GlobalAveragePooling3D(), (4, 4, 4, 2))])
+def test_parity_tools_add_the_batch_axis_a_shape_lacks(oracle, layer, shape):
+    """assert_parity's ``input_shape`` may leave the batch axis out, for every layer (it did for
+    the transposed convolutions only: Conv2D on (8, 8, 3) was reported as kcompat refusing)."""
+    from kcompat.testing import assert_parity
+
+    result = assert_parity(layer(), shape, oracle=oracle)
+    assert result.status == "match" and tuple(result.input_shape) == (2, *shape)

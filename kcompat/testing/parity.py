@@ -110,6 +110,17 @@ def tf_arguments(layer):
     }
 
 
+def _with_batch(layer, input_shape):
+    """``input_shape`` with the batch axis (2) where it has none: one entry short of a spatial
+    layer's rank (a Conv2D's (8, 8, 3)), or a lone axis (a Dense's (5,): Keras layers take
+    (batch, ...)); else as given."""
+    shape = tuple(input_shape)
+    rank = getattr(layer, "rank", None)
+    if isinstance(rank, int) and not isinstance(rank, bool):
+        return (2, *shape) if len(shape) == rank + 1 else shape
+    return (2, *shape) if len(shape) == 1 else shape
+
+
 def _full_shape(input_shape, rank):
     shape = tuple(int(n) for n in input_shape)
     if len(shape) == rank + 1:
@@ -205,7 +216,8 @@ def check_parity(layer_or_config, input_shape, *, reference="keras", dtype=None,
             raise ValueError(f"{type(layer_or_config).__name__} is compared with Keras: `reference` must be 'keras' "
                              f"or 'tf_keras'. Received: reference={reference!r}")
         require_tensorflow(reference)
-        shape = input_shape if isinstance(input_shape, list) else tuple(input_shape)
+        shape = [_with_batch(layer_or_config, s) for s in input_shape] if isinstance(input_shape, list) else \
+            _with_batch(layer_or_config, input_shape)
         return check_layer(layer_or_config, shape, reference=reference, training=training, grads=grads, seed=seed,
                            oracle=oracle)
     return compare_implementations(layer_or_config, input_shape, reference=reference, dtype=dtype, grads=grads,
