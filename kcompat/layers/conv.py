@@ -24,6 +24,16 @@ __all__ = ["BaseConv", "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convoluti
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
+def plain_strides(x):
+    """``x`` (channels first) where it has one channel: the same memory viewed with plain strides.
+    A one-channel batch whose strides say channels-last (a channels_last input moved to channels
+    first, as every channels_last layer does) sends torch 2.13's CPU convolution down a oneDNN
+    path that returns wrong numbers (relative error 0.4-2, sometimes 1e18) for some geometries
+    of stride 1 on one axis and above 1 on the last (2-D: 165 of 5184 in a sweep, batch > 1);
+    plain strides take the right path. No copy: the two layouts are one memory order."""
+    return x.squeeze(1).unsqueeze(1) if x.dim() > 2 and x.shape[1] == 1 else x
+
+
 class BaseConv(Layer):
     """N-D convolution with Keras 3's arguments, TensorFlow's padding and numbers."""
 
@@ -166,7 +176,8 @@ class BaseConv(Layer):
         x, weight, bias = self._in_compute_dtype(x, self.weight, self.bias)
         if pads is not None:
             x = F.pad(x, pads)
-        return _CONV[self.rank](x, weight, bias, self.strides, padding, self.dilation_rate, self.groups)
+        return _CONV[self.rank](plain_strides(x), weight, bias, self.strides, padding, self.dilation_rate,
+                                self.groups)
 
     # ------------------------------------------------------------- shapes/config
     def compute_output_shape(self, input_shape):

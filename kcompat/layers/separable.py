@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .. import layouts, shapes
 from ..validation import standardize_int
 from .base import Weight
-from .conv import BaseConv
+from .conv import BaseConv, plain_strides
 
 __all__ = ["DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"]
 
@@ -98,6 +98,7 @@ class _Factorized(BaseConv):
             x, depthwise, self.pointwise_weight if self.pointwise else None, self.bias)
         if pads is not None:
             x = F.pad(x, pads)
+        x = plain_strides(x)
         depthwise = depthwise.reshape(-1, 1, *depthwise.shape[2:])
         conv = _CONV[self.rank]
         if not self.pointwise:
