@@ -398,24 +398,24 @@ def pad(x, pad_width, mode="constant", constant_values=None):
     return tf_op("pad")(x, widths, constant_values=constant_values or 0)
 
 
-@_declare("Take")
-def take(x, indices, axis=None):
-    """numpy's ``take``: ``axis=None`` flattens ``x``; a negative index counts from the end."""
+def _indexed(x, indices, axis):
+    """numpy's indexing arguments: ``axis=None`` flattens ``x``; a negative index counts from the end."""
     x, indices = _tensor(x), _tensor(indices).long()
     if axis is None:
         x, axis = x.reshape(-1), 0
     axis = int(axis) % x.dim()
-    indices = torch.where(indices < 0, indices + x.shape[axis], indices)
+    return x, torch.where(indices < 0, indices + x.shape[axis], indices), axis
+
+
+@_declare("Take")
+def take(x, indices, axis=None):
+    x, indices, axis = _indexed(x, indices, axis)
     return tf_op("gather")(x, indices, axis=axis)
 
 
 @_declare("TakeAlongAxis")
 def take_along_axis(x, indices, axis=None):
-    x, indices = _tensor(x), _tensor(indices).long()
-    if axis is None:
-        x, axis = x.reshape(-1), 0
-    axis = int(axis) % x.dim()
-    indices = torch.where(indices < 0, indices + x.shape[axis], indices)
+    x, indices, axis = _indexed(x, indices, axis)
     shape = list(torch.broadcast_shapes(tuple(x.shape[:axis]) + (1,) + tuple(x.shape[axis + 1:]),
                                         tuple(indices.shape[:axis]) + (1,) + tuple(indices.shape[axis + 1:])))
     x_shape, i_shape = list(shape), list(shape)

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from kcompat.keras_ops import KERAS_OPS, keras_op
-from kcompat.testing.tolerance import assert_close
 
 import tf_fixtures
+from test_tf_ops import assert_same_results
 
 R = np.random.default_rng(4)
 A = R.standard_normal((2, 3, 4)).astype("float32")
@@ -122,26 +122,10 @@ def _torch(value):
     return value
 
 
-def _same(got, want):
-    got = got.numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    assert got.dtype == want.dtype, (got.dtype, want.dtype)
-    if want.dtype.kind == "f":
-        assert_close(got.astype("float32"), want.astype("float32"), "float16" if want.dtype == np.float16 else "float32")
-    else:
-        assert np.array_equal(got, want)
-
-
 @pytest.mark.parametrize("module,class_name,config,args", CASES, ids=[f"{i}-{c[1]}" for i, c in enumerate(CASES)])
 def test_keras_op_matches_keras(oracle, module, class_name, config, args):
     want = oracle.run(tf_fixtures.run_keras_op, module=module, class_name=class_name, config=config, args=args)
-    got = keras_op(class_name)(*[_torch(a) for a in args], **config)
-    if isinstance(want, list):
-        assert isinstance(got, (list, tuple)) and len(got) == len(want)
-        for g, w in zip(got, want):
-            _same(g, w)
-    else:
-        _same(got, want)
+    assert_same_results(keras_op(class_name)(*[_torch(a) for a in args], **config), want)
 
 
 def test_every_declared_operation_has_a_case():

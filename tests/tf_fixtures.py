@@ -772,14 +772,22 @@ def save_attention_model(reference, directory):
     h = L.LayerNormalization(name="norm")(L.Add(name="residual")([x, a]))
     b = L.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=3, output_shape=7, name="cross")(h, c)
     model = mod.Model([x, c], L.Dense(4, name="head")(b), name="block")
-    rng = np.random.default_rng(12)
+    saved = _save_with_random_weights(model, reference, directory, 12, [(2, 5, 6), (2, 3, 6)])
+    return dict(saved, y=saved["y"][0])
+
+
+def _save_with_random_weights(model, reference, directory, seed, input_shapes):
+    """``model`` with random weights (x0.4), saved as its Keras saves it (``.keras``; Keras 2's
+    ``.h5``) under its name; its outputs (a list) on random inputs of ``input_shapes``."""
+    rng = np.random.default_rng(seed)
     for weight in model.weights:
         weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.4)
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "block.keras" if reference == "keras" else "block.h5")
+    path = os.path.join(directory, f"{model.name}.keras" if reference == "keras" else f"{model.name}.h5")
     model.save(path)
-    xs = [rng.standard_normal((2, 5, 6)).astype("float32"), rng.standard_normal((2, 3, 6)).astype("float32")]
-    return {"path": path, "x": xs, "y": np.asarray(model(xs, training=False))}
+    xs = [rng.standard_normal(shape).astype("float32") for shape in input_shapes]
+    ys = model(xs, training=False)
+    return {"path": path, "x": xs, "y": [np.asarray(t) for t in (ys if isinstance(ys, (list, tuple)) else [ys])]}
 
 
 def save_axes_attention_model(reference, directory):
@@ -796,14 +804,7 @@ def save_axes_attention_model(reference, directory):
     c = L.MultiHeadAttention(num_heads=3, key_dim=2, attention_axes=(1, 3), output_shape=5, name="axes_1_3")(
         volume, volume)
     model = mod.Model([image, volume], [b, c], name="axes")
-    rng = np.random.default_rng(16)
-    for weight in model.weights:
-        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32") * 0.4)
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "axes.keras" if reference == "keras" else "axes.h5")
-    model.save(path)
-    xs = [rng.standard_normal((2, 4, 5, 6)).astype("float32"), rng.standard_normal((2, 3, 2, 4, 6)).astype("float32")]
-    return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs, training=False)]}
+    return _save_with_random_weights(model, reference, directory, 16, [(2, 4, 5, 6), (2, 3, 2, 4, 6)])
 
 
 def save_cyclegan_style(directory):

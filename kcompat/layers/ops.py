@@ -13,26 +13,39 @@ from .base import WeightlessLayer
 __all__ = ["KerasOp", "SlicingOpLambda", "TFOpLambda"]
 
 
-class TFOpLambda(WeightlessLayer):
-    """``tf.<function>(inputs, **arguments)``: the arguments are the call's, as the node saved them
-    (tensors among them). An op kcompat's table lacks is refused by name."""
+class _OpNode(WeightlessLayer):
+    """An op node: its config's ``key`` names the op in ``table`` (:mod:`kcompat.tf_ops` or
+    :mod:`kcompat.keras_ops`); the model passes the node's own arguments (graph.Call.kwargs)."""
 
-    takes_call_arguments = True  # the model passes the node's keyword arguments (graph.Call.kwargs)
+    takes_call_arguments = True
+    key, prefix, table = "", "", None
 
     @classmethod
     def missing(cls, config):
         """What an error counts this node as where kcompat's table lacks its op, else ``None``."""
-        return None if tf_op(config.get("function")) is not None else cls.custom_name(config)
+        return None if cls.function_of(config.get(cls.key)) is not None else cls.custom_name(config)
 
     @classmethod
     def custom_name(cls, config):
-        """The ``custom_objects`` key that supplies a module for this node's op: ``tf.<function>``."""
-        return f"tf.{config.get('function')}"
+        """The ``custom_objects`` key that supplies a module for this node's op (``tf.signal.fft2d``,
+        ``keras.ops.Fft2``)."""
+        return f"{cls.prefix}{config.get(cls.key)}"
 
     @classmethod
     def several_outputs(cls, config):
-        """Whether a call returns several tensors (``tf.split``), which the model's graph indexes."""
-        return tf_ops.returns_several(config.get("function"))
+        """Whether a call returns several tensors (``tf.split``, ``Split``), which the graph indexes."""
+        return cls.table.returns_several(config.get(cls.key))
+
+    @classmethod
+    def function_of(cls, name):
+        return cls.table.tf_op(name) if cls.table is tf_ops else cls.table.keras_op(name)
+
+
+class TFOpLambda(_OpNode):
+    """``tf.<function>(inputs, **arguments)``: the arguments are the call's, as the node saved them
+    (tensors among them). An op kcompat's table lacks is refused by name."""
+
+    key, prefix, table = "function", "tf.", tf_ops
 
     def __init__(self, function, **kwargs):
         super().__init__(**kwargs)
@@ -54,33 +67,18 @@ class SlicingOpLambda(TFOpLambda):
     """``x[slice_spec]`` (``tf.__operators__.getitem``): slices as tf.keras writes them."""
 
 
-class KerasOp(WeightlessLayer):
+class KerasOp(_OpNode):
     """Keras 3's op node: the ``keras.ops`` operation ``op`` (its class name: ``Reshape``), built
     with its own arguments (``newshape=``) and called with the node's (tensors and constants)."""
 
-    takes_call_arguments = True
     unpacks_arguments = True  # called as the operation is: op(*arguments)
+    key, prefix, table = "op", "keras.ops.", keras_ops
 
     def __init__(self, op, name=None, trainable=True, dtype=None, **arguments):
         super().__init__(name=name, trainable=trainable, dtype=dtype)
         if keras_op(op) is None:
             raise ValueError(f"Keras's operation {op} (keras.ops) is not in kcompat's op table (kcompat.keras_ops)")
         self.op, self.arguments = op, arguments
-
-    @classmethod
-    def missing(cls, config):
-        """What an error counts this node as where kcompat's table lacks its operation, else ``None``."""
-        return None if keras_op(config.get("op")) is not None else cls.custom_name(config)
-
-    @classmethod
-    def custom_name(cls, config):
-        """The ``custom_objects`` key that supplies a module for this node's operation: ``keras.ops.<Class>``."""
-        return f"keras.ops.{config.get('op')}"
-
-    @classmethod
-    def several_outputs(cls, config):
-        """Whether a call returns several tensors (``Split``), which the model's graph indexes."""
-        return keras_ops.returns_several(config.get("op"))
 
     def forward(self, *args, **kwargs):
         kwargs.pop("name", None)
