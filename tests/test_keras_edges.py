@@ -70,6 +70,11 @@ ACCEPTED = [
     ("GroupNormalization", {"groups": 2, "scale": False, "beta_initializer": "ones"}, F, None),
     ("Dense", {"units": 3, "activation": "relu", "kernel_initializer": "ones"}, F, {"activation": None}),
     ("Dropout", {"rate": 0.5, "noise_shape": (None, 1, 1)}, np.ones((2, 3, 4), "float32"), None),
+    *[("AveragePooling3D", {"pool_size": p, "strides": 1, "padding": "same"},  # a window wider than an axis
+       np.random.default_rng(7).standard_normal(shape).astype("float32"), None)
+      for p, shape in ((3, (1, 2, 2, 2, 1)), (4, (2, 1, 3, 2, 2)), ((3, 1, 2), (1, 3, 1, 4, 2)))],
+    ("MaxPooling3D", {"pool_size": 3, "strides": 1, "padding": "same"},
+     np.random.default_rng(8).standard_normal((1, 2, 2, 2, 1)).astype("float32"), None),
 ]
 
 

@@ -73,7 +73,10 @@ class _Pooling(WeightlessLayer):
             if self.padding == "valid" and n < k:
                 raise ValueError(f"Computed output size would be negative. Received: inputs.shape={tuple(shape)} "
                                  f"and pool_size={self.pool_size}.")
-        if all(before == after for before, after in pairs):
+        # torch's 3-D average pooling refuses a window wider than the unpadded input ("input image
+        # smaller than kernel size") where its own padding would cover it: padded here instead.
+        short = self.rank == 3 and any(n < k for n, k in zip(self._spatial(shape), self.pool_size))
+        if all(before == after for before, after in pairs) and not short:
             return None, tuple(before for before, _ in pairs), None
         pads = []
         for before, after in reversed(pairs):
