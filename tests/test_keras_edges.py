@@ -143,3 +143,17 @@ def test_parity_tools_add_the_batch_axis_a_shape_lacks(oracle, layer, shape):
 
     result = assert_parity(layer(), shape, oracle=oracle)
     assert result.status == "match" and tuple(result.input_shape) == (2, *shape)
+
+
+def test_rescaling_by_channel_follows_keras_image_data_format(monkeypatch):
+    """Keras's Rescaling lines a per-channel scale up with (channels, height, width) when Keras's
+    image_data_format is channels_first (it broadcast on the last axis: a torch error)."""
+    import kcompat.layers.core as core
+
+    x = np.random.default_rng(9).standard_normal((2, 3, 4, 4)).astype("float32")
+    monkeypatch.setattr(core, "image_data_format", lambda: "channels_first")
+    y = kcompat.Rescaling(scale=[1.0, 2.0, 3.0], offset=0.5)(torch.tensor(x))
+    assert np.allclose(y.numpy(), x * np.array([1.0, 2.0, 3.0], "float32").reshape(3, 1, 1) + 0.5)
+    monkeypatch.setattr(core, "image_data_format", lambda: "channels_last")
+    y = kcompat.Rescaling(scale=[1.0, 2.0, 3.0, 4.0])(torch.tensor(x))
+    assert np.allclose(y.numpy(), x * np.array([1.0, 2.0, 3.0, 4.0], "float32"))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import activations, layouts, regularizers
-from ..validation import standardize_int
+from ..validation import image_data_format, standardize_int
 from .base import Layer, Weight, as_tensor, WeightlessLayer
 
 __all__ = ["Dense", "EinsumDense", "Embedding", "Identity", "Rescaling", "analyze_einsum"]
@@ -223,6 +223,10 @@ class Rescaling(WeightlessLayer):
         # rounded to float32 even in a float64 computation. kcompat rounds the same way.
         scale, offset = (torch.as_tensor(np.asarray(v, np.float32) if isinstance(v, float) else np.asarray(v))
                          .to(device=inputs.device, dtype=inputs.dtype) for v in (self.scale, self.offset))
+        if scale.dim() > 0 and image_data_format() == "channels_first":
+            # Keras: with Keras's image_data_format channels_first, a per-channel scale lines up
+            # with (channels, height, width)
+            scale = scale.reshape(*scale.shape, *(1,) * (3 - scale.dim()))
         return inputs * scale + offset
 
     def compute_output_shape(self, input_shape):
