@@ -12,27 +12,13 @@ from __future__ import annotations
 import torch
 
 from . import activations
-from .tf_ops import as_dtype, tf_op
+from .tf_ops import as_dtype, axes_of, registrar, tf_op, to_tensor
 
 __all__ = ["KERAS_OPS", "keras_op", "returns_several"]
 
 KERAS_OPS = {}
 _SEVERAL = {"Split", "ArraySplit", "Unstack", "TopK", "Moments"}  # operations whose result is several tensors
-
-
-def _declare(*names):
-    """Declare the decorated function as Keras's operation under each class name of ``names``."""
-    def decorate(fn):
-        for name in names:
-            KERAS_OPS[name] = fn
-        return fn
-    return decorate
-
-
-def _tensor(x, dtype=None):
-    from .compat.v1.ops import to_tensor
-
-    return to_tensor(x, dtype)
+_declare = registrar(KERAS_OPS)  # declares the decorated function as Keras's operation under each class name
 
 
 def _promote(*values):
@@ -40,7 +26,7 @@ def _promote(*values):
     tensor's kind where it fits), each converted to it."""
     tensors = [v for v in values if isinstance(v, torch.Tensor)]
     if not tensors:
-        return [_tensor(v) for v in values]
+        return [to_tensor(v) for v in values]
     kind = tensors[0].dtype
     for v in values[1:] if values[0] is tensors[0] else values:
         kind = torch.promote_types(kind, v.dtype) if isinstance(v, torch.Tensor) else \
@@ -52,14 +38,8 @@ def _promote(*values):
 
 def _floating(x):
     """``x`` as Keras computes float results of it: ints and bools become float32."""
-    x = _tensor(x)
+    x = to_tensor(x)
     return x if x.is_floating_point() or x.is_complex() else x.to(torch.float32)
-
-
-def _axes(x, axis):
-    if axis is None:
-        return list(range(x.dim()))
-    return [int(a) % max(x.dim(), 1) for a in (axis if isinstance(axis, (list, tuple)) else [axis])]
 
 
 # ------------------------------------------------------------------ elementwise
@@ -96,7 +76,7 @@ def power(x1, x2):
 
 def _unary(function, *names, floating=True):
     def op(x):
-        return function(_floating(x) if floating else _tensor(x))
+        return function(_floating(x) if floating else to_tensor(x))
     op.__name__ = names[0]
     _declare(*names)(op)
 
@@ -120,14 +100,14 @@ for _names, _function, _floating_result in [
 
 @_declare("Square")
 def square(x):
-    x = _tensor(x)
+    x = to_tensor(x)
     return torch.square(x.to(torch.int32) if x.dtype == torch.bool else x)
 
 
 @_declare("Round")
 def round_(x, decimals=0):
     """Half to even, at ``decimals`` places (TF's ``round`` on ``x * 10**decimals``)."""
-    x = _tensor(x)
+    x = to_tensor(x)
     if decimals == 0:
         return torch.round(x)
     if not x.is_floating_point():
@@ -140,7 +120,7 @@ def round_(x, decimals=0):
 
 @_declare("Clip")
 def clip(x, x_min, x_max):
-    x = _tensor(x)
+    x = to_tensor(x)
     if x.dtype == torch.bool:
         x = x.to(torch.int32)
     return tf_op("clip_by_value")(x, x_min, x_max)
@@ -152,7 +132,7 @@ def where(condition, x1=None, x2=None):
         raise ValueError("keras.ops.where: kcompat has where(condition, x1, x2); the indices of a condition alone "
                          "have a size only its values give")
     x1, x2 = _promote(x1, x2)
-    return torch.where(_tensor(condition).bool(), x1, x2)
+    return torch.where(to_tensor(condition).bool(), x1, x2)
 
 
 # ------------------------------------------------------------------ reductions
@@ -170,12 +150,12 @@ def _keeping_dtype(function):
 
 def _reduction(name, function, prepare=lambda x: x):
     def reduce(x, axis=None, keepdims=False, **kwargs):
-        x = prepare(_tensor(x))
+        x = prepare(to_tensor(x))
         if kwargs.get("initial") is not None:
             raise ValueError(f"keras.ops.{name.lower()}: kcompat has no `initial`; received {kwargs['initial']!r}")
         if kwargs.get("dtype") is not None:
             x = x.to(as_dtype(kwargs["dtype"]))
-        axes = _axes(x, axis)
+        axes = axes_of(x, axis)
         return function(x, axes, bool(keepdims)) if axes else x
     _declare(name)(reduce)
 
@@ -196,14 +176,12 @@ _reduction("Logsumexp", lambda x, a, k: torch.logsumexp(x, a, keepdim=k), _float
 
 @_declare("CountNonzero")
 def count_nonzero(x, axis=None):
-    x = _tensor(x)
-    axes = _axes(x, axis)
-    return (x != 0).sum(axes).to(torch.int32) if axes else (x != 0).to(torch.int32)
+    return tf_op("math.count_nonzero")(x, axis, dtype=torch.int32)
 
 
 def _arg(function):
     def arg(x, axis=None, keepdims=False):
-        x = _tensor(x)
+        x = to_tensor(x)
         if x.is_floating_point():  # TF's kernel has -0.0 below 0.0 (Keras's flush-to-zero fix)
             tiny = torch.finfo(x.dtype).tiny
             x = torch.where((x == 0) & torch.signbit(x), torch.full_like(x, -tiny if function is torch.argmax
@@ -219,37 +197,37 @@ _declare("Argmax")(_arg(torch.argmax))
 _declare("Argmin")(_arg(torch.argmin))
 
 
-def _cumulative(function):
+def _cumulative(tf_name):
     def cumulative(x, axis=None, dtype=None):
-        x = _tensor(x, as_dtype(dtype))
+        x = to_tensor(x, as_dtype(dtype))
         if x.dtype == torch.bool:
             x = x.to(torch.int32)
         if axis is None:
             x, axis = x.reshape(-1), 0
-        return function(x, dim=int(axis)).to(x.dtype)
+        return tf_op(tf_name)(x, axis)
     return cumulative
 
 
-_declare("Cumsum")(_cumulative(torch.cumsum))
-_declare("Cumprod")(_cumulative(torch.cumprod))
+_declare("Cumsum")(_cumulative("math.cumsum"))
+_declare("Cumprod")(_cumulative("math.cumprod"))
 
 
 @_declare("Sort")
 def sort(x, axis=-1):
-    return torch.sort(_tensor(x), dim=int(axis), stable=True).values
+    return tf_op("sort")(x, axis)
 
 
 @_declare("Argsort")
 def argsort(x, axis=-1):
-    x = _tensor(x)
+    x = to_tensor(x)
     if axis is None:
         x, axis = x.reshape(-1), 0
-    return torch.sort(x, dim=int(axis), stable=True).indices.to(torch.int32)
+    return tf_op("argsort")(x, axis)
 
 
 @_declare("TopK")
 def top_k(x, k, sorted=True):  # noqa: A002 - Keras's argument
-    return tf_op("math.top_k")(_tensor(x), k)
+    return tf_op("math.top_k")(to_tensor(x), k)
 
 
 # ------------------------------------------------------------------ shapes and indexing
@@ -265,7 +243,7 @@ def transpose(x, axes=None):
 
 @_declare("ExpandDims")
 def expand_dims(x, axis):
-    x = _tensor(x)
+    x = to_tensor(x)
     for a in sorted(int(a) % (x.dim() + len(axis)) for a in axis) if isinstance(axis, (list, tuple)) else [axis]:
         x = x.unsqueeze(int(a))
     return x
@@ -273,8 +251,8 @@ def expand_dims(x, axis):
 
 @_declare("Squeeze")
 def squeeze(x, axis=None):
-    x = _tensor(x)
-    axes = [a for a in range(x.dim()) if x.shape[a] == 1] if axis is None else _axes(x, axis)
+    x = to_tensor(x)
+    axes = [a for a in range(x.dim()) if x.shape[a] == 1] if axis is None else axes_of(x, axis)
     for a in axes:
         if x.shape[a] != 1:
             raise ValueError(f"keras.ops.squeeze: axis {a} has size {x.shape[a]}, not 1 (shape {tuple(x.shape)})")
@@ -309,7 +287,7 @@ def vstack(xs):
 
 @_declare("Tile")
 def tile(x, repeats):
-    x = _tensor(x)
+    x = to_tensor(x)
     repeats = [int(r) for r in (repeats if isinstance(repeats, (list, tuple)) else [repeats])]
     if len(repeats) < x.dim():
         repeats = [1] * (x.dim() - len(repeats)) + repeats
@@ -318,14 +296,14 @@ def tile(x, repeats):
 
 @_declare("Repeat")
 def repeat(x, repeats, axis=None):
-    return tf_op("repeat")(_tensor(x), repeats, axis)
+    return tf_op("repeat")(to_tensor(x), repeats, axis)
 
 
 @_declare("ArraySplit")
 def array_split(x, indices_or_sections, axis=0):
     """numpy's ``array_split``: ``n`` sections, the first ``size % n`` one longer (Keras's
     TensorFlow backend takes a number of sections only)."""
-    x = _tensor(x)
+    x = to_tensor(x)
     if not isinstance(indices_or_sections, int) or isinstance(indices_or_sections, bool):
         raise ValueError(f"keras.ops.array_split: `indices_or_sections` must be an int on TensorFlow. Received: "
                          f"indices_or_sections={indices_or_sections!r}")
@@ -336,7 +314,7 @@ def array_split(x, indices_or_sections, axis=0):
 @_declare("Split")
 def split(x, indices_or_sections, axis=0):
     """numpy's ``split``: ``n`` equal sections, or the points to split at."""
-    x = _tensor(x)
+    x = to_tensor(x)
     axis = int(axis)
     if isinstance(indices_or_sections, int):
         if x.shape[axis] % indices_or_sections:
@@ -349,18 +327,18 @@ def split(x, indices_or_sections, axis=0):
 
 @_declare("Unstack")
 def unstack(x, num=None, axis=0):
-    return list(torch.unbind(_tensor(x), dim=int(axis)))
+    return list(torch.unbind(to_tensor(x), dim=int(axis)))
 
 
 @_declare("Flip")
 def flip(x, axis=None):
-    x = _tensor(x)
-    return x.flip(_axes(x, axis))
+    x = to_tensor(x)
+    return x.flip(axes_of(x, axis))
 
 
 @_declare("Roll")
 def roll(x, shift, axis=None):
-    x = _tensor(x)
+    x = to_tensor(x)
     if axis is None:
         return torch.roll(x.reshape(-1), shift).reshape(x.shape)
     return torch.roll(x, shift, axis)
@@ -368,12 +346,12 @@ def roll(x, shift, axis=None):
 
 @_declare("Swapaxes")
 def swapaxes(x, axis1, axis2):
-    return _tensor(x).transpose(int(axis1), int(axis2))
+    return to_tensor(x).transpose(int(axis1), int(axis2))
 
 
 @_declare("Moveaxis")
 def moveaxis(x, source, destination):
-    return _tensor(x).movedim(source, destination)
+    return to_tensor(x).movedim(source, destination)
 
 
 @_declare("BroadcastTo")
@@ -383,14 +361,14 @@ def broadcast_to(x, shape):
 
 @_declare("Ravel")
 def ravel(x):
-    return _tensor(x).reshape(-1)
+    return to_tensor(x).reshape(-1)
 
 
 @_declare("Pad")
 def pad(x, pad_width, mode="constant", constant_values=None):
     if mode != "constant":
         raise ValueError(f"keras.ops.pad: kcompat has mode='constant' only; received mode={mode!r}")
-    x = _tensor(x)
+    x = to_tensor(x)
     widths = [list(p) if isinstance(p, (list, tuple)) else [p, p] for p in
               (pad_width if isinstance(pad_width, (list, tuple)) else [pad_width])]
     if len(widths) == 1 and x.dim() > 1:
@@ -400,7 +378,7 @@ def pad(x, pad_width, mode="constant", constant_values=None):
 
 def _indexed(x, indices, axis):
     """numpy's indexing arguments: ``axis=None`` flattens ``x``; a negative index counts from the end."""
-    x, indices = _tensor(x), _tensor(indices).long()
+    x, indices = to_tensor(x), to_tensor(indices).long()
     if axis is None:
         x, axis = x.reshape(-1), 0
     axis = int(axis) % x.dim()
@@ -445,13 +423,13 @@ def slice_(inputs, start_indices, shape):
 
 @_declare("Cast", "ConvertToTensor")
 def cast(x, dtype=None, sparse=None, ragged=None):
-    x = _tensor(x)
+    x = to_tensor(x)
     return x if dtype is None else x.to(as_dtype(dtype))
 
 
 def _filled(value):
     def like(x, dtype=None):
-        x = _tensor(x)
+        x = to_tensor(x)
         return torch.full_like(x, value, dtype=as_dtype(dtype) or x.dtype)
     return like
 
@@ -461,13 +439,13 @@ KERAS_OPS["ZerosLike"], KERAS_OPS["OnesLike"] = _filled(0), _filled(1)
 
 @_declare("FullLike")
 def full_like(x, fill_value, dtype=None):
-    x = _tensor(x)
+    x = to_tensor(x)
     return torch.full_like(x, float(fill_value) if x.is_floating_point() else fill_value,
                            dtype=as_dtype(dtype) or x.dtype)
 
 
-KERAS_OPS["Tril"] = lambda x, k=0: torch.tril(_tensor(x), int(k))
-KERAS_OPS["Triu"] = lambda x, k=0: torch.triu(_tensor(x), int(k))
+KERAS_OPS["Tril"] = lambda x, k=0: torch.tril(to_tensor(x), int(k))
+KERAS_OPS["Triu"] = lambda x, k=0: torch.triu(to_tensor(x), int(k))
 
 
 # ------------------------------------------------------------------ linear algebra
@@ -514,7 +492,7 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - Keras's argume
     if axis is None and x.dim() > 2:
         raise ValueError(f"Invalid axis values. Received: axis={tuple(range(x.dim()))}")
     if ord is None or ord == "fro":
-        return torch.sqrt((x * x).sum(_axes(x, axis), keepdim=bool(keepdims)))
+        return torch.sqrt((x * x).sum(axes_of(x, axis), keepdim=bool(keepdims)))
     if axis is None or isinstance(axis, int) or len(axis) == 1:
         return tf_op("norm")(x, ord=ord, axis=axis, keepdims=keepdims)
     raise ValueError(f"keras.ops.norm: kcompat has ord=None, 'fro', 1, 2 and inf; received ord={ord!r}")
@@ -523,7 +501,7 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - Keras's argume
 # ------------------------------------------------------------------ nn and image
 def _activation(name):
     def act(x, **kwargs):
-        return activations.get(name)(_tensor(x), **kwargs)
+        return activations.get(name)(to_tensor(x), **kwargs)
     return act
 
 
@@ -543,7 +521,7 @@ for _class, _activation_name in [
 def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
     if sparse:
         raise ValueError("keras.ops.one_hot: kcompat has no sparse=True")
-    return tf_op("one_hot")(_tensor(x).long(), num_classes, axis=axis, dtype=as_dtype(dtype) or torch.float32)
+    return tf_op("one_hot")(to_tensor(x).long(), num_classes, axis=axis, dtype=as_dtype(dtype) or torch.float32)
 
 
 @_declare("Normalize")
@@ -560,16 +538,17 @@ def normalize(x, axis=-1, order=2, epsilon=None):
 @_declare("Moments")
 def moments(x, axes, keepdims=False, synchronized=False):
     x = _floating(x)
-    mean = x.mean(_axes(x, axes), keepdim=True)
-    variance = tf_op("math.reduce_variance")(x, _axes(x, axes), True)
+    axes = axes_of(x, axes)
+    mean = x.mean(axes, keepdim=True)
+    variance = tf_op("math.reduce_variance")(x, axes, True)
     if not keepdims:
-        mean, variance = mean.squeeze(tuple(_axes(x, axes))), variance.squeeze(tuple(_axes(x, axes)))
+        mean, variance = mean.squeeze(tuple(axes)), variance.squeeze(tuple(axes))
     return mean, variance
 
 
 def _space(tf_name):
     def rearrange(x, block_size, data_format="channels_last"):
-        return tf_op(tf_name)(_tensor(x), block_size, data_format="NCHW" if data_format == "channels_first"
+        return tf_op(tf_name)(to_tensor(x), block_size, data_format="NCHW" if data_format == "channels_first"
                               else "NHWC")
     return rearrange
 
@@ -584,7 +563,7 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
     """``keras.ops.image.resize`` on TensorFlow (``tf.image.resize``: half-pixel centres)."""
     if crop_to_aspect_ratio or pad_to_aspect_ratio:
         raise ValueError("keras.ops.image.resize: kcompat has no crop_to_aspect_ratio or pad_to_aspect_ratio")
-    x = _tensor(images)
+    x = to_tensor(images)
     first = data_format == "channels_first"
     if first:
         x = x.movedim(-3, -1)
@@ -594,7 +573,7 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
 
 @_declare("ExtractPatches")
 def extract_patches(images, size, strides=None, dilation_rate=1, padding="valid", data_format=None):
-    x = _tensor(images)
+    x = to_tensor(images)
     size = [size, size] if isinstance(size, int) else list(size)
     strides = size if strides is None else [strides, strides] if isinstance(strides, int) else list(strides)
     rates = [dilation_rate] * 2 if isinstance(dilation_rate, int) else list(dilation_rate)

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-__all__ = ["OPS", "as_dtype", "register", "returns_several", "tf_op"]
+__all__ = ["OPS", "as_dtype", "axes_of", "register", "registrar", "returns_several", "tf_op", "to_ints", "to_tensor"]
 
 OPS = {}  # TF API name without "tf." -> function
 _SEVERAL = {"split", "unstack", "compat.v1.split", "compat.v1.unstack", "math.top_k", "nn.top_k", "nn.moments",
@@ -49,13 +49,19 @@ _ALIASES = {  # TF2 names of kcompat.compat.v1's ops: module, function
 _populated = False
 
 
-def register(*names):
-    """Declare the decorated function as TensorFlow's op under each of ``names``."""
-    def decorate(fn):
-        for name in names:
-            OPS[name] = fn
-        return fn
-    return decorate
+def registrar(table):
+    """``register(*names)``: a decorator that declares a function in ``table`` under each of ``names``
+    (TensorFlow's ops here, Keras 3's operations in :mod:`kcompat.keras_ops`)."""
+    def register(*names):
+        def decorate(fn):
+            for name in names:
+                table[name] = fn
+            return fn
+        return decorate
+    return register
+
+
+register = registrar(OPS)  # declares the decorated function as TensorFlow's op under each name
 
 
 def tf_op(name):
@@ -89,7 +95,7 @@ def pair_operands(x, y):
 @register("cast", "dtypes.cast")
 def cast(x, dtype, name=None):
     """``tf.cast``; ``dtype`` as a model file writes it (``"int32"``) or a torch dtype."""
-    return _tensor(x).to(as_dtype(dtype))
+    return to_tensor(x).to(as_dtype(dtype))
 
 
 @register("math.truediv", "truediv", "__operators__.truediv")
@@ -141,17 +147,6 @@ def gelu(features, approximate=False, name=None):
     return 0.5 * features * (1.0 + torch.erf(features / math.sqrt(2.0)))
 
 
-@register("math.reduce_prod", "reduce_prod")
-def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
-    if axis is None:
-        out = input_tensor.prod()
-        return out.reshape([1] * input_tensor.dim()) if keepdims else out
-    for a in sorted((a % input_tensor.dim() for a in (axis if isinstance(axis, (list, tuple)) else [axis])),
-                    reverse=True):
-        input_tensor = input_tensor.prod(a, keepdim=bool(keepdims))
-    return input_tensor
-
-
 @register("einsum", "linalg.einsum")
 def einsum(equation, *inputs, name=None, **kwargs):
     return torch.einsum(equation, *inputs)
@@ -177,24 +172,6 @@ def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antiali
     else:
         raise ValueError(f"tf.image.resize: method={method!r} is not one kcompat has ('bilinear', 'nearest')")
     return out.squeeze(0) if squeeze else out
-
-
-@register("math.greater", "greater", "__operators__.gt")
-def greater(x, y, name=None):
-    x, y = pair_operands(x, y)
-    return x > y
-
-
-@register("math.less", "less", "__operators__.lt")
-def less(x, y, name=None):
-    x, y = pair_operands(x, y)
-    return x < y
-
-
-@register("math.equal", "equal", "__operators__.eq")
-def equal(x, y, name=None):
-    x, y = pair_operands(x, y)
-    return x == y
 
 
 def _index(value):
@@ -269,8 +246,8 @@ def as_dtype(value, argument="dtype"):
     raise ValueError(f"`{argument}` must be one of {sorted(_DTYPES)}. Received: {argument}={value!r}")
 
 
-def _axes(x, axis):
-    """``axis`` (an int, a list, a tensor; ``None``: every axis) as a list of non-negative axes."""
+def axes_of(x, axis):
+    """``axis`` (an int, a list, a tensor; ``None``: every axis) as a list of non-negative axes of ``x``."""
     if axis is None:
         return list(range(x.dim()))
     if isinstance(axis, torch.Tensor):
@@ -278,16 +255,26 @@ def _axes(x, axis):
     return [int(a) % max(x.dim(), 1) for a in (axis if isinstance(axis, (list, tuple)) else [axis])]
 
 
-def _tensor(x):
-    from .compat.v1.ops import to_tensor
+# compat.v1's conversions, imported on first use (as the table is filled): importing kcompat stays light
+def to_tensor(x, dtype=None):
+    """``x`` as a tensor with TF's dtype rules (:func:`kcompat.compat.v1.ops.to_tensor`)."""
+    from .compat.v1 import ops
 
-    return to_tensor(x)
+    return ops.to_tensor(x, dtype)
+
+
+def to_ints(value):
+    """A shape or axis list from ints, numpy values or tensors (:func:`kcompat.compat.v1.ops.to_ints`)."""
+    from .compat.v1 import ops
+
+    return ops.to_ints(value)
+
 
 
 # ------------------------------------------------------------------ elementwise
 def _unary(function, *names):
     def op(x, name=None):
-        return function(_tensor(x))
+        return function(to_tensor(x))
     op.__name__ = names[0].rsplit(".", 1)[-1]
     op.__doc__ = f"``tf.{names[0]}``."
     register(*names)(op)
@@ -319,7 +306,9 @@ def _binary(function, *names):
 
 
 for _names, _function in [
-        (("math.greater_equal", "greater_equal"), torch.ge), (("math.less_equal", "less_equal"), torch.le),
+        (("math.greater", "greater", "__operators__.gt"), torch.gt), (("math.less", "less", "__operators__.lt"), torch.lt),
+        (("math.equal", "equal", "__operators__.eq"), torch.eq), (("math.greater_equal", "greater_equal"), torch.ge),
+        (("math.less_equal", "less_equal"), torch.le),
         (("math.not_equal", "not_equal", "__operators__.ne"), torch.ne),
         (("math.logical_and", "logical_and"), torch.logical_and), (("math.logical_or", "logical_or"), torch.logical_or),
         (("math.logical_xor", "logical_xor"), torch.logical_xor), (("math.atan2", "atan2"), torch.atan2),
@@ -333,19 +322,16 @@ for _names, _function in [
 
 @register("math.scalar_mul", "scalar_mul")
 def scalar_mul(scalar, x, name=None):
-    return multiply_like(x, scalar)
+    from .compat.v1.ops import multiply
 
-
-def multiply_like(x, scalar):
-    x, scalar = pair_operands(x, scalar)
-    return x * scalar
+    return multiply(x, scalar)
 
 
 # ------------------------------------------------------------------ reductions
 def _reduce(function, name):
     def reduce(input_tensor, axis=None, keepdims=False, name=None):
-        x = _tensor(input_tensor)
-        axes = _axes(x, axis)
+        x = to_tensor(input_tensor)
+        axes = axes_of(x, axis)
         if not axes:
             return x
         return function(x, axes, bool(keepdims))
@@ -359,6 +345,13 @@ def _variance(x, axes, keep):
     return ((x - mean) * (x - mean)).mean(axes, keepdim=keep)  # population variance, as TF: (x - mean)^2
 
 
+def _product(x, axes, keep):
+    for a in sorted(axes, reverse=True):  # torch's prod takes one axis
+        x = x.prod(a, keepdim=keep)
+    return x
+
+
+_reduce(_product, "math.reduce_prod")
 _reduce(_variance, "math.reduce_variance")
 _reduce(lambda x, a, k: torch.sqrt(_variance(x, a, k)), "math.reduce_std")
 _reduce(lambda x, a, k: torch.logsumexp(x, a, keepdim=k), "math.reduce_logsumexp")
@@ -369,15 +362,14 @@ _reduce(lambda x, a, k: torch.sqrt((x * x).sum(a, keepdim=k)), "math.reduce_eucl
 
 @register("math.count_nonzero", "count_nonzero")
 def count_nonzero(input, axis=None, keepdims=None, dtype=torch.int64, name=None):  # noqa: A002
-    x = _tensor(input)
-    axes = _axes(x, axis)
-    return (x != 0).sum(axes, keepdim=bool(keepdims)).to(as_dtype(dtype)) if axes else (x != 0).to(
-        as_dtype(dtype))
+    x = to_tensor(input)
+    axes, nonzero = axes_of(x, axis), x != 0
+    return (nonzero.sum(axes, keepdim=bool(keepdims)) if axes else nonzero).to(as_dtype(dtype))
 
 
 def _arg(function, name):
     def arg(input, axis=None, output_type=torch.int64, name=None):  # noqa: A002
-        x = _tensor(input)
+        x = to_tensor(input)
         return function(x, dim=0 if axis is None else int(axis)).to(as_dtype(output_type, "output_type"))
     arg.__name__ = name.rsplit(".", 1)[-1]
     arg.__doc__ = f"``tf.{name}``: ``axis=None`` is axis 0; a tie gives the first index."
@@ -390,7 +382,7 @@ _arg(torch.argmin, "math.argmin")
 
 def _cumulative(function, name):
     def cumulative(x, axis=0, exclusive=False, reverse=False, name=None):
-        x = _tensor(x)
+        x = to_tensor(x)
         axis = int(axis)
         if reverse:
             x = x.flip(axis)
@@ -411,20 +403,20 @@ _cumulative(torch.cumprod, "math.cumprod")
 @register("math.top_k", "nn.top_k")
 def top_k(input, k=1, sorted=True, index_type=torch.int32, name=None):  # noqa: A002
     """``tf.math.top_k``: the ``k`` largest along the last axis; a tie gives the lower index first."""
-    x = _tensor(input)
+    x = to_tensor(input)
     values, indices = torch.sort(x, dim=-1, descending=True, stable=True)
     return values[..., :int(k)], indices[..., :int(k)].to(as_dtype(index_type, "index_type"))
 
 
 @register("sort")
 def sort(values, axis=-1, direction="ASCENDING", name=None):
-    return torch.sort(_tensor(values), dim=int(axis), descending=_direction(direction), stable=True).values
+    return torch.sort(to_tensor(values), dim=int(axis), descending=_direction(direction), stable=True).values
 
 
 @register("argsort")
 def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
     """``tf.argsort``: int32 indices; a tie keeps the input's order (TF's is stable in practice)."""
-    return torch.sort(_tensor(values), dim=int(axis), descending=_direction(direction), stable=True).indices.to(
+    return torch.sort(to_tensor(values), dim=int(axis), descending=_direction(direction), stable=True).indices.to(
         torch.int32)
 
 
@@ -445,7 +437,7 @@ def gather_v1(params, indices, validate_indices=None, name=None, axis=None, batc
 def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
     """``tf.gather``: ``params``' axis ``axis`` (default ``batch_dims``) indexed by ``indices``, the
     first ``batch_dims`` axes of both shared; an index out of range is an error, as on TF's CPU."""
-    params, indices = _tensor(params), _tensor(indices).long()
+    params, indices = to_tensor(params), to_tensor(indices).long()
     b = int(batch_dims) % (indices.dim() + 1) if int(batch_dims) < 0 else int(batch_dims)
     axis = b if axis is None else int(axis) % params.dim()
     size = params.shape[axis]
@@ -465,7 +457,7 @@ def gather_nd(params, indices, batch_dims=0, name=None):
     """``tf.gather_nd`` (``batch_dims=0``): the last axis of ``indices`` indexes ``params``' first axes."""
     if int(batch_dims):
         raise ValueError(f"tf.gather_nd: kcompat has batch_dims=0 only; received batch_dims={batch_dims}")
-    params, indices = _tensor(params), _tensor(indices).long()
+    params, indices = to_tensor(params), to_tensor(indices).long()
     return params[tuple(indices[..., j] for j in range(indices.shape[-1]))]
 
 
@@ -473,7 +465,7 @@ def gather_nd(params, indices, batch_dims=0, name=None):
 def where(condition, x=None, y=None, name=None):
     """``tf.where``: ``x`` where ``condition`` else ``y``, broadcast; with only ``condition``, the
     int64 coordinates of its true entries."""
-    condition = _tensor(condition)
+    condition = to_tensor(condition)
     if x is None and y is None:
         return torch.nonzero(condition)
     x, y = pair_operands(x, y)
@@ -483,7 +475,7 @@ def where(condition, x=None, y=None, name=None):
 @register("one_hot")
 def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None, name=None):
     """``tf.one_hot``: an index outside ``[0, depth)`` gives a row of ``off_value``."""
-    indices = _tensor(indices)
+    indices = to_tensor(indices)
     kind = as_dtype(dtype) or next((v.dtype if isinstance(v, torch.Tensor) else torch.float32
                                               for v in (on_value, off_value) if v is not None), torch.float32)
     on = torch.as_tensor(1 if on_value is None else on_value, dtype=kind)
@@ -494,37 +486,31 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
 
 @register("broadcast_to")
 def broadcast_to(input, shape, name=None):  # noqa: A002
-    from .compat.v1.ops import to_ints
-
-    return _tensor(input).expand(to_ints(shape)).clone()
+    return to_tensor(input).expand(to_ints(shape)).clone()
 
 
 @register("reverse", "reverse_v2")
 def reverse(tensor, axis, name=None):
-    x = _tensor(tensor)
-    return x.flip(_axes(x, axis))
+    x = to_tensor(tensor)
+    return x.flip(axes_of(x, axis))
 
 
 @register("roll", "manip.roll")
 def roll(input, shift, axis, name=None):  # noqa: A002
-    from .compat.v1.ops import to_ints
-
-    return torch.roll(_tensor(input), to_ints(shift), to_ints(axis))
+    return torch.roll(to_tensor(input), to_ints(shift), to_ints(axis))
 
 
 @register("repeat")
 def repeat(input, repeats, axis=None, name=None):  # noqa: A002
-    x = _tensor(input)
-    repeats = repeats if isinstance(repeats, int) else _tensor(repeats).long()
+    x = to_tensor(input)
+    repeats = repeats if isinstance(repeats, int) else to_tensor(repeats).long()
     return torch.repeat_interleave(x.reshape(-1) if axis is None else x, repeats, dim=0 if axis is None else int(axis))
 
 
 @register("slice")
 def slice_(input_, begin, size, name=None):
     """``tf.slice``: ``size`` entries from ``begin`` on each axis, ``-1``: to the end."""
-    from .compat.v1.ops import to_ints
-
-    x = _tensor(input_)
+    x = to_tensor(input_)
     for axis, (start, n) in enumerate(zip(to_ints(begin), to_ints(size))):
         x = x.narrow(axis, start, x.shape[axis] - start if n == -1 else n)
     return x
@@ -534,8 +520,6 @@ def slice_(input_, begin, size, name=None):
 def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0,
                   shrink_axis_mask=0, var=None, name=None):
     """``tf.strided_slice``: the masks' bits as ``x[...]`` would write the slice."""
-    from .compat.v1.ops import to_ints
-
     begin, end = to_ints(begin), to_ints(end)
     strides = to_ints(strides) if strides is not None else [1] * len(begin)
     spec = []
@@ -549,23 +533,23 @@ def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0, el
             spec.append(b)
         else:
             spec.append(slice(None if begin_mask & bit else b, None if end_mask & bit else e, s))
-    return getitem(_tensor(input_), spec)
+    return getitem(to_tensor(input_), spec)
 
 
 @register("size")
 def size(input, out_type=torch.int32, name=None):  # noqa: A002
-    return torch.tensor(_tensor(input).numel(), dtype=as_dtype(out_type, "out_type"))
+    return torch.tensor(to_tensor(input).numel(), dtype=as_dtype(out_type, "out_type"))
 
 
 @register("rank")
 def rank(input, name=None):  # noqa: A002
-    return torch.tensor(_tensor(input).dim(), dtype=torch.int32)
+    return torch.tensor(to_tensor(input).dim(), dtype=torch.int32)
 
 
 @register("boolean_mask")
 def boolean_mask(tensor, mask, axis=None, name=None):
     """``tf.boolean_mask``: the entries where ``mask`` (over axes ``axis`` on) is true, those axes flattened."""
-    x, mask = _tensor(tensor), _tensor(mask).bool()
+    x, mask = to_tensor(tensor), to_tensor(mask).bool()
     axis = 0 if axis is None else int(axis) % x.dim()
     flat = x.flatten(axis, axis + mask.dim() - 1) if mask.dim() > 1 else x
     return flat.index_select(axis, torch.nonzero(mask.reshape(-1)).reshape(-1))
@@ -580,8 +564,8 @@ def norm_v1(tensor, ord="euclidean", axis=None, keepdims=None, name=None, keep_d
 @register("norm", "linalg.norm")
 def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None):  # noqa: A002
     """``tf.norm``: vector norms (``euclidean``/2, 1, ``inf``) over one axis or all; Frobenius over two."""
-    x = _tensor(tensor)
-    axes = _axes(x, axis)
+    x = to_tensor(tensor)
+    axes = axes_of(x, axis)
     matrix = axis is not None and len(axes) == 2
     if matrix and ord not in ("euclidean", "fro"):
         raise ValueError(f"tf.norm: kcompat has the Frobenius norm over two axes; received ord={ord!r}")
@@ -600,7 +584,7 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None):  # noqa:
 # ------------------------------------------------------------------ nn and image
 @register("nn.crelu")
 def crelu(features, axis=-1, name=None):
-    x = _tensor(features)
+    x = to_tensor(features)
     return torch.cat([torch.relu(x), torch.relu(-x)], dim=int(axis))
 
 
@@ -608,10 +592,9 @@ def crelu(features, axis=-1, name=None):
 def extract_patches(images, sizes, strides, rates, padding, name=None):
     """``tf.image.extract_patches`` (NHWC): each patch flattened in (row, column, channel) order;
     ``SAME`` pads as TF's convolution does, with zeros."""
-    from .compat.v1.ops import to_ints
-    from .shapes import conv_padding
+    from .shapes import conv_output_length, conv_padding
 
-    x = _tensor(images)
+    x = to_tensor(images)
     kh, kw = to_ints(sizes)[1:3]
     sh, sw = to_ints(strides)[1:3]
     rh, rw = to_ints(rates)[1:3]
@@ -622,6 +605,5 @@ def extract_patches(images, sizes, strides, rates, padding, name=None):
     elif str(padding).upper() != "VALID":
         raise ValueError(f"`padding` must be one of ['SAME', 'VALID']. Received: padding={padding!r}")
     cols = torch.nn.functional.unfold(x.permute(0, 3, 1, 2), (kh, kw), dilation=(rh, rw), stride=(sh, sw))
-    oh = (x.shape[1] - (kh - 1) * rh - 1) // sh + 1
-    ow = (x.shape[2] - (kw - 1) * rw - 1) // sw + 1
+    oh, ow = conv_output_length(x.shape[1], kh, sh, "valid", rh), conv_output_length(x.shape[2], kw, sw, "valid", rw)
     return cols.reshape(n, c, kh, kw, oh, ow).permute(0, 4, 5, 2, 3, 1).reshape(n, oh, ow, kh * kw * c)
