@@ -28,8 +28,11 @@ class _Merge(WeightlessLayer):
         return [self._input(x) for x in inputs]
 
     def call(self, inputs):
-        self.compute_output_shape([tuple(x.shape) for x in inputs])  # Keras's words for shapes that do not fit
-        return functools.reduce(self.merge, inputs)
+        try:
+            return functools.reduce(self.merge, inputs)
+        except RuntimeError:  # shapes that do not fit: Keras's words (the shape rule), not torch's
+            self.compute_output_shape([tuple(x.shape) for x in inputs])
+            raise
 
     def compute_output_shape(self, input_shape):
         shapes = [tuple(s) for s in input_shape]
@@ -113,8 +116,11 @@ class Concatenate(_Merge):
         if len(ranks) != 1:
             raise ValueError("A `Concatenate` layer should be called on a list of inputs with matching ranks. "
                              f"Received: input_shape={[tuple(x.shape) for x in inputs]}")
-        self.compute_output_shape([tuple(x.shape) for x in inputs])
-        return torch.cat(inputs, dim=self.axis)
+        try:
+            return torch.cat(inputs, dim=self.axis)
+        except RuntimeError:  # shapes that do not fit: Keras's words (the shape rule), not torch's
+            self.compute_output_shape([tuple(x.shape) for x in inputs])
+            raise
 
     def compute_output_shape(self, input_shape):
         shapes = [list(s) for s in input_shape]

@@ -14,16 +14,19 @@ __all__ = ["KerasOp", "SlicingOpLambda", "TFOpLambda"]
 
 
 class _OpNode(WeightlessLayer):
-    """An op node: its config's ``key`` names the op in ``table`` (:mod:`kcompat.tf_ops` or
-    :mod:`kcompat.keras_ops`); the model passes the node's own arguments (graph.Call.kwargs)."""
+    """An op node: its config's ``key`` names the op, which ``lookup`` finds in its table
+    (:mod:`kcompat.tf_ops` or :mod:`kcompat.keras_ops`); the model passes the node's own arguments
+    (graph.Call.kwargs)."""
 
     takes_call_arguments = True
-    key, prefix, table = "", "", None
+    key, prefix = "", ""
+    lookup = staticmethod(lambda name: None)  # the op's function by its name, or None
+    returns_several = staticmethod(lambda name: False)  # whether the op returns several tensors
 
     @classmethod
     def missing(cls, config):
         """What an error counts this node as where kcompat's table lacks its op, else ``None``."""
-        return None if cls.function_of(config.get(cls.key)) is not None else cls.custom_name(config)
+        return None if cls.lookup(config.get(cls.key)) is not None else cls.custom_name(config)
 
     @classmethod
     def custom_name(cls, config):
@@ -34,18 +37,15 @@ class _OpNode(WeightlessLayer):
     @classmethod
     def several_outputs(cls, config):
         """Whether a call returns several tensors (``tf.split``, ``Split``), which the graph indexes."""
-        return cls.table.returns_several(config.get(cls.key))
-
-    @classmethod
-    def function_of(cls, name):
-        return cls.table.tf_op(name) if cls.table is tf_ops else cls.table.keras_op(name)
+        return cls.returns_several(config.get(cls.key))
 
 
 class TFOpLambda(_OpNode):
     """``tf.<function>(inputs, **arguments)``: the arguments are the call's, as the node saved them
     (tensors among them). An op kcompat's table lacks is refused by name."""
 
-    key, prefix, table = "function", "tf.", tf_ops
+    key, prefix = "function", "tf."
+    lookup, returns_several = staticmethod(tf_op), staticmethod(tf_ops.returns_several)
 
     def __init__(self, function, **kwargs):
         super().__init__(**kwargs)
@@ -72,7 +72,8 @@ class KerasOp(_OpNode):
     with its own arguments (``newshape=``) and called with the node's (tensors and constants)."""
 
     unpacks_arguments = True  # called as the operation is: op(*arguments)
-    key, prefix, table = "op", "keras.ops.", keras_ops
+    key, prefix = "op", "keras.ops."
+    lookup, returns_several = staticmethod(keras_op), staticmethod(keras_ops.returns_several)
 
     def __init__(self, op, name=None, trainable=True, dtype=None, **arguments):
         super().__init__(name=name, trainable=trainable, dtype=dtype)

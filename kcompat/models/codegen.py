@@ -29,7 +29,7 @@ from ..convert import safetensors_io
 from ..layers import keras2_names, layer_class
 from . import names
 from .graph import TensorRef, call_training, refs
-from .loading import custom_factory, custom_name, load_model
+from .loading import custom_key, load_model
 
 __all__ = ["TEMPLATE_NODES", "CustomObjects", "check_source", "literal", "port", "port_source"]
 
@@ -324,8 +324,8 @@ class _Writer:
             if spec.graph is not None:
                 called_with_mode = any(call_training(graph, c) is not None for c in spec.calls)
                 inits.append(f"{indent}self.{spec.attr} = {self.graph_class(sub, called_with_mode)}()")
-            elif self.custom is not None and custom_factory(spec, self.custom.objects) is not None:  # the user's
-                key = custom_name(spec) if custom_name(spec) in self.custom.objects else spec.class_name
+            elif self.custom is not None and custom_key(spec, self.custom.objects) is not None:  # the user's factory
+                key = custom_key(spec, self.custom.objects)
                 inits += _wrapped(f"{indent}self.{spec.attr} = ",
                                   f"{self.custom.name}.CUSTOM_OBJECTS[{literal(key)}]",
                                   [literal(dict(spec.config))])
@@ -370,8 +370,8 @@ def _outputs_of(graph):
         if spec.graph is not None and isinstance(spec.graph.outputs, (list, tuple)):
             for node in range(len(spec.calls)):
                 several[(spec.name, node)] = len(spec.graph.outputs)
-        elif spec.graph is None and getattr(layer_class(spec.class_name), "several_outputs", None) is not None \
-                and layer_class(spec.class_name).several_outputs(spec.config):
+        elif spec.graph is None and getattr(layer_class(spec.class_name), "several_outputs", lambda c: False)(
+                spec.config):
             for node in range(len(spec.calls)):
                 several[(spec.name, node)] = used.get((spec.name, node), 1)
     return several

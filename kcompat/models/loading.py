@@ -56,9 +56,10 @@ def custom_name(spec):
     return name(spec.config) if name is not None else spec.class_name
 
 
-def custom_factory(spec, custom_objects):
-    """The user's factory for layer ``spec`` (by its op, else by its class name), or ``None``."""
-    return custom_objects.get(custom_name(spec)) or custom_objects.get(spec.class_name)
+def custom_key(spec, custom_objects):
+    """The key of ``custom_objects`` whose factory builds layer ``spec`` (its op's, else its class
+    name), or ``None``."""
+    return next((key for key in (custom_name(spec), spec.class_name) if key in custom_objects), None)
 
 
 def unknown_layers(graph, custom_objects=()):
@@ -69,7 +70,7 @@ def unknown_layers(graph, custom_objects=()):
         if spec.graph is not None:
             for name, layers in unknown_layers(spec.graph, custom_objects).items():
                 found.setdefault(name, []).extend(layers)
-        elif spec.class_name != "InputLayer" and custom_factory(spec, custom_objects or {}) is None:
+        elif spec.class_name != "InputLayer" and custom_key(spec, custom_objects or {}) is None:
             cls = layer_class(spec.class_name)  # an op node's class says when its op is missing
             kind = spec.class_name if cls is None else getattr(cls, "missing", lambda config: None)(spec.config)
             if kind:
@@ -118,9 +119,9 @@ def _build_layers(graph, custom_objects, where):
         if spec.graph is not None:
             layers[spec.name] = _build_layers(spec.graph, custom_objects, where)
             continue
-        factory = custom_factory(spec, custom_objects)
-        if factory is not None:
-            layers[spec.name] = factory(dict(spec.config))
+        key = custom_key(spec, custom_objects)
+        if key is not None:
+            layers[spec.name] = custom_objects[key](dict(spec.config))
             if not isinstance(layers[spec.name], torch.nn.Module):
                 raise ValueError(f"{where}: custom_objects[{spec.class_name!r}] returned a "
                                  f"{type(layers[spec.name]).__name__} for layer {spec.name!r}, not a torch.nn.Module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from ..layers import layer_class
 from .graph import TensorRef, call_arguments, call_training, refs, resolve
 
 __all__ = ["KerasModel", "convention", "invoke"]
@@ -25,8 +26,6 @@ def convention(spec, layer):
     """What says how the model calls layer ``spec``: kcompat's class for its Keras class (so the
     user's module that replaces an op node is called as the op is: with the call's arguments),
     else the module itself (a nested model, a custom class)."""
-    from ..layers import layer_class
-
     return (layer_class(spec.class_name) if spec.graph is None else None) or layer
 
 
