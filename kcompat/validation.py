@@ -12,6 +12,7 @@ import numbers
 import os
 
 __all__ = [
+    "is_int",
     "standardize_int",
     "standardize_tuple",
     "standardize_padding",
@@ -21,7 +22,8 @@ __all__ = [
 ]
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """A plain integer: Python's or numpy's, not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
@@ -30,7 +32,7 @@ def standardize_int(value, name, minimum=1):
 
     Below 1 the message is Keras 3's for ``filters``: "Expected a strictly positive value".
     """
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(
             f"The `{name}` argument must be an integer. "
             f"Received: {name}={value!r} of type {type(value).__name__}"
@@ -48,7 +50,7 @@ def standardize_tuple(value, n, name, allow_zero=False):
     ``allow_zero`` admits 0 (``output_padding``). Unlike Keras, floats and bools are refused.
     """
     message = f"The `{name}` argument must be a tuple of {n} integers. Received {name}={value}"
-    if _is_int(value):
+    if is_int(value):
         values = (int(value),) * n
     else:
         if isinstance(value, (str, bytes, bool)) or value is None:
@@ -60,7 +62,7 @@ def standardize_tuple(value, n, name, allow_zero=False):
         if len(values) != n:
             raise ValueError(message)
         for v in values:
-            if not _is_int(v):
+            if not is_int(v):
                 raise ValueError(f"{message}including element {v} of type {type(v)}")
         values = tuple(int(v) for v in values)
     requirement = ">= 0" if allow_zero else "> 0"

@@ -6,6 +6,7 @@ the worker imports this file, the test process only names its functions.
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import numpy as np
@@ -949,7 +950,7 @@ def keras_layer_outcome(class_name, config, x=None, training=False, after_build=
     if x is None:
         return {"y": None}
     try:
-        y = layer(x, training=training) if "training" in str(layer.call.__code__.co_varnames) else layer(x)
+        y = layer(x, training=training) if "training" in inspect.signature(layer.call).parameters else layer(x)
         if after_build:
             for name, value in after_build.items():
                 setattr(layer, name, value)

@@ -11,12 +11,11 @@ pads ``(k - 1) * d`` before. Parameters are stored as ``nn.Conv{rank}d`` stores 
 
 from __future__ import annotations
 
-import numbers
 
 import torch.nn.functional as F
 
 from .. import activations, layouts, shapes
-from ..validation import standardize_data_format, standardize_int, standardize_tuple
+from ..validation import is_int, standardize_data_format, standardize_int, standardize_tuple
 from .base import Layer, Weight, as_tensor
 
 __all__ = ["BaseConv", "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"]
@@ -47,7 +46,7 @@ class BaseConv(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         rank = self.rank
         self.filters = standardize_int(filters, "filters")
-        if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups <= 0:
+        if not is_int(groups) or groups <= 0:
             raise ValueError(f"The number of groups must be a positive integer. Received: groups={groups}.")
         self.groups = int(groups)
         self.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")

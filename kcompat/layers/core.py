@@ -7,7 +7,6 @@ Keras's does. ``Embedding`` stores ``weight`` ``(input_dim, output_dim)`` as ``n
 
 from __future__ import annotations
 
-import numbers
 import re
 
 import numpy as np
@@ -15,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import activations, layouts, regularizers
-from ..validation import image_data_format, standardize_int
+from ..validation import image_data_format, is_int, standardize_int
 from .base import Layer, Weight, as_tensor, WeightlessLayer
 
 __all__ = ["Dense", "EinsumDense", "Embedding", "Identity", "Rescaling", "analyze_einsum"]
@@ -38,7 +37,7 @@ class Dense(Layer):
                  **kwargs):
         _no_lora(kwargs)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        if not isinstance(units, numbers.Integral) or isinstance(units, bool) or units <= 0:
+        if not is_int(units) or units <= 0:
             raise ValueError("Received an invalid value for `units`, expected a positive integer. "
                              f"Received: units={units}")
         if not isinstance(use_bias, bool):
@@ -144,7 +143,7 @@ class Embedding(Layer):
         activity_regularizer = kwargs.pop("activity_regularizer", None)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         for argument, value in (("input_dim", input_dim), ("output_dim", output_dim)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+            if not is_int(value) or value <= 0:
                 raise ValueError(f"`{argument}` must be a positive integer. Received: {argument}={value} (of type "
                                  f"{type(value).__name__}).")
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)

@@ -12,7 +12,6 @@ statistics, as in Keras. Parameters and buffers are named as torch names them (`
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import initializers
+from ..validation import is_int
 from .base import Layer, Weight, WeightlessLayer, as_tensor, building_keras2
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "assign_moving_average",
@@ -36,7 +36,7 @@ def assign_moving_average(moving, value, momentum):
 
 def _axes(axis, name="axis"):
     axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
-    if not axes or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
+    if not axes or any(not is_int(a) for a in axes):
         raise TypeError(f"Expected an int or a list/tuple of ints for the argument '{name}', but received: {axis}")
     return [int(a) for a in axes]
 
@@ -374,7 +374,7 @@ class GroupNormalization(_Normalization):
                  gamma_constraint=None, **kwargs):
         super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
                          gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
-        if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or (groups <= 0 and groups != -1):
+        if not is_int(groups) or (groups <= 0 and groups != -1):
             raise ValueError("Received an invalid value for argument `groups`, expected a positive integer (or `-1` "
                              f"for instance normalization). Received: groups={groups}")
         self.groups = int(groups)

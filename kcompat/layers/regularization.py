@@ -11,7 +11,7 @@ import numbers
 
 import torch
 
-from ..validation import standardize_data_format
+from ..validation import is_int, standardize_data_format
 from .base import WeightlessLayer
 
 __all__ = ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
@@ -62,7 +62,7 @@ class Dropout(NoiseLayer):
         super().__init__(seed=seed, **kwargs)
         self.rate = _rate(rate)
         if noise_shape is not None and (not isinstance(noise_shape, (list, tuple)) or not all(
-                s is None or (isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0)
+                s is None or (is_int(s) and s >= 0)
                 for s in noise_shape)):
             raise ValueError("Invalid value received for argument `noise_shape`. Expected a tuple or list of "
                              f"integers. Received: noise_shape={noise_shape}")

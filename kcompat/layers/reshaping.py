@@ -9,20 +9,15 @@ ported ``Dense`` kernel fits unchanged.
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 import torch.nn.functional as F
 
-from ..validation import standardize_data_format, standardize_tuple
+from ..validation import is_int, standardize_data_format, standardize_tuple
 from .base import WeightlessLayer
 
 __all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
            "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"]
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class Flatten(WeightlessLayer):
@@ -62,7 +57,7 @@ class Reshape(WeightlessLayer):
         except TypeError:
             raise TypeError(f"The `target_shape` argument must be a tuple of integers. "
                             f"Received: target_shape={target_shape!r}") from None
-        if not all(_is_int(n) and n >= -1 for n in target):
+        if not all(is_int(n) and n >= -1 for n in target):
             raise ValueError("Each dimension in `target_shape` must be a non-negative integer, or `-1` for a single "
                              f"unknown dimension. Received: target_shape={target_shape!r}.")
         if target.count(-1) > 1:
@@ -121,7 +116,7 @@ class RepeatVector(WeightlessLayer):
 
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
-        if not _is_int(n):
+        if not is_int(n):
             raise TypeError(f"Expected an integer value for `n`, got {type(n)}.")
         if n <= 0:
             raise ValueError(f"Argument `n` should be a positive integer. Received: n={n}")
@@ -143,7 +138,7 @@ class RepeatVector(WeightlessLayer):
 def _pairs(value, rank, name):
     """Keras's ``padding``/``cropping`` forms (an int, ``rank`` ints, or ``rank`` pairs) as
     ``rank`` ``(before, after)`` pairs."""
-    if _is_int(value):
+    if is_int(value):
         return ((int(value), int(value)),) * rank
     if rank == 1:
         return (standardize_tuple(value, 2, name, allow_zero=True),)
@@ -348,7 +343,7 @@ class UpSampling1D(_UpSampling):
     _has_data_format = False
 
     def __init__(self, size=2, **kwargs):
-        if not _is_int(size):  # Keras's UpSampling1D takes one int (the 2-D and 3-D ones a tuple too)
+        if not is_int(size):  # Keras's UpSampling1D takes one int (the 2-D and 3-D ones a tuple too)
             raise TypeError(f"Expected an integer value for `size`, got {type(size)}.")
         super().__init__(size, **kwargs)
 

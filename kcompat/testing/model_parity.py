@@ -30,7 +30,7 @@ import torch
 
 from . import tf_calls
 from .result import ParityResult, short_error
-from .tolerance import compare, rtol_for
+from .tolerance import compare, peak_root, rtol_for
 
 __all__ = ["MODEL_TOLERANCES", "ModelParity", "assert_model_parity", "check_model_parity"]
 
@@ -199,8 +199,9 @@ def _term_scales(layer, inputs, upstream, extra):
     float64 on the squares of its input, weights and upstream gradient, its activation left
     out (a Keras activation's slope, at most about 1, only shrinks the terms). ``{}`` for the rest."""
     from .. import activations
+    from ..layers import BatchNormalization
 
-    if type(layer).__name__ == "BatchNormalization" and len(inputs) == 1 and len(upstream) == 1:
+    if isinstance(layer, BatchNormalization) and len(inputs) == 1 and len(upstream) == 1:
         return _normalization_terms(layer, inputs[0], upstream[0], extra)
     if getattr(layer, "activation", None) is None or not getattr(layer, "WEIGHTS", ()) or len(inputs) != 1 \
             or len(upstream) != 1:
@@ -236,13 +237,9 @@ def _normalization_terms(layer, x, dy, extra):
     else:
         mean, var = (np.asarray(layer.get_weights()[i], np.float64) for i in (-2, -1))
     normalized = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + layer.epsilon)
-    scales = {"d_beta": _peak_root(np.square(dy).sum(others))}
-    scales["d_gamma"] = _peak_root(np.square(dy * normalized).sum(others))
+    scales = {"d_beta": peak_root(np.square(dy).sum(others))}
+    scales["d_gamma"] = peak_root(np.square(dy * normalized).sum(others))
     return scales
-
-
-def _peak_root(a):
-    return float(np.sqrt(np.max(a))) if a.size else 0.0
 
 
 def _layer_rows(module, graph, trace, xs, prefix, grads, rtol, reference, dtype, rows, terms_by_weight=None):

@@ -19,7 +19,7 @@ import numpy as np
 from . import numpy_reference
 from .result import Difference
 
-__all__ = ["GRAD_TOLERANCES", "TOLERANCES", "assert_close", "compare", "gradient_terms", "output_terms",
+__all__ = ["GRAD_TOLERANCES", "TOLERANCES", "assert_close", "compare", "gradient_terms", "output_terms", "peak_root",
            "summed_entries"]
 
 # Default rtol per compute dtype (stated once; the test suite uses the same figures).
@@ -43,7 +43,8 @@ def compare(name, ours, theirs, rtol, atol, terms=0.0):
                       tuple(int(i) for i in where), float(ours[where]), float(theirs[where]), rtol, atol, ok)
 
 
-def _peak_root(a):
+def peak_root(a):
+    """The root of the largest entry of ``a`` (sums of squares): a gradient's largest term size."""
     return float(np.sqrt(np.max(a))) if a.size else 0.0
 
 
@@ -52,7 +53,7 @@ def output_terms(config, x, weights, output_shape):
     doc): the float64 numpy reference on squared inputs."""
 
     squares = [np.square(a, dtype=np.float64) for a in weights]
-    return _peak_root(numpy_reference.conv_transpose(
+    return peak_root(numpy_reference.conv_transpose(
         np.square(x, dtype=np.float64), squares[0], squares[1] if len(squares) > 1 else None,
         output_size=numpy_reference.spatial_size(config, output_shape), **numpy_reference.geometry(config)))
 
@@ -71,7 +72,7 @@ def gradient_terms(config, x, weights, upstream):
 
     grads = numpy_reference.conv_transpose_vjp(np.square(x, dtype=np.float64), np.square(weights[0], dtype=np.float64),
                                                np.square(upstream, dtype=np.float64), **numpy_reference.geometry(config))
-    return dict(zip(("d_input", "d_kernel", "d_bias"), map(_peak_root, grads)))
+    return dict(zip(("d_input", "d_kernel", "d_bias"), map(peak_root, grads)))
 
 
 
