@@ -95,6 +95,25 @@ def test_an_op_the_table_lacks_is_named(op_model, tmp_path):
         sys.modules.pop("my_ops", None)
 
 
+def test_an_op_name_from_a_hostile_file_stays_on_one_line(op_model, tmp_path):
+    """The op's name is the file's: with a newline and code in it, the error is one line and
+    nothing runs or is written."""
+    with open(op_model["files"]["json"]) as f:
+        config = json.load(f)
+    for layer in config["config"]["layers"]:
+        if layer["config"].get("function") == "nn.relu6":
+            layer["config"]["function"] = "x\n'); import os; os.system('touch pwned') #"
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError) as raised:
+        kcompat.load_model(path, weights=op_model["files"]["weights"])
+    assert "\n" not in str(raised.value) and '"tf.x\\n\')' in str(raised.value)  # shown escaped
+    out = tmp_path / "out.py"
+    with pytest.raises(ValueError) as raised:
+        kcompat.models.port(path, out, weights=op_model["files"]["weights"])
+    assert "\n" not in str(raised.value) and not out.exists() and not (tmp_path / "pwned").exists()
+
+
 @pytest.fixture(scope="module")
 def keras_ops_model(oracle, tmp_path_factory):
     return oracle.run(tf_fixtures.save_keras_ops_model, directory=str(tmp_path_factory.mktemp("keras-ops")))

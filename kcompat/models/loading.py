@@ -85,7 +85,9 @@ def unknown_message(where, found, advice):
     for class_name, layers in sorted(found.items(), key=lambda item: -len(item[1])):
         shown = ", ".join(layers[:4]) + (f", and {len(layers) - 4} more" if len(layers) > 4 else "")
         why = ": its Python code is not in the file" if class_name == "Lambda" else ""
-        parts.append(f"{class_name} x{len(layers)} ({shown}{why})")
+        # a name from the file (an op's) stays on the line: a newline in it is shown escaped
+        shown_name = class_name if isinstance(class_name, str) and class_name.isprintable() else repr(class_name)
+        parts.append(f"{shown_name} x{len(layers)} ({shown}{why})")
     return (f"{where}: kcompat does not reproduce {count} layer{'s' if count > 1 else ''} of this model: "
             f"{'; '.join(parts)}. {advice}")
 
