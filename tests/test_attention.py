@@ -46,3 +46,16 @@ def test_attention_over_several_axes(oracle, tmp_path, reference):
         for y, want in zip(module(*xs), saved["y"]):
             assert_close(y.detach().numpy(), want, "float32")
     assert_model_parity(kcompat.load_model(saved["path"]), saved["path"], inputs=saved["x"])
+
+
+def test_gated_and_windowed_attention(oracle, tmp_path):
+    """Keras 3.15's use_gate, sliding_window (alone and with the causal mask) and a two-axis
+    output_shape: loaded, ported, and layer by layer with gradients against Keras."""
+    saved = oracle.run(tf_fixtures.save_gated_attention_model, directory=str(tmp_path / "m"))
+    xs = [torch.tensor(a) for a in saved["x"]]
+    out = tmp_path / "gated.py"
+    kcompat.models.port(saved["path"], out)
+    for module in (kcompat.load_model(saved["path"]).eval(), import_file(out).load()):
+        for y, want in zip(module(*xs), saved["y"]):
+            assert_close(y.detach().numpy(), want, "float32")
+    assert_model_parity(kcompat.load_model(saved["path"]), saved["path"], inputs=saved["x"])

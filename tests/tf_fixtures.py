@@ -808,6 +808,21 @@ def save_axes_attention_model(reference, directory):
     return _save_with_random_weights(model, reference, directory, 16, [(2, 4, 5, 6), (2, 3, 2, 4, 6)])
 
 
+def save_gated_attention_model(directory):
+    """Keras 3.15's MultiHeadAttention options: a gate (``use_gate``), a sliding window with and
+    without the causal mask, and an output of two axes (``output_shape=(3, 4)``); saved as .keras."""
+    import keras
+
+    L = keras.layers
+    x = keras.Input((6, 8), name="tokens")
+    a = L.MultiHeadAttention(num_heads=2, key_dim=4, use_gate=True, name="gated")(x, x)
+    b = L.MultiHeadAttention(num_heads=2, key_dim=3, sliding_window=3, name="window")(a, x, use_causal_mask=True)
+    c = L.MultiHeadAttention(num_heads=3, key_dim=2, sliding_window=2, use_gate=True, output_shape=(3, 4),
+                             name="window_two_axes")(b, b)
+    model = keras.Model(x, [b, c], name="gated_attention")
+    return _save_with_random_weights(model, "keras", directory, 17, [(2, 6, 8)])
+
+
 def save_cyclegan_style(directory):
     """A CycleGAN-style generator with the user's own ``ReflectionPadding2D`` (keras-io's), as its
     users save it (Keras 3, registered); its output on a batch."""

@@ -35,7 +35,7 @@ __all__ = ["CONV_TRANSPOSE", "ConversionError", "Layer", "ModelFile", "Tensor", 
 CONTAINERS = {"Functional", "Sequential", "Model"}
 # Layers whose weights Keras 3 keeps in their own sublayers' groups, in Keras's weight order
 # (Keras 3 names a sublayer's group by its attribute, with or without the underscore: both are read)
-_SUBOBJECTS = {"MultiHeadAttention": ("query_dense", "key_dense", "value_dense", "output_dense")}
+_SUBOBJECTS = {"MultiHeadAttention": ("query_dense", "key_dense", "gate_dense", "value_dense", "output_dense")}
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 

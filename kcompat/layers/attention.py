@@ -15,7 +15,7 @@ from .base import Layer, Weight, as_tensor
 
 __all__ = ["Attention", "MultiHeadAttention"]
 
-_PROJECTIONS = ("query", "key", "value", "output")
+_PROJECTIONS = ("query", "key", "gate", "value", "output")  # Keras's build order (gate with use_gate)
 
 
 class MultiHeadAttention(Layer):
@@ -34,11 +34,19 @@ class MultiHeadAttention(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if softmax_robust_masking:
             raise ValueError("kcompat's MultiHeadAttention has no softmax_robust_masking")
-        for name, value in (("num_heads", num_heads), ("key_dim", key_dim)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        if use_gate or sliding_window is not None:
-            raise ValueError("kcompat's MultiHeadAttention has no use_gate and no sliding_window")
+        for name, value in (("num_heads", num_heads), ("key_dim", key_dim), ("value_dim", value_dim)):
+            if (value is not None or name != "value_dim") and (not isinstance(value, numbers.Integral) or value < 1):
+                raise ValueError(f"Received an invalid value for argument `{name}`, expected a positive integer"
+                                 f"{' or `None`' if name == 'value_dim' else ''}. Received: {name}={value!r}")
+        if output_shape:
+            try:
+                output_shape = (output_shape,) if isinstance(output_shape, numbers.Integral) else tuple(output_shape)
+            except TypeError:
+                raise ValueError(f"Invalid `output_shape`: {output_shape}. When specified, the `output_shape` should "
+                                 "be of type tuple, list, or int.") from None
+        if sliding_window is not None and (not isinstance(sliding_window, numbers.Integral) or sliding_window <= 0):
+            raise ValueError("`sliding_window` must be `None` or a positive integer. Received: "
+                             f"sliding_window={sliding_window}")
         if attention_axes is not None and not isinstance(attention_axes, (int, list, tuple)):
             raise ValueError(f"`attention_axes` must be an int, list, or tuple.Received: "
                              f"attention_axes={attention_axes}")
@@ -49,7 +57,8 @@ class MultiHeadAttention(Layer):
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.value_dim = int(value_dim) if value_dim else self.key_dim
         self.dropout, self.use_bias, self.seed = float(dropout), bool(use_bias), seed
-        self.output_shape_arg = output_shape
+        self.use_gate, self.sliding_window = bool(use_gate), sliding_window
+        self.output_shape_arg = output_shape or None
         self.attention_axes = axes
         self._weight_arguments(kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
                                kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
@@ -63,22 +72,25 @@ class MultiHeadAttention(Layer):
             self.build(tuple(query), None if value is None else tuple(value), None if key is None else tuple(key))
 
     def weight_names(self):
-        return [f"{p}_{w}" for p in _PROJECTIONS for w in (("kernel", "bias") if self.use_bias else ("kernel",))]
+        return [f"{p}_{w}" for p in _PROJECTIONS if p != "gate" or self.use_gate
+                for w in (("kernel", "bias") if self.use_bias else ("kernel",))]
 
-    def _output_dim(self, query_dim):
-        shape = self.output_shape_arg
-        if shape is None:
-            return query_dim
-        shape = list(shape) if isinstance(shape, (list, tuple)) else [shape]
-        if len(shape) != 1:
-            raise ValueError(f"kcompat's MultiHeadAttention takes a one-axis output_shape; received {shape}")
-        return int(shape[0])
+    def _output_dims(self, query_dim):
+        """The output's trailing axes: ``output_shape`` (one or several axes), else the query's features."""
+        return (query_dim,) if self.output_shape_arg is None else tuple(int(d) for d in self.output_shape_arg)
+
+    @staticmethod
+    def _check_key(value_shape, key_shape):
+        if tuple(value_shape[1:-1]) != tuple(key_shape[1:-1]):
+            raise ValueError("All dimensions of `value` and `key`, except the last one, must be equal. Received: "
+                             f"value_shape={tuple(value_shape)} and key_shape={tuple(key_shape)}")
 
     def build(self, query_shape, value_shape=None, key_shape=None):
         if self.built:
             return
         value_shape = query_shape if value_shape is None else value_shape
         key_shape = value_shape if key_shape is None else key_shape
+        self._check_key(value_shape, key_shape)
         dims = {"query": query_shape[-1], "key": key_shape[-1], "value": value_shape[-1]}
         for name, dim in dims.items():
             if dim is None:
@@ -87,22 +99,25 @@ class MultiHeadAttention(Layer):
 
     def _build_weights(self, query_dim, key_dim, value_dim):
         for name, dim, size in (("query", query_dim, self.key_dim), ("key", key_dim, self.key_dim),
-                                ("value", value_dim, self.value_dim)):
+                                ("gate", query_dim, self.value_dim), ("value", value_dim, self.value_dim)):
+            if name == "gate" and not self.use_gate:
+                continue
             self.add_weight(f"{name}_kernel", (dim, self.num_heads, size), self.kernel_initializer,
                             regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
             if self.use_bias:
                 self.add_weight(f"{name}_bias", (self.num_heads, size), self.bias_initializer,
                                 regularizer=self.bias_regularizer, constraint=self.bias_constraint)
-        out = self._output_dim(query_dim)
-        self.add_weight("output_kernel", (self.num_heads, self.value_dim, out), self.kernel_initializer,
+        out = self._output_dims(query_dim)
+        self.add_weight("output_kernel", (self.num_heads, self.value_dim, *out), self.kernel_initializer,
                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.add_weight("output_bias", (out,), self.bias_initializer, regularizer=self.bias_regularizer,
+            self.add_weight("output_bias", out, self.bias_initializer, regularizer=self.bias_regularizer,
                             constraint=self.bias_constraint)
 
     def _build_from_weights(self, shapes):
         q, k, v = (shapes.get(f"{n}_kernel") for n in ("query", "key", "value"))
-        if all(s is not None and len(s) == 3 for s in (q, k, v)):
+        if all(s is not None and len(s) == 3 for s in (q, k, v)) and (shapes.get("gate_kernel") is not None) == \
+                self.use_gate:
             self._build_weights(q[0], k[0], v[0])
 
     def _project(self, x, name):
@@ -135,6 +150,7 @@ class MultiHeadAttention(Layer):
         query = as_tensor(query)
         value = query if value is None else as_tensor(value)
         key = value if key is None else as_tensor(key)
+        self._check_key(value.shape, key.shape)
         rank = query.dim()
         if rank < 3 or value.dim() != rank or key.dim() != rank:
             raise ValueError("MultiHeadAttention takes query, key and value of one rank, 3 or more (batch, "
@@ -151,12 +167,17 @@ class MultiHeadAttention(Layer):
         lead = tuple(qq.shape[:-2])
         full = lead + tuple(query.shape[a] for a in axes) + tuple(key.shape[a] for a in axes)
         mask = None if attention_mask is None else as_tensor(attention_mask).to(torch.bool)
-        if use_causal_mask:
+        if use_causal_mask or self.sliding_window is not None:
             if rank != 3:
-                raise ValueError("kcompat's MultiHeadAttention takes use_causal_mask for (batch, steps, features) "
-                                 f"inputs; received rank {rank}")
-            causal = torch.ones(q.shape[1], k.shape[1], dtype=torch.bool, device=q.device).tril()
-            mask = causal if mask is None else mask & causal
+                raise ValueError("kcompat's MultiHeadAttention takes use_causal_mask and sliding_window for "
+                                 f"(batch, steps, features) inputs; received rank {rank}")
+            rows = torch.arange(q.shape[1], device=q.device).unsqueeze(1)
+            cols = torch.arange(k.shape[1], device=q.device).unsqueeze(0)
+            if use_causal_mask:  # Keras: row >= column, from the first positions of both
+                mask = rows >= cols if mask is None else mask & (rows >= cols)
+            if self.sliding_window is not None:  # Keras: |row - column| < window
+                band = (rows - cols).abs() < self.sliding_window
+                mask = band if mask is None else mask & band
         if mask is not None:
             while mask.dim() < len(full):  # Keras: the missing axes from the heads' on
                 mask = mask.unsqueeze(-2 * len(axes) - 1)
@@ -172,6 +193,8 @@ class MultiHeadAttention(Layer):
         inverse = [order.index(i) for i in range(rank - 1)]
         n = len(others) + 1
         attended = attended.permute(*[i if i < n else i + 1 for i in inverse], n, rank)
+        if self.use_gate:  # Keras: sigmoid of the query's own projection, times the heads' outputs
+            attended = attended * torch.sigmoid(self._project(query, "gate")).to(attended.dtype)
         kernel = self.keras_weight("output_kernel").to(attended.dtype)
         output = torch.tensordot(attended, kernel, dims=([-2, -1], [0, 1]))
         if self.use_bias:
@@ -183,14 +206,17 @@ class MultiHeadAttention(Layer):
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
         query_shape = tuple(query_shape)
         if isinstance(query_shape[0], (list, tuple)):  # called on [query, value]
-            query_shape = tuple(query_shape[0])
-        return (*query_shape[:-1], self._output_dim(query_shape[-1]))
+            query_shape, value_shape = tuple(query_shape[0]), tuple(query_shape[1])
+        value_shape = query_shape if value_shape is None else tuple(value_shape)
+        self._check_key(value_shape, value_shape if key_shape is None else key_shape)
+        return (*query_shape[:-1], *self._output_dims(query_shape[-1]))
 
     def get_config(self):
         config = super().get_config()
         config.update({"num_heads": self.num_heads, "key_dim": self.key_dim, "value_dim": self.value_dim,
                        "dropout": self.dropout, "use_bias": self.use_bias, "output_shape": self.output_shape_arg,
-                       "attention_axes": self.attention_axes, "seed": self.seed,
+                       "attention_axes": self.attention_axes, "seed": self.seed, "use_gate": self.use_gate,
+                       "sliding_window": self.sliding_window,
                        **self._weight_config("kernel_initializer", "bias_initializer", "kernel_regularizer",
                                              "bias_regularizer", "kernel_constraint", "bias_constraint")})
         return config
@@ -224,6 +250,7 @@ class Attention(Layer):
             return
         for name in self.weight_names():
             self.add_weight(name, (), initializers.get("ones"))
+        self._built_without_weights = not self.weight_names()  # Keras: built, with no weights
 
     def _build_from_weights(self, shapes):
         if all(shapes.get(n) == () for n in self.weight_names()):
@@ -231,9 +258,12 @@ class Attention(Layer):
 
     def forward(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=False,
                 **unused):
-        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+        if not isinstance(inputs, (list, tuple)):
             raise ValueError("Attention layer must be called on a list of inputs, namely [query, value] or "
-                             f"[query, value, key]. Received: {inputs!r}")
+                             f"[query, value, key]. Received: inputs={inputs}.")
+        if len(inputs) not in (2, 3):
+            raise ValueError("Attention layer accepts inputs list of length 2 or 3, namely [query, value] or "
+                             f"[query, value, key]. Received length: {len(inputs)}.")
         query, value = as_tensor(inputs[0]), as_tensor(inputs[1])
         key = as_tensor(inputs[2]) if len(inputs) > 2 else value
         if not self.built:

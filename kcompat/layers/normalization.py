@@ -410,7 +410,8 @@ class GroupNormalization(_Normalization):
         inputs = as_tensor(inputs)
         self._build_on_call(inputs)
         out_dtype = self._out_dtype(inputs)
-        x = inputs.to(_float_dtype(inputs))
+        # Keras computes the groups' statistics in float32 at least (float16 overflows on them).
+        x = inputs.to(torch.promote_types(_float_dtype(inputs), torch.float32))
         axis = self.axis % x.dim()
         gamma = None if self.weight is None else self.weight.to(x.dtype)
         beta = None if self.bias is None else self.bias.to(x.dtype)
@@ -446,7 +447,9 @@ def l2_normalize(x, axis, keras2, epsilon):
     square_sum = torch.sum(torch.square(x), dim=axis, keepdim=True)
     if keras2:
         return x * torch.rsqrt(torch.clamp_min(square_sum, 1e-12))
-    return x * torch.clamp_max(torch.rsqrt(square_sum), 1.0 / epsilon)
+    # 1 / epsilon in x's dtype, as Keras casts it: inf in float16, where min() keeps the rsqrt.
+    cap = torch.tensor(1.0 / epsilon, dtype=torch.float32).to(x.dtype)
+    return x * torch.minimum(torch.rsqrt(square_sum), cap)
 
 
 class UnitNormalization(WeightlessLayer):

@@ -55,18 +55,35 @@ class NoiseLayer(WeightlessLayer):
         return tuple(input_shape)
 
 
+def _noise_shape_argument(noise_shape):
+    """Keras's checks of Dropout's ``noise_shape``, in its words: an iterable of positive ints or None."""
+    if noise_shape is None:
+        return None
+    prefix = "Invalid value received for argument `noise_shape`. "
+    if isinstance(noise_shape, str):
+        raise ValueError(f"{prefix}Expected a tuple or list of integers. Received: noise_shape={noise_shape}")
+    try:
+        noise_shape = tuple(noise_shape)
+    except TypeError:
+        raise ValueError(f"{prefix}Expected an iterable of integers (e.g., a tuple or list). "
+                         f"Received: noise_shape={noise_shape}") from None
+    for i, dim in enumerate(noise_shape):
+        if dim is not None and not is_int(dim):
+            raise ValueError(f"{prefix}Expected all elements to be integers or None. Received element at index "
+                             f"{i}: {dim} (type: {type(dim).__name__})")
+        if dim is not None and dim <= 0:
+            raise ValueError(f"{prefix}Expected all dimensions to be positive integers or None. Received negative "
+                             f"or zero value at index {i}: {dim}")
+    return noise_shape
+
+
 class Dropout(NoiseLayer):
     """``keras.layers.Dropout`` (``noise_shape`` broadcasts one draw, ``None`` entries take the input's)."""
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.rate = _rate(rate)
-        if noise_shape is not None and (not isinstance(noise_shape, (list, tuple)) or not all(
-                s is None or (is_int(s) and s >= 0)
-                for s in noise_shape)):
-            raise ValueError("Invalid value received for argument `noise_shape`. Expected a tuple or list of "
-                             f"integers. Received: noise_shape={noise_shape}")
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = _noise_shape_argument(noise_shape)
 
     def _noise_shape(self, inputs):
         if self.noise_shape is None:

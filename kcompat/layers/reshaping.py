@@ -242,6 +242,9 @@ class _Cropping(_Spatial):
 
     def _output_length(self, i, n):
         out = n - sum(self.cropping[i])
+        if out <= 0 and self.rank == 1:
+            raise ValueError("`cropping` parameter of `Cropping1D` layer must be smaller than the input length. "
+                             f"Received: input length={n}, cropping={self.cropping[0]}")
         if out <= 0:
             raise ValueError("Values in `cropping` argument should be smaller than the corresponding spatial "
                              f"dimension of the input. Received: cropping={self.cropping}")
@@ -345,6 +348,8 @@ class UpSampling1D(_UpSampling):
     def __init__(self, size=2, **kwargs):
         if not is_int(size):  # Keras's UpSampling1D takes one int (the 2-D and 3-D ones a tuple too)
             raise TypeError(f"Expected an integer value for `size`, got {type(size)}.")
+        if size <= 0:
+            raise ValueError(f"Argument `size` should be a positive integer. Received: size={size}")
         super().__init__(size, **kwargs)
 
     def get_config(self):
