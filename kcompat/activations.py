@@ -92,6 +92,12 @@ def hard_sigmoid(x):
     return relu6(x + 3.0) / 6.0
 
 
+def keras2_hard_sigmoid(x):
+    """Keras 2's ``hard_sigmoid`` (``tf.keras``): ``clip(0.2 x + 0.5, 0, 1)``, which Keras 3 replaced
+    by ``relu6(x + 3) / 6``; a layer of a Keras 2 model keeps it."""
+    return torch.clamp(x * 0.2 + 0.5, 0.0, 1.0)
+
+
 def silu(x):
     return F.silu(x)
 
@@ -193,6 +199,16 @@ ACTIVATIONS["swish"] = silu
 ACTIVATIONS["hard_swish"] = hard_silu
 
 _NAMES = {fn: name for name, fn in ACTIVATIONS.items() if name not in ("swish", "hard_swish")}
+_NAMES[keras2_hard_sigmoid] = "hard_sigmoid"
+_KERAS2 = {"hard_sigmoid": keras2_hard_sigmoid}  # Keras 2's definitions where they differ from Keras 3's
+KCOMPAT_NAMES = {"keras2_hard_sigmoid": keras2_hard_sigmoid}  # kcompat's own names (kcompat-port writes them)
+
+
+def _builtin(name):
+    """The activation ``name``: Keras 2's definition for a layer of a Keras 2 model where it differs."""
+    from .layers.base import building_keras2  # the layers import this module
+
+    return _KERAS2[name] if name in _KERAS2 and building_keras2() else ACTIVATIONS[name]
 
 
 def get(identifier):
@@ -203,14 +219,16 @@ def get(identifier):
         # Keras 3 writes builtins as plain names; custom ones as {"class_name": "function", ...}.
         name = identifier.get("config") if identifier.get("class_name") == "function" else None
         if name in ACTIVATIONS:
-            return ACTIVATIONS[name]
+            return _builtin(name)
         raise ValueError(
             f"Could not interpret activation function identifier: {identifier!r}. "
             "kcompat rebuilds Keras's built-in activations; pass custom ones as callables."
         )
     if isinstance(identifier, str):
         if identifier in ACTIVATIONS:
-            return ACTIVATIONS[identifier]
+            return _builtin(identifier)
+        if identifier in KCOMPAT_NAMES:
+            return KCOMPAT_NAMES[identifier]
         raise ValueError(
             f"Could not interpret activation function identifier: {identifier!r}. "
             f"Allowed names: {sorted(ACTIVATIONS)}. Received: activation={identifier!r}"

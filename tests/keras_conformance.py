@@ -175,36 +175,46 @@ def _example(symbolic):
                        dtype=_torch_dtype(symbolic.dtype))
 
 
-def _symbolic_call(layer, args, kwargs):
-    """Keras's symbolic call on kcompat: the layer's forward on zeros where the shape is known
-    (its errors are the call's), else ``build`` and ``compute_output_shape``."""
-    inputs = args[0] if args else next(iter(kwargs.values()))
-    several = isinstance(inputs, (list, tuple))
-    symbols = list(inputs) if several else [inputs]
-    shapes = [x.shape for x in symbols] if several else inputs.shape
-    examples = [_example(x) for x in symbols]
-    if all(e is not None for e in examples):
-        with torch.no_grad():
-            out = torch.nn.Module.__call__(layer, examples if several else examples[0], **kwargs if args else {})
-        batch = symbols[0].shape[0]
+def _map_symbols(structure, fn):
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(_map_symbols(s, fn) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _map_symbols(v, fn) for k, v in structure.items()}
+    return fn(structure) if isinstance(structure, Symbolic) else structure
 
-        def symbol(o):
-            return Symbolic((batch, *o.shape[1:]) if batch is None else o.shape, standardize_dtype(o.dtype))
-        result = type(out)(symbol(o) for o in out) if isinstance(out, (list, tuple)) else symbol(out)
+
+def _symbolic_call(layer, args, kwargs):
+    """Keras's symbolic call on kcompat: the layer's forward on zeros where every shape is known
+    (its errors are the call's, its outputs' dtypes and count the call's), the shape of a single
+    output ``compute_output_shape``'s, as Keras takes it."""
+    first = args[0] if args else next(iter(kwargs.values()))
+    several = isinstance(first, (list, tuple))
+    symbols = list(first) if several else [first]
+    shapes = [x.shape for x in symbols] if several else first.shape
+    batch = symbols[0].shape[0]
+    known = []
+    _map_symbols((args, kwargs), lambda x: known.append(_example(x) is not None))
+    outputs = None
+    if all(known):
+        with torch.no_grad():
+            out = torch.nn.Module.__call__(layer, *_map_symbols(list(args), _example),
+                                           **_map_symbols(kwargs, _example))
+        outputs = [Symbolic((batch, *o.shape[1:]), standardize_dtype(o.dtype))
+                   for o in (out if isinstance(out, (list, tuple)) else [out])]
+    if not layer.built:
+        layer.build(shapes)
+    if outputs is not None and len(outputs) > 1:
+        result = outputs
     else:
-        if not layer.built:
-            layer.build(shapes)
         out = layer.compute_output_shape(shapes)
+        many = isinstance(out, list) or (isinstance(out, tuple) and out and isinstance(out[0], (tuple, list)))
         dtype = symbols[0].dtype
-        if "float" in dtype:
-            dtype = standardize_dtype(layer.compute_dtype)
-        if isinstance(out, list) or (isinstance(out, tuple) and out and isinstance(out[0], (tuple, list))):
-            result = type(out)(Symbolic(o, dtype) for o in out)
-        else:
-            result = Symbolic(out, dtype)
-    for r in (result if isinstance(result, (list, tuple)) else [result]):
+        dtype = standardize_dtype(layer.compute_dtype) if "float" in dtype else dtype
+        dtypes = [o.dtype for o in outputs] if outputs is not None else [dtype] * (len(out) if many else 1)
+        result = [Symbolic(o, d) for o, d in zip(out, dtypes)] if many else [Symbolic(out, dtypes[0])]
+    for r in result:
         r.history = (layer, args, kwargs)
-    return result
+    return result if len(result) > 1 else result[0]
 
 
 def _replay(structure, values):

@@ -99,16 +99,10 @@ KNOWN_GAPS = {
     r"resizing_basics_\w+_\((true, false|false, true)\)|resizing_basics_\w+_\(false, false\)_true|"
     r"up_sampling2d_test.py::test_upsampling_2d_(lanczos|various)": "TensorFlow's bicubic/lanczos/area resize "
         "kernels, antialias and Resizing's crop/pad_to_aspect_ratio: kcompat refuses them",
-    r"resizing_basics_bilinear_\(false, false\)_false": "Resizing under mixed_float16 returns float32 "
-                                                                  "where Keras returns float16",
     r"normalization_test.py::test_(adapt_(empty|generator|iterator|iterable_(batch_without|high_dim|incompatible|"
     r"with_tuples))|normalization_adapt[12]$|"
     r"normalization_adapt_with_incompatible)": "Normalization.adapt on generators, iterables of batches and "
                                                 "tf.data-like inputs: kcompat adapts on arrays",
-    r"normalization_test.py::test_(broadcast_|scalar_broadcast)": "Normalization(mean=, variance=) exposes no "
-                                                                  "`mean`/`variance` of the broadcast shape",
-    r"einsum_dense_test.py::test_compute_output_shape_before_build": "EinsumDense.compute_output_shape with None "
-                                                                     "in output_shape: Keras takes it from the input",
     r"embedding_test.py::test_invalid_(input|output)_dim": "Keras's from_config turns a constructor error into "
         "TypeError('Error when deserializing ...'); kcompat's raises the constructor's ValueError",
 }

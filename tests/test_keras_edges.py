@@ -6,6 +6,8 @@ group, an empty batch, ``activation = None`` after build)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -28,6 +30,14 @@ CONSTRUCTION = [
     ("Reshape", {"target_shape": (-2, 5)}),
     ("Dropout", {"rate": 0.5, "noise_shape": "x"}),
     ("Cropping1D", {"cropping": (1, 2, 3)}),
+    # Found by scripts/fuzz_layers.py: negative cropping and padding, MultiHeadAttention's sizes,
+    # Dropout's noise_shape entries (the conformance suite's words).
+    ("Cropping1D", {"cropping": -1}), ("ZeroPadding1D", {"padding": -1}), ("Cropping2D", {"cropping": -1}),
+    ("Cropping3D", {"cropping": -2}),
+    *[("MultiHeadAttention", {"num_heads": v, "key_dim": 2}) for v in (0, 1.5)],
+    ("MultiHeadAttention", {"num_heads": 2, "key_dim": 2, "value_dim": -1}),
+    ("MultiHeadAttention", {"num_heads": 2, "key_dim": 2, "output_shape": 8.0}),
+    *[("Dropout", {"rate": 0.5, "noise_shape": s}) for s in ((2, 1.5), (2, 0), (2, -1))],
 ]
 
 
@@ -36,7 +46,7 @@ def test_refused_at_construction_in_keras_words(oracle, class_name, config):
     want = oracle.run(tf_fixtures.keras_layer_outcome, class_name=class_name, config=config)
     assert want.get("when") == "construct", want
     with pytest.raises(Exception) as raised:  # noqa: PT011 - compared with Keras's below
-        getattr(kcompat, class_name)(**config)
+        getattr(kcompat.layers, class_name)(**config)
     assert (type(raised.value).__name__, str(raised.value)) == want["error"]
 
 
@@ -44,6 +54,7 @@ CALLS = [
     ("Concatenate", {}, [F, F[:, :2, :3]]), ("Add", {}, [F[:, :, :3], F]), ("Multiply", {}, [F[:, :2], F[:, :3]]),
     ("Dense", {"units": 3}, F[0, 0]), ("LayerNormalization", {"axis": 3}, F),
     ("Dropout", {"rate": 0.5, "noise_shape": (2, 3, 5)}, F),
+    ("Concatenate", {"axis": 99}, [F, F]), ("Softmax", {"axis": (1, 2, 3)}, F), ("BatchNormalization", {"axis": 5}, F),
 ]
 
 
@@ -51,11 +62,11 @@ CALLS = [
 def test_refused_at_call_where_keras_refuses(oracle, class_name, config, x):
     want = oracle.run(tf_fixtures.keras_layer_outcome, class_name=class_name, config=config, x=x, training=True)
     assert want.get("when") == "call", want
-    layer = getattr(kcompat, class_name)(**config).train()
+    layer = getattr(kcompat.layers, class_name)(**config).train()
     inputs = [torch.tensor(a) for a in x] if isinstance(x, list) else torch.tensor(x)
     with pytest.raises(ValueError):
         layer(inputs)
-    if class_name in ("Concatenate", "Add", "Multiply"):  # the same words, and the shape pass refuses too
+    if class_name in ("Concatenate", "Add", "Multiply") and not config:  # the same words, and the shape pass refuses too
         with pytest.raises(ValueError) as raised:
             layer(inputs)
         assert str(raised.value) == want["error"][1]
@@ -82,7 +93,7 @@ ACCEPTED = [
 def test_the_same_numbers_where_keras_accepts(oracle, class_name, config, x, after):
     want = oracle.run(tf_fixtures.keras_layer_outcome, class_name=class_name, config=config, x=x, after_build=after)
     assert "y" in want, want
-    layer = getattr(kcompat, class_name)(**config)
+    layer = getattr(kcompat.layers, class_name)(**config)
     y = layer(torch.tensor(x))
     for name, value in (after or {}).items():
         setattr(layer, name, value)
@@ -157,3 +168,41 @@ def test_rescaling_by_channel_follows_keras_image_data_format(monkeypatch):
     monkeypatch.setattr(core, "image_data_format", lambda: "channels_last")
     y = kcompat.Rescaling(scale=[1.0, 2.0, 3.0, 4.0])(torch.tensor(x))
     assert np.allclose(y.numpy(), x * np.array([1.0, 2.0, 3.0, 4.0], "float32"))
+
+
+def test_negative_padding_is_refused_where_tensorflow_refuses_it(oracle):
+    """Keras takes ZeroPadding2D(-1) and TensorFlow's pad refuses it at call; torch's pad would
+    crop instead: kcompat refuses it when it is made (found by scripts/fuzz_layers.py)."""
+    want = oracle.run(tf_fixtures.keras_layer_outcome, class_name="ZeroPadding2D", config={"padding": -1},
+                      x=np.ones((1, 4, 4, 1), "float32"))
+    assert want["when"] == "call" and "must be non-negative" in want["error"][1]
+    with pytest.raises(ValueError, match=r"`padding` cannot be negative\. Received: padding=-1\."):
+        kcompat.ZeroPadding2D(-1)
+
+
+@pytest.mark.parametrize("axis", [[], ()])
+def test_unit_normalization_over_no_axis_normalizes_each_value_alone(axis):
+    """An empty axis list reduces nothing (torch's sum over ``dim=()`` reduces every axis): each
+    value over its own norm, as TensorFlow's l2_normalize gives (found by the fuzz, Keras 2)."""
+    x = torch.tensor(F)
+    for keras2 in (False, True):
+        with kcompat.layers.keras2_names() if keras2 else contextlib.nullcontext():
+            layer = kcompat.layers.UnitNormalization(axis=axis)
+        assert torch.allclose(layer(x), torch.sign(x))
+
+
+@pytest.mark.parametrize("reference", ["keras", "tf_keras"])
+def test_hard_sigmoid_is_each_generations_own(oracle, tmp_path, reference):
+    """Keras 2's hard_sigmoid is ``clip(0.2 x + 0.5, 0, 1)``, Keras 3's ``relu6(x + 3) / 6``, both
+    written "hard_sigmoid" in the file: a Keras 2 model keeps Keras 2's, loaded and ported (the
+    port writes ``keras2_hard_sigmoid``); found by scripts/fuzz_layers.py."""
+    from ported import import_file
+
+    saved = oracle.run(tf_fixtures.save_hard_sigmoid_model, reference=reference, directory=str(tmp_path / "m"))
+    out = tmp_path / "hard.py"
+    kcompat.models.port(saved["path"], out)
+    assert ("keras2_hard_sigmoid" in out.read_text()) == (reference == "tf_keras")
+    for module in (kcompat.load_model(saved["path"]).eval(), import_file(out).load()):
+        y = module(torch.tensor(saved["x"][0]))
+        y = y[0] if isinstance(y, (list, tuple)) else y
+        assert_close(y.detach().numpy(), saved["y"][0], "float32")

@@ -823,6 +823,17 @@ def save_gated_attention_model(directory):
     return _save_with_random_weights(model, "keras", directory, 17, [(2, 6, 8)])
 
 
+def save_hard_sigmoid_model(reference, directory):
+    """``hard_sigmoid`` as an Activation layer and as a Dense activation, saved by ``reference``
+    (Keras 2's is ``clip(0.2 x + 0.5, 0, 1)``, Keras 3's ``relu6(x + 3) / 6``)."""
+    mod = keras_module(reference)
+    L = mod.layers
+    x = mod.Input((5,), name="x")
+    y = L.Activation("hard_sigmoid", name="act")(L.Dense(4, activation="hard_sigmoid", name="fc")(x) * 6.0 - 3.0)
+    model = mod.Model(x, [y], name="hard")
+    return _save_with_random_weights(model, reference, directory, 18, [(3, 5)])
+
+
 def save_cyclegan_style(directory):
     """A CycleGAN-style generator with the user's own ``ReflectionPadding2D`` (keras-io's), as its
     users save it (Keras 3, registered); its output on a batch."""

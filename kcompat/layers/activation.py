@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import activations, constraints, initializers, regularizers
-from .base import Layer, Weight, WeightlessLayer, as_tensor
+from .base import Layer, Weight, WeightlessLayer, as_tensor, building_keras2
 
 __all__ = ["ELU", "Activation", "LeakyReLU", "PReLU", "ReLU", "Softmax"]
 
@@ -100,14 +100,17 @@ class LeakyReLU(_Elementwise):
     """
 
     def __init__(self, negative_slope=0.3, **kwargs):
+        name = "negative_slope"
         if "alpha" in kwargs:
-            negative_slope = kwargs.pop("alpha")
-            warnings.warn("Argument `alpha` is deprecated. Use `negative_slope` instead.", stacklevel=2)
+            negative_slope, name = kwargs.pop("alpha"), "alpha"
+            if not building_keras2():
+                warnings.warn("Argument `alpha` is deprecated. Use `negative_slope` instead.", stacklevel=2)
         super().__init__(**kwargs)
-        negative_slope = _float(negative_slope, "negative_slope", "LeakyReLU")
-        if negative_slope is None or negative_slope < 0:
-            raise ValueError("The negative_slope value of a Leaky ReLU layer cannot be None or negative value. "
-                             f"Expected a float. Received: negative_slope={negative_slope}")
+        negative_slope = _float(negative_slope, name, "LeakyReLU")
+        # Keras 3 refuses a negative slope; Keras 2 (a layer of a Keras 2 model) takes it.
+        if negative_slope is None or negative_slope < 0 and not building_keras2():
+            raise ValueError(f"The {name} value of a Leaky ReLU layer cannot be None or negative value. "
+                             f"Expected a float. Received: {name}={negative_slope}")
         self.negative_slope = negative_slope
 
     @property
@@ -190,6 +193,10 @@ class Softmax(_Elementwise):
         return outputs
 
     def _softmax(self, inputs):
+        rank = inputs.dim()
+        if any(not -rank <= a < rank for a in self._axes) or len({a % rank for a in self._axes}) != len(self._axes):
+            raise ValueError(f"Invalid reduction axis for inputs of rank {rank}: the `axis` argument of a Softmax "
+                             f"layer must name distinct axes in [-{rank}, {rank}). Received: axis={self.axis}")
         if len(self._axes) > 1:
             return torch.exp(inputs - torch.logsumexp(inputs, dim=self._axes, keepdim=True))
         return activations.softmax(inputs, axis=self._axes[0])

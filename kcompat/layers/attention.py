@@ -35,9 +35,10 @@ class MultiHeadAttention(Layer):
         if softmax_robust_masking:
             raise ValueError("kcompat's MultiHeadAttention has no softmax_robust_masking")
         for name, value in (("num_heads", num_heads), ("key_dim", key_dim), ("value_dim", value_dim)):
-            if (value is not None or name != "value_dim") and (not isinstance(value, numbers.Integral) or value < 1):
+            if (value is not None or name != "value_dim") and (
+                    not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"Received an invalid value for argument `{name}`, expected a positive integer"
-                                 f"{' or `None`' if name == 'value_dim' else ''}. Received: {name}={value!r}")
+                                 f"{' or `None`' if name == 'value_dim' else ''}. Received: {name}={value}")
         if output_shape:
             try:
                 output_shape = (output_shape,) if isinstance(output_shape, numbers.Integral) else tuple(output_shape)

@@ -46,7 +46,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .. import constraints, dtype_policy, initializers, layouts, regularizers
+from .. import activations, constraints, dtype_policy, initializers, layouts, regularizers
 from ..serialization import to_snake_case
 
 __all__ = ["Layer", "Weight", "WeightlessLayer", "as_tensor", "building_keras2", "keras2_names", "shapes_only",
@@ -473,8 +473,12 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
 
     def _constructor_arguments(self):
         """The keyword arguments that construct this layer again (``kcompat-port`` writes them):
-        its config, and what a layer keeps beyond it."""
-        return self.get_config()
+        its config, and what a layer keeps beyond it (Keras 2's ``hard_sigmoid``, which its
+        config names as Keras 3's is named)."""
+        config = self.get_config()
+        if self.__dict__.get("activation") is activations.keras2_hard_sigmoid and "activation" in config:
+            config["activation"] = "keras2_hard_sigmoid"
+        return config
 
     @classmethod
     def from_config(cls, config):

@@ -9,6 +9,7 @@ import functools
 
 import torch
 
+from ..validation import is_int
 from .base import WeightlessLayer, building_keras2
 from .normalization import l2_normalize
 
@@ -109,7 +110,9 @@ class Concatenate(_Merge):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = axis
+        if not is_int(axis):
+            raise TypeError(f"The `axis` argument of a Concatenate layer must be an int. Received: axis={axis!r}")
+        self.axis = int(axis)
 
     def call(self, inputs):
         ranks = {x.dim() for x in inputs}
@@ -118,13 +121,17 @@ class Concatenate(_Merge):
                              f"Received: input_shape={[tuple(x.shape) for x in inputs]}")
         try:
             return torch.cat(inputs, dim=self.axis)
-        except RuntimeError:  # shapes that do not fit: Keras's words (the shape rule), not torch's
+        except (RuntimeError, IndexError):  # shapes or an axis that do not fit: Keras's words, not torch's
             self.compute_output_shape([tuple(x.shape) for x in inputs])
             raise
 
     def compute_output_shape(self, input_shape):
         shapes = [list(s) for s in input_shape]
         rank = len(shapes[0])
+        if not -rank <= self.axis < rank:
+            raise ValueError("A `Concatenate` layer requires inputs with matching shapes except for the "
+                             f"concatenation axis. Received: input_shape={[tuple(s) for s in shapes]} "
+                             f"(axis={self.axis})")
         axis = self.axis % rank if rank else 0
         for i in range(rank):
             sizes = {s[i] for s in shapes if len(s) == rank and s[i] is not None}

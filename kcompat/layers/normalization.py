@@ -179,6 +179,9 @@ class BatchNormalization(_Normalization):
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
+        if not -len(input_shape) <= self.axis < len(input_shape):
+            raise ValueError("Invalid value for `axis` argument. Expected 0 <= axis < inputs.rank (with "
+                             f"inputs.rank={len(input_shape)}). Received: axis={self.axis}")
         dim = input_shape[self.axis]
         if dim is None:
             raise ValueError(f"Axis {self.axis} of input tensor should have a defined dimension but the layer "
@@ -382,6 +385,9 @@ class GroupNormalization(_Normalization):
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
+        if not -len(input_shape) <= self.axis < len(input_shape):
+            raise ValueError("Invalid value for `axis` argument. Expected 0 <= axis < inputs.rank (with "
+                             f"inputs.rank={len(input_shape)}). Received: axis={self.axis}")
         dim = input_shape[self.axis]
         if dim is None:
             raise ValueError(f"Axis {self.axis} of input tensor should have a defined dimension but the layer "
@@ -444,7 +450,9 @@ def l2_normalize(x, axis, keras2, epsilon):
     """``x`` over its L2 norm on ``axis`` (an int or a list), as each Keras computes it: Keras 3's
     ``ops.normalize`` ``x * min(rsqrt(sum(x**2)), 1 / epsilon)``; Keras 2's
     ``tf.linalg.l2_normalize`` ``x * rsqrt(max(sum(x**2), 1e-12))``."""
-    square_sum = torch.sum(torch.square(x), dim=axis, keepdim=True)
+    # An empty axis list reduces nothing (torch's sum over dim=() would reduce every axis).
+    axis = [axis] if isinstance(axis, int) else list(axis)
+    square_sum = torch.square(x) if not axis else torch.sum(torch.square(x), dim=axis, keepdim=True)
     if keras2:
         return x * torch.rsqrt(torch.clamp_min(square_sum, 1e-12))
     # 1 / epsilon in x's dtype, as Keras casts it: inf in float16, where min() keeps the rsqrt.

@@ -62,6 +62,17 @@ class Normalization(Layer):
     def built(self) -> bool:
         return bool(self._created) or self._constant_mean is not None
 
+    @property
+    def mean(self):
+        """Keras's ``mean``: the given one in the broadcast shape (1 on the reduced axes) once built,
+        else the adapted weight."""
+        return self._constant_mean if self.input_mean is not None else self.keras_weight("mean")
+
+    @property
+    def variance(self):
+        """Keras's ``variance``, as ``mean``."""
+        return self._constant_variance if self.input_mean is not None else self.keras_weight("variance")
+
     def _keep(self, ndim):
         if any(a < -ndim or a >= ndim for a in self.axis):
             raise ValueError("All `axis` values must be in the range [-ndim, ndim). "
@@ -207,6 +218,7 @@ class Resizing(_ImageSize):
         channels_first = self.data_format == "channels_first"
         x = inputs.movedim(-3, -1) if channels_first else inputs
         y = tf_op("image.resize")(x, (self.height, self.width), method=self.interpolation)
+        y = y.to(inputs.dtype)  # Keras casts tf.image.resize's float32 back to the images' dtype
         return y.movedim(-1, -3) if channels_first else y
 
     def get_config(self):

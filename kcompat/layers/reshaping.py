@@ -138,7 +138,9 @@ class RepeatVector(WeightlessLayer):
 def _pairs(value, rank, name):
     """Keras's ``padding``/``cropping`` forms (an int, ``rank`` ints, or ``rank`` pairs) as
     ``rank`` ``(before, after)`` pairs."""
-    if is_int(value):
+    if is_int(value) and rank > 1:
+        if value < 0:  # Keras refuses a negative cropping here, TensorFlow's pad a negative padding
+            raise ValueError(f"`{name}` cannot be negative. Received: {name}={value}.")
         return ((int(value), int(value)),) * rank
     if rank == 1:
         return (standardize_tuple(value, 2, name, allow_zero=True),)
