@@ -28,7 +28,9 @@ def plain_strides(x):
     A one-channel batch whose strides say channels-last (a channels_last input moved to channels
     first, as every channels_last layer does) sends torch 2.13's CPU convolution down a oneDNN
     path that returns wrong numbers (relative error 0.4-2, sometimes 1e18) for some geometries
-    of stride 1 on one axis and above 1 on the last (2-D: 165 of 5184 in a sweep, batch > 1);
+    of stride 1 on one axis and above 1 on the last (2-D: 165 of 5184 in a sweep, batch > 1;
+    scripts/thin_conv_sweep.py, AVX-512: 134 of 4266 one-channel geometries of rank 2 and 3, every
+    one with batch > 1, kernel >= 2, strides (1, ..., s > 1); none in 1-D, none on plain strides);
     plain strides take the right path. No copy: the two layouts are one memory order."""
     return x.squeeze(1).unsqueeze(1) if x.dim() > 2 and x.shape[1] == 1 else x
 
