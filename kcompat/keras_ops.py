@@ -560,13 +560,18 @@ KERAS_OPS["SpaceToDepth"] = _space("nn.space_to_depth")
 @_declare("Resize")
 def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
            pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0, data_format=None):
-    """``keras.ops.image.resize`` on TensorFlow (``tf.image.resize``: half-pixel centres)."""
-    if crop_to_aspect_ratio or pad_to_aspect_ratio:
-        raise ValueError("keras.ops.image.resize: kcompat has no crop_to_aspect_ratio or pad_to_aspect_ratio")
+    """``keras.ops.image.resize`` on TensorFlow (``tf.image.resize``: half-pixel centres; the crop or
+    pad to the target's aspect ratio first, as Keras's TensorFlow backend places it)."""
+    from .resize import to_aspect_ratio
+
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError("Only one of `pad_to_aspect_ratio` & `crop_to_aspect_ratio` can be `True`.")
     x = to_tensor(images)
     first = data_format == "channels_first"
     if first:
         x = x.movedim(-3, -1)
+    if crop_to_aspect_ratio or pad_to_aspect_ratio:
+        x = to_aspect_ratio(x, tuple(size), crop_to_aspect_ratio, fill_value)
     out = tf_op("image.resize")(x, size, method=interpolation, antialias=antialias)
     return out.movedim(-1, -3) if first else out
 

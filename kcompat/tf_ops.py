@@ -154,23 +154,28 @@ def einsum(equation, *inputs, name=None, **kwargs):
 
 @register("image.resize")
 def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antialias=False, name=None):
-    """TF2's ``tf.image.resize`` (half-pixel centres) for ``bilinear`` and ``nearest``, channels_last."""
+    """TF2's ``tf.image.resize`` (half-pixel centres), channels_last: every method (``bilinear``,
+    ``nearest``, ``bicubic``, ``area``, ``lanczos3``, ``lanczos5``, ``gaussian``, ``mitchellcubic``)
+    and ``antialias`` (:mod:`kcompat.resize`); float32 out but for ``nearest``, as TensorFlow."""
     from .compat.v1 import image
+    from .resize import METHODS, resize_separable
 
     size = [int(n) for n in (size.tolist() if isinstance(size, torch.Tensor) else size)]
     squeeze = images.dim() == 3
     if squeeze:
         images = images.unsqueeze(0)
     method = getattr(method, "value", method)
-    if preserve_aspect_ratio or (antialias and (size[0] < images.shape[1] or size[1] < images.shape[2])):
-        raise ValueError(f"tf.image.resize: kcompat has no preserve_aspect_ratio, and no antialias when shrinking "
-                         f"(received preserve_aspect_ratio={preserve_aspect_ratio}, antialias={antialias})")
-    if method == "bilinear":
-        out = image.resize_bilinear(images, size, half_pixel_centers=True)
-    elif method == "nearest":
+    if preserve_aspect_ratio:
+        raise ValueError("tf.image.resize: kcompat has no preserve_aspect_ratio (received "
+                         f"preserve_aspect_ratio={preserve_aspect_ratio})")
+    if method not in METHODS:
+        raise ValueError(f"tf.image.resize: method={method!r} is not one of {list(METHODS)}")
+    if method == "nearest":
         out = image.resize_nearest_neighbor(images, size, half_pixel_centers=True)
+    elif method == "bilinear" and not antialias:
+        out = image.resize_bilinear(images, size, half_pixel_centers=True)
     else:
-        raise ValueError(f"tf.image.resize: method={method!r} is not one kcompat has ('bilinear', 'nearest')")
+        out = resize_separable(images, size, method, antialias)
     return out.squeeze(0) if squeeze else out
 
 

@@ -93,12 +93,6 @@ PARTLY_APPLICABLE = {
 KNOWN_GAPS = {
     r"batch_normalization_test.py::test_(renorm|serialization)": "BatchNormalization(renorm=True): kcompat refuses "
                                                                "renorm (batch renormalization's training rule)",
-    r"center_crop_test.py::test_(image_stretch|input_smaller_than_crop_box)": "CenterCrop of an image smaller "
-                                                                             "than the crop: Keras resizes, kcompat refuses",
-    r"resizing_test.py::test_(crop_to_aspect_ratio|data_stretch)|resizing_basics_(bicubic|lanczos)|"
-    r"resizing_basics_\w+_\((true, false|false, true)\)|resizing_basics_\w+_\(false, false\)_true|"
-    r"up_sampling2d_test.py::test_upsampling_2d_(lanczos|various)": "TensorFlow's bicubic/lanczos/area resize "
-        "kernels, antialias and Resizing's crop/pad_to_aspect_ratio: kcompat refuses them",
     r"normalization_test.py::test_(adapt_(empty|generator|iterator|iterable_(batch_without|high_dim|incompatible|"
     r"with_tuples))|normalization_adapt[12]$|"
     r"normalization_adapt_with_incompatible)": "Normalization.adapt on generators, iterables of batches and "

@@ -206,3 +206,29 @@ def test_hard_sigmoid_is_each_generations_own(oracle, tmp_path, reference):
         y = module(torch.tensor(saved["x"][0]))
         y = y[0] if isinstance(y, (list, tuple)) else y
         assert_close(y.detach().numpy(), saved["y"][0], "float32")
+
+
+IMAGE = np.random.default_rng(9).uniform(0, 255, (2, 7, 10, 3)).astype("float32")
+RESIZES = [
+    *[("Resizing", {"height": h, "width": w, "interpolation": m, "antialias": aa})
+      for m in ("bicubic", "area", "lanczos3", "lanczos5", "bilinear") for aa in (False, True)
+      for h, w in ((4, 5), (11, 13)) if not (m == "bilinear" and not aa)],
+    *[("Resizing", {"height": h, "width": w, option: True, "fill_value": 7.0})
+      for option in ("crop_to_aspect_ratio", "pad_to_aspect_ratio") for h, w in ((5, 5), (3, 8), (9, 4))],
+    ("Resizing", {"height": 5, "width": 6, "interpolation": "bicubic", "data_format": "channels_first"}),
+    *[("UpSampling2D", {"size": (2, 3), "interpolation": m}) for m in ("bicubic", "area", "lanczos3", "lanczos5")],
+    *[("CenterCrop", {"height": h, "width": w}) for h, w in ((9, 4), (3, 12), (8, 11), (5, 5))],
+    ("CenterCrop", {"height": 9, "width": 4, "data_format": "channels_first"}),
+]
+
+
+@pytest.mark.parametrize("class_name,config", RESIZES, ids=[f"{i}-{c[0]}" for i, c in enumerate(RESIZES)])
+def test_every_resize_method_as_keras(oracle, class_name, config):
+    """Resizing and UpSampling2D by every tf.image.resize method Keras offers, with antialias and
+    Resizing's crop/pad to the target's aspect ratio, against Keras 3 on TensorFlow."""
+    x = IMAGE.transpose(0, 3, 1, 2).copy() if config.get("data_format") == "channels_first" else IMAGE
+    want = oracle.run(tf_fixtures.keras_layer_outcome, class_name=class_name, config=config, x=x)
+    assert "y" in want, want
+    y = getattr(kcompat.layers, class_name)(**config)(torch.tensor(x))
+    assert y.shape == want["y"].shape
+    assert_close(y.numpy().astype("float64"), want["y"].astype("float64"), "float32")

@@ -105,6 +105,10 @@ CASES = [
     # image
     (IMAGE, "Resize", {"size": (7, 9)}, [IMG]), (IMAGE, "Resize", {"size": (2, 3), "interpolation": "nearest"}, [IMG]),
     (IMAGE, "Resize", {"size": (8, 5), "data_format": "channels_first"}, [IMG.transpose(0, 3, 1, 2)]),
+    *[(IMAGE, "Resize", {"size": (5, 3), "interpolation": m, "antialias": aa}, [IMG])
+      for m in ("bicubic", "area", "lanczos3", "lanczos5") for aa in (False, True)],
+    (IMAGE, "Resize", {"size": (4, 4), "crop_to_aspect_ratio": True}, [IMG]),
+    (IMAGE, "Resize", {"size": (3, 7), "pad_to_aspect_ratio": True, "fill_value": 2.0}, [IMG]),
     (IMAGE, "ExtractPatches", {"size": 2}, [IMG]),
     (IMAGE, "ExtractPatches", {"size": (3, 2), "strides": 2, "padding": "same"}, [IMG]),
     (NUMPY, "ArraySplit", {"indices_or_sections": 2, "axis": 1}, [A]), (CORE, "ConvertToTensor", {}, [A]),

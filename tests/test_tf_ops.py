@@ -47,6 +47,8 @@ CASES = [
     ("linalg.matmul", [B, B.T], {}), ("linalg.matmul", [A, B], {"transpose_b": True}),
     ("einsum", ["abc,bc->ab", A, B], {}), ("image.resize", [IMG], {"size": [7, 9]}),
     ("image.resize", [IMG], {"size": [2, 3], "method": "nearest"}),
+    *[("image.resize", [IMG], {"size": [3, 8], "method": m, "antialias": aa})
+      for m in ("bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic", "bilinear") for aa in (False, True)],
     ("__operators__.getitem", [A, ["...", 0]], {}),
     ("__operators__.getitem", [A, [("slice", None, None, None), ("slice", 2, 0, -1)]], {}),
     ("__operators__.getitem", [A, [("slice", 1, None, None), None, ("slice", None, None, 2)]], {}),

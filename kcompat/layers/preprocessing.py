@@ -197,47 +197,66 @@ class _ImageSize(WeightlessLayer):
 
 
 class Resizing(_ImageSize):
-    """``keras.layers.Resizing``: ``tf.image.resize`` to ``(height, width)`` (half-pixel centres,
-    no antialiasing), ``bilinear`` or ``nearest``."""
+    """``keras.layers.Resizing``: ``tf.image.resize`` to ``(height, width)`` by ``interpolation``
+    (every TensorFlow method, ``antialias`` too: :mod:`kcompat.resize`), after cropping to the
+    target's aspect ratio (``crop_to_aspect_ratio``) or padding to it with ``fill_value``
+    (``pad_to_aspect_ratio``), the box placed as Keras's TensorFlow backend places it."""
 
     def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
                  fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
+        from ..resize import METHODS
+
         super().__init__(height, width, data_format=data_format, **kwargs)
-        if interpolation not in ("bilinear", "nearest"):
-            raise ValueError(f"kcompat's Resizing has interpolation 'bilinear' and 'nearest'; received "
-                             f"interpolation={interpolation!r}")
-        if crop_to_aspect_ratio or pad_to_aspect_ratio or antialias:
-            raise ValueError("kcompat's Resizing has no crop_to_aspect_ratio, pad_to_aspect_ratio or antialias")
+        if interpolation not in METHODS:
+            raise ValueError("Invalid value for argument `interpolation`. Expected of one "
+                             f"{METHODS}. Received: interpolation={interpolation}")
+        if fill_mode != "constant":
+            raise ValueError("Invalid value for argument `fill_mode`. Only `'constant'` is supported. "
+                             f"Received: fill_mode={fill_mode}")
+        if pad_to_aspect_ratio and crop_to_aspect_ratio:
+            raise ValueError("Only one of `pad_to_aspect_ratio` & `crop_to_aspect_ratio` can be `True`.")
         self.interpolation = interpolation
-        self.crop_to_aspect_ratio, self.pad_to_aspect_ratio = False, False
-        self.fill_mode, self.fill_value, self.antialias = fill_mode, fill_value, False
+        self.crop_to_aspect_ratio, self.pad_to_aspect_ratio = bool(crop_to_aspect_ratio), bool(pad_to_aspect_ratio)
+        self.fill_mode, self.fill_value, self.antialias = fill_mode, fill_value, bool(antialias)
 
     def call(self, inputs):
+        from ..resize import to_aspect_ratio
         from ..tf_ops import tf_op
 
         channels_first = self.data_format == "channels_first"
         x = inputs.movedim(-3, -1) if channels_first else inputs
-        y = tf_op("image.resize")(x, (self.height, self.width), method=self.interpolation)
+        if self.crop_to_aspect_ratio or self.pad_to_aspect_ratio:
+            x = to_aspect_ratio(x, (self.height, self.width), self.crop_to_aspect_ratio, self.fill_value)
+        y = tf_op("image.resize")(x, (self.height, self.width), method=self.interpolation, antialias=self.antialias)
         y = y.to(inputs.dtype)  # Keras casts tf.image.resize's float32 back to the images' dtype
         return y.movedim(-1, -3) if channels_first else y
 
     def get_config(self):
         config = super().get_config()
-        config.update({"interpolation": self.interpolation, "crop_to_aspect_ratio": False,
-                       "pad_to_aspect_ratio": False, "fill_mode": self.fill_mode, "fill_value": self.fill_value,
-                       "antialias": False})
+        config.update({"interpolation": self.interpolation, "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+                       "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
+                       "fill_value": self.fill_value, "antialias": self.antialias})
         return config
 
 
 class CenterCrop(_ImageSize):
     """``keras.layers.CenterCrop``: the central ``(height, width)`` window (the extra row or column,
-    where the difference is odd, off the end). An image smaller than the window is refused
-    (Keras resizes it)."""
+    where the difference is odd, off the end). An image smaller than the window on either axis
+    is cropped to the window's aspect ratio and resized to it (bilinear), as Keras's
+    ``smart_resize`` does."""
 
     def call(self, inputs):
+        from ..tf_ops import tf_op
+
         h, w = self._spatial
         dh, dw = inputs.shape[h] - self.height, inputs.shape[w] - self.width
-        if dh < 0 or dw < 0:
-            raise ValueError(f"kcompat's CenterCrop crops only: the image {tuple(inputs.shape)} is smaller than "
-                             f"({self.height}, {self.width})")
-        return inputs.narrow(h, dh // 2, self.height).narrow(w, dw // 2, self.width)
+        if dh >= 0 and dw >= 0:
+            return inputs.narrow(h, dh // 2, self.height).narrow(w, dw // 2, self.width)
+        height, width = inputs.shape[h], inputs.shape[w]
+        crop_h = max(min(height, int(float(width * self.height) / self.width)), 1)
+        crop_w = max(min(width, int(float(height * self.width) / self.height)), 1)
+        x = inputs.narrow(h, int(float(height - crop_h) / 2), crop_h).narrow(w, int(float(width - crop_w) / 2), crop_w)
+        channels_first = self.data_format == "channels_first"
+        x = x.movedim(-3, -1) if channels_first else x
+        y = tf_op("image.resize")(x, (self.height, self.width), method="bilinear").to(inputs.dtype)
+        return y.movedim(-1, -3) if channels_first else y

@@ -300,6 +300,7 @@ class _UpSampling(_Spatial):
     def __init__(self, size, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(data_format=data_format, **kwargs)
         self.size = standardize_tuple(size, self.rank, "size")
+        interpolation = interpolation.lower() if isinstance(interpolation, str) else interpolation
         if interpolation not in self.interpolations:
             raise ValueError(f"kcompat reproduces {type(self).__name__} with interpolation in "
                              f"{list(self.interpolations)} (TensorFlow's resize for those). "
@@ -321,6 +322,13 @@ class _UpSampling(_Spatial):
             else:
                 y = F.interpolate(x, scale_factor=self.size, mode="bilinear", align_corners=False)
             return y.movedim(1, -1) if self.data_format == "channels_last" else y
+        if self.interpolation != "nearest":  # TensorFlow's other resize kernels (kcompat.resize)
+            from ..tf_ops import tf_op
+
+            x = inputs if self.data_format == "channels_last" else inputs.movedim(1, -1)
+            y = tf_op("image.resize")(x, [n * f for n, f in zip(x.shape[1:3], self.size)], method=self.interpolation)
+            y = y.to(inputs.dtype) if inputs.is_floating_point() else torch.round(y).to(inputs.dtype)
+            return y if self.data_format == "channels_last" else y.movedim(-1, 1)
         if self.rank > 1 and all(n & (n - 1) == 0 for n in self.size) and inputs.is_floating_point():
             # Powers of two: torch's nearest resize is exactly the repeat (source index
             # floor(i * 2^-k), exact in floating point) and its backward is one kernel, where
@@ -361,11 +369,12 @@ class UpSampling1D(_UpSampling):
 
 
 class UpSampling2D(_UpSampling):
-    """``keras.layers.UpSampling2D``: rows and columns repeated (``"nearest"``) or resized
-    (``"bilinear"``, as ``tf.image.resize``)."""
+    """``keras.layers.UpSampling2D``: rows and columns repeated (``"nearest"``) or resized by
+    ``tf.image.resize`` (``"bilinear"``, ``"bicubic"``, ``"area"``, ``"lanczos3"``, ``"lanczos5"``,
+    ``"gaussian"``, ``"mitchellcubic"``: Keras 2 has the last two)."""
 
     rank = 2
-    interpolations = ("nearest", "bilinear")
+    interpolations = ("nearest", "bilinear", "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(size, data_format, interpolation, **kwargs)
