@@ -159,6 +159,9 @@ def _batch_norm(rng):
     axis = axis if axis > 0 else -(len(shape) - abs(axis) % len(shape)) if abs(axis) < len(shape) else -1
     config = {"axis": axis, "momentum": _pick(rng, 0.99, 0.9, 0.5), "epsilon": _pick(rng, 1e-3, 1e-5, 0.1),
               "center": rng.random() < 0.8, "scale": rng.random() < 0.8}
+    if rng.random() < 0.3:  # batch renormalization (Keras 3's)
+        config.update(renorm=True, renorm_momentum=_pick(rng, 0.99, 0.5),
+                      renorm_clipping=_pick(rng, None, {"rmax": 1.5, "rmin": 0.5, "dmax": 0.3}, {"dmax": 0.1}))
     return Case("", config, [shape], training=rng.random() < 0.6)
 
 
@@ -517,6 +520,9 @@ def for_reference(case, reference):
     if reference == "tf_keras":
         if case.layer == "LeakyReLU" and "negative_slope" in config:
             config["alpha"] = config.pop("negative_slope")
+        if case.layer == "BatchNormalization":  # kcompat reproduces Keras 3's renorm only
+            for key in ("renorm", "renorm_momentum", "renorm_clipping"):
+                config.pop(key, None)
         if case.layer in ("Resizing", "CenterCrop"):  # Keras 2's Resizing: no padding, no antialias
             for key in ("data_format", "pad_to_aspect_ratio", "antialias"):
                 config.pop(key, None)

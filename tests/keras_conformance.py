@@ -334,6 +334,7 @@ backend = types.SimpleNamespace(
     set_image_data_format=_set_image_data_format,
     floatx=lambda: "float32",
     compute_output_spec=lambda fn, *args, **kwargs: fn(*args, **kwargs),
+    convert_to_tensor=lambda x, dtype=None, sparse=None, ragged=None: _Ops.convert_to_tensor(x, dtype),
     standardize_shape=lambda shape: tuple(shape),
     is_tensor=lambda x: isinstance(x, torch.Tensor),
     is_float_dtype=lambda d: "float" in standardize_dtype(d),
@@ -407,6 +408,14 @@ def _random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 
 random = types.SimpleNamespace(uniform=_random_uniform, normal=_random_normal,
                                SeedGenerator=_Absent("keras.random.SeedGenerator"))
+
+
+def _set_random_seed(seed):
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+utils = types.SimpleNamespace(set_random_seed=_set_random_seed)
 
 
 def skip_if_backend(given_backend, reason):
@@ -680,6 +689,7 @@ _BOUND = {
     ("keras.src", "backend"): backend,
     ("keras.src", "ops"): ops,
     ("keras.src", "random"): random,
+    ("keras.src", "utils"): utils,
     ("keras.src", "constraints"): constraints,
     ("keras.src", "activations"): activations,
     ("keras.src", "initializers"): initializers,

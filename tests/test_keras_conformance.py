@@ -75,7 +75,8 @@ NOT_APPLICABLE = {  # regular expression on "file::function" -> why it does not 
         "sublayers, `_sliding_window`)",
     r"autocast_scope": "Keras's AutocastScope (a Keras backend context): torch has torch.autocast",
     r"flash_attention": "flash attention is a backend kernel choice (TensorFlow has none)",
-    r"tf_data|grain|py_dataset|adapt_.*dataset": "tf.data and grain pipelines: kcompat's layers take tensors",
+    r"tf_data|grain|py_dataset|adapt_.*dataset|normalization_test.py::test_normalization_adapt2$":
+        "tf.data and grain pipelines: kcompat's layers take tensors (and iterables of batches)",
     r"::test_.*seed|seed_preserved": "Keras's SeedGenerator: kcompat's random layers draw from torch's generator",
     r"bounding_box": "bounding-box inputs of preprocessing layers (augmentation pipelines): kcompat's take images",
     r"model_fit|flatten_with_dynamic_batch_size_and_dynamic|center_crop_test.py::test_dynamic_spatial_dims":
@@ -91,14 +92,6 @@ PARTLY_APPLICABLE = {
 
 # Tests of what a ported model needs that kcompat does not do yet: they must fail (strict), with why.
 KNOWN_GAPS = {
-    r"batch_normalization_test.py::test_(renorm|serialization)": "BatchNormalization(renorm=True): kcompat refuses "
-                                                               "renorm (batch renormalization's training rule)",
-    r"normalization_test.py::test_(adapt_(empty|generator|iterator|iterable_(batch_without|high_dim|incompatible|"
-    r"with_tuples))|normalization_adapt[12]$|"
-    r"normalization_adapt_with_incompatible)": "Normalization.adapt on generators, iterables of batches and "
-                                                "tf.data-like inputs: kcompat adapts on arrays",
-    r"embedding_test.py::test_invalid_(input|output)_dim": "Keras's from_config turns a constructor error into "
-        "TypeError('Error when deserializing ...'); kcompat's raises the constructor's ValueError",
 }
 
 

@@ -23,6 +23,7 @@ from .._cli import one_line
 from .._files import refuse_input, temporary, write_together
 from .._progress import ProgressBar
 from ..layers import BY_RANK, KERAS_LAYERS
+from ..layers.base import constructor_error
 from ..layouts import torch_order
 from . import safetensors_io, saved_model, tf_checkpoint
 from .keras_files import CONFIG_LIMIT, open_model_file
@@ -85,7 +86,7 @@ def plan(model):
                 except (ValueError, TypeError) as exc:
                     raise ConversionError(
                         f"{model.path}: layer '{layer.path}' ({layer.class_name}) cannot be reproduced by "
-                        f"kcompat: {exc}"
+                        f"kcompat: {constructor_error(exc)}"
                     ) from None
                 kernel = next((t for t in layer.tensors if t.role == "kernel"), None)
                 if kernel is None or len(kernel.shape) != rank + 2 or tuple(kernel.shape[:rank]) != module.kernel_size \
@@ -329,7 +330,8 @@ def _modules_from(configs, state, where):
         try:
             layer = cls.from_config(entry["config"])
         except (ValueError, TypeError) as exc:
-            raise ConversionError(f"{where}: layer '{path}' cannot be built from its config: {exc}") from None
+            raise ConversionError(f"{where}: layer '{path}' cannot be built from its config: "
+                                  f"{constructor_error(exc)}") from None
         missing = [key for key in entry["weights"] if key not in state]
         if missing:
             raise ConversionError(f"{where}: layer '{path}': the weights hold no tensor {missing[0]!r}")

@@ -49,8 +49,8 @@ import torch
 from .. import activations, constraints, dtype_policy, initializers, layouts, regularizers
 from ..serialization import to_snake_case
 
-__all__ = ["Layer", "Weight", "WeightlessLayer", "as_tensor", "building_keras2", "keras2_names", "shapes_only",
-           "unique_name"]
+__all__ = ["DeserializationError", "Layer", "Weight", "WeightlessLayer", "as_tensor", "building_keras2",
+           "construct", "constructor_error", "keras2_names", "shapes_only", "unique_name"]
 
 _name_counters = defaultdict(itertools.count)
 _building = threading.local()  # .shapes_only: weights created inside shapes_only() hold no memory
@@ -95,6 +95,27 @@ def unique_name(base: str) -> str:
     """``base``, ``base_1``, ``base_2``, ... per process, as Keras names layers."""
     n = next(_name_counters[base])
     return base if n == 0 else f"{base}_{n}"
+
+
+class DeserializationError(TypeError):
+    """``from_config`` refused a config: Keras's ``TypeError("Error when deserializing class ...")``;
+    ``__cause__`` is the constructor's own error (the argument, the value, what is allowed)."""
+
+
+def constructor_error(exc):
+    """The constructor's own error behind a :class:`DeserializationError` (else ``exc``): one line
+    that names the argument, for kcompat's own messages."""
+    return exc.__cause__ if isinstance(exc, DeserializationError) and exc.__cause__ is not None else exc
+
+
+def construct(cls, config):
+    """``cls(**config)``, a refusal raised as Keras's ``from_config`` raises it."""
+    config = dict(config)
+    try:
+        return cls(**config)
+    except Exception as e:
+        raise DeserializationError(f"Error when deserializing class '{cls.__name__}' using config={config}.\n\n"
+                                   f"Exception encountered: {e}") from e
 
 
 class Weight(NamedTuple):
@@ -482,8 +503,10 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
 
     @classmethod
     def from_config(cls, config):
-        """A layer from a config written by Keras 3 or Keras 2 (``tf.keras``), or by kcompat."""
-        return cls(**dict(config))
+        """A layer from a config written by Keras 3 or Keras 2 (``tf.keras``), or by kcompat. A
+        config the constructor refuses raises :class:`DeserializationError` (a ``TypeError``, in
+        Keras's words), the constructor's error its cause."""
+        return construct(cls, config)
 
 
 class WeightlessLayer(Layer):

@@ -12,6 +12,8 @@ statistics, as in Keras. Parameters and buffers are named as torch names them (`
 
 from __future__ import annotations
 
+import math
+
 import warnings
 
 import numpy as np
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 
 from .. import initializers
 from ..validation import is_int
-from .base import Layer, Weight, WeightlessLayer, as_tensor, building_keras2
+from .base import Layer, Weight, WeightlessLayer, as_tensor, building_keras2, construct
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "assign_moving_average",
            "l2_normalize"]
@@ -104,15 +106,19 @@ class BatchNormalization(_Normalization):
 
     WEIGHTS = (Weight("gamma", "weight"), Weight("beta", "bias"),
                Weight("moving_mean", "running_mean", trainable=False),
-               Weight("moving_variance", "running_var", trainable=False))
+               Weight("moving_variance", "running_var", trainable=False),
+               # batch renormalization's (renorm=True), in Keras 3's order
+               Weight("moving_stddev", "moving_stddev", trainable=False),
+               Weight("renorm_mean", "renorm_mean", trainable=False),
+               Weight("renorm_stddev", "renorm_stddev", trainable=False))
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
                  synchronized=False, *, num_features=None, **kwargs):
-        renorm = kwargs.pop("renorm", False)
-        kwargs.pop("renorm_clipping", None)
-        kwargs.pop("renorm_momentum", None)
+        renorm = bool(kwargs.pop("renorm", False))
+        renorm_clipping = kwargs.pop("renorm_clipping", None)
+        renorm_momentum = kwargs.pop("renorm_momentum", 0.99)
         # Keras 2's `fused` (the argument, or a Keras 2 config: see from_config): its fused kernel
         # (4-D/5-D inputs normalized on the channel axis, float32 or half) updates the moving
         # variance with the batch's unbiased variance, where Keras 3 uses the biased one.
@@ -125,8 +131,23 @@ class BatchNormalization(_Normalization):
         self._fused = fused
         self._keras2 = fused is not _KERAS3
         self._keras2_fused = self._keras2 and fused is not False
-        if renorm:
-            self._refuse("renorm")
+        if renorm and self._keras2:
+            raise ValueError("kcompat reproduces Keras 3's batch renormalization; a Keras 2 model's "
+                             "BatchNormalization(renorm=True) is not reproduced.")
+        self.renorm, self.renorm_clipping, self.renorm_momentum = renorm, None, 0.99
+        if renorm:  # Keras 3's checks, in its words
+            renorm_clipping = dict(renorm_clipping or {})
+            keys = ["rmax", "rmin", "dmax"]
+            if set(renorm_clipping) - set(keys):
+                raise ValueError(f"Received invalid keys for `renorm_clipping` argument: {renorm_clipping}. "
+                                 f"Supported values: {keys}.")
+            rmax, rmin, dmax = (renorm_clipping.get(k) for k in ("rmax", "rmin", "dmax"))
+            if rmax is not None and rmin is not None and rmax < rmin:
+                raise ValueError("rmax should be greater than rmin in the `renorm_clipping` argument. "
+                                 f"Received: rmax={rmax}, rmin={rmin}.")
+            if dmax is not None and dmax < 0:
+                raise ValueError(f"dmax should be non-negative in the `renorm_clipping` argument. Received: dmax={dmax}.")
+            self.renorm_clipping, self.renorm_momentum = renorm_clipping, float(renorm_momentum)
         axes = _axes(axis)
         if len(axes) != 1:
             raise ValueError(f"kcompat's BatchNormalization normalizes over one axis. Received: axis={axis}")
@@ -144,7 +165,7 @@ class BatchNormalization(_Normalization):
         config = dict(config)
         if "synchronized" not in config and "fused" not in config:
             config["fused"] = None
-        return cls(**config)
+        return construct(cls, config)
 
     def _constructor_arguments(self):
         """get_config, plus Keras 2's ``fused`` where the layer has Keras 2's semantics (its config
@@ -194,6 +215,13 @@ class BatchNormalization(_Normalization):
         self._add_affine((dim,))
         self.add_weight("moving_mean", (dim,), self.moving_mean_initializer)
         self.add_weight("moving_variance", (dim,), self.moving_variance_initializer)
+        if self.renorm:  # Keras 3: the stddevs start at the square root of the variance initializer's values
+            self.add_weight("moving_stddev", (dim,), self.moving_variance_initializer)
+            self.add_weight("renorm_mean", (dim,), self.moving_mean_initializer)
+            self.add_weight("renorm_stddev", (dim,), self.moving_variance_initializer)
+            with torch.no_grad():
+                self.moving_stddev.sqrt_()
+                self.renorm_stddev.sqrt_()
 
     def _build_from_weights(self, shapes):
         shape = shapes.get("moving_mean")
@@ -201,7 +229,44 @@ class BatchNormalization(_Normalization):
             self._build_weights(int(shape[0]))
 
     def weight_names(self):
-        return self._affine_names() + ["moving_mean", "moving_variance"]
+        renorm = ["moving_stddev", "renorm_mean", "renorm_stddev"] if self.renorm else []
+        return self._affine_names() + ["moving_mean", "moving_variance"] + renorm
+
+    def _renormalized(self, x, gamma, beta):
+        """Keras 3's batch renormalization in training (channels on axis 1): the batch's moments,
+        corrected by ``r = stddev / renorm_stddev`` and ``d = (mean - renorm_mean) / renorm_stddev``
+        (clipped, no gradient through them), then the renorm and moving statistics updated."""
+        reduce = [d for d in range(x.dim()) if d != 1]
+        variance, mean = torch.var_mean(x, dim=reduce, unbiased=False)
+        stddev = torch.sqrt(variance + self.epsilon)
+        with torch.no_grad():
+            renorm_mean = self.renorm_mean.to(x.dtype)
+            renorm_stddev = torch.clamp_min(self.renorm_stddev.to(x.dtype), math.sqrt(self.epsilon))
+            r = stddev / renorm_stddev
+            d = (mean - renorm_mean) / renorm_stddev
+            clip = self.renorm_clipping
+            if clip.get("rmin") is not None:
+                r = torch.clamp_min(r, clip["rmin"])
+            if clip.get("rmax") is not None:
+                r = torch.clamp_max(r, clip["rmax"])
+            if clip.get("dmax") is not None:
+                d = torch.clamp(d, -clip["dmax"], clip["dmax"])
+        # (x r + d) gamma + beta: the gradient reaches gamma and beta, not r and d
+        gamma_r = r if gamma is None else r * gamma
+        beta_d = d if gamma is None else d * gamma
+        beta_d = beta_d if beta is None else beta_d + beta
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        y = (x - mean.reshape(shape)) * torch.rsqrt(variance.reshape(shape) + self.epsilon)
+        y = y * gamma_r.reshape(shape) + beta_d.reshape(shape)
+        with torch.no_grad():
+            rm, m = self.renorm_momentum, self.momentum
+            mean, stddev = mean.detach(), stddev.detach()
+            self.renorm_mean.copy_(self.renorm_mean * rm + mean * (1.0 - rm))
+            self.renorm_stddev.copy_(self.renorm_stddev * rm + stddev * (1.0 - rm))
+            self.running_mean.copy_(self.running_mean * m + mean * (1.0 - m))
+            self.moving_stddev.copy_(self.moving_stddev * m + stddev * (1.0 - m))
+            self.running_var.copy_(torch.relu(self.moving_stddev * self.moving_stddev - self.epsilon))
+        return y
 
     def forward(self, inputs, training=None):
         inputs = as_tensor(inputs)
@@ -227,7 +292,9 @@ class BatchNormalization(_Normalization):
             gamma = gamma.to(compute)
         if beta is not None and beta.dtype != compute:
             beta = beta.to(compute)
-        if self._is_training(training) and self._trainable and x.dtype in (torch.float32, torch.float64) \
+        if self.renorm and self._is_training(training) and self._trainable:
+            y = self._renormalized(x, gamma, beta)
+        elif self._is_training(training) and self._trainable and x.dtype in (torch.float32, torch.float64) \
                 and x.numel() > x.shape[1]:
             # One pass for the output and the batch's statistics (its mean, and its variance from
             # the 1 / sqrt(var + eps) the kernel keeps: off by ~1e-7 * (var + eps), float32 rounding).
@@ -272,8 +339,8 @@ class BatchNormalization(_Normalization):
                  "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer", "beta_regularizer",
                  "gamma_regularizer", "beta_constraint", "gamma_constraint"]
         config = {k: config[k] for k in order}
-        config.update({"synchronized": self.synchronized, "renorm": False, "renorm_clipping": None,
-                       "renorm_momentum": 0.99})
+        config.update({"synchronized": self.synchronized, "renorm": self.renorm,
+                       "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum})
         return config
 
     def extra_repr(self):

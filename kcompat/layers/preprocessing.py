@@ -133,19 +133,53 @@ class Normalization(Layer):
         return mean + inputs * scale if self.invert else (inputs - mean) / scale
 
     def adapt(self, data):
-        """Keras's ``adapt`` on one array (or tensor): the mean and (biased) variance over every axis
-        but the kept ones."""
-        data = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data, dtype=np.float64)
+        """Keras's ``adapt``: the mean and (biased) variance over every axis but the kept ones, of
+        one array (or tensor), or of an iterable of batches (a list, a generator, a DataLoader;
+        ``(x, y)`` tuples give their ``x``), combined batch by batch as Keras combines them."""
         if self.input_mean is not None:
             raise ValueError("adapt() on a Normalization layer given `mean` and `variance`: nothing to adapt")
+        if isinstance(data, (np.ndarray, torch.Tensor)):
+            batches, first = None, _array(data)
+        elif hasattr(data, "__iter__"):
+            batches = iter(data)
+            first = next(batches, None)
+            if first is None:
+                raise ValueError("adapt() received an empty iterable (no batches). Expected at least one batch. Pass "
+                                 "a non-empty iterable of arrays or tensors, e.g. layer.adapt([x]) or "
+                                 "layer.adapt(list_of_batches).")
+            first = first[0] if isinstance(first, tuple) else first
+            if getattr(first, "shape", None) is None:
+                raise TypeError("adapt() expects an iterable that yields arrays or tensors with a `.shape` attribute "
+                                f"(e.g. numpy arrays or backend tensors). Got an element of type "
+                                f"{type(first).__name__}. Ensure each yielded element is array-like with a `.shape` "
+                                "attribute.")
+            first = _array(first)
+        else:
+            raise TypeError(f"Unsupported data type: {type(data)}. `adapt` supports `np.ndarray`, backend tensors, "
+                            "and iterables of batches (e.g. list, generator).")
         if not self.built:
-            self.build(data.shape)
-        keep = self._keep(data.ndim)
-        reduce = tuple(d for d in range(data.ndim) if d not in keep)
-        count = int(np.prod([data.shape[d] for d in reduce], dtype=np.int64))
+            self.build(first.shape)
+        shape = tuple(self.keras_weight("mean").shape)
+        keep = self._keep(first.ndim)
+        if tuple(first.shape[d] for d in keep) != shape:
+            raise ValueError(f"The layer was built with kept axes of shape {shape}, but adapt() is being called with "
+                             f"data with an incompatible shape, data.shape={first.shape}")
+        reduce = tuple(d for d in range(first.ndim) if d not in keep)
+        mean, variance, count = first.mean(axis=reduce), first.var(axis=reduce), _count(first, reduce)
+        for batch in batches or ():
+            batch = _array(batch[0] if isinstance(batch, tuple) else batch)
+            if batch.ndim != first.ndim or tuple(batch.shape[d] for d in keep) != shape:
+                raise ValueError(f"adapt() yielded a batch with incompatible shape. Expected kept axes of shape "
+                                 f"{shape}, got {tuple(batch.shape)}.")
+            n = _count(batch, reduce)
+            weight = n / (count + n)
+            new_mean = mean * (1 - weight) + batch.mean(axis=reduce) * weight
+            variance = ((variance + (mean - new_mean) ** 2) * (1 - weight)
+                        + (batch.var(axis=reduce) + (batch.mean(axis=reduce) - new_mean) ** 2) * weight)
+            mean, count = new_mean, count + n
         with torch.no_grad():
-            self.keras_weight("mean").copy_(torch.as_tensor(data.mean(axis=reduce)))
-            self.keras_weight("variance").copy_(torch.as_tensor(data.var(axis=reduce)))
+            self.keras_weight("mean").copy_(torch.as_tensor(mean))
+            self.keras_weight("variance").copy_(torch.as_tensor(variance))
             self.keras_weight("count").fill_(count)
 
     def compute_output_shape(self, input_shape):
@@ -157,6 +191,15 @@ class Normalization(Layer):
                        "mean": None if self.input_mean is None else np.array(self.input_mean).tolist(),
                        "variance": None if self.input_variance is None else np.array(self.input_variance).tolist()})
         return config
+
+
+def _array(data):
+    """A batch as a float64 numpy array (a tensor's values, on the CPU)."""
+    return np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data, dtype=np.float64)
+
+
+def _count(batch, reduce):
+    return int(np.prod([batch.shape[d] for d in reduce], dtype=np.int64))
 
 
 def _size(value, name):

@@ -23,7 +23,7 @@ from ..convert import saved_model
 from ..convert.keras_files import open_model_file
 from ..convert.records import ConversionError
 from ..layers import layer_class
-from ..layers.base import Layer, keras2_names, shapes_only
+from ..layers.base import Layer, constructor_error, keras2_names, shapes_only
 from . import graph as graph_module
 from .module import KerasModel
 
@@ -132,8 +132,8 @@ def _build_layers(graph, custom_objects, where):
             with warnings.catch_warnings():  # a Keras 2 config's spellings (LeakyReLU's alpha) are its own
                 warnings.filterwarnings("ignore", message="Argument `.*` is deprecated")
                 layers[spec.name] = layer_class(spec.class_name).from_config(dict(spec.config))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: layer {spec.name!r} ({spec.class_name}): {exc}") from None
+        except (TypeError, ValueError) as exc:  # the constructor's own words, not the config dump
+            raise ValueError(f"{where}: layer {spec.name!r} ({spec.class_name}): {constructor_error(exc)}") from None
     return KerasModel(graph, layers)
 
 
