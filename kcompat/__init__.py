@@ -32,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "load_model",
+    "optimize_for_inference",
     "Activation",
     "Add",
     "Average",
@@ -124,6 +125,15 @@ def load_model(path, *, weights=None, custom_objects=None, strict=True):
     from .models import load_model as load
 
     return load(path, weights=weights, custom_objects=custom_objects, strict=strict)
+
+
+def optimize_for_inference(model, *, compile=False):
+    """A copy of ``model`` made for inference, its numbers kept: BatchNormalization folded into the
+    layer before it, no autograd; ``compile=True`` adds ``torch.compile`` with freezing
+    (:mod:`kcompat.inference`). A model in training mode is refused."""
+    from .inference import optimize_for_inference as optimize
+
+    return optimize(model, compile=compile)
 
 
 def __getattr__(name):

@@ -385,31 +385,44 @@ def keras_side(reference, layer, config, inputs, weights, upstream, training, se
         return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
 
 
+def _torch_run(built, layer, inputs, weights, upstream, training, several, positional, gradients):
+    """``built`` (a torch-side layer: kcompat's, or Keras 3's on torch) built on ``inputs``, given
+    ``weights``, called (``training`` where the layer takes it), and back-propagated from
+    ``upstream``; ``gradients(built)`` gives the weight gradients by weight index."""
+    import torch
+
+    xs = [torch.tensor(x) for x in inputs]
+    for x in xs:
+        if x.is_floating_point():
+            x.requires_grad_(True)
+    args = (xs,) if several else tuple(xs) if positional else (xs[0],)
+    with torch.no_grad():
+        built(*args)  # build as Keras does, on a first call
+    if weights:
+        built.set_weights(weights)
+    if hasattr(built, "keras_grads"):  # kcompat's: the module's mode is Keras's training flag
+        built.train(bool(training))
+    y = built(*args, **({"training": training} if layer in TRAINING else {}))
+    dx, dw = [None] * len(xs), {}
+    if y.is_floating_point() and upstream is not None:
+        (y.to(torch.float64) * torch.tensor(upstream, dtype=torch.float64)).sum().backward()
+        dx = [None if x.grad is None else x.grad.numpy() for x in xs if x.is_floating_point()]
+        dw = gradients(built)
+    return {"y": y.detach().numpy(), "dx": dx, "dw": dw, "after": [np.asarray(w) for w in built.get_weights()]}
+
+
 def keras_torch_side(layer, config, inputs, weights, upstream, training, several, positional, dtype):
     """Keras 3's layer on its torch backend (a worker with ``KERAS_BACKEND=torch``), as
     :func:`keras_side` reports it: the referee where Keras's TensorFlow backend and kcompat differ."""
     import keras
-    import torch
+
+    def gradients(built):
+        trainable = {id(w) for w in built.trainable_weights}
+        return {i: None if w.value.grad is None else w.value.grad.detach().numpy()
+                for i, w in enumerate(built.weights) if id(w) in trainable}
     try:
         built = getattr(keras.layers, layer)(**config, dtype=dtype)
-        xs = [torch.tensor(x) for x in inputs]
-        for x in xs:
-            if x.is_floating_point():
-                x.requires_grad_(True)
-        args = (xs,) if several else tuple(xs) if positional else (xs[0],)
-        with torch.no_grad():
-            built(*args)
-        built.set_weights(weights)
-        kwargs = {"training": training} if layer in TRAINING else {}
-        y = built(*args, **kwargs)
-        grads = {}
-        if y.is_floating_point():
-            (y.to(torch.float64) * torch.tensor(upstream, dtype=torch.float64)).sum().backward()
-            trainable = {id(w) for w in built.trainable_weights}
-            grads = {i: None if w.value.grad is None else w.value.grad.detach().numpy()
-                     for i, w in enumerate(built.weights) if id(w) in trainable}
-        return {"y": y.detach().numpy(), "dx": [x.grad.numpy() for x in xs if x.is_floating_point()],
-                "dw": grads, "after": [w.numpy() for w in built.weights]}
+        return _torch_run(built, layer, inputs, weights, upstream, training, several, positional, gradients)
     except Exception as e:  # noqa: BLE001
         return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
 
@@ -419,31 +432,15 @@ def kcompat_side(layer, config, inputs, weights, upstream, training, several, po
     as a layer of a Keras 2 model is (where Keras 2's arithmetic differs)."""
     import contextlib
 
-    import torch
-
     import kcompat.layers as L
     from kcompat.layers.base import keras2_names
+
+    def gradients(built):
+        return {i: None if g is None else g.numpy() for i, g in enumerate(built.keras_grads())}
     try:
         with keras2_names() if keras2 else contextlib.nullcontext():
             built = getattr(L, layer)(**config, dtype=dtype)
-        xs = [torch.tensor(x) for x in inputs]
-        for x in xs:
-            if x.is_floating_point():
-                x.requires_grad_(True)
-        args = (xs,) if several else tuple(xs) if positional else (xs[0],)
-        with torch.no_grad():
-            built(*args)  # build as Keras does, on a first call
-        if weights:
-            built.set_weights(weights)
-        built.train(bool(training))
-        kwargs = {"training": training} if layer in TRAINING else {}
-        y = built(*args, **kwargs)
-        dx, dw = [None] * len(xs), {}
-        if y.is_floating_point() and upstream is not None:
-            (y.to(torch.float64) * torch.tensor(upstream, dtype=torch.float64)).sum().backward()
-            dx = [None if x.grad is None else x.grad.numpy() for x in xs if x.is_floating_point()]
-            dw = {i: None if g is None else g.numpy() for i, g in enumerate(built.keras_grads())}
-        return {"y": y.detach().numpy(), "dx": dx, "dw": dw, "after": built.get_weights()}
+        return _torch_run(built, layer, inputs, weights, upstream, training, several, positional, gradients)
     except Exception as e:  # noqa: BLE001 - a refusal is the result; its type is judged
         return {"error": f"{type(e).__name__}: {str(e)[:300]}", "type": type(e).__name__}
 

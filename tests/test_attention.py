@@ -38,22 +38,21 @@ def test_attention_whole_model_parity(block):
 def test_attention_over_several_axes(oracle, tmp_path, reference):
     """attention_axes: both position axes of an image (Keras's default), the width alone (rows as
     batch), axes 1 and 3 of a 5-D input; loaded, ported, and layer by layer with gradients."""
-    saved = oracle.run(tf_fixtures.save_axes_attention_model, reference=reference, directory=str(tmp_path / "m"))
-    xs = [torch.tensor(a) for a in saved["x"]]
-    out = tmp_path / "axes.py"
-    kcompat.models.port(saved["path"], out)
-    for module in (kcompat.load_model(saved["path"]).eval(), import_file(out).load()):
-        for y, want in zip(module(*xs), saved["y"]):
-            assert_close(y.detach().numpy(), want, "float32")
-    assert_model_parity(kcompat.load_model(saved["path"]), saved["path"], inputs=saved["x"])
+    _loads_ports_and_matches(oracle.run(tf_fixtures.save_axes_attention_model, reference=reference,
+                                        directory=str(tmp_path / "m")), tmp_path)
 
 
 def test_gated_and_windowed_attention(oracle, tmp_path):
     """Keras 3.15's use_gate, sliding_window (alone and with the causal mask) and a two-axis
     output_shape: loaded, ported, and layer by layer with gradients against Keras."""
-    saved = oracle.run(tf_fixtures.save_gated_attention_model, directory=str(tmp_path / "m"))
+    _loads_ports_and_matches(oracle.run(tf_fixtures.save_gated_attention_model, directory=str(tmp_path / "m")),
+                             tmp_path)
+
+
+def _loads_ports_and_matches(saved, tmp_path):
+    """The saved model loaded and ported gives Keras's outputs; layer by layer with gradients too."""
     xs = [torch.tensor(a) for a in saved["x"]]
-    out = tmp_path / "gated.py"
+    out = tmp_path / "ported.py"
     kcompat.models.port(saved["path"], out)
     for module in (kcompat.load_model(saved["path"]).eval(), import_file(out).load()):
         for y, want in zip(module(*xs), saved["y"]):

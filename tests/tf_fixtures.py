@@ -834,6 +834,30 @@ def save_hard_sigmoid_model(reference, directory):
     return _save_with_random_weights(model, reference, directory, 18, [(3, 5)])
 
 
+def save_fold_model(directory):
+    """BatchNormalization after Conv2D (no bias), DepthwiseConv2D, Conv2DTranspose, Dense, and
+    after a Conv2D whose output also feeds an Add; positive moving variances; saved as .keras."""
+    import keras
+
+    L = keras.layers
+    x = keras.Input((12, 12, 3), name="x")
+    y = L.ReLU()(L.BatchNormalization()(L.Conv2D(8, 3, use_bias=False)(x)))
+    y = L.BatchNormalization(epsilon=1e-5)(L.DepthwiseConv2D(3, padding="same")(y))
+    y = L.BatchNormalization()(L.Conv2DTranspose(4, 3, strides=2, padding="same")(y))
+    z = L.Conv2D(4, 1)(y)
+    b = L.Add()([L.BatchNormalization()(z), z])
+    f = L.BatchNormalization()(L.Dense(5)(L.GlobalAveragePooling2D()(b)))
+    model = keras.Model(x, [b, f], name="fold")
+    rng = np.random.default_rng(19)
+    for w in model.weights:
+        value = rng.standard_normal(tuple(w.shape)).astype("float32") * 0.5
+        w.assign(np.abs(value) + 0.5 if "variance" in w.name else value)
+    path = os.path.join(directory, "fold.keras")
+    model.save(path)
+    xs = [rng.standard_normal((2, 12, 12, 3)).astype("float32")]
+    return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs[0], training=False)]}
+
+
 def save_cyclegan_style(directory):
     """A CycleGAN-style generator with the user's own ``ReflectionPadding2D`` (keras-io's), as its
     users save it (Keras 3, registered); its output on a batch."""

@@ -1,0 +1,149 @@
+"""``optimize_for_inference``: a loaded model made for inference, its numbers kept.
+
+What a deployment engine does before it runs a model, done on the module ``kcompat.load_model``
+returns (its graph says which layer feeds which):
+
+- BatchNormalization folded into the convolution or Dense before it (when that layer has no
+  activation and feeds nothing else): ``W * gamma / sqrt(var + eps)`` and
+  ``(b - mean) * gamma / sqrt(var + eps) + beta``, in float64 then rounded once;
+- no autograd bookkeeping (``requires_grad`` off, the module in ``eval()``);
+- optionally ``torch.compile`` with inductor's freezing (constant folding, weight pre-packing,
+  fused activations), where the platform compiles.
+
+The result computes what the model computes in inference, to float32 rounding (tested against
+the eager module and TensorFlow within the whole-model tolerance). A model in training mode is
+refused: batch statistics cannot be folded.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from . import activations
+from .models.graph import TensorRef, refs
+from .models.module import KerasModel
+
+__all__ = ["optimize_for_inference"]
+
+_FOLDABLE = {"Conv1D": 0, "Conv2D": 0, "Conv3D": 0, "Convolution1D": 0, "Convolution2D": 0, "Convolution3D": 0,
+             "DepthwiseConv1D": 0, "DepthwiseConv2D": 0, "Dense": 0,
+             "Conv1DTranspose": 1, "Conv2DTranspose": 1, "Conv3DTranspose": 1, "Convolution2DTranspose": 1}
+_WEIGHT = {"DepthwiseConv1D": "depthwise_weight", "DepthwiseConv2D": "depthwise_weight"}
+
+
+class _Folded(torch.nn.Module):
+    """Where a BatchNormalization was: its input, unchanged (the layer before carries it now)."""
+
+    def forward(self, inputs, training=None):
+        return inputs
+
+
+def _consumers(graph):
+    """How many places read each tensor: call inputs, call arguments and the model's outputs."""
+    counts = {}
+    for spec in graph.layers:
+        for call in spec.calls:
+            for ref in [*refs(call.inputs), *refs(call.kwargs)]:
+                counts[ref] = counts.get(ref, 0) + 1
+    for ref in refs(graph.outputs):
+        counts[ref] = counts.get(ref, 0) + 1
+    return counts
+
+
+def _fold(model):
+    """Fold each foldable BatchNormalization of ``model`` (and of its nested models) in place."""
+    graph = model.graph
+    by_name = {spec.name: spec for spec in graph.layers}
+    consumers = _consumers(graph)
+    folded = 0
+    for spec in graph.layers:
+        module = model._modules.get(spec.attr)
+        if isinstance(module, KerasModel):
+            folded += _fold(module)
+            continue
+        if spec.class_name != "BatchNormalization" or len(spec.calls) != 1 or module is None:
+            continue
+        source = spec.calls[0].inputs
+        if not isinstance(source, TensorRef) or any(v is not None for v in spec.calls[0].kwargs.values()):
+            continue  # a call with arguments of its own (a mask, training=) is left as it is
+        before = by_name.get(source.layer)
+        if before is None or before.class_name not in _FOLDABLE or len(before.calls) != 1:
+            continue
+        if consumers.get(source, 0) != 1:
+            continue
+        layer = model._modules.get(before.attr)
+        if layer is None or getattr(layer, "activation", None) is not activations.linear:
+            continue
+        if not _axis_matches(module, layer, before.class_name, spec.input_shape):
+            continue
+        _fold_pair(layer, module, _FOLDABLE[before.class_name], _WEIGHT.get(before.class_name, "weight"))
+        model._modules[spec.attr] = _Folded()
+        folded += 1
+    return folded
+
+
+def _axis_matches(norm, layer, class_name, input_shape):
+    """Whether the BatchNormalization normalizes the channels ``layer`` writes (Keras 2 writes its
+    axis counted from the front: the rank of its input, known from the model's build, decides)."""
+    rank = None if input_shape is None or not isinstance(input_shape, tuple) else len(input_shape)
+    if class_name != "Dense":
+        rank = layer.rank + 2
+    axis = norm.axis if norm.axis < 0 or rank is None else norm.axis - rank
+    if getattr(layer, "data_format", "channels_last") == "channels_first":
+        return rank is not None and axis == 1 - rank
+    return axis == -1
+
+
+def _fold_pair(layer, norm, out_dim, weight_name):
+    with torch.no_grad():
+        weight = getattr(layer, weight_name)
+        variance, mean = norm.running_var.double(), norm.running_mean.double()
+        scale = torch.rsqrt(variance + norm.epsilon)
+        if norm.weight is not None:
+            scale = scale * norm.weight.double()
+        shift = -mean * scale
+        if norm.bias is not None:
+            shift = shift + norm.bias.double()
+        shape = [1] * weight.dim()
+        shape[out_dim] = -1
+        if out_dim == 1 and getattr(layer, "groups", 1) != 1:
+            raise ValueError("optimize_for_inference: a grouped transposed convolution's BatchNormalization is "
+                             "not folded")
+        weight.copy_((weight.double() * scale.reshape(shape)).to(weight.dtype))
+        bias = getattr(layer, "bias", None)
+        new_bias = shift if bias is None else bias.double() * scale + shift
+        if bias is None:
+            layer.register_parameter("bias", torch.nn.Parameter(new_bias.to(weight.dtype), requires_grad=False))
+            if hasattr(layer, "use_bias"):
+                layer.use_bias = True
+        else:
+            bias.copy_(new_bias.to(bias.dtype))
+
+
+def optimize_for_inference(model, *, compile=False):
+    """A copy of ``model`` (a module from :func:`kcompat.load_model`, or any torch module) made for
+    inference: BatchNormalization folded into the layer before it, no autograd, and with
+    ``compile=True`` ``torch.compile`` with inductor's freezing. ``model`` is left as it is.
+
+    Refuses a model in training mode (``model.train()``): its BatchNormalization uses batch
+    statistics, which no folding keeps. Call ``model.eval()`` first.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"optimize_for_inference takes a torch.nn.Module (kcompat.load_model's); received "
+                        f"{type(model).__name__}")
+    if model.training:
+        raise ValueError("optimize_for_inference: the model is in training mode (Keras's training=True: batch "
+                         "statistics, dropout), which an inference form cannot keep. Call model.eval() first.")
+    optimized = copy.deepcopy(model).eval()
+    for parameter in optimized.parameters():
+        parameter.requires_grad_(False)
+    if isinstance(optimized, KerasModel):
+        optimized.folded_batch_norms = _fold(optimized)
+    if compile:
+        import torch._inductor.config as inductor
+
+        inductor.freezing = True
+        optimized = torch.compile(optimized)
+    return optimized
