@@ -141,9 +141,20 @@ def optimize_for_inference(model, *, compile=False):
         parameter.requires_grad_(False)
     if isinstance(optimized, KerasModel):
         optimized.folded_batch_norms = _fold(optimized)
-    if compile:
+    return _Compiled(optimized) if compile else optimized
+
+
+class _Compiled(torch.nn.Module):
+    """``module`` run by ``torch.compile`` with inductor's freezing (its weights constants: folded,
+    pre-packed, activations fused), without gradients; compiled on the first call of each shape."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self._compiled = torch.compile(module)
+
+    def forward(self, *args, **kwargs):
         import torch._inductor.config as inductor
 
-        inductor.freezing = True
-        optimized = torch.compile(optimized)
-    return optimized
+        with torch.no_grad(), inductor.patch(freezing=True):
+            return self._compiled(*args, **kwargs)

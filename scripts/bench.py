@@ -312,7 +312,8 @@ def bench_models(rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
     """Whole models (:mod:`bench_models`) loaded from one file by each implementation, timed as :func:`bench` times."""
     import bench_models
 
-    return bench_rows(bench_models.rows(), bench_models.round_ratios, rounds, min_time, only, max_rounds, tolerance)
+    return bench_rows(bench_models.rows(only=only), bench_models.round_ratios, rounds, min_time, only, max_rounds,
+                      tolerance)
 
 
 def bench_rows(source, round_ratios, rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
@@ -323,12 +324,12 @@ def bench_rows(source, round_ratios, rounds, min_time, only=None, max_rounds=Non
         if only and only not in name:
             continue
         for mode, index in (("forward", 0), ("forward+backward", 1)):
-            samples = {impl: [] for impl in impls}
-            for fns in impls.values():
-                fns[index]()
+            active = {impl: fns[index] for impl, fns in impls.items() if fns[index] is not None}  # inference only
+            samples = {impl: [] for impl in active}
+            for fn in active.values():
+                fn()
             while True:
-                for impl, seconds in _interleaved({impl: fns[index] for impl, fns in impls.items()},
-                                                  min_time).items():
+                for impl, seconds in _interleaved(active, min_time).items():
                     samples[impl].append(seconds)
                 done = len(samples["kcompat"])
                 spread = ratio_spread(samples, round_ratios)
@@ -356,16 +357,20 @@ def _print_around(rows):
 
 
 def _print_models(rows):
-    print(f"{'model':36s} {'mode':16s} {'rounds':>6s} {'kcompat ms':>10s} {'TF ms':>9s} {'K3-torch ms':>11s} "
-          f"{'kc/TF':>13s} {'k3t/kc':>13s}")
+    nan = float("nan")
+    print(f"{'model':34s} {'mode':16s} {'rounds':>6s} {'kcompat':>8s} {'inference':>9s} {'TF':>8s} {'ORT':>8s} "
+          f"{'K3-torch':>8s} {'kc/TF':>13s} {'inf/TF':>13s} {'inf/ORT':>13s} {'k3t/kc':>13s}")
     for row in rows:
         ms, r, e = row["ms"], row["ratios"], row["ratio_errors"]
-        cells = " ".join(f"{r.get(key, float('nan')):6.2f} ±{e.get(key, 0):5.1%}"
-                         for key in ("kcompat/tensorflow", "keras3-torch/kcompat"))
-        print(f"{row['layer']:36s} {row['mode']:16s} {row['rounds']:6d} {ms['kcompat']:10.2f} "
-              f"{ms['tf-function']:9.2f} {ms.get('keras3-torch', float('nan')):11.2f} {cells}")
-    print("kc/TF: kcompat.load_model's module vs the tf_keras model in tf.function (below 1: kcompat faster); "
-          "k3t/kc: Keras 3 on torch loading the same file vs kcompat (above 1: kcompat faster).")
+        cells = " ".join(f"{r.get(key, nan):6.2f} ±{e.get(key, 0):5.1%}" for key in (
+            "kcompat/tensorflow", "inference/tensorflow", "inference/onnxruntime", "keras3-torch/kcompat"))
+        times = " ".join(f"{ms.get(k, nan):8.2f}" if k != "kcompat-inference" else f"{ms.get(k, nan):9.2f}"
+                         for k in ("kcompat", "kcompat-inference", "tf-function", "onnxruntime", "keras3-torch"))
+        print(f"{row['layer']:34s} {row['mode']:16s} {row['rounds']:6d} {times} {cells}")
+    print("ms per call (median). kcompat: kcompat.load_model's module; inference: "
+          "kcompat.optimize_for_inference of it; TF: the tf_keras twin in tf.function; ORT: onnxruntime on "
+          "tf2onnx's export; K3-torch: Keras 3 on torch loading the same file. Ratios below 1: kcompat faster "
+          "(k3t/kc above 1: kcompat faster).")
 
 
 def _round_ratios(ms):
@@ -408,7 +413,8 @@ def main(argv=None):
     parser.add_argument("--around", action="store_true",
                         help="the layers around the transposed convolution (Conv, BatchNormalization, Dense, ...)")
     parser.add_argument("--models", action="store_true",
-                        help="whole models: the TF tutorials' DCGAN and pix2pix generators, loaded from one file")
+                        help="whole models (ResNet50, MobileNetV2, the DCGAN and pix2pix generators) loaded from one "
+                             "file, with kcompat's inference form and onnxruntime")
     args = parser.parse_args(argv)
     for chosen, run, show in ((args.models, bench_models, _print_models), (args.around, bench_around, _print_around)):
         if chosen:

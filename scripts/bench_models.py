@@ -1,9 +1,14 @@
-"""Whole models: the TF tutorials' DCGAN generator and pix2pix U-Net generator, one saved file
-each, run by kcompat, TensorFlow and Keras 3 on torch (``python scripts/bench.py --models``).
+"""Whole models: keras.applications' ResNet50 and MobileNetV2 (no top, 224x224), the TF
+tutorials' DCGAN generator and pix2pix U-Net generator, one saved file each, run by kcompat,
+kcompat's inference form, TensorFlow, onnxruntime and Keras 3 on torch
+(``python scripts/bench.py --models``).
 
 Each model is built by Keras 3 and saved as ``.keras``:
 
 - ``kcompat``: ``kcompat.load_model(file)``;
+- ``kcompat-inference``: ``kcompat.optimize_for_inference`` of it (inference only);
+- ``onnxruntime``: tf2onnx's export of the tf_keras twin, run by onnxruntime's CPU provider
+  (inference only; where tf2onnx and onnxruntime are installed);
 - ``keras3-torch``: ``keras.saving.load_model(file)`` on Keras 3's torch backend;
 - ``tf-function``: the same architecture built by tf_keras (the tutorials' ``tf.keras``; this
   process's Keras 3 runs on torch, and tf_keras cannot read ``.keras``) with the file's weights,
@@ -75,8 +80,31 @@ def pix2pix_generator(keras):
     return keras.Model(inputs=inputs, outputs=x, name="pix2pix_generator")
 
 
-MODELS = [("DCGAN generator (batch 64)", dcgan_generator, 64), ("pix2pix U-Net generator (batch 1)",
-                                                                pix2pix_generator, 1)]
+def resnet50(keras):
+    return keras.applications.ResNet50(weights=None, include_top=False, input_shape=(224, 224, 3))
+
+
+def mobilenet_v2(keras):
+    return keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(224, 224, 3))
+
+
+MODELS = [("ResNet50, no top (batch 2)", resnet50, 2), ("MobileNetV2, no top (batch 4)", mobilenet_v2, 4),
+          ("DCGAN generator (batch 64)", dcgan_generator, 64),
+          ("pix2pix U-Net generator (batch 1)", pix2pix_generator, 1)]
+
+
+def _onnxruntime(twin, x):
+    """onnxruntime on tf2onnx's export of the tf_keras ``twin``; ``None`` where either is missing."""
+    try:
+        import onnxruntime
+        import tensorflow as tf
+        import tf2onnx
+    except ImportError:
+        return None
+    spec = (tf.TensorSpec((None, *x.shape[1:]), tf.float32, name="x"),)
+    proto, _ = tf2onnx.convert.from_keras(twin, input_signature=spec, opset=17)
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, {"x": x}), None
 
 
 def _tensorflow(model, x, g):
@@ -136,14 +164,17 @@ def _keras3_torch(path, x, g):
     return forward, both
 
 
-def rows(directory=None):
-    """``[(row name, {implementation: (forward, forward+backward)})]``, one per model."""
+def rows(directory=None, only=None):
+    """``[(row name, {implementation: (forward, forward+backward)})]``, one per model (those whose
+    name contains ``only``); an implementation without a training form has ``None`` there."""
     import keras
     import tf_keras
 
     directory = directory or tempfile.mkdtemp(prefix="kcompat-bench-models-")
     out = []
     for name, build, batch in MODELS:
+        if only and only not in name:
+            continue
         saved = build(keras)
         path = os.path.join(directory, f"{saved.name}.keras")
         saved.save(path)
@@ -153,7 +184,13 @@ def rows(directory=None):
         x = rng.standard_normal((batch, *twin.input_shape[1:])).astype("float32")
         g = rng.standard_normal((batch, *twin.output_shape[1:])).astype("float32")
         ours = kcompat.load_model(path)
-        impls = {"kcompat": _torch_pair(ours, x, g, ours.train, ours.eval), "tf-function": _tensorflow(twin, x, g)}
+        fast = kcompat.optimize_for_inference(ours.eval())
+        impls = {"kcompat": _torch_pair(ours, x, g, ours.train, ours.eval),
+                 "kcompat-inference": (_torch_pair(fast, x, g, fast.eval, fast.eval)[0], None),
+                 "tf-function": _tensorflow(twin, x, g)}
+        onnx = _onnxruntime(twin, x)
+        if onnx is not None:
+            impls["onnxruntime"] = onnx
         keras3 = _keras3_torch(path, x, g)
         if keras3 is not None:
             impls["keras3-torch"] = keras3
@@ -162,8 +199,13 @@ def rows(directory=None):
 
 
 def round_ratios(ms):
-    """One round's ratios: kcompat against TensorFlow, Keras 3 on torch against kcompat."""
+    """One round's ratios: kcompat and its inference form against TensorFlow and onnxruntime, Keras 3
+    on torch against kcompat (the forward+backward rounds have no inference form or onnxruntime)."""
     out = {"kcompat/tensorflow": ms["kcompat"] / ms["tf-function"]}
+    if "kcompat-inference" in ms:
+        out["inference/tensorflow"] = ms["kcompat-inference"] / ms["tf-function"]
+        if "onnxruntime" in ms:
+            out["inference/onnxruntime"] = ms["kcompat-inference"] / ms["onnxruntime"]
     if "keras3-torch" in ms:
         out["keras3-torch/kcompat"] = ms["keras3-torch"] / ms["kcompat"]
     return out

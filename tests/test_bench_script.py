@@ -3,6 +3,7 @@ speed is shown by running the script, never by a timed test)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -93,6 +94,12 @@ def test_bench_models_reports_every_implementation_and_ratio():
     rows = json.loads(out)["rows"]
     assert [(row["layer"], row["mode"]) for row in rows] == [("DCGAN generator (batch 64)", "forward"),
                                                             ("DCGAN generator (batch 64)", "forward+backward")]
-    for row in rows:
-        assert set(row["ms"]) == {"kcompat", "tf-function", "keras3-torch"} and all(v > 0 for v in row["ms"].values())
-        assert set(row["ratios"]) == {"kcompat/tensorflow", "keras3-torch/kcompat"}
+    onnx = importlib.util.find_spec("tf2onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
+    forward, training = rows
+    assert set(forward["ms"]) == {"kcompat", "kcompat-inference", "tf-function", "keras3-torch"} | (
+        {"onnxruntime"} if onnx else set())
+    assert set(forward["ratios"]) == {"kcompat/tensorflow", "inference/tensorflow", "keras3-torch/kcompat"} | (
+        {"inference/onnxruntime"} if onnx else set())
+    assert set(training["ms"]) == {"kcompat", "tf-function", "keras3-torch"}  # inference forms: no training
+    assert set(training["ratios"]) == {"kcompat/tensorflow", "keras3-torch/kcompat"}
+    assert all(v > 0 for row in rows for v in row["ms"].values())

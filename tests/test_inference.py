@@ -65,3 +65,18 @@ def test_training_mode_is_refused():
         kcompat.optimize_for_inference(model.train())
     with pytest.raises(TypeError, match=r"takes a torch\.nn\.Module"):
         kcompat.optimize_for_inference(np.ones(3))
+
+
+@pytest.mark.slow
+def test_the_compiled_inference_form_keeps_the_numbers(families):
+    """compile=True: torch.compile with inductor's freezing over the folded module, on the
+    pix2pix U-Net of both generations: within float32 rounding of the eager module."""
+    model, eager = _loaded(families, "pix2pix_unet")
+    fast = kcompat.optimize_for_inference(eager, compile=True)
+    x = torch.tensor(model["x"])
+    with torch.no_grad():
+        want = eager(x)
+    got = fast(x)
+    assert not got.requires_grad
+    assert_close(got.numpy(), want.numpy(), "float32", "compiled inference form against the eager module")
+    assert_close(got.numpy(), model["inference"], "float32", "compiled inference form against TensorFlow")
