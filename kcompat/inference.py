@@ -151,7 +151,7 @@ class _Compiled(torch.nn.Module):
     def __init__(self, module):
         super().__init__()
         self.module = module
-        self._compiled = torch.compile(module)
+        self._compiled = torch.compile(module, dynamic=False)  # kcompat works its shapes out in Python ints
 
     def forward(self, *args, **kwargs):
         import torch._inductor.config as inductor

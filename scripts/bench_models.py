@@ -6,7 +6,8 @@ kcompat's inference form, TensorFlow, onnxruntime and Keras 3 on torch
 Each model is built by Keras 3 and saved as ``.keras``:
 
 - ``kcompat``: ``kcompat.load_model(file)``;
-- ``kcompat-inference``: ``kcompat.optimize_for_inference`` of it (inference only);
+- ``kcompat-inference``: ``kcompat.optimize_for_inference(model, compile=True)`` of it (inference
+  only; compiled on the untimed first call);
 - ``onnxruntime``: tf2onnx's export of the tf_keras twin, run by onnxruntime's CPU provider
   (inference only; where tf2onnx and onnxruntime are installed);
 - ``keras3-torch``: ``keras.saving.load_model(file)`` on Keras 3's torch backend;
@@ -184,7 +185,7 @@ def rows(directory=None, only=None):
         x = rng.standard_normal((batch, *twin.input_shape[1:])).astype("float32")
         g = rng.standard_normal((batch, *twin.output_shape[1:])).astype("float32")
         ours = kcompat.load_model(path)
-        fast = kcompat.optimize_for_inference(ours.eval())
+        fast = kcompat.optimize_for_inference(ours.eval(), compile=True)
         impls = {"kcompat": _torch_pair(ours, x, g, ours.train, ours.eval),
                  "kcompat-inference": (_torch_pair(fast, x, g, fast.eval, fast.eval)[0], None),
                  "tf-function": _tensorflow(twin, x, g)}
