@@ -10,7 +10,18 @@ from __future__ import annotations
 import signal
 import sys
 
-__all__ = ["Terminated", "one_line", "run"]
+__all__ = ["Terminated", "add_version", "one_line", "run"]
+
+
+def add_version(parser):
+    """``--version``: the tool, kcompat's version, and torch's (what a bug report needs)."""
+    import torch
+
+    from . import __version__
+
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s (kcompat {__version__}, torch {torch.__version__})")
+    return parser
 
 
 class Terminated(BaseException):

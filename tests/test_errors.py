@@ -152,3 +152,23 @@ def test_tf_refusal_is_explained_at_call():
 def test_sizes_too_large_to_allocate_name_the_argument(make, names):
     with pytest.raises(ValueError, match=re.escape(names) + ".*more than this machine's memory"):
         make()
+
+
+@pytest.mark.parametrize("tool", ["kcompat-parity", "kcompat-port", "kcompat-convert"])
+def test_every_command_says_its_version(tool, capsys):
+    """``--version``: the tool, kcompat's version and torch's, exit 0."""
+    import importlib
+
+    module = {"kcompat-parity": "kcompat.harness.cli", "kcompat-port": "kcompat.models.cli",
+              "kcompat-convert": "kcompat.convert.cli"}[tool]
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"{tool} (kcompat {kcompat.__version__}, torch {torch.__version__})"
+
+
+def test_the_package_says_it_is_typed():
+    from pathlib import Path
+
+    assert (Path(kcompat.__file__).parent / "py.typed").is_file()

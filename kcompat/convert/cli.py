@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .._cli import run
+from .._cli import add_version, run
 from .converter import FORMATS, convert
 
 __all__ = ["main"]
@@ -35,6 +35,7 @@ def main(argv=None):
         description="Convert a Keras file (.keras, .h5, .weights.h5) or a TensorFlow checkpoint into "
                     "PyTorch weights for kcompat layers, with their configs in OUTPUT.json.",
     )
+    add_version(parser)
     parser.add_argument("source", help="the Keras file, or the checkpoint prefix / .index file / directory")
     parser.add_argument("output", help="where to write: .safetensors (default format) or .pt")
     parser.add_argument("--config", metavar="FILE",

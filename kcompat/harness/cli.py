@@ -19,6 +19,7 @@ import importlib.util
 import os
 import sys
 
+from .._cli import add_version
 from ..testing.parity import REFERENCES, TensorFlowMissing, require_tensorflow
 from ..testing.result import describe
 from . import report
@@ -63,6 +64,7 @@ def _parser():
         prog="kcompat-parity",
         description="Check kcompat's Conv1DTranspose, Conv2DTranspose and Conv3DTranspose against real "
                     "TensorFlow (outputs and gradients).")
+    add_version(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--model", metavar="FILE",
                       help="check a Keras model file (.keras/whole-model .h5) loaded by kcompat.load_model: the "

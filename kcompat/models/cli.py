@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._cli import add_version
+
 __all__ = ["main"]
 
 
@@ -14,6 +16,7 @@ def main(argv=None):
         description="Write a Keras model (.keras, whole-model .h5, or a Keras JSON config with --weights) as "
                     "readable PyTorch source (an nn.Module of kcompat layers, named as the Keras layers) and its "
                     "weights beside it (OUT.safetensors).")
+    add_version(parser)
     parser.add_argument("source", help="the Keras model file (.keras, .h5, or model.json with --weights)")
     parser.add_argument("output", help="the Python file to write (OUT.py; the weights go to OUT.safetensors)")
     parser.add_argument("--weights", help="the weights, where SOURCE is a config (.weights.h5, .h5, or a TF2 "
