@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from .. import activations, layouts, shapes
+from .._padding import pad
 from ..validation import is_int, standardize_data_format, standardize_int, standardize_tuple
 from .base import Layer, Weight, as_tensor
 
@@ -176,7 +177,7 @@ class BaseConv(Layer):
         it is asymmetric, else torch's symmetric ``padding``)."""
         x, weight, bias = self._in_compute_dtype(x, self.weight, self.bias)
         if pads is not None:
-            x = F.pad(x, pads)
+            x = pad(x, pads)
         return _CONV[self.rank](plain_strides(x), weight, bias, self.strides, padding, self.dilation_rate,
                                 self.groups)
 

@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .._padding import pad
 from ..validation import is_int, standardize_data_format, standardize_tuple
 from .base import WeightlessLayer
 
@@ -202,7 +203,7 @@ class _ZeroPadding(_Spatial):
         pads += [0, 0] * trailing
         for before, after in reversed(self.padding):
             pads += [before, after]
-        return F.pad(inputs, pads)
+        return pad(inputs, pads)
 
     def get_config(self):
         config = super().get_config()

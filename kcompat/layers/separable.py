@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from .. import layouts, shapes
+from .._padding import pad
 from ..validation import standardize_int
 from .base import Weight
 from .conv import BaseConv, plain_strides
@@ -97,7 +98,7 @@ class _Factorized(BaseConv):
         x, depthwise, pointwise, bias = self._in_compute_dtype(
             x, depthwise, self.pointwise_weight if self.pointwise else None, self.bias)
         if pads is not None:
-            x = F.pad(x, pads)
+            x = pad(x, pads)
         x = plain_strides(x)
         depthwise = depthwise.reshape(-1, 1, *depthwise.shape[2:])
         conv = _CONV[self.rank]
