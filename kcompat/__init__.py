@@ -129,8 +129,9 @@ def load_model(path, *, weights=None, custom_objects=None, strict=True):
 
 def optimize_for_inference(model, *, compile=False):
     """A copy of ``model`` made for inference, its numbers kept: BatchNormalization folded into the
-    layer before it, no autograd; ``compile=True`` adds ``torch.compile`` with freezing
-    (:mod:`kcompat.inference`). A model in training mode is refused."""
+    layer before it, a ReLU after that layer its in-place activation, no autograd; ``compile=True``
+    adds ``torch.compile`` with freezing (:mod:`kcompat.inference`). A model in training mode is
+    refused."""
     from .inference import optimize_for_inference as optimize
 
     return optimize(model, compile=compile)

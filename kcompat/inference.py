@@ -6,6 +6,9 @@ returns (its graph says which layer feeds which):
 - BatchNormalization folded into the convolution or Dense before it (when that layer has no
   activation and feeds nothing else): ``W * gamma / sqrt(var + eps)`` and
   ``(b - mean) * gamma / sqrt(var + eps) + beta``, in float64 then rounded once;
+- a ReLU (or ReLU6) that follows such a layer (after its folded BatchNormalization, if any) and
+  is its only reader, computed in place on that layer's fresh output, as its activation (the
+  same numbers; no second feature map allocated and written);
 - no autograd bookkeeping (``requires_grad`` off, the module in ``eval()``);
 - optionally ``torch.compile`` with inductor's freezing (constant folding, weight pre-packing,
   fused activations), where the platform compiles.
@@ -53,11 +56,13 @@ def _consumers(graph):
 
 
 def _fold(model):
-    """Fold each foldable BatchNormalization of ``model`` (and of its nested models) in place."""
+    """Fold each foldable BatchNormalization of ``model`` (and of its nested models) in place, then
+    the ReLUs after them; returns how many BatchNormalizations were folded."""
     graph = model.graph
     by_name = {spec.name: spec for spec in graph.layers}
     consumers = _consumers(graph)
     folded = 0
+    aliases = {}  # a folded BatchNormalization's output -> the output of the layer it was folded into
     for spec in graph.layers:
         module = model._modules.get(spec.attr)
         if isinstance(module, KerasModel):
@@ -80,8 +85,49 @@ def _fold(model):
             continue
         _fold_pair(layer, module, _FOLDABLE[before.class_name], _WEIGHT.get(before.class_name, "weight"))
         model._modules[spec.attr] = _Folded()
+        aliases[TensorRef(spec.name, 0, 0)] = source
         folded += 1
+    _fuse_relus(model, by_name, consumers, aliases)
     return folded
+
+
+def _relu_kind(module):
+    """``torch.relu_``/``F.relu6``'s in-place form where ``module`` is a plain ReLU or ReLU6, else ``None``."""
+    name = type(module).__name__
+    if name == "ReLU" and module.negative_slope == 0 and module.threshold == 0 and module.max_value in (None, 6):
+        return torch.relu_ if module.max_value is None else _relu6_
+    if name == "Activation" and module.activation in (activations.relu, activations.relu6):
+        return torch.relu_ if module.activation is activations.relu else _relu6_
+    return None
+
+
+def _relu6_(x):
+    return torch.nn.functional.hardtanh_(x, 0.0, 6.0)
+
+
+def _fuse_relus(model, by_name, consumers, aliases):
+    """Each plain ReLU/ReLU6 whose only input is the fresh output of a linear Conv/Dense (its
+    BatchNormalization folded away, if it had one), read by nothing else: that layer's activation,
+    in place."""
+    for spec in model.graph.layers:
+        module = model._modules.get(spec.attr)
+        inplace = _relu_kind(module) if module is not None and len(spec.calls) == 1 else None
+        source = spec.calls[0].inputs if inplace is not None else None
+        if not isinstance(source, TensorRef) or any(v is not None for v in spec.calls[0].kwargs.values()):
+            continue
+        if consumers.get(source, 0) != 1:
+            continue
+        origin = aliases.get(source, source)
+        before = by_name.get(origin.layer)
+        if before is None or before.class_name not in _FOLDABLE or len(before.calls) != 1:
+            continue
+        if origin != source and consumers.get(origin, 0) != 1:
+            continue
+        layer = model._modules.get(before.attr)
+        if layer is None or getattr(layer, "activation", None) is not activations.linear:
+            continue
+        layer.activation = inplace
+        model._modules[spec.attr] = _Folded()
 
 
 def _axis_matches(norm, layer, class_name, input_shape):

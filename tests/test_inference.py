@@ -1,5 +1,5 @@
-"""kcompat.optimize_for_inference: BatchNormalization folded into the layer before it, the numbers
-kept (against the eager module and TensorFlow, on the model families both Keras generations
+"""kcompat.optimize_for_inference: BatchNormalization folded into the layer before it, a ReLU after
+it made that layer's in-place activation, the numbers kept (against the eager module and TensorFlow, on the model families both Keras generations
 save), what it cannot keep refused."""
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ def test_a_layer_read_twice_keeps_its_batch_normalization(oracle, tmp_path):
     eager = kcompat.load_model(saved["path"]).eval()
     fast = kcompat.optimize_for_inference(eager)
     assert fast.folded_batch_norms == 4  # of 5: conv2d_1 also feeds the Add
+    # the ReLU after the first Conv2D + BatchNormalization became the convolution's in-place activation
+    assert not any(type(m).__name__ == "ReLU" for m in fast.children())
+    assert any(type(m).__name__ == "ReLU" for m in eager.children())
     with torch.no_grad():
         for y, want in zip(fast(torch.tensor(saved["x"][0])), saved["y"]):
             assert_close(y.numpy(), want, "float32")
