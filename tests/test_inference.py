@@ -1,6 +1,6 @@
 """kcompat.optimize_for_inference: BatchNormalization folded into the layer before it, a ReLU after
-it made that layer's in-place activation, the numbers kept (against the eager module and TensorFlow, on the model families both Keras generations
-save), what it cannot keep refused."""
+it made that layer's in-place activation, the numbers kept (against the eager module and
+TensorFlow, on the model families both Keras generations save), what it cannot keep refused."""
 
 from __future__ import annotations
 
