@@ -7,7 +7,6 @@ and passes whole-model parity layer by layer; an op kcompat's table lacks is nam
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import sys
@@ -62,15 +61,19 @@ def test_op_nodes_whole_model_parity(op_model):
     assert len(result.rows) > 25
 
 
-def test_an_op_the_table_lacks_is_named(op_model, tmp_path):
+def _relu6_renamed(op_model, path, function):
+    """The op model's JSON config with its ``nn.relu6`` node calling ``function`` instead, at ``path``."""
     with open(op_model["files"]["json"]) as f:
         config = json.load(f)
-    broken = copy.deepcopy(config)
-    for layer in broken["config"]["layers"]:
+    for layer in config["config"]["layers"]:
         if layer["config"].get("function") == "nn.relu6":
-            layer["config"]["function"] = "signal.fft2d"
-    path = tmp_path / "broken.json"
-    path.write_text(json.dumps(broken))
+            layer["config"]["function"] = function
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_an_op_the_table_lacks_is_named(op_model, tmp_path):
+    path = _relu6_renamed(op_model, tmp_path / "broken.json", "signal.fft2d")
     with pytest.raises(ValueError, match=r"kcompat does not reproduce 1 layer of this model: tf.signal.fft2d x1 "
                                          r"\('tf.nn.relu6'\). Pass custom_objects=\{'tf.signal.fft2d': factory\}"):
         kcompat.load_model(path, weights=op_model["files"]["weights"])
@@ -98,13 +101,7 @@ def test_an_op_the_table_lacks_is_named(op_model, tmp_path):
 def test_an_op_name_from_a_hostile_file_stays_on_one_line(op_model, tmp_path):
     """The op's name is the file's: with a newline and code in it, the error is one line and
     nothing runs or is written."""
-    with open(op_model["files"]["json"]) as f:
-        config = json.load(f)
-    for layer in config["config"]["layers"]:
-        if layer["config"].get("function") == "nn.relu6":
-            layer["config"]["function"] = "x\n'); import os; os.system('touch pwned') #"
-    path = tmp_path / "hostile.json"
-    path.write_text(json.dumps(config))
+    path = _relu6_renamed(op_model, tmp_path / "hostile.json", "x\n'); import os; os.system('touch pwned') #")
     with pytest.raises(ValueError) as raised:
         kcompat.load_model(path, weights=op_model["files"]["weights"])
     assert "\n" not in str(raised.value) and '"tf.x\\n\')' in str(raised.value)  # shown escaped
