@@ -55,6 +55,32 @@ def _consumers(graph):
     return counts
 
 
+def _sole_input(spec, consumers):
+    """The tensor ``spec``'s one call reads where that call is all that reads it (and passes no
+    arguments of its own: a mask, ``training=``), else ``None``."""
+    if len(spec.calls) != 1:
+        return None
+    source = spec.calls[0].inputs
+    if not isinstance(source, TensorRef) or any(v is not None for v in spec.calls[0].kwargs.values()):
+        return None
+    return source if consumers.get(source, 0) == 1 else None
+
+
+def _linear_writer(model, by_name, ref):
+    """``(spec, layer)`` of the Conv/DepthwiseConv/ConvTranspose/Dense without activation whose one
+    call wrote ``ref``, else ``None``. A grouped transposed convolution is not one (its output
+    channels are not one axis of its weight)."""
+    before = by_name.get(ref.layer)
+    if before is None or before.class_name not in _FOLDABLE or len(before.calls) != 1:
+        return None
+    layer = model._modules.get(before.attr)
+    if layer is None or getattr(layer, "activation", None) is not activations.linear:
+        return None
+    if _FOLDABLE[before.class_name] == 1 and getattr(layer, "groups", 1) != 1:
+        return None
+    return before, layer
+
+
 def _fold(model):
     """Fold each foldable BatchNormalization of ``model`` (and of its nested models) in place, then
     the ReLUs after them; returns how many BatchNormalizations were folded."""
@@ -68,21 +94,13 @@ def _fold(model):
         if isinstance(module, KerasModel):
             folded += _fold(module)
             continue
-        if spec.class_name != "BatchNormalization" or len(spec.calls) != 1 or module is None:
+        if spec.class_name != "BatchNormalization" or module is None:
             continue
-        source = spec.calls[0].inputs
-        if not isinstance(source, TensorRef) or any(v is not None for v in spec.calls[0].kwargs.values()):
-            continue  # a call with arguments of its own (a mask, training=) is left as it is
-        before = by_name.get(source.layer)
-        if before is None or before.class_name not in _FOLDABLE or len(before.calls) != 1:
+        source = _sole_input(spec, consumers)
+        writer = None if source is None else _linear_writer(model, by_name, source)
+        if writer is None or not _axis_matches(module, writer[1], writer[0].class_name, spec.input_shape):
             continue
-        if consumers.get(source, 0) != 1:
-            continue
-        layer = model._modules.get(before.attr)
-        if layer is None or getattr(layer, "activation", None) is not activations.linear:
-            continue
-        if not _axis_matches(module, layer, before.class_name, spec.input_shape):
-            continue
+        before, layer = writer
         _fold_pair(layer, module, _FOLDABLE[before.class_name], _WEIGHT.get(before.class_name, "weight"))
         model._modules[spec.attr] = _Folded()
         aliases[TensorRef(spec.name, 0, 0)] = source
@@ -92,7 +110,7 @@ def _fold(model):
 
 
 def _relu_kind(module):
-    """``torch.relu_``/``F.relu6``'s in-place form where ``module`` is a plain ReLU or ReLU6, else ``None``."""
+    """The in-place ReLU (``torch.relu_``) or ReLU6 where ``module`` is a plain ReLU or ReLU6, else ``None``."""
     name = type(module).__name__
     if name == "ReLU" and module.negative_slope == 0 and module.threshold == 0 and module.max_value in (None, 6):
         return torch.relu_ if module.max_value is None else _relu6_
@@ -111,22 +129,15 @@ def _fuse_relus(model, by_name, consumers, aliases):
     in place."""
     for spec in model.graph.layers:
         module = model._modules.get(spec.attr)
-        inplace = _relu_kind(module) if module is not None and len(spec.calls) == 1 else None
-        source = spec.calls[0].inputs if inplace is not None else None
-        if not isinstance(source, TensorRef) or any(v is not None for v in spec.calls[0].kwargs.values()):
+        inplace = None if module is None else _relu_kind(module)
+        source = None if inplace is None else _sole_input(spec, consumers)
+        if source is None:
             continue
-        if consumers.get(source, 0) != 1:
+        origin = aliases.get(source, source)  # through a folded BatchNormalization, read by it alone
+        writer = _linear_writer(model, by_name, origin)
+        if writer is None:
             continue
-        origin = aliases.get(source, source)
-        before = by_name.get(origin.layer)
-        if before is None or before.class_name not in _FOLDABLE or len(before.calls) != 1:
-            continue
-        if origin != source and consumers.get(origin, 0) != 1:
-            continue
-        layer = model._modules.get(before.attr)
-        if layer is None or getattr(layer, "activation", None) is not activations.linear:
-            continue
-        layer.activation = inplace
+        writer[1].activation = inplace
         model._modules[spec.attr] = _Folded()
 
 
@@ -154,9 +165,6 @@ def _fold_pair(layer, norm, out_dim, weight_name):
             shift = shift + norm.bias.double()
         shape = [1] * weight.dim()
         shape[out_dim] = -1
-        if out_dim == 1 and getattr(layer, "groups", 1) != 1:
-            raise ValueError("optimize_for_inference: a grouped transposed convolution's BatchNormalization is "
-                             "not folded")
         weight.copy_((weight.double() * scale.reshape(shape)).to(weight.dtype))
         bias = getattr(layer, "bias", None)
         new_bias = shift if bias is None else bias.double() * scale + shift
