@@ -17,10 +17,13 @@ channel (float32 out, as TensorFlow returns):
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import torch
+
+from ._padding import pad
 
 __all__ = ["METHODS", "resize_separable", "resize_weights", "to_aspect_ratio"]
 
@@ -160,11 +163,18 @@ def resize_weights(method, in_size, out_size, antialias=False):
     raise ValueError(f"resize_weights: no separable weights for method={method!r}")
 
 
+@functools.lru_cache(maxsize=256)
+def _weights_tensor(method, in_size, out_size, antialias):
+    """:func:`resize_weights` as a CPU tensor, worked out once per axis geometry (the Python loops
+    stay off the call's path); only read from."""
+    return torch.from_numpy(resize_weights(method, in_size, out_size, antialias))
+
+
 def resize_separable(images, size, method, antialias=False):
     """``images`` ``(batch, height, width, channels)`` resized to ``size`` by ``method``, in float32."""
     height, width = size
-    rows = torch.from_numpy(resize_weights(method, images.shape[1], height, antialias)).to(images.device)
-    cols = torch.from_numpy(resize_weights(method, images.shape[2], width, antialias)).to(images.device)
+    rows = _weights_tensor(method, int(images.shape[1]), int(height), bool(antialias)).to(images.device)
+    cols = _weights_tensor(method, int(images.shape[2]), int(width), bool(antialias)).to(images.device)
     x = images.to(torch.float32)
     return torch.einsum("hi,bijc,wj->bhwc", rows, x, cols)
 
@@ -184,4 +194,4 @@ def to_aspect_ratio(x, size, crop, fill_value=0.0):
     top, left = int(np.float32(max(height, across) - height) / 2), int(np.float32(max(width, along) - width) / 2)
     if top == 0 and left == 0:
         return x
-    return torch.nn.functional.pad(x, (0, 0, left, left, top, top), value=float(fill_value))
+    return pad(x, [0, 0, left, left, top, top], value=float(fill_value))
