@@ -171,11 +171,11 @@ class Normalization(Layer):
             if batch.ndim != first.ndim or tuple(batch.shape[d] for d in keep) != shape:
                 raise ValueError(f"adapt() yielded a batch with incompatible shape. Expected kept axes of shape "
                                  f"{shape}, got {tuple(batch.shape)}.")
-            n = _count(batch, reduce)
+            n, batch_mean = _count(batch, reduce), batch.mean(axis=reduce)
             weight = n / (count + n)
-            new_mean = mean * (1 - weight) + batch.mean(axis=reduce) * weight
+            new_mean = mean * (1 - weight) + batch_mean * weight
             variance = ((variance + (mean - new_mean) ** 2) * (1 - weight)
-                        + (batch.var(axis=reduce) + (batch.mean(axis=reduce) - new_mean) ** 2) * weight)
+                        + (batch.var(axis=reduce) + (batch_mean - new_mean) ** 2) * weight)
             mean, count = new_mean, count + n
         with torch.no_grad():
             self.keras_weight("mean").copy_(torch.as_tensor(mean))
