@@ -428,9 +428,14 @@ def _json(config):
     return json.dumps(config, sort_keys=True, default=lambda v: list(v) if isinstance(v, tuple) else repr(v))
 
 
+def _nested(structure):
+    """A list or tuple of structures (tensors, shapes), not one shape tuple of ints/None."""
+    return isinstance(structure, (list, tuple)) and bool(structure) and not all(
+        isinstance(e, (int, type(None))) for e in structure)
+
+
 def _shape_of(structure):
-    if isinstance(structure, (list, tuple)) and structure and not all(
-            isinstance(e, (int, type(None))) for e in structure):
+    if _nested(structure):
         return type(structure)(_shape_of(s) for s in structure)
     if isinstance(structure, dict):
         return {k: _shape_of(v) for k, v in structure.items()}
@@ -438,8 +443,7 @@ def _shape_of(structure):
 
 
 def _flat(structure):
-    if isinstance(structure, (list, tuple)) and structure and not all(
-            isinstance(e, (int, type(None))) for e in structure):
+    if _nested(structure):
         return [x for s in structure for x in _flat(s)]
     if isinstance(structure, dict):
         return [x for s in structure.values() for x in _flat(s)]
@@ -450,7 +454,7 @@ def _create_inputs(shape, dtype):
     """Keras's ``create_eager_tensors``: uniform in [0, 3), cast to ``dtype``."""
     if isinstance(shape, dict):
         return {k.removesuffix("_shape"): _create_inputs(v, dtype[k]) for k, v in shape.items()}
-    if isinstance(shape, (list, tuple)) and shape and not all(isinstance(e, (int, type(None))) for e in shape):
+    if _nested(shape):
         return type(shape)(_create_inputs(s, d) for s, d in zip(shape, dtype))
     return (np.random.uniform(size=shape).astype("float32") * 3).astype(dtype)
 
@@ -458,7 +462,7 @@ def _create_inputs(shape, dtype):
 def _same_structure_dtype(shape, dtype):
     if isinstance(shape, dict):
         return {k: dtype for k in shape}
-    if isinstance(shape, (list, tuple)) and shape and not all(isinstance(e, (int, type(None))) for e in shape):
+    if _nested(shape):
         return type(shape)(_same_structure_dtype(s, dtype) for s in shape)
     return dtype
 
