@@ -199,16 +199,36 @@ def optimize_for_inference(model, *, compile=False):
 
 
 class _Compiled(torch.nn.Module):
-    """``module`` run by ``torch.compile`` with inductor's freezing (its weights constants: folded,
-    pre-packed, activations fused), without gradients; compiled on the first call of each shape."""
+    """``module`` compiled for each input signature (shapes, dtypes, devices) on its first call:
+    captured whole by ``torch.export`` (non-strict: kcompat's Python runs as it does eagerly, so
+    its shape arithmetic and path choices are not graph breaks that leave layers uncompiled), then
+    ``torch.compile`` with inductor's freezing (weights as constants: folded, pre-packed,
+    activations fused). Where the capture fails (an op that reads its values), ``torch.compile``
+    of the module itself."""
 
     def __init__(self, module):
         super().__init__()
         self.module = module
-        self._compiled = torch.compile(module, dynamic=False)  # kcompat works its shapes out in Python ints
+        self._compiled = {}  # input signature -> compiled callable
 
     def forward(self, *args, **kwargs):
         import torch._inductor.config as inductor
 
+        leaves = torch.utils._pytree.tree_leaves((args, kwargs))
+        signature = tuple((tuple(t.shape), t.dtype, t.device) if isinstance(t, torch.Tensor) else repr(t)
+                          for t in leaves)
         with torch.no_grad(), inductor.patch(freezing=True):
-            return self._compiled(*args, **kwargs)
+            compiled = self._compiled.get(signature)
+            if compiled is None:
+                compiled = self._compiled[signature] = _compile(self.module, args, kwargs)
+            return compiled(*args, **kwargs)
+
+
+def _compile(module, args, kwargs):
+    """``module`` compiled for these arguments' shapes (see :class:`_Compiled`)."""
+    module(*args, **kwargs)  # an eager call first: kcompat's per-shape path choices are measured on real tensors
+    try:
+        graph = torch.export.export(module, args, kwargs, strict=False).module()
+    except Exception:  # noqa: BLE001 - what export cannot capture, dynamo compiles with its graph breaks
+        return torch.compile(module, dynamic=False)
+    return torch.compile(graph, dynamic=False)
