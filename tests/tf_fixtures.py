@@ -1008,3 +1008,38 @@ def keras_layer_outcome(class_name, config, x=None, training=False, after_build=
     except Exception as exc:  # noqa: BLE001
         return {"error": (type(exc).__name__, str(exc)), "when": "call"}
     return {"y": np.asarray(y)}
+
+
+def save_fusion_model(reference, directory):
+    """Every chain the eager module fuses in inference (kcompat.models.fusion), and the cases it
+    must leave apart, in one model saved by ``reference``; random weights, positive variances;
+    its inference outputs on a batch."""
+    mod = keras_module(reference)
+    L = mod.layers
+    x = mod.Input((17, 17, 3), name="x")
+    stem = L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(x)))
+    # depthwise (multiplier 2) -> BN -> ReLU6; ZeroPadding2D -> strided valid depthwise -> BN -> ReLU
+    dw = L.ReLU(6.0)(L.BatchNormalization(epsilon=1e-5)(L.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(stem)))
+    dw = L.ReLU()(L.BatchNormalization()(L.DepthwiseConv2D(3, strides=2, use_bias=False)(L.ZeroPadding2D(((0, 1), (0, 1)))(dw))))
+    # residual: conv -> BN -> Add(shortcut conv -> BN) -> Activation("relu")
+    main = L.BatchNormalization()(L.Conv2D(24, 1, use_bias=False)(dw))
+    short = L.BatchNormalization()(L.Conv2D(24, 3, padding="same")(dw))
+    res = L.Activation("relu")(L.Add()([short, main]))
+    # identity block with Keras 2's positive BN axis spelled out, and a LeakyReLU
+    ident = L.LeakyReLU(0.1)(L.BatchNormalization(axis=3)(L.Conv2D(24, 3, padding="same")(res)))
+    ident = L.ReLU()(L.Add()([res, L.BatchNormalization(axis=-1, center=False, scale=False)(L.Conv2D(24, 1)(ident))]))
+    own = L.Conv2D(8, 2, activation="relu")(ident)  # the convolution's own activation
+    # a BatchNormalization output read twice (and a model output): the chain ends before it is read
+    shared = L.BatchNormalization()(L.Conv2D(8, 1)(own))
+    tail = L.ReLU()(shared)
+    # a one-channel input to a convolution: the unfused route (plain strides)
+    thin = L.ReLU()(L.BatchNormalization()(L.Conv2D(4, 3, strides=(1, 2), padding="same")(L.Conv2D(1, 1)(stem))))
+    model = mod.Model(x, [tail, shared, thin], name="fusion")
+    rng = np.random.default_rng(23)
+    for w in model.weights:
+        value = rng.standard_normal(tuple(w.shape)).astype("float32") * 0.5
+        w.assign(np.abs(value) + 0.5 if "variance" in w.name else value)
+    path = os.path.join(directory, "fusion.keras" if reference == "keras" else "fusion.h5")
+    model.save(path)
+    xs = rng.standard_normal((2, 17, 17, 3)).astype("float32")
+    return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs, training=False)]}

@@ -155,14 +155,7 @@ class BaseConv(Layer):
         if not self.built:
             self.build(tuple(inputs.shape))
             self._move_variables(inputs.device)
-        geometry = self._geometry
-        if geometry is None or geometry[0] != inputs.shape:
-            if inputs.shape[self._channel_axis()] != self.in_channels:
-                raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis '
-                                 f"{self._channel_axis()} of input shape to have value {self.in_channels}, but "
-                                 f"received input with shape {tuple(inputs.shape)}")
-            geometry = self._geometry = (inputs.shape, self._plan(inputs))
-        pads, padding = geometry[1]
+        pads, padding = self.conv_geometry(inputs)
         channels_last = self.data_format == "channels_last"
         y = self._convolve(inputs.movedim(-1, 1) if channels_last else inputs, pads, padding)
         outputs = y.movedim(1, -1) if channels_last else y
@@ -171,6 +164,24 @@ class BaseConv(Layer):
         if self._activity_losses or self.activity_regularizer is not None:
             self._add_activity_loss(outputs)
         return outputs
+
+    def conv_geometry(self, inputs):
+        """``(pads, padding)`` for ``inputs`` (this layer's data format, built): TF's padding as an
+        ``F.pad`` list where it is asymmetric (else ``None``) and torch's symmetric ``padding``;
+        the channels checked, the answer kept for the next call of the same shape."""
+        geometry = self._geometry
+        if geometry is None or geometry[0] != inputs.shape:
+            if inputs.shape[self._channel_axis()] != self.in_channels:
+                raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis '
+                                 f"{self._channel_axis()} of input shape to have value {self.in_channels}, but "
+                                 f"received input with shape {tuple(inputs.shape)}")
+            geometry = self._geometry = (inputs.shape, self._plan(inputs))
+        return geometry[1]
+
+    def torch_conv_weight(self):
+        """``(weight, groups)``: the layer as one torch convolution (``F.conv{rank}d``'s weight, output
+        channels first), or ``None`` where it is not one (the separable layers are two)."""
+        return self.weight, self.groups
 
     def _convolve(self, x, pads, padding):
         """The convolution of channels-first ``x`` with TF's padding (``pads`` for ``F.pad`` where

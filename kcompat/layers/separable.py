@@ -93,6 +93,12 @@ class _Factorized(BaseConv):
         names = ["depthwise_kernel"] + (["pointwise_kernel"] if self.pointwise else [])
         return names + (["bias"] if self.use_bias else [])
 
+    def torch_conv_weight(self):
+        if self.pointwise:
+            return None
+        weight = self.depthwise_weight
+        return weight.reshape(-1, 1, *weight.shape[2:]), weight.shape[0]
+
     def _convolve(self, x, pads, padding):
         depthwise = self.depthwise_weight
         x, depthwise, pointwise, bias = self._in_compute_dtype(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from ..layers import layer_class
+from . import fusion
 from .graph import TensorRef, call_arguments, call_training, refs, resolve
 
 __all__ = ["KerasModel", "convention", "invoke"]
@@ -111,9 +112,14 @@ class KerasModel(torch.nn.Module):
     keeps it (:func:`~.graph.call_training`).
     """
 
+    inference_fusion = True
+    """In ``eval()`` without autograd, run each convolution with the BatchNormalization, residual
+    Add and ReLU after it as one fused call (:mod:`.fusion`); ``False``: every layer on its own."""
+
     def __init__(self, graph, layers):
         super().__init__()
         self.graph = graph
+        self._chains = None  # fusion.chains(self), found on the first fused call
         for spec in graph.layers:
             if spec.name in layers:
                 self.add_module(spec.attr, layers[spec.name])  # names.py: a plain identifier, never Module's
@@ -142,16 +148,41 @@ class KerasModel(torch.nn.Module):
                 return self.forward(*args, **kwargs)
             finally:
                 self.train(mode)
-        return resolve(self.graph.outputs, self.tensors(self._inputs(args, kwargs)))
+        inputs = self._inputs(args, kwargs)
+        if self.inference_fusion and not self.training and not torch.is_grad_enabled() and fusion.enabled() \
+                and not torch.compiler.is_compiling() and not torch.jit.is_tracing():
+            return resolve(self.graph.outputs, self._fused_tensors(inputs))
+        return resolve(self.graph.outputs, self.tensors(inputs))
 
     def tensors(self, inputs):
         """Every tensor the graph computes from ``inputs`` (one per model input, in order), by
         :class:`~.graph.TensorRef`: the model's inputs, and each output of each layer call."""
         values = dict(zip(self.graph.inputs, inputs))
         for spec, node in self.graph.order:
-            outputs = self.call_layer(spec, node, values)
-            for i, y in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs]):
-                values[TensorRef(spec.name, node, i)] = y
+            self._store(spec, node, self.call_layer(spec, node, values), values)
+        return values
+
+    @staticmethod
+    def _store(spec, node, outputs, values):
+        for i, y in enumerate(outputs if isinstance(outputs, (list, tuple)) else [outputs]):
+            values[TensorRef(spec.name, node, i)] = y
+
+    def _fused_tensors(self, inputs):
+        """:meth:`tensors` in inference with :mod:`.fusion`'s chains, each one call at the place of
+        its last layer (the tensors inside a chain are not kept)."""
+        if self._chains is None or not all(chain.current(self) for chain in self._chains[0].values()):
+            self._chains = fusion.chains(self)
+        by_position, skipped = self._chains
+        values = dict(zip(self.graph.inputs, inputs))
+        for spec, node in self.graph.order:
+            if (spec.name, node) in skipped:
+                continue
+            chain = by_position.get((spec.name, node))
+            if chain is None:
+                self._store(spec, node, self.call_layer(spec, node, values), values)
+                continue
+            y = chain.run(values)
+            values[chain.output] = fusion.run_layers(self, chain, values) if y is None else y
         return values
 
     def call_layer(self, spec, node, values):
