@@ -1020,7 +1020,8 @@ def save_fusion_model(reference, directory):
     stem = L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(x)))
     # depthwise (multiplier 2) -> BN -> ReLU6; ZeroPadding2D -> strided valid depthwise -> BN -> ReLU
     dw = L.ReLU(6.0)(L.BatchNormalization(epsilon=1e-5)(L.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(stem)))
-    dw = L.ReLU()(L.BatchNormalization()(L.DepthwiseConv2D(3, strides=2, use_bias=False)(L.ZeroPadding2D(((0, 1), (0, 1)))(dw))))
+    dw = L.DepthwiseConv2D(3, strides=2, use_bias=False)(L.ZeroPadding2D(((0, 1), (0, 1)))(dw))
+    dw = L.ReLU()(L.BatchNormalization()(dw))
     # residual: conv -> BN -> Add(shortcut conv -> BN) -> Activation("relu")
     main = L.BatchNormalization()(L.Conv2D(24, 1, use_bias=False)(dw))
     short = L.BatchNormalization()(L.Conv2D(24, 3, padding="same")(dw))

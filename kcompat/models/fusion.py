@@ -224,10 +224,10 @@ def chains(model):
                 members.append(found[0])
                 ref = TensorRef(found[0].name, 0, 0)
                 found = reader(ref)
-            if found and type(found[1]) is Add and isinstance(found[0].calls[0].inputs, list) \
-                    and len(found[0].calls[0].inputs) == 2 and all(isinstance(r, TensorRef) for r in found[0].calls[0].inputs):
+            summed = found[0].calls[0].inputs if found and type(found[1]) is Add else None
+            if isinstance(summed, list) and len(summed) == 2 and all(isinstance(r, TensorRef) for r in summed):
                 members.append(found[0])
-                other = next(r for r in found[0].calls[0].inputs if r != ref)
+                other = next(r for r in summed if r != ref)
                 ref = TensorRef(found[0].name, 0, 0)
                 found = reader(ref)
             activation = None if not found else _activation_post_op(found[1])
