@@ -39,6 +39,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_BACKEND"] = "torch"
+# tf.keras as tf_keras: keras-unet-collection (Keras 2 code) builds its U-Net with it (--models);
+# the rest names tf_keras and Keras 3 explicitly.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

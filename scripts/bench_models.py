@@ -1,16 +1,18 @@
-"""Whole models: keras.applications' ResNet50 and MobileNetV2 (no top, 224x224), the TF
-tutorials' DCGAN generator and pix2pix U-Net generator, one saved file each, run by kcompat,
-kcompat's inference form, TensorFlow, onnxruntime and Keras 3 on torch
-(``python scripts/bench.py --models``).
+"""Whole models: keras.applications' ResNet50, MobileNetV2 and EfficientNetB0 (no top, 224x224),
+keras-unet-collection's U-Net with a Conv2DTranspose decoder, the TF tutorials' DCGAN generator
+and pix2pix U-Net generator, one saved file each, run by kcompat, kcompat's inference form,
+TensorFlow, onnxruntime and Keras 3 on torch (``python scripts/bench.py --models``).
 
-Each model is built by Keras 3 and saved as ``.keras``:
+Each model is built by Keras 3 and saved as ``.keras`` (keras-unet-collection's, Keras 2 code, by
+tf_keras as ``.h5``):
 
 - ``kcompat``: ``kcompat.load_model(file)``;
 - ``kcompat-inference``: ``kcompat.optimize_for_inference(model, compile=True)`` of it (inference
   only; compiled on the untimed first call);
 - ``onnxruntime``: tf2onnx's export of the tf_keras twin, run by onnxruntime's CPU provider
   (inference only; where tf2onnx and onnxruntime are installed);
-- ``keras3-torch``: ``keras.saving.load_model(file)`` on Keras 3's torch backend;
+- ``keras3-torch``: ``keras.saving.load_model(file)`` on Keras 3's torch backend (where Keras 3
+  reads the file: not keras-unet-collection's, whose tf_keras config it refuses);
 - ``tf-function``: the same architecture built by tf_keras (the tutorials' ``tf.keras``; this
   process's Keras 3 runs on torch, and tf_keras cannot read ``.keras``) with the file's weights,
   in ``tf.function``.
@@ -89,9 +91,32 @@ def mobilenet_v2(keras):
     return keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(224, 224, 3))
 
 
-MODELS = [("ResNet50, no top (batch 2)", resnet50, 2), ("MobileNetV2, no top (batch 4)", mobilenet_v2, 4),
-          ("DCGAN generator (batch 64)", dcgan_generator, 64),
-          ("pix2pix U-Net generator (batch 1)", pix2pix_generator, 1)]
+def efficientnet_b0(keras):
+    """With its preprocessing (Rescaling, Normalization) as keras.applications builds it."""
+    return keras.applications.EfficientNetB0(weights=None, include_top=False, input_shape=(224, 224, 3))
+
+
+def unet_collection(keras):
+    """keras-unet-collection's ``unet_2d`` with a Conv2DTranspose decoder, 128x128x3 -> 2 classes
+    (Keras 2 code: it builds with tf.keras, so ``keras`` must be tf_keras); ``None`` where the
+    package is missing."""
+    try:
+        from keras_unet_collection import models
+    except ImportError:
+        return None
+    return models.unet_2d((128, 128, 3), filter_num=[64, 128, 256, 512], n_labels=2, stack_num_down=2,
+                          stack_num_up=2, activation="ReLU", output_activation="Softmax", batch_norm=True,
+                          pool="max", unpool=False, name="unet_2d")
+
+
+# (row, builder, batch, who saves the file: Keras 3 (.keras, a tf_keras twin built beside it) or
+# tf_keras (.h5, its own twin: code written for tf.keras))
+MODELS = [("ResNet50, no top (batch 2)", resnet50, 2, "keras"),
+          ("MobileNetV2, no top (batch 4)", mobilenet_v2, 4, "keras"),
+          ("EfficientNetB0, no top (batch 2)", efficientnet_b0, 2, "keras"),
+          ("U-Net, keras-unet-collection, ConvTranspose decoder (batch 2)", unet_collection, 2, "tf_keras"),
+          ("DCGAN generator (batch 64)", dcgan_generator, 64, "keras"),
+          ("pix2pix U-Net generator (batch 1)", pix2pix_generator, 1, "keras")]
 
 
 def _onnxruntime(twin, x):
@@ -150,7 +175,10 @@ def _keras3_torch(path, x, g):
         return None
     if keras.backend.backend() != "torch":
         return None
-    model = keras.saving.load_model(path, compile=False)
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except (TypeError, ValueError):  # a tf_keras .h5 Keras 3 cannot read (Conv2DTranspose's `groups`)
+        return None
     xt, gt = torch.tensor(x), torch.tensor(g)
 
     def forward():
@@ -173,14 +201,21 @@ def rows(directory=None, only=None):
 
     directory = directory or tempfile.mkdtemp(prefix="kcompat-bench-models-")
     out = []
-    for name, build, batch in MODELS:
+    for name, build, batch, writer in MODELS:
         if only and only not in name:
             continue
-        saved = build(keras)
-        path = os.path.join(directory, f"{saved.name}.keras")
-        saved.save(path)
-        twin = build(tf_keras)
-        twin.set_weights(saved.get_weights())
+        if writer == "tf_keras":
+            twin = build(tf_keras)
+            if twin is None:
+                continue
+            path = os.path.join(directory, f"{twin.name}.h5")
+            twin.save(path)
+        else:
+            saved = build(keras)
+            path = os.path.join(directory, f"{saved.name}.keras")
+            saved.save(path)
+            twin = build(tf_keras)
+            twin.set_weights(saved.get_weights())
         rng = np.random.default_rng(0)
         x = rng.standard_normal((batch, *twin.input_shape[1:])).astype("float32")
         g = rng.standard_normal((batch, *twin.output_shape[1:])).astype("float32")

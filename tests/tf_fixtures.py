@@ -1035,7 +1035,11 @@ def save_fusion_model(reference, directory):
     tail = L.ReLU()(shared)
     # a one-channel input to a convolution: the unfused route (plain strides)
     thin = L.ReLU()(L.BatchNormalization()(L.Conv2D(4, 3, strides=(1, 2), padding="same")(L.Conv2D(1, 1)(stem))))
-    model = mod.Model(x, [tail, shared, thin], name="fusion")
+    # the layers that run as themselves with the normalization folded in: a transposed
+    # convolution (a Dropout between: the identity in inference) and a Dense
+    up = L.ReLU()(L.Dropout(0.5)(L.BatchNormalization()(L.Conv2DTranspose(6, 3, strides=2, padding="same")(ident))))
+    dense = L.LeakyReLU(0.2)(L.BatchNormalization()(L.Dense(5, use_bias=False)(L.GlobalAveragePooling2D()(res))))
+    model = mod.Model(x, [tail, shared, thin, up, dense], name="fusion")
     rng = np.random.default_rng(23)
     for w in model.weights:
         value = rng.standard_normal(tuple(w.shape)).astype("float32") * 0.5

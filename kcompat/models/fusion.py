@@ -17,7 +17,11 @@ training mode) runs its layers one by one, as autograd, tracing and ``torch.comp
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .. import activations
 from .._padding import pad
@@ -25,7 +29,8 @@ from ..layers.activation import Activation, LeakyReLU, ReLU
 from ..layers.conv import BaseConv
 from ..layers.merging import Add
 from ..layers.normalization import BatchNormalization
-from .graph import TensorRef, refs
+from ..layers.regularization import NoiseLayer
+from .graph import TensorRef, call_training, refs
 
 __all__ = ["Chain", "chains", "enabled"]
 
@@ -57,21 +62,39 @@ def _activation_post_op(module):
             return ("relu", []) if module.max_value is None else ("hardtanh", [0.0, 6.0])
         return None
     if type(module) is LeakyReLU:
-        return "leaky_relu", [module._slope]
+        return "leaky_relu", [float(np.float32(module.negative_slope))]  # TF's float32 slope, as the layer
     if type(module) is Activation:
         op = _post_op(module.activation)
         return None if op is None or op[0] == "none" else op
     return None
 
 
+def _in_place(post_op):
+    """The activation of ``post_op`` as an in-place torch function of the fresh output, or ``None``."""
+    name, scalars = post_op
+    if name == "relu":
+        return torch.relu_
+    if name == "hardtanh":
+        return lambda y: F.hardtanh_(y, *scalars)
+    if name == "leaky_relu":
+        return lambda y: F.leaky_relu_(y, scalars[0])
+    return None
+
+
 class Chain:
-    """One fused call: its layers' specs (the convolution first), the tensor the last one writes,
-    the residual added (a :class:`TensorRef`, or ``None``) and the activation's post-op."""
+    """One fused call: its layers' specs (the linear layer first), the tensor the last one writes,
+    the residual added (a :class:`TensorRef`, or ``None``) and the activation's post-op.
+
+    A 2-D convolution on the CPU runs as one oneDNN call; another linear layer (a transposed
+    convolution, Dense, a 1-D or 3-D convolution) runs as itself with the normalization folded into
+    its weights (a shadow of it: the same module, other tensors), the Add and the activation then
+    in place on its fresh output."""
 
     def __init__(self, model, members, other, post_op):
         self.members = members  # LayerSpec per layer, in call order
         self.layers = [model._modules[spec.attr] for spec in members]
-        self.conv, self.norm = self.layers[0], next((m for m in self.layers if isinstance(m, BatchNormalization)), None)
+        self.head, self.norm = self.layers[0], next((m for m in self.layers if isinstance(m, BatchNormalization)), None)
+        self.onednn = isinstance(self.head, BaseConv) and self.head.rank == 2 and self.head.torch_conv_weight() is not None
         self.source = members[0].calls[0].inputs
         self.output = TensorRef(members[-1].name, 0, 0)
         self.other = other
@@ -79,6 +102,7 @@ class Chain:
         self._key = None
         self._folded = None  # (weight, bias) with the normalization folded in
         self._packed = {}  # input shape -> oneDNN-packed weight
+        self._shadow = None  # the head with the folded weights, no activation (not oneDNN)
 
     def current(self, model):
         """Whether the model still holds these layers (a submodule replaced: not)."""
@@ -86,9 +110,8 @@ class Chain:
 
     def run(self, values):
         """The chain's output from ``values``, or ``None`` where this call must run unfused."""
-        conv = self.conv
         x = values[self.source]
-        if not isinstance(x, torch.Tensor) or x.dtype != torch.float32 or x.device.type != "cpu" or x.dim() != 4:
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.float32 or x.device.type != "cpu":
             return None
         if any(layer.training or layer._forward_hooks or layer._forward_pre_hooks for layer in self.layers):
             return None
@@ -100,15 +123,24 @@ class Chain:
             other = values[self.other]
             if not isinstance(other, torch.Tensor) or other.dtype != torch.float32 or other.device.type != "cpu":
                 return None
-        channels_last = conv.data_format == "channels_last"
-        if x.shape[-1 if channels_last else 1] == 1:
+        head = self.head
+        channels_last = getattr(head, "data_format", "channels_last") == "channels_last"
+        if x.dim() < 2 or x.shape[-1 if channels_last else 1] == 1:
             return None  # one input channel: plain_strides' route, unfused
+        if self.norm is not None and self.norm.axis % x.dim() != (x.dim() - 1 if channels_last else 1):
+            return None  # a Dense's normalization over another axis than its units
+        if self.onednn:
+            return self._onednn(x, other, channels_last) if x.dim() == 4 else None
+        return self._layer(x, other)
+
+    def _onednn(self, x, other, channels_last):
+        conv = self.head
         pads, padding = conv.conv_geometry(x)
         padding = [padding] * 2 if isinstance(padding, int) else list(padding)
         xc = x.movedim(-1, 1) if channels_last else x
         if pads is not None:
             xc = pad(xc, pads)
-        weight, bias, groups = self._weights(xc.shape, padding)
+        weight, bias, groups = self._packed_weights(xc.shape, padding)
         if weight is None:
             return None
         name, scalars = self.post_op
@@ -125,18 +157,40 @@ class Chain:
                 None if name == "none" else name, scalars, None)
         return y.movedim(1, -1) if channels_last else y
 
-    def _weights(self, input_shape, padding):
-        """``(packed weight, bias, groups)`` for this input shape: folded and packed when the
-        tensors they come from changed, else as kept."""
-        conv, norm = self.conv, self.norm
-        tensors = [conv.torch_conv_weight()[0], conv.bias]
+    def _layer(self, x, other):
+        if self._refresh():
+            self._shadow = _shadow(self.head, *self._folded)
+        if self._folded[0].dtype != torch.float32:
+            return None
+        if other is not None and tuple(other.shape) != tuple(self.head.compute_output_shape(tuple(x.shape))):
+            return None  # a broadcast add: unfused
+        y = self._shadow(x)
+        if other is not None:
+            y.add_(other)
+        activation = _in_place(self.post_op)
+        return y if activation is None else activation(y)
+
+    def _refresh(self):
+        """Fold again where a tensor the folded weights came from changed; whether it did."""
+        head, norm = self.head, self.norm
+        weight_name, out_axis = _HEAD_WEIGHT.get(type(head).__name__, ("weight", 0))
+        weight = head.torch_conv_weight()[0] if self.onednn else getattr(head, weight_name)
+        tensors = [weight, head.bias]
         if norm is not None:
             tensors += [norm.weight, norm.bias, norm.running_mean, norm.running_var]
         key = (tuple(None if t is None else (id(t), t._version, t.data_ptr(), t.dtype) for t in tensors),
                None if norm is None else norm.epsilon)
-        if key != self._key:
-            self._key, self._packed = key, {}
-            self._folded = _fold(*tensors[:2], norm)
+        if key == self._key:
+            return False
+        self._key, self._packed = key, {}
+        self._folded = _fold(weight, head.bias, norm, out_axis)
+        return True
+
+    def _packed_weights(self, input_shape, padding):
+        """``(packed weight, bias, groups)`` for this input shape: folded and packed when the
+        tensors they come from changed, else as kept."""
+        conv = self.head
+        self._refresh()
         weight, bias = self._folded
         if weight.dtype != torch.float32:
             return None, None, None
@@ -152,9 +206,25 @@ class Chain:
         return packed, bias, groups
 
 
-def _fold(weight, bias, norm):
-    """``(weight, bias)`` of the convolution with ``norm`` (eval: its moving statistics) folded in,
-    in float64 rounded once to the weight's dtype; detached copies."""
+# The heads that run as themselves: their torch weight's name and its output-channel axis.
+_HEAD_WEIGHT = {"Conv1DTranspose": ("weight", 1), "Conv2DTranspose": ("weight", 1), "Conv3DTranspose": ("weight", 1),
+                "Dense": ("weight", 0), "Conv1D": ("weight", 0), "Conv3D": ("weight", 0)}
+_LAYER_CLASSES = {"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution2DTranspose",
+                  "Convolution3DTranspose", "Dense", "Conv1D", "Conv3D", "Convolution1D", "Convolution3D"}
+
+
+def _shadow(layer, weight, bias):
+    """``layer`` computing with ``weight`` and ``bias`` and no activation: a shallow copy with its
+    own parameter table (the layer itself and its tensors untouched)."""
+    shadow = copy.copy(layer)
+    shadow.__dict__["_parameters"] = dict(layer._parameters, weight=weight, bias=bias)
+    shadow.activation = activations.linear
+    return shadow
+
+
+def _fold(weight, bias, norm, out_axis=0):
+    """``(weight, bias)`` of the linear layer with ``norm`` (eval: its moving statistics) folded in
+    along the weight's output axis, in float64 rounded once to the weight's dtype; detached copies."""
     with torch.no_grad(), torch.inference_mode(False):
         if norm is None:
             return weight.detach().clone(), None if bias is None else bias.detach().clone()
@@ -166,7 +236,9 @@ def _fold(weight, bias, norm):
             shift = shift + norm.bias.double()
         if bias is not None:
             shift = shift + bias.double() * scale
-        folded = weight.double() * scale.reshape(-1, *[1] * (weight.dim() - 1))
+        shape = [1] * weight.dim()
+        shape[out_axis] = -1
+        folded = weight.double() * scale.reshape(shape)
         return folded.to(weight.dtype), shift.to(weight.dtype)
 
 
@@ -190,9 +262,32 @@ def _only_reader(readers, ref, model):
         return None
     spec = found[0]
     call = spec.calls[0]
-    if any(v is not None for v in call.kwargs.values()) or list(refs(call.inputs)).count(ref) != 1:
+    if not _plain(model.graph, call) or list(refs(call.inputs)).count(ref) != 1:
         return None
     return spec, model._modules.get(spec.attr)
+
+
+def _plain(graph, call):
+    """Whether ``call`` passes nothing of its own: no mask, no tensor argument, no ``training=True``
+    that outlives ``eval()`` (Keras 2's, :func:`~.graph.call_training`)."""
+    return all(v is None or k == "training" and call_training(graph, call) in (None, False)
+               for k, v in call.kwargs.items())
+
+
+def _head(graph, spec, module):
+    """Whether layer ``spec`` (its module ``module``) can start a chain: a linear layer of
+    kcompat's called once on one tensor, its activation one a post-op computes."""
+    call = spec.calls[0] if len(spec.calls) == 1 else None
+    if call is None or not _plain(graph, call) or not isinstance(call.inputs, TensorRef):
+        return False
+    if spec.class_name in _CONV_CLASSES:
+        fits = isinstance(module, BaseConv) and module.rank == 2 and module.torch_conv_weight() is not None
+    elif spec.class_name in _LAYER_CLASSES:
+        fits = type(module).__name__ in _HEAD_WEIGHT and getattr(module, "groups", 1) == 1 and (
+            not isinstance(module, BaseConv) or module.torch_conv_weight() is not None)
+    else:
+        return False
+    return fits and _post_op(module.activation) is not None
 
 
 def chains(model):
@@ -207,44 +302,54 @@ def chains(model):
         found = _only_reader(readers, ref, model)
         return None if found is None or found[0].name in claimed else found
 
+    def passing(found, members):  # Dropout and the other noise layers: the identity in eval()
+        while found and isinstance(found[1], NoiseLayer):
+            members.append(found[0])
+            found = reader(TensorRef(found[0].name, 0, 0))
+        return found
+
     for spec in graph.layers:
-        conv = model._modules.get(spec.attr)
-        if (spec.class_name not in _CONV_CLASSES or len(spec.calls) != 1 or not isinstance(conv, BaseConv)
-                or conv.rank != 2 or conv.torch_conv_weight() is None
-                or any(v is not None for v in spec.calls[0].kwargs.values())
-                or not isinstance(spec.calls[0].inputs, TensorRef)):
+        head = model._modules.get(spec.attr)
+        if not _head(graph, spec, head):
             continue
-        post_op = _post_op(conv.activation)
-        if post_op is None:
-            continue
+        post_op = _post_op(head.activation)
         members, other, ref = [spec], None, TensorRef(spec.name, 0, 0)
         if post_op[0] == "none":
-            found = reader(ref)
-            if found and isinstance(found[1], BatchNormalization) and _normalizes_channels(found[1], conv):
+            found = passing(reader(ref), members)
+            if found and isinstance(found[1], BatchNormalization) and _normalizes_channels(found[1], head):
                 members.append(found[0])
-                ref = TensorRef(found[0].name, 0, 0)
-                found = reader(ref)
+                found = passing(reader(TensorRef(found[0].name, 0, 0)), members)
+            ref = TensorRef(members[-1].name, 0, 0)
             summed = found[0].calls[0].inputs if found and type(found[1]) is Add else None
             if isinstance(summed, list) and len(summed) == 2 and all(isinstance(r, TensorRef) for r in summed):
                 members.append(found[0])
                 other = next(r for r in summed if r != ref)
-                ref = TensorRef(found[0].name, 0, 0)
-                found = reader(ref)
+                found = passing(reader(TensorRef(found[0].name, 0, 0)), members)
             activation = None if not found else _activation_post_op(found[1])
             if activation is not None:
                 members.append(found[0])
                 post_op = activation
+            while isinstance(model._modules.get(members[-1].attr), NoiseLayer):
+                members.pop()  # a chain ends at a layer that computes
         chain = Chain(model, members, other, post_op)
+        if len(members) == 1 and not chain.onednn:
+            continue  # nothing to fold or fuse: the layer as it is
         by_position[(members[-1].name, 0)] = chain
         skipped.update((member.name, 0) for member in members[:-1])
         claimed.update(member.name for member in members)
     return by_position, skipped
 
 
-def _normalizes_channels(norm, conv):
-    """Whether ``norm`` (of a rank-4 tensor) normalizes the convolution's output channels."""
-    axis = norm.axis if norm.axis < 0 else norm.axis - 4
-    return axis == (-1 if conv.data_format == "channels_last" else -3) and not norm.renorm
+def _normalizes_channels(norm, layer):
+    """Whether ``norm`` normalizes the output channels of ``layer`` (a Dense's axis is checked
+    on the call, where the rank is known)."""
+    if norm.renorm:
+        return False
+    if not isinstance(layer, BaseConv) and not hasattr(layer, "rank"):
+        return True
+    rank = layer.rank + 2
+    axis = norm.axis if norm.axis < 0 else norm.axis - rank
+    return axis == (-1 if getattr(layer, "data_format", "channels_last") == "channels_last" else 1 - rank)
 
 
 def run_layers(model, chain, values):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from .._malloc import keep_freed_memory
 from ..layers import layer_class
 from . import fusion
 from .graph import TensorRef, call_arguments, call_training, refs, resolve
@@ -149,6 +150,8 @@ class KerasModel(torch.nn.Module):
             finally:
                 self.train(mode)
         inputs = self._inputs(args, kwargs)
+        if not torch.compiler.is_compiling():
+            keep_freed_memory()  # once per process
         if self.inference_fusion and not self.training and not torch.is_grad_enabled() and fusion.enabled() \
                 and not torch.compiler.is_compiling() and not torch.jit.is_tracing():
             return resolve(self.graph.outputs, self._fused_tensors(inputs))
