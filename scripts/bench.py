@@ -316,12 +316,28 @@ def bench_models(rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
     import bench_models
 
     return bench_rows(bench_models.rows(only=only), bench_models.round_ratios, rounds, min_time, only, max_rounds,
-                      tolerance)
+                      tolerance, timing=_blocked)
 
 
-def bench_rows(source, round_ratios, rounds, min_time, only=None, max_rounds=None, tolerance=0.03):
+def _blocked(fns, min_time, round_index=0):
+    """Seconds per call of each of ``fns``, each timed in a block of its own (:func:`_timer`), in
+    this round's order of :func:`balanced_orders`, a pause between blocks. For whole models:
+    called call by call, five runtimes evict each other's weights (100 MB for ResNet50) from the
+    caches and their thread pools spin into each other's calls (onnxruntime's MobileNetV2 8.4 ms
+    in a block of its own, 15 ms interleaved; kcompat's 17 and 34)."""
+    orders = balanced_orders(list(fns))
+    out = {}
+    for name in orders[round_index % len(orders)]:
+        time.sleep(0.1)  # the previous block's spinning threads settle
+        out[name] = _timer(fns[name], min_time)
+    return {name: out[name] for name in fns}
+
+
+def bench_rows(source, round_ratios, rounds, min_time, only=None, max_rounds=None, tolerance=0.03, timing=None):
     """``source``'s rows (``(name, {implementation: (forward, forward+backward)})``, kcompat's
-    named ``kcompat``), interleaved and repeated until ``round_ratios``' errors are small."""
+    named ``kcompat``), timed by ``timing`` (interleaved call by call unless given) and repeated
+    until ``round_ratios``' errors are small."""
+    timing = timing or (lambda fns, min_time, round_index: _interleaved(fns, min_time))
     out = []
     for name, impls in source:
         if only and only not in name:
@@ -332,7 +348,7 @@ def bench_rows(source, round_ratios, rounds, min_time, only=None, max_rounds=Non
             for fn in active.values():
                 fn()
             while True:
-                for impl, seconds in _interleaved(active, min_time).items():
+                for impl, seconds in timing(active, min_time, len(samples["kcompat"])).items():
                     samples[impl].append(seconds)
                 done = len(samples["kcompat"])
                 spread = ratio_spread(samples, round_ratios)

@@ -175,7 +175,8 @@ class Chain:
         head, norm = self.head, self.norm
         weight_name, out_axis = _HEAD_WEIGHT.get(type(head).__name__, ("weight", 0))
         weight = head.torch_conv_weight()[0] if self.onednn else getattr(head, weight_name)
-        tensors = [weight, head.bias]
+        # the stored tensors (a depthwise weight is a new view of its parameter on each read)
+        tensors = [*head._parameters.values()]
         if norm is not None:
             tensors += [norm.weight, norm.bias, norm.running_mean, norm.running_var]
         key = (tuple(None if t is None else (id(t), t._version, t.data_ptr(), t.dtype) for t in tensors),
