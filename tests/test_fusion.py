@@ -157,3 +157,16 @@ def test_the_model_tensors_stay_every_tensor(saved):
         values = model.tensors([torch.tensor(saved["x"])])
     assert {spec.name for spec in model.graph.layers if spec.class_name != "InputLayer"} <= {
         ref.layer for ref in values}
+
+
+def test_the_fused_form_is_made_once(saved, monkeypatch):
+    """Folded and packed on the first call, then reused: a depthwise kernel, a new view of its
+    parameter on each read, once refolded every chain on every call."""
+    model = kcompat.load_model(saved["path"]).eval()
+    _outputs(model, saved["x"])
+    folds = []
+    fold = fusion._fold
+    monkeypatch.setattr(fusion, "_fold", lambda *a, **k: folds.append(1) or fold(*a, **k))
+    _outputs(model, saved["x"])
+    _outputs(model, saved["x"])
+    assert folds == []
