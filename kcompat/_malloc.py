@@ -6,7 +6,8 @@ it back with ``munmap`` when freed, and trims freed memory at the top of its hea
 of the model then page-faults its activations in again. Measured on the 2-core machines: a
 MobileNetV2 (batch 4) inference 28-31 ms against 17-19 ms with the memory kept, ResNet50's unfused
 88 ms against 59. :func:`keep_freed_memory` raises both thresholds once per process (blocks up to
-256 MiB come from the heap, up to 1 GiB of free heap stays), on the first call of a loaded model.
+256 MiB come from the heap, up to 1 GiB of free heap stays), when the first kcompat layer is made
+(or a loaded model first called). UpSampling2D's 16x32x32x128 forward: 8.9 ms against 0.47.
 
 Not done where the user chose: ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` set (glibc's
 own tuning), ``KCOMPAT_MALLOC=system`` (leave ``malloc`` as it is), or no glibc (another libc, or

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from .. import activations, constraints, dtype_policy, initializers, layouts, regularizers
+from .._malloc import keep_freed_memory
 from ..serialization import to_snake_case
 
 __all__ = ["DeserializationError", "Layer", "Weight", "WeightlessLayer", "as_tensor", "building_keras2",
@@ -161,6 +162,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
     def __init__(self, *, trainable=True, name=None, dtype=None, activity_regularizer=None, input_shape=None,
                  device=None, **kwargs):
         super().__init__()
+        keep_freed_memory()  # once per process, on the first layer made (kcompat._malloc)
         if "batch_input_shape" in kwargs:  # Keras 2 configs
             batch_input_shape = kwargs.pop("batch_input_shape")
             if input_shape is None and batch_input_shape is not None:

@@ -99,10 +99,10 @@ class Chain:
         self.output = TensorRef(members[-1].name, 0, 0)
         self.other = other
         self.post_op = post_op
-        self._key = None
-        self._folded = None  # (weight, bias) with the normalization folded in
-        self._packed = {}  # input shape -> oneDNN-packed weight
-        self._shadow = None  # the head with the folded weights, no activation (not oneDNN)
+        # (key of the tensors read, (weight, bias) with the normalization folded in, {input shape:
+        # oneDNN-packed weight}, the head computing with the folded weights and no activation):
+        # one tuple, replaced whole, so that a thread never sees half of it
+        self._state = None
 
     def current(self, model):
         """Whether the model still holds these layers (a submodule replaced: not)."""
@@ -158,51 +158,50 @@ class Chain:
         return y.movedim(1, -1) if channels_last else y
 
     def _layer(self, x, other):
-        if self._refresh():
-            self._shadow = _shadow(self.head, *self._folded)
-        if self._folded[0].dtype != torch.float32:
+        _, (weight, _), _, shadow = self._current()
+        if weight.dtype != torch.float32:
             return None
         if other is not None and tuple(other.shape) != tuple(self.head.compute_output_shape(tuple(x.shape))):
             return None  # a broadcast add: unfused
-        y = self._shadow(x)
+        y = shadow(x)
         if other is not None:
             y.add_(other)
         activation = _in_place(self.post_op)
         return y if activation is None else activation(y)
 
-    def _refresh(self):
-        """Fold again where a tensor the folded weights came from changed; whether it did."""
+    def _current(self):
+        """The state for the weights as they are now: folded again where a tensor they came from
+        changed (in place, replaced, ``.data`` reassigned)."""
         head, norm = self.head, self.norm
-        weight_name, out_axis = _HEAD_WEIGHT.get(type(head).__name__, ("weight", 0))
-        weight = head.torch_conv_weight()[0] if self.onednn else getattr(head, weight_name)
         # the stored tensors (a depthwise weight is a new view of its parameter on each read)
         tensors = [*head._parameters.values()]
         if norm is not None:
             tensors += [norm.weight, norm.bias, norm.running_mean, norm.running_var]
         key = (tuple(None if t is None else (id(t), t._version, t.data_ptr(), t.dtype) for t in tensors),
                None if norm is None else norm.epsilon)
-        if key == self._key:
-            return False
-        self._key, self._packed = key, {}
-        self._folded = _fold(weight, head.bias, norm, out_axis)
-        return True
+        state = self._state
+        if state is None or state[0] != key:
+            weight_name, out_axis = _HEAD_WEIGHT.get(type(head).__name__, ("weight", 0))
+            weight = head.torch_conv_weight()[0] if self.onednn else getattr(head, weight_name)
+            folded = _fold(weight, head.bias, norm, out_axis)
+            state = self._state = (key, folded, {}, None if self.onednn else _shadow(head, *folded))
+        return state
 
     def _packed_weights(self, input_shape, padding):
         """``(packed weight, bias, groups)`` for this input shape: folded and packed when the
         tensors they come from changed, else as kept."""
         conv = self.head
-        self._refresh()
-        weight, bias = self._folded
+        _, (weight, bias), packed_by_shape, _ = self._current()
         if weight.dtype != torch.float32:
             return None, None, None
         groups = conv.torch_conv_weight()[1]
         shape = tuple(input_shape)
-        packed = self._packed.get(shape)
+        packed = packed_by_shape.get(shape)
         if packed is None:
-            if len(self._packed) >= _PACKED_SHAPES:
-                self._packed.clear()
+            if len(packed_by_shape) >= _PACKED_SHAPES:
+                packed_by_shape.clear()
             with torch.inference_mode(False):
-                packed = self._packed[shape] = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                packed = packed_by_shape[shape] = torch._C._nn.mkldnn_reorder_conv2d_weight(
                     weight.to_mkldnn(), padding, list(conv.strides), list(conv.dilation_rate), groups, list(shape))
         return packed, bias, groups
 

@@ -151,7 +151,7 @@ class KerasModel(torch.nn.Module):
                 self.train(mode)
         inputs = self._inputs(args, kwargs)
         if not torch.compiler.is_compiling():
-            keep_freed_memory()  # once per process
+            keep_freed_memory()  # once per process (a model of the user's own modules has no kcompat layer)
         if self.inference_fusion and not self.training and not torch.is_grad_enabled() and fusion.enabled() \
                 and not torch.compiler.is_compiling() and not torch.jit.is_tracing():
             return resolve(self.graph.outputs, self._fused_tensors(inputs))
