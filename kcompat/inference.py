@@ -25,6 +25,7 @@ import copy
 import torch
 
 from . import activations
+from .models.fusion import fold_batch_norm
 from .models.graph import TensorRef, refs
 from .models.module import KerasModel
 
@@ -154,22 +155,14 @@ def _axis_matches(norm, layer, class_name, input_shape):
 
 
 def _fold_pair(layer, norm, out_dim, weight_name):
+    """``norm`` folded into ``layer``'s own parameters (:func:`~.models.fusion.fold_batch_norm`);
+    a layer without a bias gets one."""
     with torch.no_grad():
-        weight = getattr(layer, weight_name)
-        variance, mean = norm.running_var.double(), norm.running_mean.double()
-        scale = torch.rsqrt(variance + norm.epsilon)
-        if norm.weight is not None:
-            scale = scale * norm.weight.double()
-        shift = -mean * scale
-        if norm.bias is not None:
-            shift = shift + norm.bias.double()
-        shape = [1] * weight.dim()
-        shape[out_dim] = -1
-        weight.copy_((weight.double() * scale.reshape(shape)).to(weight.dtype))
-        bias = getattr(layer, "bias", None)
-        new_bias = shift if bias is None else bias.double() * scale + shift
+        weight, bias = getattr(layer, weight_name), getattr(layer, "bias", None)
+        new_weight, new_bias = fold_batch_norm(weight, bias, norm, out_dim)
+        weight.copy_(new_weight)
         if bias is None:
-            layer.register_parameter("bias", torch.nn.Parameter(new_bias.to(weight.dtype), requires_grad=False))
+            layer.register_parameter("bias", torch.nn.Parameter(new_bias, requires_grad=False))
             if hasattr(layer, "use_bias"):
                 layer.use_bias = True
         else:

@@ -103,3 +103,18 @@ def test_bench_models_reports_every_implementation_and_ratio():
     assert set(training["ms"]) == {"kcompat", "tf-function", "keras3-torch"}  # inference forms: no training
     assert set(training["ratios"]) == {"kcompat/tensorflow", "keras3-torch/kcompat"}
     assert all(v > 0 for row in rows for v in row["ms"].values())
+
+
+@pytest.mark.slow
+def test_bench_models_times_a_tf_keras_file():
+    """keras-unet-collection's U-Net is Keras 2 code: built by tf_keras, saved as .h5 and timed as
+    the file its users have (Keras 3 cannot read it: no Keras 3 column)."""
+    pytest.importorskip("keras_unet_collection")
+    out = subprocess.run([sys.executable, str(SCRIPT), "--models", "--rounds", "1", "--max-rounds", "1",
+                          "--min-time", "0.001", "--only", "keras-unet-collection", "--json"],
+                         capture_output=True, text=True, timeout=600, check=True).stdout
+    rows = json.loads(out)["rows"]
+    assert [row["mode"] for row in rows] == ["forward", "forward+backward"]
+    assert {"kcompat", "kcompat-inference", "tf-function"} <= set(rows[0]["ms"])
+    assert "keras3-torch" not in rows[0]["ms"]
+    assert all(v > 0 for row in rows for v in row["ms"].values())

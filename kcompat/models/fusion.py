@@ -32,7 +32,7 @@ from ..layers.normalization import BatchNormalization
 from ..layers.regularization import NoiseLayer
 from .graph import TensorRef, call_training, refs
 
-__all__ = ["Chain", "chains", "enabled"]
+__all__ = ["Chain", "chains", "enabled", "fold_batch_norm"]
 
 _CONV_CLASSES = {"Conv2D", "Convolution2D", "DepthwiseConv2D"}
 _PACKED_SHAPES = 4  # input shapes kept packed per chain
@@ -183,7 +183,7 @@ class Chain:
         if state is None or state[0] != key:
             weight_name, out_axis = _HEAD_WEIGHT.get(type(head).__name__, ("weight", 0))
             weight = head.torch_conv_weight()[0] if self.onednn else getattr(head, weight_name)
-            folded = _fold(weight, head.bias, norm, out_axis)
+            folded = fold_batch_norm(weight, head.bias, norm, out_axis)
             state = self._state = (key, folded, {}, None if self.onednn else _shadow(head, *folded))
         return state
 
@@ -222,7 +222,7 @@ def _shadow(layer, weight, bias):
     return shadow
 
 
-def _fold(weight, bias, norm, out_axis=0):
+def fold_batch_norm(weight, bias, norm, out_axis=0):
     """``(weight, bias)`` of the linear layer with ``norm`` (eval: its moving statistics) folded in
     along the weight's output axis, in float64 rounded once to the weight's dtype; detached copies."""
     with torch.no_grad(), torch.inference_mode(False):
