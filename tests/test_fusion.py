@@ -120,9 +120,10 @@ def test_a_changed_weight_is_seen(saved, change):
         assert_close(got, plain, "float32", f"fused after a change ({change}) against unfused")
 
 
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")  # torch's, from mkldnn.flags on a CPU build
 def test_what_runs_unfused(saved, fused_calls):
-    """With autograd, in training mode, with a hook on a layer of the chain, in float64, or with
-    ``inference_fusion = False``, every layer runs on its own."""
+    """With autograd, in training mode, with a hook on a layer of the chain, with oneDNN turned
+    off, in float64, or with ``inference_fusion = False``, every layer runs on its own."""
     model = kcompat.load_model(saved["path"])
     x = torch.tensor(saved["x"])
     model.eval()(x)  # autograd on
@@ -143,6 +144,9 @@ def test_what_runs_unfused(saved, fused_calls):
     assert seen and fused_calls and next(
         c for c in fusion.chains(model)[0].values() if c.head is first).members[0].name not in fused_calls
     fused_calls.clear()
+    with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
+        model(x)
+    assert fused_calls == []  # oneDNN turned off by the user
     with torch.no_grad():
         y = model.double()(x.double())
     assert fused_calls == [] and y[0].dtype == torch.float64

@@ -39,8 +39,10 @@ _PACKED_SHAPES = 4  # input shapes kept packed per chain
 
 
 def enabled():
-    """Whether oneDNN's fused convolution can run here at all."""
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+    """Whether oneDNN's fused convolution can run here: built in, and not turned off
+    (``torch.backends.mkldnn.flags(enabled=False)`` turns the fusion off with it)."""
+    return torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled and hasattr(
+        torch.ops.mkldnn, "_convolution_pointwise")
 
 
 def _post_op(function):
