@@ -185,17 +185,17 @@ def test_strided_same_conv_pads_as_tensorflow_not_torch():
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_tfs_asymmetric_padding_keeps_the_channels_last_layout(rank):
-    """The padded copy before a strided 'same' convolution stays in the input's memory order: the
-    channels_last view of an NHWC batch (a contiguous NCHW copy transposed on the way and gave the
-    convolution its slow layout: 1.55x a plain-torch port on a 64x64x64 stride-2 Conv2D), and so
-    does the output."""
+    """The padded copy before a strided 'same' convolution is in F.pad's memory format: channels_last
+    for the channels_last view of an NHWC batch (a contiguous NCHW copy transposed on the way and
+    gave the convolution its slow layout: 1.55x a plain-torch port on a 64x64x64 stride-2 Conv2D),
+    and so is the output."""
     from kcompat._padding import pad
 
     x = torch.randn(2, *(9,) * rank, 5)
     view = x.movedim(-1, 1)
-    padded = pad(view, [0, 1] * rank)
-    assert torch.equal(padded, torch.nn.functional.pad(view, [0, 1] * rank))
-    assert padded.movedim(1, -1).is_contiguous()
+    padded, want = pad(view, [0, 1] * rank), torch.nn.functional.pad(view, [0, 1] * rank)
+    assert torch.equal(padded, want) and padded.stride() == want.stride()
+    assert rank == 1 or padded.movedim(1, -1).is_contiguous()
     if rank > 1:  # (torch has no channels_last order for 3-D tensors: a Conv1D's output is NCL)
         layer = getattr(kcompat, f"Conv{rank}D")(4, 3, strides=2, padding="same")
         assert layer(x).is_contiguous()
