@@ -174,3 +174,38 @@ def test_the_fused_form_is_made_once(saved, monkeypatch):
     _outputs(model, saved["x"])
     _outputs(model, saved["x"])
     assert folds == []
+
+
+def test_a_subclass_put_in_a_layers_place_runs_its_own_forward(saved):
+    """A module the user substituted for a layer (a subclass of kcompat's, its forward changed)
+    starts no chain and joins none: what its forward computes is what the model computes."""
+    model = kcompat.load_model(saved["path"]).eval()
+
+    class Shifted(type(next(m for m in model.modules() if type(m).__name__ == "BatchNormalization"))):
+        def forward(self, inputs, training=None):
+            return super().forward(inputs, training) + 1.0
+
+    class Doubled(kcompat.layers.Conv2D):
+        def forward(self, inputs):
+            return super().forward(inputs) * 2.0
+
+    name = next(n for n, m in model.named_children() if type(m).__name__ == "Conv2D")
+    conv = getattr(model, name)
+    doubled = Doubled.from_config(conv.get_config())
+    doubled.build((None, None, None, conv.in_channels))
+    doubled.load_state_dict(conv.state_dict())
+    setattr(model, name, doubled)
+    norm_name = next(n for n, m in model.named_children() if type(m).__name__ == "BatchNormalization"
+                     and n != name)
+    norm = getattr(model, norm_name)
+    shifted = Shifted.from_config(norm.get_config())
+    shifted.build((None, 1, 1, norm.running_mean.shape[0]))
+    shifted.load_state_dict(norm.state_dict())
+    setattr(model, norm_name, shifted.eval())
+    members = {s.attr for c in fusion.chains(model)[0].values() for s in c.members}
+    assert name not in members and norm_name not in members
+    fused = _outputs(model, saved["x"])
+    unfused = _outputs(model, saved["x"], inference_fusion=False)
+    assert any(abs(a - b).max() > 1e-2 for a, b in zip(fused, saved["y"]))
+    for got, plain in zip(fused, unfused):
+        assert_close(got, plain, "float32", "fused with substituted modules against unfused")

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from .. import activations
 from .._padding import pad
+from ..layers import layer_class
 from ..layers.activation import Activation, LeakyReLU, ReLU
 from ..layers.conv import BaseConv
 from ..layers.merging import Add
@@ -282,6 +283,8 @@ def _head(graph, spec, module):
     call = spec.calls[0] if len(spec.calls) == 1 else None
     if call is None or not _plain(graph, call) or not isinstance(call.inputs, TensorRef):
         return False
+    if type(module) is not layer_class(spec.class_name):
+        return False  # a subclass, the user's module for it: its forward is its own
     if spec.class_name in _CONV_CLASSES:
         fits = isinstance(module, BaseConv) and module.rank == 2 and module.torch_conv_weight() is not None
     elif spec.class_name in _LAYER_CLASSES:
@@ -305,7 +308,7 @@ def chains(model):
         return None if found is None or found[0].name in claimed else found
 
     def passing(found, members):  # Dropout and the other noise layers: the identity in eval()
-        while found and isinstance(found[1], NoiseLayer):
+        while found and _own(found, NoiseLayer):
             members.append(found[0])
             found = reader(TensorRef(found[0].name, 0, 0))
         return found
@@ -318,7 +321,7 @@ def chains(model):
         members, other, ref = [spec], None, TensorRef(spec.name, 0, 0)
         if post_op[0] == "none":
             found = passing(reader(ref), members)
-            if found and isinstance(found[1], BatchNormalization) and _normalizes_channels(found[1], head):
+            if found and _own(found, BatchNormalization) and _normalizes_channels(found[1], head):
                 members.append(found[0])
                 found = passing(reader(TensorRef(found[0].name, 0, 0)), members)
             ref = TensorRef(members[-1].name, 0, 0)
@@ -331,7 +334,7 @@ def chains(model):
             if activation is not None:
                 members.append(found[0])
                 post_op = activation
-            while isinstance(model._modules.get(members[-1].attr), NoiseLayer):
+            while _own((members[-1], model._modules.get(members[-1].attr)), NoiseLayer):
                 members.pop()  # a chain ends at a layer that computes
         chain = Chain(model, members, other, post_op)
         if len(members) == 1 and not chain.onednn:
@@ -340,6 +343,13 @@ def chains(model):
         skipped.update((member.name, 0) for member in members[:-1])
         claimed.update(member.name for member in members)
     return by_position, skipped
+
+
+def _own(found, base):
+    """Whether ``found`` (``(spec, module)``) is kcompat's own ``base`` layer for its Keras class (a
+    subclass the user substituted computes what its forward says)."""
+    spec, module = found
+    return isinstance(module, base) and type(module) is layer_class(spec.class_name)
 
 
 def _normalizes_channels(norm, layer):
