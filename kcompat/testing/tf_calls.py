@@ -15,6 +15,18 @@ import numpy as np
 _tf = None
 
 
+def make_int(value):
+    """TF's ``make_int`` for an int32 attribute (``int(value)``, strings refused), ``None`` where
+    TF would refuse it (past int32, TF itself aborts the process)."""
+    if isinstance(value, str):
+        return None
+    try:
+        result = int(value)
+    except (ValueError, TypeError):
+        return None
+    return result if -2**31 <= result < 2**31 else None
+
+
 def legacy_keras(function):
     """Mark ``function`` as needing a worker with tf_keras as ``tf.keras`` (TF1 layers)."""
     function.legacy_keras = True
@@ -374,7 +386,6 @@ def nn_call(version, x, filters, output_shape, strides, padding="SAME", data_for
     move = spread = False
     if rewrite:
         from tensorflow.python.ops.nn_ops import _get_sequence  # TF's own rule, not kcompat's
-        from kcompat.testing.tf_oracle import make_int
 
         channel = 1 if data_format == "NCHW" else 3
         try:

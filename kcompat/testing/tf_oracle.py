@@ -27,6 +27,7 @@ import sys
 import numpy as np
 
 from . import tf_calls
+from .tf_calls import make_int
 
 __all__ = ["TFOracle", "TFError", "WorkerCrashed", "default_oracle", "route"]
 
@@ -113,18 +114,6 @@ def _spatial(value, data_format):
         values = values[2:4] if data_format == "NCHW" else values[1:3]
     values = [make_int(v) for v in values]
     return tuple(values) if len(values) == 2 and None not in values else None
-
-
-def make_int(value):
-    """TF's ``make_int`` for an int32 attribute (``int(value)``, strings refused), ``None`` where
-    TF would refuse it (past int32, TF itself aborts the process)."""
-    if isinstance(value, str):
-        return None
-    try:
-        result = int(value)
-    except (ValueError, TypeError):
-        return None
-    return result if -2**31 <= result < 2**31 else None
 
 
 def route(config, dtype, rank=2, tf1=False):
