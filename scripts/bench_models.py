@@ -195,11 +195,15 @@ def _keras3_torch(path, x, g):
 
 def rows(directory=None, only=None):
     """``[(row name, {implementation: (forward, forward+backward)})]``, one per model (those whose
-    name contains ``only``); an implementation without a training form has ``None`` there."""
+    name contains ``only``); an implementation without a training form has ``None`` there. The
+    files are written to ``directory``, or to a temporary one removed once every implementation
+    has loaded them (a run's files are 250 MB)."""
+    if directory is None:
+        with tempfile.TemporaryDirectory(prefix="kcompat-bench-models-") as directory:
+            return rows(directory, only)
     import keras
     import tf_keras
 
-    directory = directory or tempfile.mkdtemp(prefix="kcompat-bench-models-")
     out = []
     for name, build, batch, writer in MODELS:
         if only and only not in name:
