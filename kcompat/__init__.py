@@ -6,7 +6,13 @@ and the layers around them (``Dense``, ``Conv2D``, ``BatchNormalization``, pooli
 run TensorFlow in worker processes of their own.
 """
 
+from __future__ import annotations
+
 import importlib
+import os
+from typing import Any, Mapping
+
+import torch
 
 from . import activations, constraints, errors, functional, initializers, nn, regularizers, shapes
 from .constraints import apply_constraints
@@ -119,7 +125,8 @@ __all__ = [
 ]
 
 
-def load_model(path, *, weights=None, custom_objects=None, strict=True):
+def load_model(path: str | os.PathLike, *, weights: str | os.PathLike | None = None,
+               custom_objects: Mapping[str, Any] | None = None, strict: bool = True) -> torch.nn.Module:
     """A Keras model file (``.keras``, whole-model ``.h5``, or a JSON config with ``weights=``) as a
     ``torch.nn.Module`` of kcompat layers named as Keras names them (:mod:`kcompat.models`)."""
     from .models import load_model as load
@@ -127,7 +134,7 @@ def load_model(path, *, weights=None, custom_objects=None, strict=True):
     return load(path, weights=weights, custom_objects=custom_objects, strict=strict)
 
 
-def optimize_for_inference(model, *, compile=False):
+def optimize_for_inference(model: torch.nn.Module, *, compile: bool = False) -> torch.nn.Module:  # noqa: A002
     """A copy of ``model`` made for inference, its numbers kept: BatchNormalization folded into the
     layer before it, a ReLU after that layer its in-place activation, no autograd; ``compile=True``
     adds ``torch.compile`` with freezing (:mod:`kcompat.inference`). A model in training mode is

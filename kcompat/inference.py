@@ -169,7 +169,7 @@ def _fold_pair(layer, norm, out_dim, weight_name):
             bias.copy_(new_bias.to(bias.dtype))
 
 
-def optimize_for_inference(model, *, compile=False):
+def optimize_for_inference(model: torch.nn.Module, *, compile: bool = False) -> torch.nn.Module:  # noqa: A002
     """A copy of ``model`` (a module from :func:`kcompat.load_model`, or any torch module) made for
     inference: BatchNormalization folded into the layer before it, no autograd, and with
     ``compile=True`` ``torch.compile`` with inductor's freezing. ``model`` is left as it is.

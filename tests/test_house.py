@@ -132,3 +132,24 @@ def test_ruff_finds_nothing():
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "kcompat", "tests", "scripts"], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", ["kcompat.load_model", "kcompat.optimize_for_inference",
+                                  "kcompat.models.loading.load_model", "kcompat.inference.optimize_for_inference",
+                                  "kcompat.models.codegen.port", "kcompat.convert.converter.convert",
+                                  "kcompat.convert.converter.load", "kcompat.testing.parity.assert_parity",
+                                  "kcompat.testing.model_parity.check_model_parity",
+                                  "kcompat.testing.model_parity.assert_model_parity"])
+def test_the_public_entry_points_are_annotated(path):
+    """Every parameter and the return of the functions users call first carry a type a checker
+    resolves (kcompat ships py.typed)."""
+    import importlib
+    import inspect
+    import typing
+
+    module, name = path.rsplit(".", 1)
+    function = getattr(importlib.import_module(module), name)
+    hints = typing.get_type_hints(function)
+    parameters = [p for p in inspect.signature(function).parameters if p not in ("self",)]
+    missing = [p for p in [*parameters, "return"] if p not in hints]
+    assert not missing, f"{path}: no annotation for {missing}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -194,7 +195,9 @@ def _refuse_input(target, inputs):
         raise ConversionError(str(exc)) from None
 
 
-def convert(source, output, *, config=None, format=None, force=False, progress_stream=None):  # noqa: A002
+def convert(source: str | os.PathLike, output: str | os.PathLike, *, config: str | os.PathLike | None = None,
+            format: str | None = None, force: bool = False,  # noqa: A002
+            progress_stream: TextIO | None = None) -> dict[str, Any]:
     """Convert ``source`` to ``output`` (safetensors or torch ``.pt``) and its ``.json``; return the summary.
 
     Where there is a model config (in ``source``, or ``config``: the ``model.json``/``.keras``/
@@ -370,7 +373,7 @@ def _converted_configs(path):
     return layers
 
 
-def load(path):
+def load(path: str | os.PathLike) -> dict[str, torch.nn.Module]:
     """The layers of a Keras file (or of a ``kcompat-convert`` output), built and loaded.
 
     Returns ``{layer path: kcompat layer}`` in the model's order: every layer of a whole-model

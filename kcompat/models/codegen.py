@@ -519,7 +519,8 @@ def _inputs_of(path, weights):
     return [f for p in (path, weights) if p is not None for f in converter.input_files(p)]
 
 
-def port(path, output, *, weights=None, force=False, custom_objects=None):
+def port(path: str | os.PathLike, output: str | os.PathLike, *, weights: str | os.PathLike | None = None,
+         force: bool = False, custom_objects: str | os.PathLike | None = None) -> tuple[str, str, int]:
     """Write ``output`` (a ``.py`` file) and its weights (the same name, ``.safetensors``) for the
     Keras model in ``path`` (what :func:`load_model` reads; ``weights=`` likewise). Returns
     ``(class name, weights path, tensors)``. Both files are written, or neither; an input is

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from typing import NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -463,7 +463,8 @@ def _load(path, weights, custom_objects, strict):
         raise ValueError(str(exc)) from None
 
 
-def load_model(path, *, weights=None, custom_objects=None, strict=True):
+def load_model(path: str | os.PathLike, *, weights: str | os.PathLike | None = None,
+               custom_objects: Mapping[str, Any] | None = None, strict: bool = True) -> KerasModel:
     """The Keras model in ``path`` as a ``torch.nn.Module`` of kcompat layers.
 
     ``path``: a ``.keras`` archive, a whole-model ``.h5`` (Keras 3 or Keras 2), or a Keras JSON

@@ -24,6 +24,7 @@ import copy
 import os
 import tempfile
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -492,8 +493,9 @@ def _first_divergence(rows):
     return ""
 
 
-def check_model_parity(module, keras_file_or_model, inputs=None, *, training=False, grads=True, rtol=None, seed=0,
-                       oracle=None) -> ModelParity:
+def check_model_parity(module: torch.nn.Module, keras_file_or_model: str | os.PathLike | Any, inputs: Any = None, *,
+                       training: bool = False, grads: bool = True, rtol: float | None = None, seed: int = 0,
+                       oracle: Any = None) -> ModelParity:
     """Compare ``module`` (a port whose submodules carry the Keras layer names) with the Keras
     model in ``keras_file_or_model`` (a ``.keras``/whole-model ``.h5`` file, or a Keras model),
     as TensorFlow runs it: the whole model and every layer call (see the module doc).
@@ -534,8 +536,9 @@ def check_model_parity(module, keras_file_or_model, inputs=None, *, training=Fal
                            "" if whole.ok else f"the whole model ({whole.message or 'see its figures'})"))
 
 
-def assert_model_parity(module, keras_file_or_model, inputs=None, *, training=False, grads=True, rtol=None, seed=0,
-                        oracle=None) -> ModelParity:
+def assert_model_parity(module: torch.nn.Module, keras_file_or_model: str | os.PathLike | Any, inputs: Any = None, *,
+                        training: bool = False, grads: bool = True, rtol: float | None = None, seed: int = 0,
+                        oracle: Any = None) -> ModelParity:
     """:func:`check_model_parity`, raising ``AssertionError`` (naming the first layer that
     differs, with its figures) unless the port matches TensorFlow everywhere."""
     result = check_model_parity(module, keras_file_or_model, inputs, training=training, grads=grads, rtol=rtol,

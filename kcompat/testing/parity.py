@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 from dataclasses import replace
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -423,8 +424,10 @@ def _judge(name, ours, theirs, grads, tolerances, template):
     return result("match" if all(d.ok for d in differences) else "mismatch", differences)
 
 
-def assert_parity(layer_or_config, input_shape, *, reference="keras", dtype=None, grads=True, rtol=None,
-                  atol=None, seed=0, oracle=None, training=None) -> ParityResult:
+def assert_parity(layer_or_config: torch.nn.Module | Mapping[str, Any], input_shape: Sequence[Any], *,
+                  reference: str = "keras", dtype: str | None = None, grads: bool = True, rtol: float | None = None,
+                  atol: float | None = None, seed: int = 0, oracle: Any = None,
+                  training: bool | None = None) -> ParityResult:
     """Assert that a kcompat layer computes what TensorFlow computes, forward and backward.
 
     Any kcompat layer is taken: the transposed convolutions through this module's engine (its
