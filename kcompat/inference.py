@@ -25,8 +25,8 @@ import copy
 import torch
 
 from . import activations
-from .models.fusion import fold_batch_norm
-from .models.graph import TensorRef, refs
+from .models.fusion import activation_post_op, fold_batch_norm, in_place, readers
+from .models.graph import TensorRef
 from .models.module import KerasModel
 
 __all__ = ["optimize_for_inference"]
@@ -46,14 +46,7 @@ class _Folded(torch.nn.Module):
 
 def _consumers(graph):
     """How many places read each tensor: call inputs, call arguments and the model's outputs."""
-    counts = {}
-    for spec in graph.layers:
-        for call in spec.calls:
-            for ref in [*refs(call.inputs), *refs(call.kwargs)]:
-                counts[ref] = counts.get(ref, 0) + 1
-    for ref in refs(graph.outputs):
-        counts[ref] = counts.get(ref, 0) + 1
-    return counts
+    return {ref: len(found) for ref, found in readers(graph).items()}
 
 
 def _sole_input(spec, consumers):
@@ -112,16 +105,8 @@ def _fold(model):
 
 def _relu_kind(module):
     """The in-place ReLU (``torch.relu_``) or ReLU6 where ``module`` is a plain ReLU or ReLU6, else ``None``."""
-    name = type(module).__name__
-    if name == "ReLU" and module.negative_slope == 0 and module.threshold == 0 and module.max_value in (None, 6):
-        return torch.relu_ if module.max_value is None else _relu6_
-    if name == "Activation" and module.activation in (activations.relu, activations.relu6):
-        return torch.relu_ if module.activation is activations.relu else _relu6_
-    return None
-
-
-def _relu6_(x):
-    return torch.nn.functional.hardtanh_(x, 0.0, 6.0)
+    op = activation_post_op(module)
+    return in_place(op) if op is not None and op[0] in ("relu", "hardtanh") else None
 
 
 def _fuse_relus(model, by_name, consumers, aliases):

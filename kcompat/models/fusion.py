@@ -33,7 +33,7 @@ from ..layers.normalization import BatchNormalization
 from ..layers.regularization import NoiseLayer
 from .graph import TensorRef, call_training, refs
 
-__all__ = ["Chain", "chains", "enabled", "fold_batch_norm"]
+__all__ = ["Chain", "activation_post_op", "chains", "enabled", "fold_batch_norm", "in_place", "readers", "relu6_"]
 
 _CONV_CLASSES = {"Conv2D", "Convolution2D", "DepthwiseConv2D"}
 _PACKED_SHAPES = 4  # input shapes kept packed per chain
@@ -53,12 +53,17 @@ def _post_op(function):
         return "none", []
     if function in (activations.relu, torch.relu_, torch.relu):
         return "relu", []
-    if function is activations.relu6 or getattr(function, "__name__", "") == "_relu6_":
+    if function in (activations.relu6, relu6_):
         return "hardtanh", [0.0, 6.0]
     return None
 
 
-def _activation_post_op(module):
+def relu6_(x):
+    """ReLU6 in place on a fresh output (hardtanh's, whose numbers are relu6's)."""
+    return F.hardtanh_(x, 0.0, 6.0)
+
+
+def activation_post_op(module):
     """The post-op of an activation layer (plain ReLU, ReLU6, LeakyReLU, Activation of those)."""
     if type(module) is ReLU:
         if module.negative_slope == 0 and module.threshold == 0 and module.max_value in (None, 6):
@@ -72,13 +77,13 @@ def _activation_post_op(module):
     return None
 
 
-def _in_place(post_op):
+def in_place(post_op):
     """The activation of ``post_op`` as an in-place torch function of the fresh output, or ``None``."""
     name, scalars = post_op
     if name == "relu":
         return torch.relu_
     if name == "hardtanh":
-        return lambda y: F.hardtanh_(y, *scalars)
+        return relu6_ if scalars == [0.0, 6.0] else lambda y: F.hardtanh_(y, *scalars)
     if name == "leaky_relu":
         return lambda y: F.leaky_relu_(y, scalars[0])
     return None
@@ -169,7 +174,7 @@ class Chain:
         y = shadow(x)
         if other is not None:
             y.add_(other)
-        activation = _in_place(self.post_op)
+        activation = in_place(self.post_op)
         return y if activation is None else activation(y)
 
     def _current(self):
@@ -245,7 +250,7 @@ def fold_batch_norm(weight, bias, norm, out_axis=0):
         return folded.to(weight.dtype), shift.to(weight.dtype)
 
 
-def _readers(graph):
+def readers(graph):
     """``{TensorRef: [LayerSpec]}``: who reads each tensor (a model output counts as a reader, ``None``)."""
     readers = {}
     for spec in graph.layers:
@@ -300,11 +305,11 @@ def chains(model):
     ``(layer, node)`` of each chain's last call to its :class:`Chain` and ``skipped`` holds the
     other calls of the chains (run by the chain, at its last call)."""
     graph = model.graph
-    readers = _readers(graph)
+    readers_of = readers(graph)
     by_position, skipped, claimed = {}, set(), set()
 
     def reader(ref):  # the one layer that reads ref, where no other chain took it
-        found = _only_reader(readers, ref, model)
+        found = _only_reader(readers_of, ref, model)
         return None if found is None or found[0].name in claimed else found
 
     def passing(found, members):  # Dropout and the other noise layers: the identity in eval()
@@ -330,7 +335,7 @@ def chains(model):
                 members.append(found[0])
                 other = next(r for r in summed if r != ref)
                 found = passing(reader(TensorRef(found[0].name, 0, 0)), members)
-            activation = None if not found else _activation_post_op(found[1])
+            activation = None if not found else activation_post_op(found[1])
             if activation is not None:
                 members.append(found[0])
                 post_op = activation
