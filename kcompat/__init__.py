@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import torch
 
-from . import activations, constraints, errors, functional, initializers, nn, regularizers, shapes
+from . import activations, constraints, errors, functional, initializers, layers, nn, regularizers, shapes
 from .constraints import apply_constraints
 from .layers import (Activation, Add, Average, AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D,
                      AvgPool2D, AvgPool3D, BatchNormalization, Concatenate, Conv1D, Conv1DTranspose, Conv2D,
@@ -147,6 +147,9 @@ def optimize_for_inference(model: torch.nn.Module, *, compile: bool = False) -> 
 def __getattr__(name):
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
+    cls = layers.declared(name)  # a layer class declared in kcompat.layers beyond the imports above
+    if cls is not None:
+        return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

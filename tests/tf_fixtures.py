@@ -1048,3 +1048,28 @@ def save_fusion_model(reference, directory):
     model.save(path)
     xs = rng.standard_normal((2, 17, 17, 3)).astype("float32")
     return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs, training=False)]}
+
+
+def save_user_scale_model(directory):
+    """A Dense then a user's own registered layer with a vector and a scalar weight (``Scale``:
+    ``x * alpha + beta``), weights set, as a Keras 3 file: a layer kcompat does not ship."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="user")
+    class Scale(keras.layers.Layer):
+        def build(self, input_shape):
+            self.alpha = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="alpha")
+            self.beta = self.add_weight(shape=(), initializer="zeros", name="beta")
+
+        def call(self, x):
+            return x * self.alpha + self.beta
+
+    x = keras.Input((4,))
+    y = Scale(name="scale")(keras.layers.Dense(3, name="fc")(x))
+    model = keras.Model(x, y, name="scaled")
+    model.get_layer("scale").set_weights([np.array([0.5, -1.0, 2.0], "float32"), np.array(0.25, "float32")])
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "scaled.keras")
+    model.save(path)
+    sample = np.arange(8, dtype="float32").reshape(2, 4)
+    return {"path": path, "x": sample, "y": np.asarray(model(sample))}

@@ -1,12 +1,19 @@
-"""Layer classes, one module per family, on one Keras layer base (:mod:`kcompat.layers.base`)."""
+"""Layer classes, one module per family, on one Keras layer base (:mod:`kcompat.layers.base`).
 
-from . import (activation, applications, attention, conv, core, merging, normalization, ops, pooling,
-               preprocessing, regularization, reshaping, separable)
+Every module of this package is imported here, so a class a module declares with
+``@keras_layer`` (:mod:`kcompat.layers.registry`) is in :data:`KERAS_LAYERS` and reachable as
+``kcompat.layers.<Name>`` and ``kcompat.<Name>``, with no other edit.
+"""
+
+import importlib as _importlib
+import pkgutil as _pkgutil
+
 from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .applications import CustomScaleLayer, LayerScale, StochasticDepth
 from .attention import Attention, MultiHeadAttention
 from .ops import KerasOp, SlicingOpLambda, TFOpLambda
 from .base import Layer, Weight, WeightlessLayer, keras2_names
+from .registry import KERAS_LAYERS, keras_layer, layer_class
 from .conv import BaseConv, Conv1D, Conv2D, Conv3D, Convolution1D, Convolution2D, Convolution3D
 from .conv_transpose import (BY_RANK, BaseConvTranspose, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
                              Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose)
@@ -24,24 +31,28 @@ from .separable import DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, Separa
 from .reshaping import (Cropping1D, Cropping2D, Cropping3D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D,
                         UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 
-# Every Keras layer class kcompat provides, by Keras's class name (the converter and load_model read it).
-KERAS_LAYERS = {name: cls for module in (activation, applications, attention, conv, core, merging, normalization, ops,
-                                         pooling, preprocessing, regularization, reshaping, separable)
-                for name, cls in ((n, getattr(module, n)) for n in module.__all__) if isinstance(cls, type)}
-KERAS_LAYERS.update({cls.__name__: cls for cls in BY_RANK.values()})
-KERAS_LAYERS.update({"Convolution1DTranspose": Conv1DTranspose, "Convolution2DTranspose": Conv2DTranspose,
-                     "Convolution3DTranspose": Conv3DTranspose})
-KERAS_LAYERS.pop("BaseConv")
-# keras.applications' own layers, as tf_keras registers them (package "Custom")
-REGISTERED = {f"Custom>{cls.__name__}": cls for cls in (CustomScaleLayer, LayerScale, StochasticDepth)}
+for _module in _pkgutil.iter_modules(__path__):  # a family module added later needs no import line
+    _importlib.import_module(f"{__name__}.{_module.name}")
 
 
-def layer_class(class_name):
-    """kcompat's class for a Keras class name as a config writes it, or ``None``."""
-    return KERAS_LAYERS.get(class_name) or REGISTERED.get(class_name)
+def declared(name):
+    """The class a module of this package declares (``@keras_layer``) under its own ``name``, or
+    ``None``: what ``kcompat.layers.<name>`` and ``kcompat.<name>`` reach beyond their imports."""
+    cls = KERAS_LAYERS.get(name)
+    if cls is not None and cls.__name__ == name and cls.__module__.startswith(__name__ + "."):
+        return cls
+    return None
 
 
-__all__ = ["KERAS_LAYERS", "Layer", "Weight", "WeightlessLayer", "keras2_names", "layer_class", "BY_RANK", "BaseConv",
+def __getattr__(name):
+    cls = declared(name)
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls
+
+
+__all__ = ["KERAS_LAYERS", "keras_layer", "layer_class", "declared", "Layer", "Weight", "WeightlessLayer", "keras2_names",
+           "BY_RANK", "BaseConv",
            "BaseConvTranspose", "Normalization", "CustomScaleLayer", "LayerScale", "StochasticDepth",
            "KerasOp", "SlicingOpLambda", "TFOpLambda", "CenterCrop", "Identity", "Resizing", "UnitNormalization",
            "MultiHeadAttention", "Dot", "Attention", "EinsumDense",

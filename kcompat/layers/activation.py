@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .. import activations, constraints, initializers, regularizers
 from .base import Layer, Weight, WeightlessLayer, as_tensor, building_keras2
+from .registry import keras_layer
 
 __all__ = ["ELU", "Activation", "LeakyReLU", "PReLU", "ReLU", "Softmax"]
 
@@ -41,6 +42,7 @@ class _Elementwise(WeightlessLayer):
         return tuple(input_shape)
 
 
+@keras_layer()
 class Activation(_Elementwise):
     """``keras.layers.Activation``: any Keras activation by name, config or callable."""
 
@@ -60,6 +62,7 @@ class Activation(_Elementwise):
         return repr(activations.serialize(self.activation))
 
 
+@keras_layer()
 class ReLU(_Elementwise):
     """``keras.layers.ReLU``: ``max(x, 0)`` capped at ``max_value``, ``negative_slope * (x - threshold)``
     below ``threshold``, as Keras 3 computes it."""
@@ -93,6 +96,7 @@ class ReLU(_Elementwise):
         return f"max_value={self.max_value}, negative_slope={self.negative_slope}, threshold={self.threshold}"
 
 
+@keras_layer()
 class LeakyReLU(_Elementwise):
     """``keras.layers.LeakyReLU``: slope ``negative_slope`` (Keras's default 0.3) below 0.
 
@@ -134,6 +138,7 @@ class LeakyReLU(_Elementwise):
         return f"negative_slope={self.negative_slope}"
 
 
+@keras_layer()
 class ELU(_Elementwise):
     """``keras.layers.ELU``: ``x`` above 0, ``alpha * (exp(x) - 1)`` below."""
 
@@ -160,6 +165,7 @@ def _large_negative_number(dtype):
     return -3e4 if dtype == torch.float16 else -1e9
 
 
+@keras_layer()
 class Softmax(_Elementwise):
     """``keras.layers.Softmax`` over ``axis`` (an int or a tuple of ints), with Keras's ``mask``."""
 
@@ -210,6 +216,7 @@ class Softmax(_Elementwise):
         return f"axis={self.axis}"
 
 
+@keras_layer()
 class PReLU(Layer):
     """``keras.layers.PReLU``: ``relu(x) - alpha * relu(-x)`` with a learned ``alpha`` per
     input cell (``shared_axes``, 1-based as in Keras, share it), Keras's formula (gradient 0 at 0)."""

@@ -12,10 +12,12 @@ import torch
 from .. import initializers
 from .base import Layer, Weight, WeightlessLayer, as_tensor
 from .regularization import NoiseLayer
+from .registry import keras_layer
 
 __all__ = ["CustomScaleLayer", "LayerScale", "StochasticDepth"]
 
 
+@keras_layer(package="Custom")
 class CustomScaleLayer(WeightlessLayer):
     """``inputs[0] + inputs[1] * scale`` (the shortcut plus the scaled residual branch)."""
 
@@ -42,6 +44,7 @@ class CustomScaleLayer(WeightlessLayer):
         return config
 
 
+@keras_layer(package="Custom")
 class LayerScale(Layer):
     """``x * gamma``: a learned scale per channel (``projection_dim``), ``init_values`` to start."""
 
@@ -77,6 +80,7 @@ class LayerScale(Layer):
         return config
 
 
+@keras_layer(package="Custom")
 class StochasticDepth(NoiseLayer):
     """The identity in inference; in training each sample's residual path is dropped with
     probability ``drop_path_rate`` (``floor(keep + uniform)``) and the kept ones scaled by ``1 / keep``."""

@@ -12,12 +12,14 @@ import numbers
 import torch
 
 from .base import Layer, Weight, as_tensor
+from .registry import keras_layer
 
 __all__ = ["Attention", "MultiHeadAttention"]
 
 _PROJECTIONS = ("query", "key", "gate", "value", "output")  # Keras's build order (gate with use_gate)
 
 
+@keras_layer()
 class MultiHeadAttention(Layer):
     """Keras's multi-head attention, called as Keras calls it: ``layer(query, value, key=None,
     attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=False)``."""
@@ -223,6 +225,7 @@ class MultiHeadAttention(Layer):
         return config
 
 
+@keras_layer()
 class Attention(Layer):
     """``keras.layers.Attention`` (Luong-style): called on ``[query, value]`` or ``[query, value,
     key]``; scores ``query @ key^T`` (``score_mode="dot"``, times ``scale`` with ``use_scale``) or

@@ -6,10 +6,13 @@ naming, ``trainable``, dtype policy, ``build``, ``losses``, ``get_weights``/``se
 names and in torch's layout (``weight``, ``bias``), so ``state_dict()`` reads like the torch
 module's. Each weight is also readable under its Keras name in Keras layout (``kernel``), a view.
 
-Adding a layer (one module in ``kcompat/layers/`` plus its tests):
+Adding a layer (its class in a module of ``kcompat/layers/``, a family's or a new one, plus its
+tests; nothing else is edited):
 
-1. Subclass :class:`Layer`; declare the weights, Keras name, torch name, layout
-   (:mod:`kcompat.layouts`), in Keras's order::
+1. Subclass :class:`Layer` and declare it with ``@keras_layer()``
+   (:mod:`kcompat.layers.registry`: loading, the converter, ``kcompat-port`` and
+   ``kcompat.<Name>`` find it by Keras's class name); declare the weights, Keras name, torch
+   name, layout (:mod:`kcompat.layouts`), in Keras's order::
 
        WEIGHTS = (Weight("kernel", "weight", layouts.KERNEL), Weight("bias", "bias"))
 
@@ -160,7 +163,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         super().__setattr__(name, value)
 
     def __init__(self, *, trainable=True, name=None, dtype=None, activity_regularizer=None, input_shape=None,
-                 device=None, **kwargs):
+                 device=None, autocast=True, **kwargs):
         super().__init__()
         keep_freed_memory()  # once per process, on the first layer made (kcompat._malloc)
         if "batch_input_shape" in kwargs:  # Keras 2 configs
@@ -172,6 +175,9 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
             raise ValueError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         if not isinstance(trainable, bool):
             raise TypeError(f"The `trainable` argument must be a bool. Received: trainable={trainable!r}")
+        if not isinstance(autocast, bool):
+            raise TypeError(f"The `autocast` argument must be a bool. Received: autocast={autocast!r}")
+        self.autocast = autocast  # False: a mixed policy leaves the inputs' dtype as it is (Keras 3)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"The `name` argument must be a string. Received: name={name!r}")
         if name is not None and "/" in name and not self._nested_names and not building_keras2():
@@ -259,11 +265,18 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
     def add_weight(self, name, shape, initializer, *, regularizer=None, constraint=None):
         """Create weight ``name`` of Keras-layout ``shape`` from ``initializer``, as Keras's ``add_weight``.
 
-        ``regularizer`` adds its penalty to ``losses``; ``constraint`` is applied by
-        ``apply_constraints()``. Returns the parameter as stored.
+        ``initializer``, ``regularizer`` and ``constraint`` are objects or what Keras takes for
+        them (``"ones"``, a config). ``regularizer`` adds its penalty to ``losses``;
+        ``constraint`` is applied by ``apply_constraints()``. Returns the parameter as stored.
         """
         w = self._spec(name)
         shape = tuple(int(n) for n in shape)
+        if isinstance(initializer, (str, dict)):
+            initializer = initializers.get(initializer, f"{w.keras}_initializer")
+        if isinstance(regularizer, (str, dict)):
+            regularizer = regularizers.get(regularizer, f"{w.keras}_regularizer")
+        if isinstance(constraint, (str, dict)):
+            constraint = constraints.get(constraint, f"{w.keras}_constraint")
         parameter = self._create_variable(w, shape, initializer, regularizer)
         (self._parameters if w.trainable else self._buffers)[self._stored_name(w)] = parameter
         self._created[name] = (shape, initializer, regularizer, constraint)
@@ -465,7 +478,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         """``inputs`` and ``weights`` in the dtype the layer computes in: a mixed policy's compute
         dtype, else the weights' own (so ``layer.double()`` computes in float64 as torch users
         expect), unless autocast decides."""
-        mixed = self.dtype_policy.name.startswith("mixed_")
+        mixed = self.dtype_policy.name.startswith("mixed_") and self.autocast
         compute = self.compute_dtype if mixed else weights[0].dtype
         if inputs.dtype == compute and all(w is None or w.dtype == compute for w in weights):
             return (inputs, *weights)  # nothing to cast (the common case): no further checks
@@ -491,8 +504,12 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
 
     # ---------------------------------------------------------------- config
     def get_config(self):
-        """Keras 3's base of every layer's config: name, trainable, dtype (JSON-safe)."""
-        return {"name": self.name, "trainable": self._trainable, "dtype": dtype_policy.serialize(self.dtype_policy)}
+        """Keras 3's base of every layer's config: name, trainable, dtype (JSON-safe), and
+        ``autocast`` where it is off."""
+        config = {"name": self.name, "trainable": self._trainable, "dtype": dtype_policy.serialize(self.dtype_policy)}
+        if not self.autocast:
+            config["autocast"] = False
+        return config
 
     def _constructor_arguments(self):
         """The keyword arguments that construct this layer again (``kcompat-port`` writes them):
@@ -531,7 +548,7 @@ class WeightlessLayer(Layer):
         inputs = as_tensor(inputs)
         if inputs.is_complex():
             raise TypeError(f'Input 0 of layer "{self.name}" must be real. Received dtype {inputs.dtype}.')
-        if (inputs.is_floating_point() and self.dtype_policy.name != "float32"
+        if (inputs.is_floating_point() and self.dtype_policy.name != "float32" and self.autocast
                 and not torch.is_autocast_enabled(inputs.device.type)):
             inputs = inputs.to(self.compute_dtype)
         return inputs

@@ -18,6 +18,7 @@ from .. import activations, layouts, shapes
 from .._padding import pad
 from ..validation import is_int, standardize_data_format, standardize_int, standardize_tuple
 from .base import Layer, Weight, as_tensor
+from .registry import keras_layer
 
 __all__ = ["BaseConv", "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"]
 
@@ -233,6 +234,7 @@ class BaseConv(Layer):
         return ", ".join(parts)
 
 
+@keras_layer("Convolution1D")
 class Conv1D(BaseConv):
     """``keras.layers.Conv1D`` on ``(batch, steps, channels)``: padding ``"valid"``, ``"same"``
     (TF's, asymmetric where it must be) or ``"causal"``."""
@@ -240,6 +242,7 @@ class Conv1D(BaseConv):
     rank = 1
 
 
+@keras_layer("Convolution2D")
 class Conv2D(BaseConv):
     """``keras.layers.Conv2D`` on ``(batch, height, width, channels)`` (or channels first).
 
@@ -251,6 +254,7 @@ class Conv2D(BaseConv):
     rank = 2
 
 
+@keras_layer("Convolution3D")
 class Conv3D(BaseConv):
     """``keras.layers.Conv3D`` on ``(batch, depth, height, width, channels)`` (or channels first)."""
 

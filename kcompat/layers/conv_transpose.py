@@ -8,6 +8,7 @@ from .. import activations, layouts
 from ..functional import check_allocatable, keras_output_size, prepare_call, run_call
 from ..validation import standardize_data_format, standardize_int, standardize_padding, standardize_tuple
 from .base import Layer, Weight, as_tensor
+from .registry import keras_layer
 
 __all__ = ["BaseConvTranspose", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose",
            "Convolution2DTranspose", "Convolution3DTranspose", "BY_RANK"]
@@ -266,6 +267,7 @@ class BaseConvTranspose(Layer):
         return ", ".join(parts)
 
 
+@keras_layer("Convolution2DTranspose")
 class Conv2DTranspose(BaseConvTranspose):
     """2D transposed convolution, Keras 3's ``keras.layers.Conv2DTranspose`` on PyTorch.
 
@@ -332,6 +334,7 @@ class Conv2DTranspose(BaseConvTranspose):
 Convolution2DTranspose = Conv2DTranspose
 
 
+@keras_layer("Convolution1DTranspose")
 class Conv1DTranspose(BaseConvTranspose):
     """1D transposed convolution, Keras 3's ``keras.layers.Conv1DTranspose`` on PyTorch.
 
@@ -349,6 +352,7 @@ class Conv1DTranspose(BaseConvTranspose):
     rank = 1  # Keras 3's signature and defaults are the base class's
 
 
+@keras_layer("Convolution3DTranspose")
 class Conv3DTranspose(BaseConvTranspose):
     """3D transposed convolution, Keras 3's ``keras.layers.Conv3DTranspose`` on PyTorch.
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from .. import activations, layouts, regularizers
 from ..validation import image_data_format, is_int, standardize_int
 from .base import Layer, Weight, as_tensor, WeightlessLayer
+from .registry import keras_layer
 
 __all__ = ["Dense", "EinsumDense", "Embedding", "Identity", "Rescaling", "analyze_einsum"]
 
@@ -26,6 +27,7 @@ def _no_lora(kwargs):
             raise ValueError(f"kcompat does not reproduce Keras's `{key}` (LoRA and quantized layers).")
 
 
+@keras_layer()
 class Dense(Layer):
     """``keras.layers.Dense``: ``activation(inputs @ kernel + bias)`` on the last axis."""
 
@@ -130,6 +132,7 @@ class Dense(Layer):
         return ", ".join(parts)
 
 
+@keras_layer()
 class Embedding(Layer):
     """``keras.layers.Embedding``: integer indices to rows of ``embeddings`` (Keras's
     ``uniform(-0.05, 0.05)`` initializer); ``mask_zero`` as Keras's ``compute_mask``."""
@@ -205,6 +208,7 @@ class Embedding(Layer):
         return f"{self.input_dim}, {self.output_dim}" + (", mask_zero=True" if self.mask_zero else "")
 
 
+@keras_layer()
 class Rescaling(WeightlessLayer):
     """``keras.layers.Rescaling``: ``inputs * scale + offset`` in the compute dtype (uint8
     images come out float32, as in Keras)."""
@@ -237,6 +241,7 @@ class Rescaling(WeightlessLayer):
         return config
 
 
+@keras_layer()
 class Identity(WeightlessLayer):
     """``keras.layers.Identity``: the input, unchanged."""
 
@@ -307,6 +312,7 @@ def analyze_einsum(equation, bias_axes, input_shape, output_shape):
     return kernel, bias, output_shape
 
 
+@keras_layer()
 class EinsumDense(Layer):
     """``keras.layers.EinsumDense``: ``activation(einsum(equation, inputs, kernel) + bias)``, the
     kernel and bias in Keras's layout and shapes (Keras's analysis of the equation)."""

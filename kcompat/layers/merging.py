@@ -12,6 +12,7 @@ import torch
 from ..validation import is_int
 from .base import WeightlessLayer, building_keras2
 from .normalization import l2_normalize
+from .registry import keras_layer
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "batch_dot"]
 
@@ -60,12 +61,14 @@ def _incompatible(shapes):
     return shapes[0], shapes[1]
 
 
+@keras_layer()
 class Add(_Merge):
     """``keras.layers.Add``: the sum of the inputs."""
 
     merge = staticmethod(torch.add)
 
 
+@keras_layer()
 class Subtract(_Merge):
     """``keras.layers.Subtract``: ``inputs[0] - inputs[1]`` (exactly two inputs)."""
 
@@ -78,12 +81,14 @@ class Subtract(_Merge):
         return super()._inputs(inputs)
 
 
+@keras_layer()
 class Multiply(_Merge):
     """``keras.layers.Multiply``: the product of the inputs."""
 
     merge = staticmethod(torch.mul)
 
 
+@keras_layer()
 class Average(_Merge):
     """``keras.layers.Average``: the sum of the inputs divided by their number."""
 
@@ -93,18 +98,21 @@ class Average(_Merge):
         return super().call(inputs) / len(inputs)
 
 
+@keras_layer()
 class Maximum(_Merge):
     """``keras.layers.Maximum``: the elementwise maximum."""
 
     merge = staticmethod(torch.maximum)
 
 
+@keras_layer()
 class Minimum(_Merge):
     """``keras.layers.Minimum``: the elementwise minimum."""
 
     merge = staticmethod(torch.minimum)
 
 
+@keras_layer()
 class Concatenate(_Merge):
     """``keras.layers.Concatenate`` along ``axis`` (-1: the channels of channels_last tensors)."""
 
@@ -170,6 +178,7 @@ def batch_dot(x, y, axes):
     return result
 
 
+@keras_layer()
 class Dot(_Merge):
     """``keras.layers.Dot``: :func:`batch_dot` of two inputs over ``axes`` (``normalize``: each
     L2-normalized there first, with Keras 3's clamp; a Keras 2 model's with ``tf.linalg.l2_normalize``'s)."""

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from .. import initializers
 from ..validation import is_int
 from .base import Layer, Weight, WeightlessLayer, as_tensor, building_keras2, construct
+from .registry import keras_layer
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "assign_moving_average",
            "l2_normalize"]
@@ -101,6 +102,7 @@ class _Normalization(Layer):
 _KERAS3 = object()  # no `fused` argument: Keras 3's semantics
 
 
+@keras_layer()
 class BatchNormalization(_Normalization):
     """``keras.layers.BatchNormalization`` over ``axis`` (the channels; -1 for channels_last)."""
 
@@ -347,6 +349,7 @@ class BatchNormalization(_Normalization):
         return f"axis={self.axis}, momentum={self.momentum}, epsilon={self.epsilon}"
 
 
+@keras_layer()
 class LayerNormalization(_Normalization):
     """``keras.layers.LayerNormalization`` over ``axis`` (an int or a list), per sample;
     ``rms_scaling`` as Keras defines it (``x * rsqrt(var + epsilon) * gamma``)."""
@@ -433,6 +436,7 @@ class LayerNormalization(_Normalization):
         return config
 
 
+@keras_layer()
 class GroupNormalization(_Normalization):
     """``keras.layers.GroupNormalization``: ``groups`` groups of consecutive channels on ``axis``
     (-1: channels_last), each normalized per sample (``F.group_norm`` on the channels moved first)."""
@@ -527,6 +531,7 @@ def l2_normalize(x, axis, keras2, epsilon):
     return x * torch.minimum(torch.rsqrt(square_sum), cap)
 
 
+@keras_layer()
 class UnitNormalization(WeightlessLayer):
     """``keras.layers.UnitNormalization``: ``x`` over its L2 norm on ``axis``. Keras 3 computes
     ``x * min(rsqrt(sum(x**2)), 1e12)``; Keras 2 (``tf.linalg.l2_normalize``)

@@ -9,6 +9,7 @@ from .. import keras_ops, tf_ops
 from ..keras_ops import keras_op
 from ..tf_ops import tf_op
 from .base import WeightlessLayer
+from .registry import keras_layer
 
 __all__ = ["KerasOp", "SlicingOpLambda", "TFOpLambda"]
 
@@ -40,6 +41,7 @@ class _OpNode(WeightlessLayer):
         return cls.returns_several(config.get(cls.key))
 
 
+@keras_layer()
 class TFOpLambda(_OpNode):
     """``tf.<function>(inputs, **arguments)``: the arguments are the call's, as the node saved them
     (tensors among them). An op kcompat's table lacks is refused by name."""
@@ -63,10 +65,12 @@ class TFOpLambda(_OpNode):
         return config
 
 
+@keras_layer()
 class SlicingOpLambda(TFOpLambda):
     """``x[slice_spec]`` (``tf.__operators__.getitem``): slices as tf.keras writes them."""
 
 
+@keras_layer()
 class KerasOp(_OpNode):
     """Keras 3's op node: the ``keras.ops`` operation ``op`` (its class name: ``Reshape``), built
     with its own arguments (``newshape=``) and called with the node's (tensors and constants)."""

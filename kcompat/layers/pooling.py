@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from .. import shapes
 from ..validation import standardize_data_format, standardize_padding, standardize_tuple
 from .base import WeightlessLayer
+from .registry import keras_layer
 
 __all__ = ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
            "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
@@ -126,6 +127,7 @@ class _Pooling(WeightlessLayer):
         return config
 
 
+@keras_layer("MaxPool1D")
 class MaxPooling1D(_Pooling):
     """``keras.layers.MaxPooling1D``."""
 
@@ -135,6 +137,7 @@ class MaxPooling1D(_Pooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
+@keras_layer("MaxPool2D")
 class MaxPooling2D(_Pooling):
     """``keras.layers.MaxPooling2D`` (TF's 'same': the padded cells never win)."""
 
@@ -144,6 +147,7 @@ class MaxPooling2D(_Pooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
+@keras_layer("MaxPool3D")
 class MaxPooling3D(_Pooling):
     """``keras.layers.MaxPooling3D``."""
 
@@ -153,6 +157,7 @@ class MaxPooling3D(_Pooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
+@keras_layer("AvgPool1D")
 class AveragePooling1D(_Pooling):
     """``keras.layers.AveragePooling1D`` (TF's 'same': averages over the real cells only)."""
 
@@ -160,6 +165,7 @@ class AveragePooling1D(_Pooling):
     average = True
 
 
+@keras_layer("AvgPool2D")
 class AveragePooling2D(_Pooling):
     """``keras.layers.AveragePooling2D`` (TF's 'same': averages over the real cells only)."""
 
@@ -167,6 +173,7 @@ class AveragePooling2D(_Pooling):
     average = True
 
 
+@keras_layer("AvgPool3D")
 class AveragePooling3D(_Pooling):
     """``keras.layers.AveragePooling3D``."""
 
@@ -205,6 +212,7 @@ class _GlobalPooling(WeightlessLayer):
         return config
 
 
+@keras_layer()
 class GlobalAveragePooling1D(_GlobalPooling):
     """``keras.layers.GlobalAveragePooling1D``."""
 
@@ -220,30 +228,35 @@ class GlobalAveragePooling1D(_GlobalPooling):
         return (inputs * mask).sum(steps, keepdim=self.keepdims) / mask.sum(steps, keepdim=self.keepdims)
 
 
+@keras_layer()
 class GlobalAveragePooling2D(_GlobalPooling):
     """``keras.layers.GlobalAveragePooling2D``."""
 
     rank, reduce = 2, "mean"
 
 
+@keras_layer()
 class GlobalAveragePooling3D(_GlobalPooling):
     """``keras.layers.GlobalAveragePooling3D``."""
 
     rank, reduce = 3, "mean"
 
 
+@keras_layer()
 class GlobalMaxPooling1D(_GlobalPooling):
     """``keras.layers.GlobalMaxPooling1D``."""
 
     rank, reduce = 1, "max"
 
 
+@keras_layer()
 class GlobalMaxPooling2D(_GlobalPooling):
     """``keras.layers.GlobalMaxPooling2D``."""
 
     rank, reduce = 2, "max"
 
 
+@keras_layer()
 class GlobalMaxPooling3D(_GlobalPooling):
     """``keras.layers.GlobalMaxPooling3D``."""
 

@@ -9,6 +9,7 @@ import torch
 from ..constraints import EPSILON
 from ..validation import standardize_data_format
 from .base import Layer, Weight, WeightlessLayer, as_tensor
+from .registry import keras_layer
 
 __all__ = ["CenterCrop", "Normalization", "Resizing"]
 
@@ -24,6 +25,7 @@ def _axes(axis):
     raise TypeError(f"`axis` must be an int, a tuple of ints or None. Received: axis={axis!r}")
 
 
+@keras_layer()
 class Normalization(Layer):
     """``keras.layers.Normalization``: ``(inputs - mean) / max(sqrt(variance), 1e-7)`` per
     position of the kept ``axis`` (``invert=True``: ``mean + inputs * max(sqrt(variance), 1e-7)``).
@@ -239,6 +241,7 @@ class _ImageSize(WeightlessLayer):
         return config
 
 
+@keras_layer()
 class Resizing(_ImageSize):
     """``keras.layers.Resizing``: ``tf.image.resize`` to ``(height, width)`` by ``interpolation``
     (every TensorFlow method, ``antialias`` too: :mod:`kcompat.resize`), after cropping to the
@@ -282,6 +285,7 @@ class Resizing(_ImageSize):
         return config
 
 
+@keras_layer()
 class CenterCrop(_ImageSize):
     """``keras.layers.CenterCrop``: the central ``(height, width)`` window (the extra row or column,
     where the difference is odd, off the end). An image smaller than the window on either axis

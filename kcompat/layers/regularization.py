@@ -13,6 +13,7 @@ import torch
 
 from ..validation import is_int, standardize_data_format
 from .base import WeightlessLayer
+from .registry import keras_layer
 
 __all__ = ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
            "GaussianDropout"]
@@ -77,6 +78,7 @@ def _noise_shape_argument(noise_shape):
     return noise_shape
 
 
+@keras_layer()
 class Dropout(NoiseLayer):
     """``keras.layers.Dropout`` (``noise_shape`` broadcasts one draw, ``None`` entries take the input's)."""
 
@@ -135,6 +137,7 @@ class _SpatialDropout(Dropout):
         return config
 
 
+@keras_layer()
 class SpatialDropout1D(_SpatialDropout):
     """``keras.layers.SpatialDropout1D``: whole channels dropped per sample."""
 
@@ -144,18 +147,21 @@ class SpatialDropout1D(_SpatialDropout):
         super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
 
 
+@keras_layer()
 class SpatialDropout2D(_SpatialDropout):
     """``keras.layers.SpatialDropout2D``: whole feature maps dropped per sample."""
 
     rank = 2
 
 
+@keras_layer()
 class SpatialDropout3D(_SpatialDropout):
     """``keras.layers.SpatialDropout3D``: whole feature volumes dropped per sample."""
 
     rank = 3
 
 
+@keras_layer()
 class GaussianNoise(NoiseLayer):
     """``keras.layers.GaussianNoise``: ``inputs + N(0, stddev)`` in training."""
 
@@ -174,6 +180,7 @@ class GaussianNoise(NoiseLayer):
         return config
 
 
+@keras_layer()
 class GaussianDropout(NoiseLayer):
     """``keras.layers.GaussianDropout``: ``inputs * N(1, sqrt(rate / (1 - rate)))`` in training."""
 

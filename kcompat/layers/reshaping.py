@@ -16,11 +16,13 @@ import torch.nn.functional as F
 from .._padding import pad
 from ..validation import is_int, standardize_data_format, standardize_tuple
 from .base import WeightlessLayer
+from .registry import keras_layer
 
 __all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
            "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"]
 
 
+@keras_layer()
 class Flatten(WeightlessLayer):
     """``keras.layers.Flatten``: ``(batch, ...)`` to ``(batch, features)`` in Keras's order
     (``channels_first`` inputs are moved to channels_last first, as Keras does)."""
@@ -47,6 +49,7 @@ class Flatten(WeightlessLayer):
         return config
 
 
+@keras_layer()
 class Reshape(WeightlessLayer):
     """``keras.layers.Reshape``: each sample to ``target_shape`` (one entry may be -1), in
     row-major order over Keras's layout."""
@@ -88,6 +91,7 @@ class Reshape(WeightlessLayer):
         return config
 
 
+@keras_layer()
 class Permute(WeightlessLayer):
     """``keras.layers.Permute``: the non-batch axes reordered by ``dims`` (1-based, as Keras)."""
 
@@ -112,6 +116,7 @@ class Permute(WeightlessLayer):
         return config
 
 
+@keras_layer()
 class RepeatVector(WeightlessLayer):
     """``keras.layers.RepeatVector``: ``(batch, features)`` to ``(batch, n, features)``."""
 
@@ -211,6 +216,7 @@ class _ZeroPadding(_Spatial):
         return config
 
 
+@keras_layer()
 class ZeroPadding1D(_ZeroPadding):
     """``keras.layers.ZeroPadding1D``: zeros before and after the steps axis."""
 
@@ -220,6 +226,7 @@ class ZeroPadding1D(_ZeroPadding):
         super().__init__(padding, data_format, **kwargs)
 
 
+@keras_layer()
 class ZeroPadding2D(_ZeroPadding):
     """``keras.layers.ZeroPadding2D``: zero rows and columns around each image."""
 
@@ -229,6 +236,7 @@ class ZeroPadding2D(_ZeroPadding):
         super().__init__(padding, data_format, **kwargs)
 
 
+@keras_layer()
 class ZeroPadding3D(_ZeroPadding):
     """``keras.layers.ZeroPadding3D``: zeros around each volume."""
 
@@ -267,6 +275,7 @@ class _Cropping(_Spatial):
         return config
 
 
+@keras_layer()
 class Cropping1D(_Cropping):
     """``keras.layers.Cropping1D``: steps cut from the start and the end."""
 
@@ -277,6 +286,7 @@ class Cropping1D(_Cropping):
         super().__init__(cropping, **kwargs)
 
 
+@keras_layer()
 class Cropping2D(_Cropping):
     """``keras.layers.Cropping2D``: rows and columns cut from each side."""
 
@@ -286,6 +296,7 @@ class Cropping2D(_Cropping):
         super().__init__(cropping, data_format, **kwargs)
 
 
+@keras_layer()
 class Cropping3D(_Cropping):
     """``keras.layers.Cropping3D``: each volume cut on each side."""
 
@@ -350,6 +361,7 @@ class _UpSampling(_Spatial):
         return y.reshape(out)
 
 
+@keras_layer()
 class UpSampling1D(_UpSampling):
     """``keras.layers.UpSampling1D``: each step repeated ``size`` times."""
 
@@ -369,6 +381,7 @@ class UpSampling1D(_UpSampling):
         return config
 
 
+@keras_layer()
 class UpSampling2D(_UpSampling):
     """``keras.layers.UpSampling2D``: rows and columns repeated (``"nearest"``) or resized by
     ``tf.image.resize`` (``"bilinear"``, ``"bicubic"``, ``"area"``, ``"lanczos3"``, ``"lanczos5"``,
@@ -386,6 +399,7 @@ class UpSampling2D(_UpSampling):
         return config
 
 
+@keras_layer()
 class UpSampling3D(_UpSampling):
     """``keras.layers.UpSampling3D``: each cell repeated ``size`` times per axis."""
 

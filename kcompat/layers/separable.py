@@ -17,6 +17,7 @@ from .._padding import pad
 from ..validation import standardize_int
 from .base import Weight
 from .conv import BaseConv, plain_strides
+from .registry import keras_layer
 
 __all__ = ["DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"]
 
@@ -176,6 +177,7 @@ class _Separable(_Factorized):
                          depthwise_constraint, pointwise_constraint, bias_constraint, **kwargs)
 
 
+@keras_layer()
 class DepthwiseConv1D(_Depthwise):
     """``keras.layers.DepthwiseConv1D``: each input channel convolved with its own
     ``depth_multiplier`` filters."""
@@ -183,6 +185,7 @@ class DepthwiseConv1D(_Depthwise):
     rank = 1
 
 
+@keras_layer()
 class DepthwiseConv2D(_Depthwise):
     """``keras.layers.DepthwiseConv2D``: each input channel convolved with its own
     ``depth_multiplier`` filters (TF's padding, channel order ``c * depth_multiplier + m``)."""
@@ -190,12 +193,14 @@ class DepthwiseConv2D(_Depthwise):
     rank = 2
 
 
+@keras_layer()
 class SeparableConv1D(_Separable):
     """``keras.layers.SeparableConv1D``: a depthwise convolution, then a 1x1 one to ``filters``."""
 
     rank = 1
 
 
+@keras_layer()
 class SeparableConv2D(_Separable):
     """``keras.layers.SeparableConv2D``: a depthwise convolution, then a 1x1 one to ``filters``."""
 
