@@ -6,8 +6,9 @@ Keyed as tf.keras writes an op node's ``function`` into a model config (``tf.mat
 Each takes the arguments the TensorFlow function takes, by position and by TensorFlow's names,
 and follows TensorFlow where torch differs (a Python number takes the tensor's dtype; ``x / y``
 of integers is floating point; ``maximum``'s tie gradient; ``depth_to_space``'s order; resize
-coordinates). Most are :mod:`kcompat.compat.v1`'s TF1 ops, registered here under their TF2
-names too; the rest are defined here.
+coordinates). Most are :mod:`kcompat.compat.v1`'s TF1 ops, each declared under its TF2 names by
+``@tf_ops.register`` where it is defined (and under ``compat.v1.<name>``, every one of them);
+the rest are defined here. One declaration per op: :data:`OPS` is the table the op nodes read.
 """
 
 from __future__ import annotations
@@ -21,31 +22,6 @@ __all__ = ["OPS", "as_dtype", "axes_of", "register", "registrar", "returns_sever
 OPS = {}  # TF API name without "tf." -> function
 _SEVERAL = {"split", "unstack", "compat.v1.split", "compat.v1.unstack", "math.top_k", "nn.top_k", "nn.moments",
             "compat.v1.nn.moments"}  # the ops whose result is a list or tuple of tensors
-_ALIASES = {  # TF2 names of kcompat.compat.v1's ops: module, function
-    "ops": {"reshape": "reshape", "transpose": "transpose", "compat.v1.transpose": "transpose",
-            "expand_dims": "expand_dims", "squeeze": "squeeze", "concat": "concat", "stack": "stack",
-            "unstack": "unstack", "split": "split", "tile": "tile", "pad": "pad", "identity": "identity",
-            "shape": "shape", "__operators__.add": "add", "math.add": "add", "add": "add",
-            "math.subtract": "subtract", "subtract": "subtract", "math.multiply": "multiply",
-            "multiply": "multiply", "math.divide": "divide", "divide": "divide", "math.add_n": "add_n",
-            "add_n": "add_n", "math.maximum": "maximum", "maximum": "maximum", "math.minimum": "minimum",
-            "minimum": "minimum", "linalg.matmul": "matmul", "matmul": "matmul",
-            "clip_by_value": "clip_by_value", "math.abs": "abs", "abs": "abs", "math.exp": "exp",
-            "exp": "exp", "math.log": "log", "math.sqrt": "sqrt", "sqrt": "sqrt", "math.rsqrt": "rsqrt",
-            "math.square": "square", "square": "square", "math.tanh": "tanh", "tanh": "tanh",
-            "nn.tanh": "tanh", "math.sigmoid": "sigmoid", "sigmoid": "sigmoid", "nn.sigmoid": "sigmoid",
-            "math.reduce_mean": "reduce_mean", "reduce_mean": "reduce_mean",
-            "math.reduce_sum": "reduce_sum", "reduce_sum": "reduce_sum", "math.reduce_max": "reduce_max",
-            "reduce_max": "reduce_max", "math.reduce_min": "reduce_min", "reduce_min": "reduce_min",
-            "zeros_like": "zeros_like", "ones_like": "ones_like"},
-    "nn": {"nn.relu": "relu", "nn.relu6": "relu6", "nn.elu": "elu", "nn.selu": "selu", "nn.softplus": "softplus",
-           "math.softplus": "softplus", "nn.leaky_relu": "leaky_relu", "nn.softmax": "softmax",
-           "math.softmax": "softmax", "nn.log_softmax": "log_softmax", "nn.l2_normalize": "l2_normalize",
-           "math.l2_normalize": "l2_normalize", "nn.depth_to_space": "depth_to_space",
-           "nn.space_to_depth": "space_to_depth", "nn.bias_add": "bias_add", "nn.moments": "moments",
-           "nn.batch_normalization": "batch_normalization", "nn.max_pool": "max_pool", "nn.max_pool2d": "max_pool",
-           "nn.avg_pool": "avg_pool", "nn.avg_pool2d": "avg_pool"},
-}
 _populated = False
 
 
@@ -68,11 +44,8 @@ def tf_op(name):
     """TensorFlow's op ``name`` (``"math.multiply"``), or ``None`` where kcompat has none."""
     global _populated
     if not _populated:
-        from .compat.v1 import image, nn, ops  # the TF1 ops, under their TF2 names and tf.compat.v1's
+        from .compat.v1 import image, nn, ops  # the TF1 ops: their TF2 names are declared on them
 
-        for module, table in (("ops", ops), ("nn", nn)):
-            for key, attr in _ALIASES[module].items():
-                OPS.setdefault(key, getattr(table, attr))
         for prefix, table in (("compat.v1.", ops), ("compat.v1.nn.", nn), ("compat.v1.image.", image)):
             for attr in table.__all__:
                 if callable(getattr(table, attr)) and not isinstance(getattr(table, attr), type):
