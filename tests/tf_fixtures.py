@@ -1073,3 +1073,20 @@ def save_user_scale_model(directory):
     model.save(path)
     sample = np.arange(8, dtype="float32").reshape(2, 4)
     return {"path": path, "x": sample, "y": np.asarray(model(sample))}
+
+
+def example_against_its_script(script, path):
+    """Whether the shipped example file holds what ``scripts/make_example.py`` builds: the same
+    config and the same weights (the zip's bytes carry a timestamp)."""
+    import importlib.util
+    import json
+
+    import keras
+
+    spec = importlib.util.spec_from_file_location("make_example", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    built, shipped = module.build(keras), keras.saving.load_model(path)
+    same_weights = all(np.array_equal(a, b) for a, b in zip(built.get_weights(), shipped.get_weights()))
+    return {"config": json.dumps(built.get_config(), sort_keys=True) == json.dumps(shipped.get_config(), sort_keys=True),
+            "weights": same_weights and len(built.get_weights()) == len(shipped.get_weights())}
