@@ -3,6 +3,7 @@
 import ast
 import importlib
 import pathlib
+import re
 
 import pytest
 
@@ -153,3 +154,23 @@ def test_the_public_entry_points_are_annotated(path):
     parameters = [p for p in inspect.signature(function).parameters if p not in ("self",)]
     missing = [p for p in [*parameters, "return"] if p not in hints]
     assert not missing, f"{path}: no annotation for {missing}"
+
+
+def test_the_readme_layout_names_every_module():
+    """The README's code layout has a bullet per package directory, naming each of its modules."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Code layout, and adding a layer"):]
+    bullets = {}
+    for bullet in re.split(r"\n- ", section)[1:]:
+        head = re.match(r"`(kcompat/[a-z0-9_/]*)`", bullet)
+        if head:
+            bullets[head.group(1)] = bullet
+    missing = []
+    for path in sorted((ROOT / "kcompat").rglob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        directory = str(path.parent.relative_to(ROOT)) + "/"
+        bullet = bullets.get(directory, "")
+        if f"`{path.stem}`" not in bullet and f"`{path.name}`" not in bullet:
+            missing.append(str(path.relative_to(ROOT)))
+    assert not missing, f"README's code layout does not name: {missing}"
