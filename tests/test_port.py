@@ -135,8 +135,6 @@ def misfits(oracle, tmp_path_factory):
 
 
 @pytest.mark.parametrize("case,message", [
-    (["lambda.keras", "out.py"], "kcompat does not reproduce 1 layer of this model: Lambda x1 ('double': its "
-                                 "Python code is not in the file). kcompat-port writes kcompat's layers and yours"),
     (["narrow.json", "out.py", "--weights", "wide.weights.h5"], "does not fit the model"),
     (["narrow.json", "out.py"], "a model config without weights: pass weights="),
     (["narrow.weights.h5", "out.py"], "holds weights but no model config"),

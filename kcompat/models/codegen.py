@@ -475,15 +475,17 @@ _TEMPLATE_GLOBALS = frozenset({"self", "torch", "kcompat", "os", "super", "float
 _TEMPLATE_IMPORTS = frozenset({"os", "torch", "kcompat"})
 
 
-def check_source(source, user_modules=()):
+def check_source(source, user_modules=(), extra_nodes=(), extra_names=()):
     """Refuse generated ``source`` that is not the template's code: another node kind, an import
     other than ``os``/``torch``/``kcompat``, a name the file does not define itself (nor one of the
     template's: ``self``, ``torch``, ``kcompat``, ``os``, ``super``, ``float``, ``bool``,
     ``__file__``), a special attribute (``__init__`` aside), a docstring anywhere but
-    first in a module, class or function. Raises ``ValueError``."""
+    first in a module, class or function. Raises ``ValueError``. ``extra_nodes``/``extra_names``:
+    what another template adds (the skeleton's ``raise NotImplementedError``)."""
     tree = ast.parse(source)
     imports = _TEMPLATE_IMPORTS | set(user_modules)
-    defined = set(_TEMPLATE_GLOBALS) | set(user_modules)
+    defined = set(_TEMPLATE_GLOBALS) | set(user_modules) | set(extra_names)
+    allowed = TEMPLATE_NODES | set(extra_nodes)
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             defined.add(node.id)
@@ -493,7 +495,7 @@ def check_source(source, user_modules=()):
             defined.add(node.arg)
     for node in ast.walk(tree):
         kind = type(node).__name__
-        if kind not in TEMPLATE_NODES:
+        if kind not in allowed:
             raise ValueError(f"generated source holds a {kind} node (line {getattr(node, 'lineno', '?')})")
         if isinstance(node, ast.Import) and any(a.name not in imports or a.asname for a in node.names):
             raise ValueError(f"generated source imports {[a.name for a in node.names]}")
@@ -524,7 +526,9 @@ def port(path: str | os.PathLike, output: str | os.PathLike, *, weights: str | o
     """Write ``output`` (a ``.py`` file) and its weights (the same name, ``.safetensors``) for the
     Keras model in ``path`` (what :func:`load_model` reads; ``weights=`` likewise). Returns
     ``(class name, weights path, tensors)``. Both files are written, or neither; an input is
-    never overwritten, under any name or link, ``force`` or not."""
+    never overwritten, under any name or link, ``force`` or not. Layers kcompat does not have
+    (and ``custom_objects`` is not given) raise ``ValueError`` after ``OUT_layers.py`` is written
+    for the user to fill in (:mod:`.skeleton`; an existing one is never written over)."""
     output = os.fspath(output)
     if not output.endswith(".py"):
         raise ValueError(f"output: expected a .py file name; received {output!r}")
@@ -542,7 +546,10 @@ def port(path: str | os.PathLike, output: str | os.PathLike, *, weights: str | o
         refuse_input(target, inputs, "kcompat-port")
         if not force and (os.path.exists(target) or os.path.islink(target)):
             raise ValueError(f"{target}: already exists (use --force to overwrite)")
-    model = _checked(path, weights, custom)
+    try:
+        model = _checked(path, weights, custom)
+    except _Unknown as exc:
+        raise ValueError(_write_skeleton(exc, path, weights, output, inputs)) from None
     source = port_source(model, os.path.basename(os.fspath(path)), os.path.basename(weights_path), custom)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "pt", "source": os.path.basename(os.fspath(path)), "writer": "kcompat-port"}
@@ -555,6 +562,15 @@ def port(path: str | os.PathLike, output: str | os.PathLike, *, weights: str | o
     return _class_name(model.graph.name, set()), weights_path, len(state)  # the top class is named first
 
 
+class _Unknown(ValueError):
+    """Layers neither kcompat nor ``--custom-objects`` can build (``found``: :func:`.loading.unknown_layers`'s),
+    with the message saying so; ``custom``: whether a module was given."""
+
+    def __init__(self, message, where, found, custom):
+        super().__init__(message)
+        self.where, self.found, self.custom = where, found, custom
+
+
 def _checked(path, weights, custom=None):
     """:func:`load_model`'s module, refusing layers the generated source could not construct."""
     from .loading import UnknownLayers, unknown_message
@@ -562,6 +578,33 @@ def _checked(path, weights, custom=None):
     try:
         return load_model(path, weights=weights, custom_objects=custom.objects if custom is not None else None)
     except UnknownLayers as exc:
-        raise ValueError(unknown_message(exc.where, exc.found, "kcompat-port writes kcompat's layers and yours: give "
-                                         "a module of factories for these (--custom-objects my_layers.py, which "
-                                         "defines CUSTOM_OBJECTS = {class name: factory(config)})")) from None
+        raise _Unknown(unknown_message(exc.where, exc.found, "kcompat-port writes kcompat's layers and yours: give "
+                                       "a module of factories for these (--custom-objects my_layers.py, which "
+                                       "defines CUSTOM_OBJECTS = {class name: factory(config)})"),
+                       exc.where, exc.found, custom is not None) from None
+
+
+def _write_skeleton(unknown, path, weights, output, inputs):
+    """Write ``OUT_layers.py`` (:mod:`.skeleton`) for the layers in ``unknown``, unless a module was
+    given or the file exists (it may hold your work: never overwritten); the error's message."""
+    from .loading import custom_name, read_config, read_graph, unknown_message
+    from .skeleton import skeleton_path, skeleton_source
+
+    target = skeleton_path(output)
+    if unknown.custom:
+        return str(unknown)
+    command = " ".join(["kcompat-port", os.path.basename(os.fspath(path)), os.path.basename(output),
+                        *(["--weights", os.path.basename(os.fspath(weights))] if weights is not None else []),
+                        "--custom-objects", os.path.basename(target)])
+    if os.path.exists(target) or os.path.islink(target):
+        return unknown_message(unknown.where, unknown.found, f"{target} exists (not overwritten): write these "
+                               f"layers there, then run {command}")
+    refuse_input(target, inputs, "kcompat-port")
+    graph = read_graph(path, read_config(os.fspath(path), None if weights is None else os.fspath(weights)))
+    source = skeleton_source(path, graph, list(unknown.found), custom_name, command)
+    try:
+        write_together([(target, source.encode())])
+    except OSError as exc:
+        raise ValueError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    return unknown_message(unknown.where, unknown.found, f"Wrote {target}, a class for each to write; then run "
+                           f"{command}")
