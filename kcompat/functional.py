@@ -8,19 +8,19 @@ Weights are in torch layout ``(in_channels, filters, *kernel_size)``. A Keras ke
 to the front (``(3, 2, 0, 1)`` in 2-D); no spatial flip is involved, both libraries
 correlate the same way.
 
-Speed (``scripts/bench.py``): the geometry of a call is worked out once per shape; torch's
-call uses the largest symmetric padding TF's crop allows and the bias is added after the
-crop. A call runs on one of :data:`PATHS`: torch's deconvolution on the input's layout or
-on an NCHW copy, differentiated by autograd or by :class:`_ConvTranspose` (each gradient in
-its fastest memory layout), or one matmul and col2im (:mod:`kcompat._gemm`). Which is
-fastest differs between CPUs, so large calls measure the candidates once per geometry
-(:mod:`kcompat._paths`); the numbers are the same, to rounding.
+This module is the op: its arguments, TensorFlow's acceptance checks and arithmetic, and the
+torch call and crop worked out once per geometry (:func:`prepare_call`, cached). How a call is
+computed is chosen elsewhere: :mod:`kcompat._routes` (the paths and the choice between them,
+measured per geometry by :mod:`kcompat._paths`) on :mod:`kcompat._deconv` (torch's
+deconvolution with TF's crop and kcompat's backward) and :mod:`kcompat._gemm` (one matmul and
+col2im). torch's call uses the largest symmetric padding TF's crop allows and the bias is added
+after the crop (``scripts/bench.py``).
 
 Safety (``python -m kcompat.testing.deconv_sweep``): torch 2.13's CPU (oneDNN) deconvolution
 backward aborts the process, hangs or returns garbage on some shapes with a size-1 axis; such
-calls hand torch canonical NCHW tensors, and with one channel or one filter their gradients
-come from torch's slow convolution instead (:func:`_slow_gradients`), unless measuring finds
-the matmul and col2im faster: it runs no deconvolution at all (:func:`_canonical_gemm`).
+calls (``Call.canonical``) hand torch canonical NCHW tensors, and with one channel or one
+filter their gradients come from torch's slow convolution instead
+(:func:`kcompat._deconv.slow_gradients`), unless measuring finds the matmul and col2im faster.
 """
 
 from __future__ import annotations
@@ -30,15 +30,14 @@ import math
 import typing
 
 import torch
-import torch.nn.functional as F
 
-from . import _gemm, _paths, shapes
+from . import _gemm, _paths, _routes, shapes
+from ._deconv import TORCH_OPS as _TORCH_OPS  # noqa: F401 - the tests' spy on torch's call
 from ._memory import PHYSICAL_MEMORY
+from ._routes import PATHS, run_call
 
-__all__ = ["PATHS", "check_allocatable", "conv_transpose", "keras_conv_transpose", "keras_output_size", "path_taken",
-           "plan"]
-
-_TORCH_OPS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+__all__ = ["PATHS", "Call", "check_allocatable", "conv_transpose", "keras_conv_transpose", "keras_output_size",
+           "path_taken", "plan", "prepare_call", "run_call"]
 
 
 def check_allocatable(shape, dtype, device, what):
@@ -126,125 +125,6 @@ def _geometry_of(inputs, weight, bias, output_size, strides, padding, dilation, 
     return x, prepare_call(x.shape, output_size, weight.shape, strides, padding, dilation, channels_last)
 
 
-def run_call(inputs, x, weight, bias, call, channels_last):
-    """One call on its geometry's :class:`Call` (``x``: ``inputs`` in NCHW order)."""
-    if call.empty:
-        # An empty input or output: TF returns zeros (plus bias) of the requested size.
-        y = weight.new_zeros((x.shape[0], weight.shape[1], *call.output_size))
-        # Sums of empty slices: exact zeros that keep the result on the autograd graph, so that
-        # the gradients are zeros, as TensorFlow's are, not missing.
-        y = y + (x.flatten()[:0].sum() + weight.flatten()[:0].sum()).to(y.dtype)
-        if bias is not None:
-            y = y + bias.to(y.dtype).view(1, -1, *[1] * (weight.dim() - 2))
-        return y.movedim(1, -1) if channels_last else y
-    autocasting = torch.is_autocast_enabled(x.device.type)
-    wants_grad = torch.is_grad_enabled() and (
-        x.requires_grad or weight.requires_grad or bias is not None and bias.requires_grad)
-    if call.canonical:
-        if _canonical_gemm(inputs, x, weight, bias, call, channels_last, autocasting, wants_grad):
-            return _gemm_path(inputs, x, weight, bias, call, channels_last, wants_grad)
-        return _run_canonical(x, weight, bias, call, channels_last, wants_grad, autocasting)
-    training = wants_grad and not autocasting
-    path = choose_path(inputs, x, weight, bias, call, channels_last, training, autocasting)
-    return PATHS[path](inputs, x, weight, bias, call, channels_last, training)
-
-
-def _canonical_gemm(inputs, x, weight, bias, call, channels_last, autocasting, training):
-    """Whether a call of a size-1-axis geometry runs on the GEMM path (no deconvolution, so none
-    of the defects the canonical route avoids) rather than torch's deconvolution on canonical
-    NCHW tensors: where measuring finds it faster (2.6x forward on the DCGAN tutorial's 14x14x64
-    -> 1-filter output layer)."""
-    if call.col2im is None or autocasting or torch.compiler.is_compiling():
-        return False
-
-    def canonical(inputs, x, weight, bias, call, channels_last, training):
-        return _run_canonical(x, weight, bias, call, channels_last, training, False)
-
-    routes = {"canonical": canonical, "gemm": _gemm_path}
-    key = _path_key(call, x, weight, training)
-    return _paths.choose(key, tuple(routes), "canonical", call.work, x.device.type == "cpu",
-                         lambda name: _timed_run(routes[name], inputs, x, weight, bias, call, channels_last,
-                                                 training)) == "gemm"
-
-
-def _run_canonical(x, weight, bias, call, channels_last, wants_grad, autocasting):
-    """A size-1 axis (``Call.canonical``): NCHW tensors with canonical strides, always."""
-    x = _canonical(x)
-    if wants_grad and autocasting:
-        # Autocast's casts, made here so that the backward is _ConvTranspose's, not autograd's.
-        dtype = _autocast_dtype(x.device.type)
-        x, weight = _canonical(x.to(dtype)), weight.to(dtype)
-        bias = None if bias is None else bias.to(dtype)
-        with torch.autocast(x.device.type, enabled=False):
-            y = _ConvTranspose.apply(x, weight, bias, call)
-    elif wants_grad:
-        y = _ConvTranspose.apply(x, weight, bias, call)
-    else:
-        y = _forward(x, weight, bias, call)
-    return y.movedim(1, -1).contiguous() if channels_last else y
-
-
-def _deconv(nchw, split):
-    """A path on torch's transposed convolution: on an NCHW copy of channels_last input
-    (``nchw``), and in training through :class:`_ConvTranspose` (``split``) or autograd."""
-
-    def run(inputs, x, weight, bias, call, channels_last, training):
-        copy = nchw and channels_last
-        if copy:
-            x = x.contiguous()
-        if training and split:
-            y = _ConvTranspose.apply(x, weight, bias, call)
-        else:
-            y = _forward(x, weight, bias, call)
-        if not channels_last:
-            return y
-        return y.movedim(1, -1).contiguous() if copy else y.movedim(1, -1)
-
-    return run
-
-
-def _gemm_path(inputs, x, weight, bias, call, channels_last, training):
-    nhwc = inputs if channels_last else x.movedim(1, -1)
-    if call.tiles is not None:
-        y = _gemm.tiles(nhwc, weight, bias, call.tiles)
-    else:
-        y = _gemm.gemm(nhwc, weight, bias, call.col2im, call.output_size)
-    return y if channels_last else y.movedim(-1, 1).contiguous()
-
-
-PATHS = {
-    "deconv": _deconv(nchw=False, split=False),
-    "deconv+split": _deconv(nchw=False, split=True),
-    "deconv-nchw": _deconv(nchw=True, split=False),
-    "deconv-nchw+split": _deconv(nchw=True, split=True),
-    "gemm": _gemm_path,
-}
-"""Every way kcompat computes a (non-canonical) call, by the name :func:`choose_path` gives."""
-
-
-def choose_path(inputs, x, weight, bias, call, channels_last, training, autocasting=False):
-    """The name of the :data:`PATHS` entry that computes this call (see :mod:`kcompat._paths`).
-
-    The default is the rule measured on AVX2 Zen 3 CPUs; the candidates are timed once per
-    geometry on the real tensors (on its first large call, or its 16th small one), because
-    other CPUs differ.
-    """
-    names, default = call.training_paths if training else call.inference_paths
-    if len(names) == 1 or torch.compiler.is_compiling():
-        return default
-    key = _path_key(call, x, weight, training)
-    path = _paths.cached(key)
-    if path is not None:
-        return path
-    measurable = x.device.type == "cpu" and not autocasting
-    return _paths.choose(key, names, default, call.work, measurable,
-                         lambda name: _timed_run(PATHS[name], inputs, x, weight, bias, call, channels_last, training))
-
-
-def _path_key(call, x, weight, training):
-    return call.geometry, x.dtype, x.device, training, x.requires_grad, weight.requires_grad
-
-
 def path_taken(inputs, weight, bias=None, *, output_size, strides, padding, dilation, channels_last, training):
     """``(path, {candidate: seconds})``: the :data:`PATHS` entry :func:`conv_transpose` takes for
     these arguments (``training``: with a gradient), and what measuring it timed (empty where
@@ -253,61 +133,11 @@ def path_taken(inputs, weight, bias=None, *, output_size, strides, padding, dila
     if call.empty:
         return "empty", {}
     if call.canonical:  # torch's deconvolution on canonical tensors or, where faster, the GEMM
-        choice = _paths.choices().get(_path_key(call, x, weight, training))
+        choice = _paths.choices().get(_routes.path_key(call, x, weight, training))
         return ("canonical" if choice is None else choice.path), ({} if choice is None else dict(choice.seconds))
-    path = choose_path(inputs, x, weight, bias, call, channels_last, training)
-    choice = _paths.choices().get(_path_key(call, x, weight, training))
+    path = _routes.choose_path(inputs, x, weight, bias, call, channels_last, training)
+    choice = _paths.choices().get(_routes.path_key(call, x, weight, training))
     return path, ({} if choice is None else dict(choice.seconds))
-
-
-def _candidates(channels_last, training, weight_heavy, nchw_gradients, gemm, tiles, strided):
-    """``(names, default)``: the :data:`PATHS` that can compute a geometry, and the rule's choice."""
-    layouts = ("deconv", "deconv-nchw") if channels_last else ("deconv",)
-    if training and nchw_gradients:
-        layouts = ("deconv-nchw",)
-    names = [f"{name}+split" for name in layouts] + list(layouts) if training else list(layouts)
-    if gemm:
-        names.append("gemm")
-    layout = "deconv-nchw" if channels_last and (weight_heavy or training and nchw_gradients) else "deconv"
-    if training and tiles and channels_last:
-        default = "gemm"
-    elif training and strided:
-        # The split backward wins on strided layers (1.2-1.9x on the benchmark's); at stride 1
-        # torch's own backward is faster (measured 1.3-1.5x).
-        default = layout + "+split"
-    else:
-        default = layout
-    return tuple(names), default
-
-
-def _timed_run(path, inputs, x, weight, bias, call, channels_last, training):
-    """``run()`` computing this call on ``path`` once, off the caller's autograd graph."""
-    if not training:
-        def run():
-            with torch.no_grad():
-                path(inputs, x, weight, bias, call, channels_last, False)
-        return run
-    leaves = [t.detach().requires_grad_(t.requires_grad) if t is not None else None for t in (inputs, weight, bias)]
-    wanted = [t for t in leaves if t is not None and t.requires_grad]
-    x_leaf = leaves[0].movedim(-1, 1) if channels_last else leaves[0]
-
-    def run():
-        y = path(leaves[0], x_leaf, leaves[1], leaves[2], call, channels_last, True)
-        torch.autograd.grad(y, wanted, torch.ones_like(y))
-
-    return run
-
-
-def _canonical(t):
-    """``t`` contiguous, with torch's own strides on its size-1 axes too (see ``Call.canonical``)."""
-    t = t.contiguous()
-    return t.view(-1).view(t.shape)
-
-
-def _autocast_dtype(device_type):
-    if hasattr(torch, "get_autocast_dtype"):
-        return torch.get_autocast_dtype(device_type)
-    return torch.get_autocast_gpu_dtype() if device_type == "cuda" else torch.get_autocast_cpu_dtype()
 
 
 def _is_size(v):
@@ -432,110 +262,12 @@ def prepare_call(input_shape, output_size, weight_shape, strides, padding, dilat
         col2im = _gemm.col2im_plan([(shapes.tap_ranges(i, p.output_length, k, s, p.crop_before, d), s)
                                     for i, p, k, s, d in zip(input_size, plans, kernel_size, strides, dilation)])
     work = math.prod(input_shape) * math.prod(weight_shape[1:])
-    gemm = tiles is not None or col2im is not None  # (canonical calls: see _canonical_gemm)
-    paths = [_candidates(channels_last, training, weight_heavy, nchw_gradients, gemm, tiles is not None,
+    gemm = tiles is not None or col2im is not None  # (canonical calls: see _routes.canonical_gemm)
+    paths = [_routes.candidates(channels_last, training, weight_heavy, nchw_gradients, gemm, tiles is not None,
                          max(strides) > 1) for training in (False, True)]
     return Call(geometry, output_size, False, kwargs, extend if any(extend) else None, narrows,
                  grad_pads if any(grad_pads) else None, all(p.is_identity for p in plans), weight_heavy,
                  nchw_gradients, canonical, slow_backward, tiles, col2im, work, *paths)
-
-
-def _forward(x, weight, bias, call):
-    """torch's transposed convolution, then TF's crop (and zero rows past the end), then the bias."""
-    fuse_bias = bias is not None and call.fuse_bias
-    y = _TORCH_OPS[weight.dim() - 2](x, weight, bias if fuse_bias else None, **call.kwargs)
-    if call.extend is not None:
-        y = F.pad(y, call.extend)
-    for dim, start, length in call.narrows:
-        y = y.narrow(dim, start, length)
-    if bias is not None and not fuse_bias:
-        y = y + bias.to(y.dtype).view(1, -1, *[1] * (y.dim() - 2))
-    return y
-
-
-class _ConvTranspose(torch.autograd.Function):
-    """:func:`_forward` with a backward that picks the fastest memory layout per gradient.
-
-    Same kernels, same numbers as autograd through :func:`_forward`, but on CPU oneDNN
-    computes the input gradient fastest on channels_last tensors and the weight gradient
-    fastest on contiguous ones (measured 1.3-2x apart each way; ``scripts/bench.py``), and the
-    crop's gradient is one pad instead of a zero-filled copy per cropped axis. The backward is
-    written with differentiable ops, so double backward still works.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, call):
-        ctx.save_for_backward(x, weight)
-        ctx.call, ctx.has_bias = call, bias is not None
-        return _forward(x, weight, bias, call)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        call = ctx.call
-        want_x, want_w, want_b = ctx.needs_input_grad[:3]
-        grad_bias = grad.sum([0, *range(2, grad.dim())]) if want_b and ctx.has_bias else None
-        if not (want_x or want_w):
-            return None, None, grad_bias, None
-        if call.grad_pads is not None:
-            # Zeros where the crop dropped rows (F.pad keeps channels_last); rows appended past
-            # torch's end have no torch output to flow into (negative pads drop them).
-            grad = F.pad(grad, call.grad_pads)
-        k = call.kwargs
-        if call.canonical:
-            grad = _canonical(grad)
-        if call.slow_backward:
-            return (*_slow_gradients(grad, x, weight, k, want_x, want_w), grad_bias, None)
-        grad_x = grad_w = None
-        args = (k["stride"], k["padding"], k["dilation"], True, k["output_padding"], 1)
-        last = _channels_last_format(x)
-        if want_x and last is not None:
-            g = grad.contiguous(memory_format=last)
-            grad_x = torch.ops.aten.convolution_backward(g, x, weight, None, *args, [True, False, False])[0]
-        grad, x = grad.contiguous(), x.contiguous()
-        if want_x and last is None:
-            grad_x = torch.ops.aten.convolution_backward(grad, x, weight, None, *args, [True, False, False])[0]
-        if want_w:
-            grad_w = torch.ops.aten.convolution_backward(grad, x, weight, None, *args, [False, True, False])[1]
-        return grad_x, grad_w, grad_bias, None
-
-
-def _slow_gradients(grad, x, weight, kwargs, want_x, want_w):
-    """Both gradients of a transposed convolution on torch's slow (im2col + GEMM) convolution,
-    never oneDNN, whose deconvolution and convolution weight gradients abort the process,
-    hang or return garbage with one channel or one filter (see ``Call.slow_backward``).
-
-    ``d_input`` is the forward convolution of the output's gradient with the weight;
-    ``d_weight[c, f, t] = sum_{n, i} x[n, c, i] * grad[n, f, s * i + d * t - p]``, the forward
-    convolution of ``grad`` (batch and channel axes swapped) by ``x`` (likewise) with stride
-    and dilation swapped, cut to the kernel size. 1-D runs as 2-D on a length-1 axis.
-    """
-    stride, padding, dilation = kwargs["stride"], kwargs["padding"], kwargs["dilation"]
-    one_d = weight.dim() == 3
-    if one_d:
-        grad, x, weight = grad.unsqueeze(2), x.unsqueeze(2), weight.unsqueeze(2)
-        stride, padding, dilation = (1, *stride), (0, *padding), (1, *dilation)
-    conv = torch.ops.aten.slow_conv_dilated2d if weight.dim() == 4 else torch.ops.aten.slow_conv_dilated3d
-    grad_x = grad_w = None
-    if want_x:
-        grad_x = conv(grad, weight, list(weight.shape[2:]), None, stride, padding, dilation)
-    if want_w:
-        swapped = conv(grad.transpose(0, 1).contiguous(), x.transpose(0, 1).contiguous(), list(x.shape[2:]), None,
-                       dilation, padding, stride)  # (filters, in_channels, >= kernel)
-        grad_w = swapped[(slice(None), slice(None), *(slice(0, k) for k in weight.shape[2:]))].transpose(0, 1)
-    if one_d:
-        grad_x = None if grad_x is None else grad_x.squeeze(2)
-        grad_w = None if grad_w is None else grad_w.squeeze(2)
-    return grad_x, grad_w
-
-
-def _channels_last_format(t):
-    """torch's channels_last memory format ``t`` is in, or ``None``."""
-    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    if t.dim() == 5 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last_3d):
-        return torch.channels_last_3d
-    return None
 
 
 def keras_conv_transpose(inputs, weight, bias=None, strides=1, padding="valid", output_padding=None,
