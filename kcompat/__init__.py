@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import torch
 
-from . import activations, constraints, errors, functional, initializers, layers, nn, regularizers, shapes
+from . import activations, constraints, errors, functional, initializers, layers, regularizers, shapes, tf_nn
 from .constraints import apply_constraints
 from .layers import (Activation, Add, Average, AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D,
                      AvgPool2D, AvgPool3D, BatchNormalization, Concatenate, Conv1D, Conv1DTranspose, Conv2D,
@@ -32,7 +32,7 @@ from .layers import (Activation, Add, Average, AveragePooling1D, AveragePooling2
 
 # Imported on first use: the TF1 compatibility layer needs torch._dynamo (1.5-2.5 s to import)
 # for torch.compiler.disable, the converter h5py, the parity tools their TensorFlow workers.
-_LAZY = ("compat", "convert", "harness", "models", "testing")
+_LAZY = ("compat", "convert", "examples", "harness", "models", "nn", "testing")
 
 __version__ = "0.1.0"
 
@@ -117,7 +117,7 @@ __all__ = [
     "activations",
     "constraints",
     "errors",
-    "nn",
+    "tf_nn",
     "functional",
     "initializers",
     "regularizers",

@@ -274,7 +274,7 @@ def keras_conv_transpose(inputs, weight, bias=None, strides=1, padding="valid", 
                          data_format="channels_last", dilation_rate=1):
     """Keras's ``Conv{1,2,3}DTranspose`` computation, as a function of a torch-layout ``weight``
     ``(in_channels, filters, *kernel_size)``; the rank is the weight's. Arguments are Keras's (ints
-    or per-axis tuples); the output size is Keras's. (:func:`kcompat.nn.conv2d_transpose` is
+    or per-axis tuples); the output size is Keras's. (:func:`kcompat.tf_nn.conv2d_transpose` is
     ``tf.nn``'s op instead: TF-layout filters and an explicit ``output_shape``.)
     """
     rank = weight.dim() - 2
@@ -291,10 +291,10 @@ def keras_conv_transpose(inputs, weight, bias=None, strides=1, padding="valid", 
 def conv2d_transpose(inputs, weight, bias=None, strides=1, padding="valid", output_padding=None,
                      data_format="channels_last", dilation_rate=1):
     """Deprecated: :func:`keras_conv_transpose` (torch-layout ``weight``). The name read like
-    :func:`kcompat.nn.conv2d_transpose`, which takes TF-layout filters and ``tf.nn``'s arguments."""
+    :func:`kcompat.tf_nn.conv2d_transpose`, which takes TF-layout filters and ``tf.nn``'s arguments."""
     import warnings
 
     warnings.warn("kcompat.functional.conv2d_transpose is kcompat.functional.keras_conv_transpose (torch-layout "
-                  "weight); kcompat.nn.conv2d_transpose is tf.nn's op (TF-layout filters)", DeprecationWarning,
+                  "weight); kcompat.tf_nn.conv2d_transpose is tf.nn's op (TF-layout filters)", DeprecationWarning,
                   stacklevel=2)
     return keras_conv_transpose(inputs, weight, bias, strides, padding, output_padding, data_format, dilation_rate)

@@ -122,7 +122,7 @@ def test_tf1_code_exports():
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_nn_ops_compile_without_graph_breaks(rank):
     torch._dynamo.reset()
-    op = {1: kcompat.nn.conv1d_transpose, 2: kcompat.nn.conv2d_transpose, 3: kcompat.nn.conv3d_transpose}[rank]
+    op = {1: kcompat.tf_nn.conv1d_transpose, 2: kcompat.tf_nn.conv2d_transpose, 3: kcompat.tf_nn.conv3d_transpose}[rank]
     filters = torch.randn(*(3,) * rank, 4, 3, requires_grad=True)
 
     def upsample(x):

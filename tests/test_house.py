@@ -102,7 +102,7 @@ PUBLIC = ["kcompat", "kcompat.activations", "kcompat.constraints", "kcompat.erro
           "kcompat.initializers", "kcompat.layers", "kcompat.layers.base", "kcompat.layers.activation",
           "kcompat.layers.conv", "kcompat.layers.core", "kcompat.layers.merging", "kcompat.layers.normalization",
           "kcompat.layers.pooling", "kcompat.layers.regularization", "kcompat.layers.reshaping", "kcompat.layers.separable",
-          "kcompat.layouts", "kcompat.nn",
+          "kcompat.layouts", "kcompat.tf_nn",
           "kcompat.regularizers", "kcompat.shapes", "kcompat.compat.v1", "kcompat.compat.v1.base",
           "kcompat.compat.v1.layers", "kcompat.compat.v1.nn", "kcompat.compat.v1.ops", "kcompat.compat.v1.image",
           "kcompat.compat.v1.contrib", "kcompat.compat.v1.contrib.layers", "kcompat.compat.v1.tensor_shape",

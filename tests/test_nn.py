@@ -1,4 +1,4 @@
-"""``kcompat.nn.conv2d_transpose`` and TF1's spelling against ``tf.nn.conv2d_transpose``, run in the test.
+"""``kcompat.tf_nn.conv2d_transpose`` and TF1's spelling against ``tf.nn.conv2d_transpose``, run in the test.
 
 Per axis, every output size TensorFlow accepts for the input size, kernel, stride and padding
 (``SAME``, ``VALID`` and explicit pads), in NHWC and NCHW, with dilation; outputs and the
@@ -117,10 +117,10 @@ def test_every_output_size(oracle, a, b, data_format, dtype):
             ref = oracle.run(tf_calls.nn_call, version="v2", x=x, filters=filters, upstream=upstream, **kwargs)
     except TFError as theirs:
         assert not (a[6] and b[6]), f"TF refused a size the acceptance rule allows: {theirs}"
-        assert_same_error(theirs, lambda: kcompat.nn.conv2d_transpose(xt, ft, **kwargs))
+        assert_same_error(theirs, lambda: kcompat.tf_nn.conv2d_transpose(xt, ft, **kwargs))
         return
     assert a[6] and b[6], "TF accepted a size the acceptance rule rejects"
-    y = kcompat.nn.conv2d_transpose(xt, ft, **kwargs)
+    y = kcompat.tf_nn.conv2d_transpose(xt, ft, **kwargs)
     assert list(y.shape) == output_shape
     (y * torch.tensor(upstream)).sum().backward()
     assert_close(y.detach().numpy(), ref["output"], dtype, "output")
@@ -164,7 +164,7 @@ def test_argument_forms_and_errors(oracle, name, version):
     x = rng.standard_normal((2, 5, 5, 3)).astype("float32")
     filters = rng.standard_normal((3, 3, 4, 3)).astype("float32")
     kwargs = dict(dict(output_shape=[2, 10, 10, 4], strides=2, padding="SAME"), **ARGUMENT_FORMS[name])
-    ours_op = kcompat.nn.conv2d_transpose if version == "v2" else tf1.nn.conv2d_transpose
+    ours_op = kcompat.tf_nn.conv2d_transpose if version == "v2" else tf1.nn.conv2d_transpose
     ours_kwargs = {k: v for k, v in kwargs.items()}
     try:
         theirs_kwargs = dict(kwargs, output_shape=np.asarray(kwargs["output_shape"]).tolist())
@@ -182,14 +182,14 @@ def test_channel_mismatch_errors(oracle):
     filters = rng.standard_normal((3, 3, 4, 3)).astype("float32")
     with pytest.raises(TFError) as theirs:
         oracle.run(tf_calls.nn_call, version="v2", x=x, filters=filters, output_shape=[2, 10, 10, 4], strides=2)
-    assert_same_error(theirs.value, lambda: kcompat.nn.conv2d_transpose(
+    assert_same_error(theirs.value, lambda: kcompat.tf_nn.conv2d_transpose(
         torch.tensor(x), torch.tensor(filters), [2, 10, 10, 4], 2))
 
 
 def test_v1_spelling():
     """TF1's ``value``/``filter`` names and TF2's ``input``/``filters`` aliases, not both."""
     x, f = torch.randn(1, 3, 3, 2), torch.randn(3, 3, 4, 2)
-    expected = kcompat.nn.conv2d_transpose(x, f, [1, 6, 6, 4], [1, 2, 2, 1])
+    expected = kcompat.tf_nn.conv2d_transpose(x, f, [1, 6, 6, 4], [1, 2, 2, 1])
     assert torch.equal(tf1.nn.conv2d_transpose(x, f, [1, 6, 6, 4], [1, 2, 2, 1], "SAME"), expected)
     assert torch.equal(tf1.nn.conv2d_transpose(value=x, filter=f, output_shape=[1, 6, 6, 4], strides=2), expected)
     assert torch.equal(tf1.nn.conv2d_transpose(input=x, filters=f, output_shape=[1, 6, 6, 4], strides=2), expected)
@@ -208,7 +208,7 @@ ND_CASES = {  # rank -> [(input spatial, kernel, strides, padding, output spatia
     3: [((2, 3, 4), (3, 2, 3), 2, "SAME", (4, 6, 8)), ((2, 3, 2), (2, 3, 3), (2, 1, 3), "VALID", (4, 5, 7)),
         ((3, 2, 2), (3, 3, 1), (1, 2, 2), "SAME", (3, 3, 4)), ((2, 2, 2), (2, 2, 2), 2, "VALID", (4, 4, 4))],
 }
-ND_OPS = {1: (kcompat.nn.conv1d_transpose, ("NWC",)), 3: (kcompat.nn.conv3d_transpose, ("NDHWC",))}
+ND_OPS = {1: (kcompat.tf_nn.conv1d_transpose, ("NWC",)), 3: (kcompat.tf_nn.conv3d_transpose, ("NDHWC",))}
 
 
 @pytest.mark.parametrize("rank,index,data_format", [(r, i, f) for r, cases in ND_CASES.items()
@@ -292,7 +292,7 @@ def test_non_tensor_values_typed_and_computed_as_tensorflow_does(oracle, form, r
                               3: ((1, 2, 3, 2, 2), (2, 3, 1, 4, 2), [1, 4, 7, 3, 4])}[rank]
     x = make_x(np.arange(np.prod(x_shape)).reshape(x_shape) % 11 - 5)
     w = make_w(np.arange(np.prod(w_shape)).reshape(w_shape) % 7 - 3)
-    op = {1: kcompat.nn.conv1d_transpose, 2: kcompat.nn.conv2d_transpose, 3: kcompat.nn.conv3d_transpose}[rank]
+    op = {1: kcompat.tf_nn.conv1d_transpose, 2: kcompat.tf_nn.conv2d_transpose, 3: kcompat.tf_nn.conv3d_transpose}[rank]
     try:
         theirs = oracle.run(tf_calls.nn_values_call, rank=rank, x=x, filters=w, output_shape=size, strides=2,
                              padding="VALID")["output"]
@@ -307,9 +307,9 @@ def test_non_tensor_values_typed_and_computed_as_tensorflow_does(oracle, form, r
 def test_tensor_input_types_a_list_filter():
     x = torch.randn(1, 3, 3, 2, dtype=torch.float64)
     w = np.random.default_rng(0).standard_normal((3, 3, 4, 2))
-    y = kcompat.nn.conv2d_transpose(x, w.tolist(), [1, 7, 7, 4], 2, "VALID")
+    y = kcompat.tf_nn.conv2d_transpose(x, w.tolist(), [1, 7, 7, 4], 2, "VALID")
     assert y.dtype == torch.float64
-    assert torch.equal(y, kcompat.nn.conv2d_transpose(x, torch.tensor(w), [1, 7, 7, 4], 2, "VALID"))
+    assert torch.equal(y, kcompat.tf_nn.conv2d_transpose(x, torch.tensor(w), [1, 7, 7, 4], 2, "VALID"))
 
 
 def test_int32_3d_is_refused_as_tensorflow_refuses_it(oracle):
@@ -318,18 +318,33 @@ def test_int32_3d_is_refused_as_tensorflow_refuses_it(oracle):
     with pytest.raises(TFError) as theirs:
         oracle.run(tf_calls.nn_nd_call, rank=3, x=x, filters=w, output_shape=[1, 4, 4, 4, 1], strides=2,
                     padding="VALID")
-    assert_same_error(theirs.value, lambda: kcompat.nn.conv3d_transpose(x, w, [1, 4, 4, 4, 1], 2, "VALID"))
+    assert_same_error(theirs.value, lambda: kcompat.tf_nn.conv3d_transpose(x, w, [1, 4, 4, 4, 1], 2, "VALID"))
 
 
 @pytest.mark.parametrize("filters", [None, "abc", {"a": 1}])
 def test_filters_that_are_no_tensor(filters):
     with pytest.raises(ValueError, match="Attempt to convert a value .* with an unsupported type .* to a Tensor"):
-        kcompat.nn.conv2d_transpose(torch.randn(1, 3, 3, 2), filters, [1, 7, 7, 4], 2, "VALID")
+        kcompat.tf_nn.conv2d_transpose(torch.randn(1, 3, 3, 2), filters, [1, 7, 7, 4], 2, "VALID")
 
 
 @pytest.mark.parametrize("rank", [2, 3])
 def test_data_format_that_is_no_string(rank):
-    op = {2: kcompat.nn.conv2d_transpose, 3: kcompat.nn.conv3d_transpose}[rank]
+    op = {2: kcompat.tf_nn.conv2d_transpose, 3: kcompat.tf_nn.conv3d_transpose}[rank]
     x, w = torch.randn(1, *[3] * rank, 2), torch.randn(*[3] * rank, 4, 2)
     with pytest.raises(ValueError, match="Value for attr 'data_format' of \"1\" is not in the list"):
         op(x, w, [1, *[7] * rank, 4], 2, "VALID", data_format=1)
+
+
+def test_the_old_name_still_works_with_a_deprecation():
+    """``kcompat.nn`` was these ops' name; a PyTorch reader takes it for torch.nn's: it is
+    ``kcompat.tf_nn`` now, and the old name gives the same functions with a warning."""
+    import importlib
+
+    old = importlib.import_module("kcompat.nn")
+    for name in kcompat.tf_nn.__all__:
+        with pytest.warns(DeprecationWarning, match=rf"kcompat\.nn\.{name} is kcompat\.tf_nn\.{name}"):
+            assert getattr(old, name) is getattr(kcompat.tf_nn, name)
+    with pytest.warns(DeprecationWarning):
+        from kcompat.nn import conv2d_transpose  # noqa: F401
+    with pytest.raises(AttributeError):
+        old.no_such_op  # noqa: B018

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import kcompat
-import kcompat.nn as knn
+import kcompat.tf_nn as knn
 from kcompat import functional
 
 

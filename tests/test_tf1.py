@@ -136,7 +136,7 @@ def test_functional_parity(oracle, config, spatial, dtype, data_format):
         config["padding"].lower(), out_shape[1:3] if data_format == "channels_last" else out_shape[2:],
         (1, 1), data_format == "channels_last")
     with torch.no_grad():
-        ours = kcompat.nn.conv2d_transpose(
+        ours = kcompat.tf_nn.conv2d_transpose(
             torch.tensor(x, dtype=torch.float64), torch.tensor(variables["deconv/kernel"], dtype=torch.float64),
             out_shape, strides, config["padding"].upper(), "NHWC" if data_format == "channels_last" else "NCHW")
         if config["use_bias"]:

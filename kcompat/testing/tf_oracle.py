@@ -103,7 +103,7 @@ def _spatial(value, data_format):
     """The two spatial values of a TF ``strides``/``dilations`` argument, ``None`` if malformed.
 
     TF's ``_get_sequence`` rule (an int, or 1, 2 or 4 values), parsed here rather than by
-    ``kcompat.nn``: a bug there must not decide how the reference is computed.
+    ``kcompat.tf_nn``: a bug there must not decide how the reference is computed.
     """
     if value is None:
         return (1, 1)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ... import nn as _nn
+from ... import tf_nn as _nn
 from ... import shapes, tf_ops
 from ...layers import pooling
 from .ops import to_ints, to_tensor, sigmoid, tanh

@@ -379,7 +379,7 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     """``tf.compat.v1.get_variable``: create or share ``<scope>/<name>`` as a variable of the running module.
 
     Rank-4 variables are stored with their memory in torch's convolution order, so that a
-    ``(kh, kw, out, in)`` filter handed to :func:`kcompat.nn.conv2d_transpose` costs no copy.
+    ``(kh, kw, out, in)`` filter handed to :func:`kcompat.tf_nn.conv2d_transpose` costs no copy.
     """
     from ... import initializers as keras_initializers
 
