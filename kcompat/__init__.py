@@ -9,6 +9,7 @@ run TensorFlow in worker processes of their own.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from typing import Any, Mapping
 
@@ -29,6 +30,10 @@ from .layers import (Activation, Add, Average, AveragePooling1D, AveragePooling2
                      RepeatVector, Rescaling, Reshape, SeparableConv1D, SeparableConv2D, Softmax, SpatialDropout1D,
                      SpatialDropout2D, SpatialDropout3D, Subtract, UpSampling1D, UpSampling2D, UpSampling3D,
                      ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
+
+# kcompat logs under "kcompat" (path measurements, fused chains, loaded files at DEBUG/INFO); the
+# application decides whether and where that goes, as with any library.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # Imported on first use: the TF1 compatibility layer needs torch._dynamo (1.5-2.5 s to import)
 # for torch.compiler.disable, the converter h5py, the parity tools their TensorFlow workers.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import platform
 
@@ -47,4 +48,6 @@ def keep_freed_memory():
         return _done
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     _done = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    logging.getLogger(__name__).debug("glibc's mmap threshold %d and trim threshold %d: %s", MMAP_THRESHOLD,
+                                      TRIM_THRESHOLD, "set" if _done else "refused by mallopt")
     return _done

@@ -14,6 +14,7 @@ default, for runs that must be bit-identical across processes and machines.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,7 @@ _MARGIN = 0.97  # another path must beat the default by 3%: near-ties keep the d
 _MIN_ROUNDS, _MAX_ROUNDS = 5, 25  # rounds of one call per candidate (see _measure)
 _MEASURE_TIME = 0.25  # seconds of measured calls after which no round is added
 
+_log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _chosen = {}  # key -> Choice
 _calls = {}  # key -> calls so far, of small geometries not yet measured
@@ -117,6 +119,8 @@ def choose(key, names, default, work, measurable, make_run):
                 return default
             _calls.pop(key, None)
         choice = _measure({name: make_run(name) for name in names}, default)
+        _log.debug("path %s for %s (measured, seconds per call: %s)", choice.path, key,
+                   {name: f"{t:.3g}" for name, t in choice.seconds.items()})
     with _lock:
         if len(_chosen) >= _KEPT:
             _chosen.clear()  # as functools.lru_cache bounds the geometry caches; measured again if seen again

@@ -174,3 +174,14 @@ def test_the_readme_layout_names_every_module():
         if f"`{path.stem}`" not in bullet and f"`{path.name}`" not in bullet:
             missing.append(str(path.relative_to(ROOT)))
     assert not missing, f"README's code layout does not name: {missing}"
+
+
+# The TF-side tooling: the library never imports it (only the commands and the harness do).
+TOOLING = ("kcompat.testing", "kcompat.harness")
+COMMANDS = ("kcompat.models.cli", "kcompat.convert.cli", "kcompat.harness")
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if not _name(p).startswith(TOOLING + COMMANDS)], ids=_name)
+def test_the_library_does_not_import_the_tf_side_tooling(path):
+    found = [source for source, _, _ in _imports(path) if source.startswith(TOOLING)]
+    assert not found, f"{_name(path)} imports {found}"

@@ -11,6 +11,7 @@ checkpoint) are read by the converter's readers and set in Keras's layout and or
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 from typing import Any, Mapping, NamedTuple
@@ -483,6 +484,9 @@ def load_model(path: str | os.PathLike, *, weights: str | os.PathLike | None = N
     except ValueError as exc:  # one line, whatever a name or a value in the file holds (a newline)
         raise ValueError(one_line(exc)) from None
     model.weight_problems = problems
+    layers = sum(1 for spec in model.graph.layers if spec.class_name != "InputLayer")
+    logging.getLogger(__name__).info("%s: %d layers, %d tensors loaded%s", path, layers,
+                                     len(model.state_dict()), f"; {len(problems)} did not fit" if problems else "")
     if problems:
         warnings.warn(_misfits_message(str(weights or path), problems) + "; strict=False keeps the initializers' "
                       "values there (model.weight_problems lists them)", stacklevel=2)
