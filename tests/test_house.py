@@ -185,3 +185,27 @@ COMMANDS = ("kcompat.models.cli", "kcompat.convert.cli", "kcompat.harness")
 def test_the_library_does_not_import_the_tf_side_tooling(path):
     found = [source for source, _, _ in _imports(path) if source.startswith(TOOLING)]
     assert not found, f"{_name(path)} imports {found}"
+
+
+def test_every_layer_constructor_is_annotated():
+    """Each declared layer's ``__init__`` (and its bases' up to ``Layer``) annotates every argument
+    and its return, resolvable by ``typing.get_type_hints``."""
+    import inspect
+    import typing
+
+    from kcompat.layers import KERAS_LAYERS, Layer
+
+    missing = []
+    for cls in {c for c in KERAS_LAYERS.values()}:
+        for owner in cls.__mro__:
+            if owner is Layer or not issubclass(owner, Layer) or "__init__" not in vars(owner):
+                continue
+            init = vars(owner)["__init__"]
+            hints = typing.get_type_hints(init)
+            for name, parameter in inspect.signature(init).parameters.items():
+                if name != "self" and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL) \
+                        and name not in hints:
+                    missing.append(f"{owner.__qualname__}({name})")
+            if "return" not in hints:
+                missing.append(f"{owner.__qualname__} -> None")
+    assert not missing, sorted(set(missing))

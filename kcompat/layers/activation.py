@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .. import activations, constraints, initializers, regularizers
+from .._types import Identifier, IntOrSequence
 from .base import Layer, Weight, WeightlessLayer, as_tensor, building_keras2
 from .registry import keras_layer
 
@@ -46,7 +48,7 @@ class _Elementwise(WeightlessLayer):
 class Activation(_Elementwise):
     """``keras.layers.Activation``: any Keras activation by name, config or callable."""
 
-    def __init__(self, activation, **kwargs):
+    def __init__(self, activation: Identifier, **kwargs) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
@@ -67,7 +69,8 @@ class ReLU(_Elementwise):
     """``keras.layers.ReLU``: ``max(x, 0)`` capped at ``max_value``, ``negative_slope * (x - threshold)``
     below ``threshold``, as Keras 3 computes it."""
 
-    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+    def __init__(self, max_value: Optional[float] = None, negative_slope: float = 0.0, threshold: float = 0.0,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         max_value = _float(max_value, "max_value", "ReLU")
         negative_slope = _float(negative_slope, "negative_slope", "ReLU")
@@ -103,7 +106,7 @@ class LeakyReLU(_Elementwise):
     Keras 2's ``alpha`` is taken for ``negative_slope``, with Keras 3's deprecation warning.
     """
 
-    def __init__(self, negative_slope=0.3, **kwargs):
+    def __init__(self, negative_slope: float = 0.3, **kwargs) -> None:
         name = "negative_slope"
         if "alpha" in kwargs:
             negative_slope, name = kwargs.pop("alpha"), "alpha"
@@ -142,7 +145,7 @@ class LeakyReLU(_Elementwise):
 class ELU(_Elementwise):
     """``keras.layers.ELU``: ``x`` above 0, ``alpha * (exp(x) - 1)`` below."""
 
-    def __init__(self, alpha=1.0, **kwargs):
+    def __init__(self, alpha: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.alpha = _float(alpha, "alpha", "ELU")
 
@@ -169,7 +172,7 @@ def _large_negative_number(dtype):
 class Softmax(_Elementwise):
     """``keras.layers.Softmax`` over ``axis`` (an int or a tuple of ints), with Keras's ``mask``."""
 
-    def __init__(self, axis=-1, **kwargs):
+    def __init__(self, axis: IntOrSequence = -1, **kwargs) -> None:
         super().__init__(**kwargs)
         axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
         if not axes or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
@@ -223,8 +226,8 @@ class PReLU(Layer):
 
     WEIGHTS = (Weight("alpha", "weight"),)
 
-    def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
-                 **kwargs):
+    def __init__(self, alpha_initializer: Identifier = "Zeros", alpha_regularizer: Identifier = None,
+                 alpha_constraint: Identifier = None, shared_axes: Optional[IntOrSequence] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self._weight_arguments(alpha_initializer=alpha_initializer, alpha_regularizer=alpha_regularizer,
                                alpha_constraint=alpha_constraint)

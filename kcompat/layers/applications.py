@@ -11,8 +11,8 @@ import torch
 
 from .. import initializers
 from .base import Layer, Weight, WeightlessLayer, as_tensor
-from .regularization import NoiseLayer
 from .registry import keras_layer
+from .regularization import NoiseLayer
 
 __all__ = ["CustomScaleLayer", "LayerScale", "StochasticDepth"]
 
@@ -21,7 +21,7 @@ __all__ = ["CustomScaleLayer", "LayerScale", "StochasticDepth"]
 class CustomScaleLayer(WeightlessLayer):
     """``inputs[0] + inputs[1] * scale`` (the shortcut plus the scaled residual branch)."""
 
-    def __init__(self, scale, **kwargs):
+    def __init__(self, scale: float, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(scale, numbers.Real) or isinstance(scale, bool):
             raise TypeError(f"`scale` must be a number. Received: scale={scale!r}")
@@ -50,7 +50,7 @@ class LayerScale(Layer):
 
     WEIGHTS = (Weight("gamma", "gamma"),)
 
-    def __init__(self, init_values, projection_dim, **kwargs):
+    def __init__(self, init_values: float, projection_dim: int, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(projection_dim, numbers.Integral) or isinstance(projection_dim, bool) or projection_dim < 1:
             raise ValueError(f"`projection_dim` must be a positive integer. Received: projection_dim={projection_dim!r}")
@@ -85,7 +85,7 @@ class StochasticDepth(NoiseLayer):
     """The identity in inference; in training each sample's residual path is dropped with
     probability ``drop_path_rate`` (``floor(keep + uniform)``) and the kept ones scaled by ``1 / keep``."""
 
-    def __init__(self, drop_path_rate, **kwargs):
+    def __init__(self, drop_path_rate: float, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(drop_path_rate, numbers.Real) or isinstance(drop_path_rate, bool) or not (
                 0 <= drop_path_rate <= 1):

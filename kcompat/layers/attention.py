@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, Optional
 
 import torch
 
+from .._types import Identifier, IntOrSequence, OptionalInt
 from .base import Layer, Weight, as_tensor
 from .registry import keras_layer
 
@@ -28,11 +30,14 @@ class MultiHeadAttention(Layer):
     takes_call_arguments = True  # a node's keyword arguments (Keras 2's value=, attention_mask=) reach the call
     unpacks_arguments = True  # a Keras 3 node's args are (query, value[, key])
 
-    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
-                 attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, seed=None, use_gate=False, sliding_window=None, flash_attention=None,
-                 query_shape=None, key_shape=None, value_shape=None, softmax_robust_masking=False, **kwargs):
+    def __init__(self, num_heads: int, key_dim: int, value_dim: OptionalInt = None, dropout: float = 0.0,
+                 use_bias: bool = True, output_shape: Any = None, attention_axes: Optional[IntOrSequence] = None,
+                 kernel_initializer: Identifier = "glorot_uniform", bias_initializer: Identifier = "zeros",
+                 kernel_regularizer: Identifier = None, bias_regularizer: Identifier = None,
+                 activity_regularizer: Identifier = None, kernel_constraint: Identifier = None,
+                 bias_constraint: Identifier = None, seed: OptionalInt = None, use_gate: bool = False,
+                 sliding_window: Any = None, flash_attention: Optional[bool] = None, query_shape: Any = None,
+                 key_shape: Any = None, value_shape: Any = None, softmax_robust_masking: bool = False, **kwargs) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if softmax_robust_masking:
             raise ValueError("kcompat's MultiHeadAttention has no softmax_robust_masking")
@@ -235,7 +240,8 @@ class Attention(Layer):
     WEIGHTS = (Weight("scale", "scale"), Weight("concat_score_weight", "concat_score_weight"))
     takes_call_arguments = True  # the node's use_causal_mask=, mask=, return_attention_scores=
 
-    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, causal=None, **kwargs):
+    def __init__(self, use_scale: bool = False, score_mode: str = "dot", dropout: float = 0.0, seed: OptionalInt = None,
+                 causal: Any = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if score_mode not in ("dot", "concat"):
             raise ValueError(f"Invalid value for argument score_mode. Expected one of {{'dot', 'concat'}}. "

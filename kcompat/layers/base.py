@@ -44,13 +44,14 @@ import contextlib
 import itertools
 import threading
 from collections import defaultdict
-from typing import NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 import torch
 
 from .. import activations, constraints, dtype_policy, initializers, layouts, regularizers
 from .._malloc import keep_freed_memory
+from .._types import Identifier, Shape
 from ..serialization import to_snake_case
 
 __all__ = ["DeserializationError", "Layer", "Weight", "WeightlessLayer", "as_tensor", "building_keras2",
@@ -162,8 +163,9 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
             value = activations.get(value)
         super().__setattr__(name, value)
 
-    def __init__(self, *, trainable=True, name=None, dtype=None, activity_regularizer=None, input_shape=None,
-                 device=None, autocast=True, **kwargs):
+    def __init__(self, *, trainable: bool = True, name: Optional[str] = None, dtype: Any = None,
+                 activity_regularizer: Identifier = None, input_shape: Shape = None, device: Any = None,
+                 autocast: bool = True, **kwargs) -> None:
         super().__init__()
         keep_freed_memory()  # once per process, on the first layer made (kcompat._malloc)
         if "batch_input_shape" in kwargs:  # Keras 2 configs

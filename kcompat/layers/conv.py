@@ -11,11 +11,13 @@ pads ``(k - 1) * d`` before. Parameters are stored as ``nn.Conv{rank}d`` stores 
 
 from __future__ import annotations
 
+from typing import Optional
 
 import torch.nn.functional as F
 
 from .. import activations, layouts, shapes
 from .._padding import pad
+from .._types import Identifier, IntOrSequence, OptionalInt
 from ..validation import is_int, standardize_data_format, standardize_int, standardize_tuple
 from .base import Layer, Weight, as_tensor
 from .registry import keras_layer
@@ -43,10 +45,13 @@ class BaseConv(Layer):
     rank = None
     WEIGHTS = (Weight("kernel", "weight", layouts.KERNEL), Weight("bias", "bias"))
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
-                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, *, in_channels=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrSequence, strides: IntOrSequence = 1, padding: str = "valid",
+                 data_format: Optional[str] = None, dilation_rate: IntOrSequence = 1, groups: int = 1,
+                 activation: Identifier = None, use_bias: bool = True,
+                 kernel_initializer: Identifier = "glorot_uniform", bias_initializer: Identifier = "zeros",
+                 kernel_regularizer: Identifier = None, bias_regularizer: Identifier = None,
+                 activity_regularizer: Identifier = None, kernel_constraint: Identifier = None,
+                 bias_constraint: Identifier = None, *, in_channels: OptionalInt = None, **kwargs) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         rank = self.rank
         self.filters = standardize_int(filters, "filters")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from .. import activations, layouts
+from .._types import Identifier, IntOrSequence, OptionalInt
 from ..functional import check_allocatable, keras_output_size, prepare_call, run_call
 from ..validation import standardize_data_format, standardize_int, standardize_padding, standardize_tuple
 from .base import Layer, Weight, as_tensor
@@ -29,28 +32,13 @@ class BaseConvTranspose(Layer):
     rank = None  # set by subclasses
     WEIGHTS = (Weight("kernel", "weight", layouts.KERNEL), Weight("bias", "bias"))
 
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=1,
-        padding="valid",
-        output_padding=None,
-        data_format=None,
-        dilation_rate=1,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        *,
-        in_channels=None,
-        **kwargs,
-    ):
+    def __init__(self, filters: int, kernel_size: IntOrSequence, strides: IntOrSequence = 1, padding: str = "valid",
+                 output_padding: Optional[IntOrSequence] = None, data_format: Optional[str] = None,
+                 dilation_rate: IntOrSequence = 1, activation: Identifier = None, use_bias: bool = True,
+                 kernel_initializer: Identifier = "glorot_uniform", bias_initializer: Identifier = "zeros",
+                 kernel_regularizer: Identifier = None, bias_regularizer: Identifier = None,
+                 activity_regularizer: Identifier = None, kernel_constraint: Identifier = None,
+                 bias_constraint: Identifier = None, *, in_channels: OptionalInt = None, **kwargs) -> None:
         groups = kwargs.pop("groups", 1)
         if groups != 1:
             raise ValueError(
@@ -316,11 +304,14 @@ class Conv2DTranspose(BaseConvTranspose):
 
     rank = 2
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
-                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrSequence, strides: IntOrSequence = (1, 1),
+                 padding: str = "valid", output_padding: Optional[IntOrSequence] = None,
+                 data_format: Optional[str] = None, dilation_rate: IntOrSequence = (1, 1),
+                 activation: Identifier = None, use_bias: bool = True,
+                 kernel_initializer: Identifier = "glorot_uniform", bias_initializer: Identifier = "zeros",
+                 kernel_regularizer: Identifier = None, bias_regularizer: Identifier = None,
+                 activity_regularizer: Identifier = None, kernel_constraint: Identifier = None,
+                 bias_constraint: Identifier = None, **kwargs) -> None:
         super().__init__(
             filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
             output_padding=output_padding, data_format=data_format, dilation_rate=dilation_rate,
@@ -374,11 +365,14 @@ class Conv3DTranspose(BaseConvTranspose):
 
     rank = 3
 
-    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid", data_format=None,
-                 output_padding=None, dilation_rate=(1, 1, 1), activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrSequence, strides: IntOrSequence = (1, 1, 1),
+                 padding: str = "valid", data_format: Optional[str] = None,
+                 output_padding: Optional[IntOrSequence] = None, dilation_rate: IntOrSequence = (1, 1, 1),
+                 activation: Identifier = None, use_bias: bool = True,
+                 kernel_initializer: Identifier = "glorot_uniform", bias_initializer: Identifier = "zeros",
+                 kernel_regularizer: Identifier = None, bias_regularizer: Identifier = None,
+                 activity_regularizer: Identifier = None, kernel_constraint: Identifier = None,
+                 bias_constraint: Identifier = None, **kwargs) -> None:
         super().__init__(
             filters=filters, kernel_size=kernel_size, strides=strides, padding=padding,
             output_padding=output_padding, data_format=data_format, dilation_rate=dilation_rate,

@@ -8,14 +8,16 @@ Keras's does. ``Embedding`` stores ``weight`` ``(input_dim, output_dim)`` as ``n
 from __future__ import annotations
 
 import re
+from typing import Any, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .. import activations, layouts, regularizers
+from .._types import Identifier, OptionalInt
 from ..validation import image_data_format, is_int, standardize_int
-from .base import Layer, Weight, as_tensor, WeightlessLayer
+from .base import Layer, Weight, WeightlessLayer, as_tensor
 from .registry import keras_layer
 
 __all__ = ["Dense", "EinsumDense", "Embedding", "Identity", "Rescaling", "analyze_einsum"]
@@ -33,10 +35,11 @@ class Dense(Layer):
 
     WEIGHTS = (Weight("kernel", "weight", layouts.KERNEL), Weight("bias", "bias"))
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, *, in_features=None,
-                 **kwargs):
+    def __init__(self, units: int, activation: Identifier = None, use_bias: bool = True,
+                 kernel_initializer: Identifier = "glorot_uniform", bias_initializer: Identifier = "zeros",
+                 kernel_regularizer: Identifier = None, bias_regularizer: Identifier = None,
+                 activity_regularizer: Identifier = None, kernel_constraint: Identifier = None,
+                 bias_constraint: Identifier = None, *, in_features: OptionalInt = None, **kwargs) -> None:
         _no_lora(kwargs)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if not is_int(units) or units <= 0:
@@ -139,8 +142,9 @@ class Embedding(Layer):
 
     WEIGHTS = (Weight("embeddings", "weight"),)
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 embeddings_constraint=None, mask_zero=False, weights=None, **kwargs):
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Identifier = "uniform",
+                 embeddings_regularizer: Identifier = None, embeddings_constraint: Identifier = None,
+                 mask_zero: bool = False, weights: Any = None, **kwargs) -> None:
         _no_lora(kwargs)
         kwargs.pop("input_length", None)  # Keras 2's configs
         activity_regularizer = kwargs.pop("activity_regularizer", None)
@@ -213,7 +217,7 @@ class Rescaling(WeightlessLayer):
     """``keras.layers.Rescaling``: ``inputs * scale + offset`` in the compute dtype (uint8
     images come out float32, as in Keras)."""
 
-    def __init__(self, scale, offset=0.0, **kwargs):
+    def __init__(self, scale: float, offset: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.scale, self.offset = scale, offset
 
@@ -319,9 +323,10 @@ class EinsumDense(Layer):
 
     WEIGHTS = (Weight("kernel", "kernel"), Weight("bias", "bias"))
 
-    def __init__(self, equation, output_shape, activation=None, bias_axes=None, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(self, equation: str, output_shape: Any, activation: Identifier = None, bias_axes: Optional[str] = None,
+                 kernel_initializer: Identifier = "glorot_uniform", bias_initializer: Identifier = "zeros",
+                 kernel_regularizer: Identifier = None, bias_regularizer: Identifier = None,
+                 kernel_constraint: Identifier = None, bias_constraint: Identifier = None, **kwargs) -> None:
         _no_lora(kwargs)
         super().__init__(**kwargs)
         if not isinstance(equation, str):

@@ -9,6 +9,7 @@ import functools
 
 import torch
 
+from .._types import IntOrSequence
 from ..validation import is_int
 from .base import WeightlessLayer, building_keras2
 from .normalization import l2_normalize
@@ -116,7 +117,7 @@ class Minimum(_Merge):
 class Concatenate(_Merge):
     """``keras.layers.Concatenate`` along ``axis`` (-1: the channels of channels_last tensors)."""
 
-    def __init__(self, axis=-1, **kwargs):
+    def __init__(self, axis: IntOrSequence = -1, **kwargs) -> None:
         super().__init__(**kwargs)
         if not is_int(axis):
             raise TypeError(f"The `axis` argument of a Concatenate layer must be an int. Received: axis={axis!r}")
@@ -185,7 +186,7 @@ class Dot(_Merge):
 
     minimum_inputs = 2
 
-    def __init__(self, axes, normalize=False, **kwargs):
+    def __init__(self, axes: IntOrSequence, normalize: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(axes, int):
             if not isinstance(axes, (list, tuple)):

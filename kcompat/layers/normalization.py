@@ -13,7 +13,6 @@ statistics, as in Keras. Parameters and buffers are named as torch names them (`
 from __future__ import annotations
 
 import math
-
 import warnings
 
 import numpy as np
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import initializers
+from .._types import Identifier, IntOrSequence, OptionalInt
 from ..validation import is_int
 from .base import Layer, Weight, WeightlessLayer, as_tensor, building_keras2, construct
 from .registry import keras_layer
@@ -52,8 +52,9 @@ def _float_dtype(inputs):
 class _Normalization(Layer):
     """``gamma``/``beta`` (``center``/``scale``), their initializers, regularizers and constraints."""
 
-    def __init__(self, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
-                 gamma_regularizer, beta_constraint, gamma_constraint, **kwargs):
+    def __init__(self, epsilon: float, center: bool, scale: float, beta_initializer: Identifier,
+                 gamma_initializer: Identifier, beta_regularizer: Identifier, gamma_regularizer: Identifier,
+                 beta_constraint: Identifier, gamma_constraint: Identifier, **kwargs) -> None:
         super().__init__(**kwargs)
         self.epsilon = float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
@@ -114,10 +115,12 @@ class BatchNormalization(_Normalization):
                Weight("renorm_mean", "renorm_mean", trainable=False),
                Weight("renorm_stddev", "renorm_stddev", trainable=False))
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
-                 gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
-                 synchronized=False, *, num_features=None, **kwargs):
+    def __init__(self, axis: IntOrSequence = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, beta_initializer: Identifier = "zeros", gamma_initializer: Identifier = "ones",
+                 moving_mean_initializer: Identifier = "zeros", moving_variance_initializer: Identifier = "ones",
+                 beta_regularizer: Identifier = None, gamma_regularizer: Identifier = None,
+                 beta_constraint: Identifier = None, gamma_constraint: Identifier = None, synchronized: bool = False, *,
+                 num_features: OptionalInt = None, **kwargs) -> None:
         renorm = bool(kwargs.pop("renorm", False))
         renorm_clipping = kwargs.pop("renorm_clipping", None)
         renorm_momentum = kwargs.pop("renorm_momentum", 0.99)
@@ -356,9 +359,11 @@ class LayerNormalization(_Normalization):
 
     WEIGHTS = (Weight("gamma", "weight"), Weight("beta", "bias"))
 
-    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False, beta_initializer="zeros",
-                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
-                 gamma_constraint=None, **kwargs):
+    def __init__(self, axis: IntOrSequence = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 rms_scaling: bool = False, beta_initializer: Identifier = "zeros",
+                 gamma_initializer: Identifier = "ones", beta_regularizer: Identifier = None,
+                 gamma_regularizer: Identifier = None, beta_constraint: Identifier = None,
+                 gamma_constraint: Identifier = None, **kwargs) -> None:
         super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
                          gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
         self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
@@ -443,9 +448,10 @@ class GroupNormalization(_Normalization):
 
     WEIGHTS = (Weight("gamma", "weight"), Weight("beta", "bias"))
 
-    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
-                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
-                 gamma_constraint=None, **kwargs):
+    def __init__(self, groups: int = 32, axis: IntOrSequence = -1, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, beta_initializer: Identifier = "zeros", gamma_initializer: Identifier = "ones",
+                 beta_regularizer: Identifier = None, gamma_regularizer: Identifier = None,
+                 beta_constraint: Identifier = None, gamma_constraint: Identifier = None, **kwargs) -> None:
         super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
                          gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
         if not is_int(groups) or (groups <= 0 and groups != -1):
@@ -538,7 +544,7 @@ class UnitNormalization(WeightlessLayer):
     ``x * rsqrt(max(sum(x**2), 1e-12))``: they differ where the norm is below 1e-6, and a layer
     of a Keras 2 model keeps Keras 2's."""
 
-    def __init__(self, axis=-1, **kwargs):
+    def __init__(self, axis: IntOrSequence = -1, **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(axis, (list, tuple)) and all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
             self.axis = list(axis)

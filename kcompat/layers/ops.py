@@ -5,6 +5,8 @@ function from its op table (:mod:`kcompat.tf_ops`)."""
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 from .. import keras_ops, tf_ops
 from ..keras_ops import keras_op
 from ..tf_ops import tf_op
@@ -49,7 +51,7 @@ class TFOpLambda(_OpNode):
     key, prefix = "function", "tf."
     lookup, returns_several = staticmethod(tf_op), staticmethod(tf_ops.returns_several)
 
-    def __init__(self, function, **kwargs):
+    def __init__(self, function: Any, **kwargs) -> None:
         super().__init__(**kwargs)
         if tf_op(function) is None:
             raise ValueError(f"TensorFlow's tf.{function} is not in kcompat's op table (kcompat.tf_ops)")
@@ -79,7 +81,7 @@ class KerasOp(_OpNode):
     key, prefix = "op", "keras.ops."
     lookup, returns_several = staticmethod(keras_op), staticmethod(keras_ops.returns_several)
 
-    def __init__(self, op, name=None, trainable=True, dtype=None, **arguments):
+    def __init__(self, op: Any, name: Optional[str] = None, trainable: bool = True, dtype: Any = None, **arguments) -> None:
         super().__init__(name=name, trainable=trainable, dtype=dtype)
         if keras_op(op) is None:
             raise ValueError(f"Keras's operation {op} (keras.ops) is not in kcompat's op table (kcompat.keras_ops)")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 from .. import shapes
+from .._types import IntOrSequence
 from ..validation import standardize_data_format, standardize_padding, standardize_tuple
 from .base import WeightlessLayer
 from .registry import keras_layer
@@ -56,7 +58,8 @@ class _Pooling(WeightlessLayer):
     rank = None
     average = False
 
-    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
+    def __init__(self, pool_size: IntOrSequence, strides: Optional[IntOrSequence] = None, padding: str = "valid",
+                 data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.pool_size = standardize_tuple(pool_size, self.rank, "pool_size")
         self.strides = self.pool_size if strides is None else standardize_tuple(strides, self.rank, "strides")
@@ -133,7 +136,8 @@ class MaxPooling1D(_Pooling):
 
     rank = 1
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+    def __init__(self, pool_size: IntOrSequence = 2, strides: Optional[IntOrSequence] = None, padding: str = "valid",
+                 data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
@@ -143,7 +147,8 @@ class MaxPooling2D(_Pooling):
 
     rank = 2
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+    def __init__(self, pool_size: IntOrSequence = (2, 2), strides: Optional[IntOrSequence] = None,
+                 padding: str = "valid", data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
@@ -153,7 +158,8 @@ class MaxPooling3D(_Pooling):
 
     rank = 3
 
-    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+    def __init__(self, pool_size: IntOrSequence = (2, 2, 2), strides: Optional[IntOrSequence] = None,
+                 padding: str = "valid", data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
@@ -185,7 +191,7 @@ class _GlobalPooling(WeightlessLayer):
     rank = None
     reduce = None
 
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
+    def __init__(self, data_format: Optional[str] = None, keepdims: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.data_format = standardize_data_format(data_format)
         self.keepdims = bool(keepdims)

@@ -3,9 +3,12 @@ ConvNeXt, ResNetRS put one at their input), ``Resizing``, ``CenterCrop``."""
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import numpy as np
 import torch
 
+from .._types import IntOrSequence
 from ..constraints import EPSILON
 from ..validation import standardize_data_format
 from .base import Layer, Weight, WeightlessLayer, as_tensor
@@ -38,7 +41,8 @@ class Normalization(Layer):
     WEIGHTS = (Weight("mean", "mean", trainable=False), Weight("variance", "variance", trainable=False),
                Weight("count", "count", trainable=False, dtype=torch.int64))
 
-    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+    def __init__(self, axis: IntOrSequence = -1, mean: Any = None, variance: Any = None, invert: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.axis = _axes(axis)
         self.input_mean, self.input_variance = mean, variance
@@ -213,7 +217,7 @@ def _size(value, name):
 class _ImageSize(WeightlessLayer):
     """Shared by Resizing and CenterCrop: a target ``height`` and ``width``, channels_last or first."""
 
-    def __init__(self, height, width, data_format=None, **kwargs):
+    def __init__(self, height: int, width: int, data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.height, self.width = _size(height, "height"), _size(width, "width")
         self.data_format = standardize_data_format(data_format)
@@ -248,8 +252,9 @@ class Resizing(_ImageSize):
     target's aspect ratio (``crop_to_aspect_ratio``) or padding to it with ``fill_value``
     (``pad_to_aspect_ratio``), the box placed as Keras's TensorFlow backend places it."""
 
-    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
-                 fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear", crop_to_aspect_ratio: bool = False,
+                 pad_to_aspect_ratio: bool = False, fill_mode: str = "constant", fill_value: float = 0.0,
+                 antialias: bool = False, data_format: Optional[str] = None, **kwargs) -> None:
         from ..resize import METHODS
 
         super().__init__(height, width, data_format=data_format, **kwargs)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, Optional, Sequence
 
 import torch
 
+from .._types import OptionalInt
 from ..validation import is_int, standardize_data_format
 from .base import WeightlessLayer
 from .registry import keras_layer
@@ -35,7 +37,7 @@ def _generator(seed, device):
 
 
 class NoiseLayer(WeightlessLayer):
-    def __init__(self, seed=None, **kwargs):
+    def __init__(self, seed: OptionalInt = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.seed = seed
         self._generators = {}
@@ -82,7 +84,8 @@ def _noise_shape_argument(noise_shape):
 class Dropout(NoiseLayer):
     """``keras.layers.Dropout`` (``noise_shape`` broadcasts one draw, ``None`` entries take the input's)."""
 
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+    def __init__(self, rate: float, noise_shape: Optional[Sequence[Optional[int]]] = None, seed: OptionalInt = None,
+                 **kwargs) -> None:
         super().__init__(seed=seed, **kwargs)
         self.rate = _rate(rate)
         self.noise_shape = _noise_shape_argument(noise_shape)
@@ -120,7 +123,8 @@ class Dropout(NoiseLayer):
 class _SpatialDropout(Dropout):
     rank = None
 
-    def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None, **kwargs):
+    def __init__(self, rate: float, data_format: Optional[str] = None, seed: OptionalInt = None,
+                 name: Optional[str] = None, dtype: Any = None, **kwargs) -> None:
         super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
         self.data_format = standardize_data_format(data_format) if self.rank > 1 else "channels_last"
 
@@ -143,7 +147,8 @@ class SpatialDropout1D(_SpatialDropout):
 
     rank = 1
 
-    def __init__(self, rate, seed=None, name=None, dtype=None, **kwargs):
+    def __init__(self, rate: float, seed: OptionalInt = None, name: Optional[str] = None, dtype: Any = None,
+                 **kwargs) -> None:
         super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
 
 
@@ -165,7 +170,7 @@ class SpatialDropout3D(_SpatialDropout):
 class GaussianNoise(NoiseLayer):
     """``keras.layers.GaussianNoise``: ``inputs + N(0, stddev)`` in training."""
 
-    def __init__(self, stddev, seed=None, **kwargs):
+    def __init__(self, stddev: float, seed: OptionalInt = None, **kwargs) -> None:
         super().__init__(seed=seed, **kwargs)
         self.stddev = stddev
 
@@ -184,7 +189,7 @@ class GaussianNoise(NoiseLayer):
 class GaussianDropout(NoiseLayer):
     """``keras.layers.GaussianDropout``: ``inputs * N(1, sqrt(rate / (1 - rate)))`` in training."""
 
-    def __init__(self, rate, seed=None, **kwargs):
+    def __init__(self, rate: float, seed: OptionalInt = None, **kwargs) -> None:
         super().__init__(seed=seed, **kwargs)
         self.rate = _rate(rate)
 

@@ -9,11 +9,13 @@ ported ``Dense`` kernel fits unchanged.
 from __future__ import annotations
 
 import math
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from .._padding import pad
+from .._types import IntOrSequence, Nested
 from ..validation import is_int, standardize_data_format, standardize_tuple
 from .base import WeightlessLayer
 from .registry import keras_layer
@@ -27,7 +29,7 @@ class Flatten(WeightlessLayer):
     """``keras.layers.Flatten``: ``(batch, ...)`` to ``(batch, features)`` in Keras's order
     (``channels_first`` inputs are moved to channels_last first, as Keras does)."""
 
-    def __init__(self, data_format=None, **kwargs):
+    def __init__(self, data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.data_format = standardize_data_format(data_format)
 
@@ -54,7 +56,7 @@ class Reshape(WeightlessLayer):
     """``keras.layers.Reshape``: each sample to ``target_shape`` (one entry may be -1), in
     row-major order over Keras's layout."""
 
-    def __init__(self, target_shape, **kwargs):
+    def __init__(self, target_shape: Sequence[int], **kwargs) -> None:
         super().__init__(**kwargs)
         try:
             target = tuple(target_shape)
@@ -95,7 +97,7 @@ class Reshape(WeightlessLayer):
 class Permute(WeightlessLayer):
     """``keras.layers.Permute``: the non-batch axes reordered by ``dims`` (1-based, as Keras)."""
 
-    def __init__(self, dims, **kwargs):
+    def __init__(self, dims: Sequence[int], **kwargs) -> None:
         super().__init__(**kwargs)
         dims = tuple(dims)
         if sorted(dims) != list(range(1, len(dims) + 1)):
@@ -120,7 +122,7 @@ class Permute(WeightlessLayer):
 class RepeatVector(WeightlessLayer):
     """``keras.layers.RepeatVector``: ``(batch, features)`` to ``(batch, n, features)``."""
 
-    def __init__(self, n, **kwargs):
+    def __init__(self, n: int, **kwargs) -> None:
         super().__init__(**kwargs)
         if not is_int(n):
             raise TypeError(f"Expected an integer value for `n`, got {type(n)}.")
@@ -168,7 +170,7 @@ class _Spatial(WeightlessLayer):
     rank = None
     _has_data_format = True
 
-    def __init__(self, data_format=None, **kwargs):
+    def __init__(self, data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.data_format = standardize_data_format(data_format) if self._has_data_format else "channels_last"
 
@@ -194,7 +196,7 @@ class _Spatial(WeightlessLayer):
 
 
 class _ZeroPadding(_Spatial):
-    def __init__(self, padding, data_format=None, **kwargs):
+    def __init__(self, padding: Nested, data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(data_format=data_format, **kwargs)
         self.padding = _pairs(padding, self.rank, "padding")
 
@@ -222,7 +224,7 @@ class ZeroPadding1D(_ZeroPadding):
 
     rank = 1
 
-    def __init__(self, padding=1, data_format=None, **kwargs):
+    def __init__(self, padding: Nested = 1, data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(padding, data_format, **kwargs)
 
 
@@ -232,7 +234,7 @@ class ZeroPadding2D(_ZeroPadding):
 
     rank = 2
 
-    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+    def __init__(self, padding: Nested = (1, 1), data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(padding, data_format, **kwargs)
 
 
@@ -242,12 +244,12 @@ class ZeroPadding3D(_ZeroPadding):
 
     rank = 3
 
-    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+    def __init__(self, padding: Nested = ((1, 1), (1, 1), (1, 1)), data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(padding, data_format, **kwargs)
 
 
 class _Cropping(_Spatial):
-    def __init__(self, cropping, data_format=None, **kwargs):
+    def __init__(self, cropping: Nested, data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(data_format=data_format, **kwargs)
         self.cropping = _pairs(cropping, self.rank, "cropping")
 
@@ -282,7 +284,7 @@ class Cropping1D(_Cropping):
     rank = 1
     _has_data_format = False
 
-    def __init__(self, cropping=(1, 1), **kwargs):
+    def __init__(self, cropping: Nested = (1, 1), **kwargs) -> None:
         super().__init__(cropping, **kwargs)
 
 
@@ -292,7 +294,7 @@ class Cropping2D(_Cropping):
 
     rank = 2
 
-    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+    def __init__(self, cropping: Nested = ((0, 0), (0, 0)), data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(cropping, data_format, **kwargs)
 
 
@@ -302,14 +304,15 @@ class Cropping3D(_Cropping):
 
     rank = 3
 
-    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+    def __init__(self, cropping: Nested = ((1, 1), (1, 1), (1, 1)), data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(cropping, data_format, **kwargs)
 
 
 class _UpSampling(_Spatial):
     interpolations = ("nearest",)
 
-    def __init__(self, size, data_format=None, interpolation="nearest", **kwargs):
+    def __init__(self, size: IntOrSequence, data_format: Optional[str] = None, interpolation: str = "nearest",
+                 **kwargs) -> None:
         super().__init__(data_format=data_format, **kwargs)
         self.size = standardize_tuple(size, self.rank, "size")
         interpolation = interpolation.lower() if isinstance(interpolation, str) else interpolation
@@ -368,7 +371,7 @@ class UpSampling1D(_UpSampling):
     rank = 1
     _has_data_format = False
 
-    def __init__(self, size=2, **kwargs):
+    def __init__(self, size: IntOrSequence = 2, **kwargs) -> None:
         if not is_int(size):  # Keras's UpSampling1D takes one int (the 2-D and 3-D ones a tuple too)
             raise TypeError(f"Expected an integer value for `size`, got {type(size)}.")
         if size <= 0:
@@ -390,7 +393,8 @@ class UpSampling2D(_UpSampling):
     rank = 2
     interpolations = ("nearest", "bilinear", "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic")
 
-    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+    def __init__(self, size: IntOrSequence = (2, 2), data_format: Optional[str] = None, interpolation: str = "nearest",
+                 **kwargs) -> None:
         super().__init__(size, data_format, interpolation, **kwargs)
 
     def get_config(self):
@@ -405,7 +409,7 @@ class UpSampling3D(_UpSampling):
 
     rank = 3
 
-    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
+    def __init__(self, size: IntOrSequence = (2, 2, 2), data_format: Optional[str] = None, **kwargs) -> None:
         super().__init__(size, data_format, **kwargs)
 
     def get_config(self):

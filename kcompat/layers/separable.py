@@ -10,10 +10,13 @@ with a 1x1 convolution, ``pointwise_weight`` ``(filters, in_channels * depth_mul
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch.nn.functional as F
 
 from .. import layouts, shapes
 from .._padding import pad
+from .._types import Identifier, IntOrSequence
 from ..validation import standardize_int
 from .base import Weight
 from .conv import BaseConv, plain_strides
@@ -44,10 +47,13 @@ class _Factorized(BaseConv):
 
     pointwise = False
 
-    def __init__(self, filters, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
-                 activation, use_bias, depthwise_initializer, pointwise_initializer, bias_initializer,
-                 depthwise_regularizer, pointwise_regularizer, bias_regularizer, activity_regularizer,
-                 depthwise_constraint, pointwise_constraint, bias_constraint, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrSequence, strides: IntOrSequence, padding: str,
+                 data_format: Optional[str], dilation_rate: IntOrSequence, depth_multiplier: int,
+                 activation: Identifier, use_bias: bool, depthwise_initializer: Identifier,
+                 pointwise_initializer: Identifier, bias_initializer: Identifier, depthwise_regularizer: Identifier,
+                 pointwise_regularizer: Identifier, bias_regularizer: Identifier, activity_regularizer: Identifier,
+                 depthwise_constraint: Identifier, pointwise_constraint: Identifier, bias_constraint: Identifier,
+                 **kwargs) -> None:
         depth = standardize_int(depth_multiplier, "depth_multiplier")
         # The separable layers' pointwise convolution needs its filters (Keras refuses 0 at once and
         # None at build); the depthwise ones have none.
@@ -145,10 +151,13 @@ class _Factorized(BaseConv):
 class _Depthwise(_Factorized):
     WEIGHTS = (Weight("depthwise_kernel", "depthwise_weight", DEPTHWISE), Weight("bias", "bias"))
 
-    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
-                 dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
+    def __init__(self, kernel_size: IntOrSequence, strides: IntOrSequence = 1, padding: str = "valid",
+                 depth_multiplier: int = 1, data_format: Optional[str] = None, dilation_rate: IntOrSequence = 1,
+                 activation: Identifier = None, use_bias: bool = True,
+                 depthwise_initializer: Identifier = "glorot_uniform", bias_initializer: Identifier = "zeros",
+                 depthwise_regularizer: Identifier = None, bias_regularizer: Identifier = None,
+                 activity_regularizer: Identifier = None, depthwise_constraint: Identifier = None,
+                 bias_constraint: Identifier = None, **kwargs) -> None:
         super().__init__(None, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                          activation, use_bias, depthwise_initializer, None, bias_initializer, depthwise_regularizer,
                          None, bias_regularizer, activity_regularizer, depthwise_constraint, None, bias_constraint,
@@ -166,11 +175,15 @@ class _Separable(_Factorized):
     WEIGHTS = (Weight("depthwise_kernel", "depthwise_weight", DEPTHWISE),
                Weight("pointwise_kernel", "pointwise_weight", layouts.KERNEL), Weight("bias", "bias"))
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
-                 depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", depthwise_regularizer=None,
-                 pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
-                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrSequence, strides: IntOrSequence = 1, padding: str = "valid",
+                 data_format: Optional[str] = None, dilation_rate: IntOrSequence = 1, depth_multiplier: int = 1,
+                 activation: Identifier = None, use_bias: bool = True,
+                 depthwise_initializer: Identifier = "glorot_uniform",
+                 pointwise_initializer: Identifier = "glorot_uniform", bias_initializer: Identifier = "zeros",
+                 depthwise_regularizer: Identifier = None, pointwise_regularizer: Identifier = None,
+                 bias_regularizer: Identifier = None, activity_regularizer: Identifier = None,
+                 depthwise_constraint: Identifier = None, pointwise_constraint: Identifier = None,
+                 bias_constraint: Identifier = None, **kwargs) -> None:
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                          activation, use_bias, depthwise_initializer, pointwise_initializer, bias_initializer,
                          depthwise_regularizer, pointwise_regularizer, bias_regularizer, activity_regularizer,
