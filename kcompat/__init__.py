@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import torch
 
 from . import activations, constraints, errors, functional, initializers, layers, regularizers, shapes, tf_nn
+from ._version import __version__ as __version__
 from .constraints import apply_constraints
 from .layers import (Activation, Add, Average, AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D,
                      AvgPool2D, AvgPool3D, BatchNormalization, Concatenate, Conv1D, Conv1DTranspose, Conv2D,
@@ -39,7 +40,6 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 # for torch.compiler.disable, the converter h5py, the parity tools their TensorFlow workers.
 _LAZY = ("compat", "convert", "examples", "harness", "models", "nn", "testing")
 
-__version__ = "0.1.0"
 
 __all__ = [
     "load_model",

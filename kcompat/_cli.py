@@ -17,7 +17,7 @@ def add_version(parser):
     """``--version``: the tool, kcompat's version, and torch's (what a bug report needs)."""
     import torch
 
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s (kcompat {__version__}, torch {torch.__version__})")

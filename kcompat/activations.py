@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._building import building_keras2
+
 __all__ = ["get", "serialize", "ACTIVATIONS"]
 
 
@@ -206,8 +208,6 @@ KCOMPAT_NAMES = {"keras2_hard_sigmoid": keras2_hard_sigmoid}  # kcompat's own na
 
 def _builtin(name):
     """The activation ``name``: Keras 2's definition for a layer of a Keras 2 model where it differs."""
-    from .layers.base import building_keras2  # the layers import this module
-
     return _KERAS2[name] if name in _KERAS2 and building_keras2() else ACTIVATIONS[name]
 
 

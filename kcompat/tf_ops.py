@@ -7,7 +7,7 @@ Each takes the arguments the TensorFlow function takes, by position and by Tenso
 and follows TensorFlow where torch differs (a Python number takes the tensor's dtype; ``x / y``
 of integers is floating point; ``maximum``'s tie gradient; ``depth_to_space``'s order; resize
 coordinates). Most are :mod:`kcompat.compat.v1`'s TF1 ops, each declared under its TF2 names by
-``@tf_ops.register`` where it is defined (and under ``compat.v1.<name>``, every one of them);
+``@tf_names`` (:mod:`kcompat._op_table`) where it is defined (and under ``compat.v1.<name>``, every one of them);
 the rest are defined here. One declaration per op: :data:`OPS` is the table the op nodes read.
 """
 
@@ -17,27 +17,16 @@ import math
 
 import torch
 
+from ._op_table import OPS, registrar
+from ._op_table import tf_names as register
+
 __all__ = ["OPS", "as_dtype", "axes_of", "register", "registrar", "returns_several", "tf_op", "to_ints", "to_tensor"]
 
-OPS = {}  # TF API name without "tf." -> function
 _SEVERAL = {"split", "unstack", "compat.v1.split", "compat.v1.unstack", "math.top_k", "nn.top_k", "nn.moments",
             "compat.v1.nn.moments"}  # the ops whose result is a list or tuple of tensors
 _populated = False
 
 
-def registrar(table):
-    """``register(*names)``: a decorator that declares a function in ``table`` under each of ``names``
-    (TensorFlow's ops here, Keras 3's operations in :mod:`kcompat.keras_ops`)."""
-    def register(*names):
-        def decorate(fn):
-            for name in names:
-                table[name] = fn
-            return fn
-        return decorate
-    return register
-
-
-register = registrar(OPS)  # declares the decorated function as TensorFlow's op under each name
 
 
 def tf_op(name):

@@ -209,3 +209,43 @@ def test_every_layer_constructor_is_annotated():
             if "return" not in hints:
                 missing.append(f"{owner.__qualname__} -> None")
     assert not missing, sorted(set(missing))
+
+
+def _package(module):
+    """The unit the layering is judged in: a subpackage (``kcompat.models``) or a top-level module."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_import_circle_between_packages():
+    """Counting imports inside functions too: the packages form layers (formats below models
+    below convert, ...). Left out: the facade ``kcompat`` (it re-exports everything, and
+    ``kcompat-port``'s source is written against it) and the commands (``cli``, the harness),
+    which sit on top of everything; and ``tf_ops``' loading of TF1's op modules to fill its table
+    (``tf_op`` imports ``compat.v1``'s ``ops``/``nn``/``image`` on first use, as a plug-in is
+    loaded: they declare their TF2 names with ``@tf_names`` and import the table's leaf module,
+    never ``tf_ops``)."""
+    plugin_loads = {("kcompat.tf_ops", "kcompat.compat")}
+    graph = {}
+    for path in MODULES:
+        module = _name(path)
+        if module.endswith(".cli") or module.startswith("kcompat.harness") or module == "kcompat":
+            continue
+        for source, names, _ in _imports(path):
+            targets = {f"{source}.{n}" for n in names if _is_module(f"{source}.{n}")} or {source}
+            for target in targets:
+                if _package(target) not in ("kcompat", _package(module)) and (
+                        module, _package(target)) not in plugin_loads:
+                    graph.setdefault(_package(module), set()).add(_package(target))
+    state = {}
+
+    def visit(node, trail):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", "import circle: " + " -> ".join(trail[trail.index(node):] + [node])
+        state[node] = "open"
+        for target in sorted(graph.get(node, ())):
+            visit(target, trail + [node])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        visit(node, [])

@@ -619,6 +619,7 @@ def save_op_nodes_model(directory):
     import tensorflow as tf
     import tf_keras
 
+    tf_keras.backend.clear_session()  # the op nodes' names ('tf.nn.relu6') do not depend on what the worker built before
     L = tf_keras.layers
     x = tf_keras.Input((4, 4, 8), name="x")
     y = L.Conv2D(8, 1, name="conv")(x)

@@ -26,9 +26,9 @@ from .._progress import ProgressBar
 from ..layers import BY_RANK, KERAS_LAYERS
 from ..layers.base import constructor_error
 from ..layouts import torch_order
-from . import safetensors_io, saved_model, tf_checkpoint
-from .keras_files import CONFIG_LIMIT, open_model_file
-from .records import CONV_TRANSPOSE, ConversionError, with_path
+from ..formats import input_files, safetensors_io, saved_model
+from ..formats.keras_files import CONFIG_LIMIT, open_model_file
+from ..formats.records import CONV_TRANSPOSE, ConversionError, with_path
 
 __all__ = ["ConversionError", "convert", "load", "config_path", "state_dict_key"]
 
@@ -174,18 +174,6 @@ def _temporary(path):
     except PermissionError:
         raise ConversionError(f"{path}: cannot write: permission denied in {directory}") from None
     return fd, name
-
-
-def input_files(source):
-    """Every file a conversion of ``source`` reads (the model file, a checkpoint's files, a
-    SavedModel's metadata and variables)."""
-    source = str(source)
-    if saved_model.is_saved_model(source):
-        return input_files(saved_model.variables_prefix(source)) + [
-            os.path.join(source, n) for n in (saved_model.METADATA, "saved_model.pb")
-            if os.path.isfile(os.path.join(source, n))]
-    files = tf_checkpoint.checkpoint_files(source) if tf_checkpoint.is_checkpoint(source) else []
-    return files + ([source] if os.path.isfile(source) else [])
 
 
 def _refuse_input(target, inputs):

@@ -40,9 +40,7 @@ views) and hook ``_create_variable`` to take shared variables from the variable 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import threading
 from collections import defaultdict
 from typing import Any, NamedTuple, Optional
 
@@ -50,6 +48,7 @@ import numpy as np
 import torch
 
 from .. import activations, constraints, dtype_policy, initializers, layouts, regularizers
+from .._building import building_keras2, building_shapes_only, keras2_names, shapes_only
 from .._malloc import keep_freed_memory
 from .._types import Identifier, Shape
 from ..serialization import to_snake_case
@@ -58,36 +57,6 @@ __all__ = ["DeserializationError", "Layer", "Weight", "WeightlessLayer", "as_ten
            "construct", "constructor_error", "keras2_names", "shapes_only", "unique_name"]
 
 _name_counters = defaultdict(itertools.count)
-_building = threading.local()  # .shapes_only: weights created inside shapes_only() hold no memory
-
-
-@contextlib.contextmanager
-def _building_with(flag):
-    before = getattr(_building, flag, False)
-    setattr(_building, flag, True)
-    try:
-        yield
-    finally:
-        setattr(_building, flag, before)
-
-
-def keras2_names():
-    """Layers made inside take Keras 2's names: tf.keras allowed ``/`` (DenseNet's ``conv1/conv``),
-    which Keras 3 refuses."""
-    return _building_with("keras2_names")
-
-
-def building_keras2():
-    """Whether the layer being made belongs to a Keras 2 model (inside :func:`keras2_names`):
-    where Keras 2's arithmetic differs and its config does not say so (UnitNormalization)."""
-    return getattr(_building, "keras2_names", False)
-
-
-def shapes_only():
-    """Layers built inside create their weights on torch's ``meta`` device: shapes and dtypes, no
-    memory and no draws, so that a model file's weights can be checked against its config
-    before anything is allocated. ``layer._materialize()`` draws them afterwards."""
-    return _building_with("shapes_only")
 _WEIGHT_ARGUMENTS = {"initializer": initializers, "regularizer": regularizers, "constraint": constraints}
 
 
@@ -287,7 +256,7 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
     def _create_variable(self, w, shape, initializer, regularizer):
         """A fresh parameter for weight ``w`` drawn from ``initializer`` (Keras layout ``shape``)."""
         dtype = w.dtype or self.dtype
-        if getattr(_building, "shapes_only", False) and not self._keras_storage:
+        if building_shapes_only() and not self._keras_storage:
             value = w.layout.to_torch(torch.empty(shape, dtype=dtype, device="meta"))
             return torch.nn.Parameter(value, requires_grad=self._trainable) if w.trainable else value
         value = initializers.initial_value(initializer, shape, dtype, f"{w.keras}_initializer")

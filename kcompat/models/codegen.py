@@ -23,9 +23,9 @@ import warnings
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from .._files import refuse_input, write_together
-from ..convert import safetensors_io
+from ..formats import input_files, safetensors_io
 from ..layers import keras2_names, layer_class
 from . import names
 from .graph import TensorRef, call_training, refs
@@ -516,9 +516,7 @@ def check_source(source, user_modules=(), extra_nodes=(), extra_names=()):
 
 def _inputs_of(path, weights):
     """Every file kcompat-port reads for ``path`` and ``weights`` (a checkpoint's files too)."""
-    from ..convert import converter
-
-    return [f for p in (path, weights) if p is not None for f in converter.input_files(p)]
+    return [f for p in (path, weights) if p is not None for f in input_files(p)]
 
 
 def port(path: str | os.PathLike, output: str | os.PathLike, *, weights: str | os.PathLike | None = None,

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from .._cli import one_line
-from ..convert import saved_model
-from ..convert.keras_files import open_model_file
-from ..convert.records import ConversionError
+from ..formats import saved_model
+from ..formats.keras_files import open_model_file
+from ..formats.records import ConversionError
 from ..layers import layer_class
 from ..layers.base import Layer, constructor_error, keras2_names, shapes_only
 from . import graph as graph_module
@@ -259,7 +259,7 @@ def _keras_shapes(module):
 
 
 def _misfit(module, tensors):
-    """Why ``tensors`` (the file's weights of one layer, :class:`~kcompat.convert.records.Tensor` s
+    """Why ``tensors`` (the file's weights of one layer, :class:`~kcompat.formats.records.Tensor` s
     or arrays) cannot be the layer's, from their shapes and kinds alone (nothing read), or ``""``."""
     declared = [getattr(module._spec(n), "dtype", None) for n in module.weight_names()] \
         if isinstance(module, Layer) and len(module.weight_names()) == len(tensors) else [None] * len(tensors)

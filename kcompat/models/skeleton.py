@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import textwrap
 
-from .. import __version__
+from .._version import __version__
 from . import names
 
 __all__ = ["skeleton_source", "skeleton_path"]
@@ -42,8 +42,8 @@ def _specs(graph, keys, custom_name):
 
 def _weights(path):
     """``{layer name: [(weight key, shape), ...]}`` the file holds (empty where it cannot say)."""
-    from ..convert.keras_files import open_model_file
-    from ..convert.records import ConversionError
+    from ..formats.keras_files import open_model_file
+    from ..formats.records import ConversionError
 
     try:
         with open_model_file(path) as model_file:

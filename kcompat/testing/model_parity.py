@@ -100,8 +100,8 @@ def _model_file(model_or_path, directory):
 
 def _read(path):
     """The file's call graph (:mod:`kcompat.models.graph`) and the Keras generation that wrote it."""
-    from ..convert import saved_model
-    from ..convert.keras_files import open_model_file
+    from ..formats import saved_model
+    from ..formats.keras_files import open_model_file
     from ..models import graph as graph_module
 
     if saved_model.is_saved_model(path):  # written by tf.keras only

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from ... import tf_nn as _nn
-from ... import shapes, tf_ops
+from ... import shapes
+from ..._op_table import tf_names
 from ...layers import pooling
 from .ops import to_ints, to_tensor, sigmoid, tanh
 
@@ -28,7 +29,7 @@ __all__ = [
     "softmax_cross_entropy_with_logits", "softplus", "space_to_depth", "tanh",
 ]
 
-bias_add = tf_ops.register("nn.bias_add")(_nn.bias_add)
+bias_add = tf_names("nn.bias_add")(_nn.bias_add)
 
 
 def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None, padding="SAME",  # noqa: A002
@@ -51,25 +52,25 @@ def _lookup(new_name, new_value, old_name, old_value):
 
 
 # ------------------------------------------------------------------ activations
-@tf_ops.register("nn.relu")
+@tf_names("nn.relu")
 def relu(features, name=None):
     """``tf.nn.relu``, TensorFlow's arguments."""
     return F.relu(to_tensor(features))
 
 
-@tf_ops.register("nn.relu6")
+@tf_names("nn.relu6")
 def relu6(features, name=None):
     """``tf.nn.relu6``, TensorFlow's arguments."""
     return F.relu6(to_tensor(features))
 
 
-@tf_ops.register("nn.elu")
+@tf_names("nn.elu")
 def elu(features, name=None):
     """``tf.nn.elu``, TensorFlow's arguments."""
     return F.elu(to_tensor(features))
 
 
-@tf_ops.register("nn.selu")
+@tf_names("nn.selu")
 def selu(features, name=None):
     """TF's gradient at 0 is ``scale`` (TF's ``SeluGrad`` takes the positive branch; torch's the negative)."""
     x = to_tensor(features)
@@ -77,26 +78,26 @@ def selu(features, name=None):
     return scale * torch.where(x >= 0, x, alpha * torch.expm1(x))
 
 
-@tf_ops.register("nn.softplus", "math.softplus")
+@tf_names("nn.softplus", "math.softplus")
 def softplus(features, name=None):
     """``tf.nn.softplus``, TensorFlow's arguments."""
     return F.softplus(to_tensor(features))
 
 
-@tf_ops.register("nn.leaky_relu")
+@tf_names("nn.leaky_relu")
 def leaky_relu(features, alpha=0.2, name=None):
     """``tf.nn.leaky_relu``: TF's default slope 0.2 (torch's is 0.01, Keras 3's layer 0.3)."""
     return F.leaky_relu(to_tensor(features), float(np.float32(alpha)))  # TF holds alpha as a float32 attr
 
 
-@tf_ops.register("nn.softmax", "math.softmax")
+@tf_names("nn.softmax", "math.softmax")
 def softmax(logits, axis=None, name=None, dim=None):
     """``tf.nn.softmax``, TensorFlow's arguments."""
     axis = -1 if axis is None and dim is None else (axis if axis is not None else dim)
     return F.softmax(to_tensor(logits), dim=int(axis))
 
 
-@tf_ops.register("nn.log_softmax")
+@tf_names("nn.log_softmax")
 def log_softmax(logits, axis=None, name=None, dim=None):
     """``tf.nn.log_softmax``, TensorFlow's arguments."""
     axis = -1 if axis is None and dim is None else (axis if axis is not None else dim)
@@ -109,7 +110,7 @@ def l2_loss(t, name=None):
     return (t * t).sum() / 2
 
 
-@tf_ops.register("nn.l2_normalize", "math.l2_normalize")
+@tf_names("nn.l2_normalize", "math.l2_normalize")
 def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
     """``x / sqrt(max(sum(x ** 2), epsilon))`` over ``axis``, as TF computes it."""
     x = to_tensor(x)
@@ -142,7 +143,7 @@ def softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, 
 
 
 # ------------------------------------------------------------------ normalization
-@tf_ops.register("nn.moments")
+@tf_names("nn.moments")
 def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
     """``(mean, variance)`` over ``axes``; the variance is ``mean((x - stop_gradient(mean)) ** 2)``,
     in float32 for half inputs, as TF computes it."""
@@ -157,7 +158,7 @@ def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
     return mean.to(x.dtype), variance.to(x.dtype)
 
 
-@tf_ops.register("nn.batch_normalization")
+@tf_names("nn.batch_normalization")
 def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name=None):
     """``x * inv + (offset - mean * inv)``, ``inv = rsqrt(variance + epsilon) * scale``: TF's order,
     ``inv`` in the statistics' dtype (float32 for Python numbers), then cast to ``x``'s."""
@@ -256,13 +257,13 @@ _MAX = {1: pooling.MaxPooling1D, 2: pooling.MaxPooling2D, 3: pooling.MaxPooling3
 _AVG = {1: pooling.AveragePooling1D, 2: pooling.AveragePooling2D, 3: pooling.AveragePooling3D}
 
 
-@tf_ops.register("nn.max_pool", "nn.max_pool2d")
+@tf_names("nn.max_pool", "nn.max_pool2d")
 def max_pool(value, ksize, strides, padding, data_format="NHWC", name=None, input=None):  # noqa: A002
     """``tf.nn.max_pool`` (1-D to 3-D by the input's rank): padded cells never win."""
     return _pool(_MAX, _lookup("input", input, "value", value), ksize, strides, padding, data_format)
 
 
-@tf_ops.register("nn.avg_pool", "nn.avg_pool2d")
+@tf_names("nn.avg_pool", "nn.avg_pool2d")
 def avg_pool(value, ksize, strides, padding, data_format="NHWC", name=None, input=None):  # noqa: A002
     """``tf.nn.avg_pool``: TF's ``"SAME"`` averages over the real cells of each window only."""
     return _pool(_AVG, _lookup("input", input, "value", value), ksize, strides, padding, data_format)
@@ -273,7 +274,7 @@ avg_pool2d = avg_pool
 
 
 # ------------------------------------------------------------------ rearrangement
-@tf_ops.register("nn.depth_to_space")
+@tf_names("nn.depth_to_space")
 def depth_to_space(input, block_size, name=None, data_format="NHWC"):  # noqa: A002
     """TF's DCR order: output ``[h * b + i, w * b + j, c]`` is input ``[h, w, (i * b + j) * C + c]``."""
     x = to_tensor(input)
@@ -287,7 +288,7 @@ def depth_to_space(input, block_size, name=None, data_format="NHWC"):  # noqa: A
     return y.movedim(-1, 1) if data_format == "NCHW" else y
 
 
-@tf_ops.register("nn.space_to_depth")
+@tf_names("nn.space_to_depth")
 def space_to_depth(input, block_size, name=None, data_format="NHWC"):  # noqa: A002
     """The inverse of :func:`depth_to_space`."""
     x = to_tensor(input)

@@ -16,7 +16,7 @@ import contextlib
 import numpy as np
 import torch
 
-from ... import tf_ops
+from ..._op_table import tf_names
 
 __all__ = [
     "abs", "add", "add_n", "bfloat16", "bool", "cast", "clip_by_value", "concat", "constant", "control_dependencies",
@@ -88,13 +88,13 @@ def fill(dims, value, name=None):
     return torch.full(to_ints(dims), value, dtype=to_tensor(value).dtype)
 
 
-@tf_ops.register("zeros_like")
+@tf_names("zeros_like")
 def zeros_like(tensor, dtype=None, name=None, optimize=True):
     """``tf.zeros_like``, TensorFlow's arguments."""
     return torch.zeros_like(to_tensor(tensor), dtype=dtype)
 
 
-@tf_ops.register("ones_like")
+@tf_names("ones_like")
 def ones_like(tensor, dtype=None, name=None, optimize=True):
     """``tf.ones_like``, TensorFlow's arguments."""
     return torch.ones_like(to_tensor(tensor), dtype=dtype)
@@ -126,32 +126,32 @@ def random_uniform(shape, minval=0, maxval=None, dtype=float32, seed=None, name=
 
 
 # ------------------------------------------------------------------ shapes
-@tf_ops.register("shape")
+@tf_names("shape")
 def shape(input, name=None, out_type=int32):  # noqa: A002
     """``tf.shape``: the shape as an ``out_type`` tensor (``tf.shape(x)[0]`` is the batch size)."""
     return torch.tensor(tuple(to_tensor(input).shape), dtype=out_type)
 
 
-@tf_ops.register("reshape")
+@tf_names("reshape")
 def reshape(tensor, shape, name=None):
     """``tf.reshape``, TensorFlow's arguments."""
     return to_tensor(tensor).reshape(to_ints(shape))
 
 
-@tf_ops.register("transpose", "compat.v1.transpose")
+@tf_names("transpose", "compat.v1.transpose")
 def transpose(a, perm=None, name="transpose", conjugate=False):
     """``tf.transpose``, TensorFlow's arguments."""
     a = to_tensor(a)
     return a.permute(to_ints(perm) if perm is not None else list(range(a.dim()))[::-1])
 
 
-@tf_ops.register("expand_dims")
+@tf_names("expand_dims")
 def expand_dims(input, axis=None, name=None, dim=None):  # noqa: A002
     """``tf.expand_dims``, TensorFlow's arguments."""
     return to_tensor(input).unsqueeze(int(axis if axis is not None else dim))
 
 
-@tf_ops.register("squeeze")
+@tf_names("squeeze")
 def squeeze(input, axis=None, name=None, squeeze_dims=None):  # noqa: A002
     """``tf.squeeze``, TensorFlow's arguments."""
     input = to_tensor(input)  # noqa: A001
@@ -165,25 +165,25 @@ def squeeze(input, axis=None, name=None, squeeze_dims=None):  # noqa: A002
     return input
 
 
-@tf_ops.register("concat")
+@tf_names("concat")
 def concat(values, axis, name="concat"):
     """``tf.concat(values, axis)`` (TF1's argument order)."""
     return torch.cat([to_tensor(v) for v in values], dim=int(axis))
 
 
-@tf_ops.register("stack")
+@tf_names("stack")
 def stack(values, axis=0, name="stack"):
     """``tf.stack``, TensorFlow's arguments."""
     return torch.stack([to_tensor(v) for v in values], dim=int(axis))
 
 
-@tf_ops.register("unstack")
+@tf_names("unstack")
 def unstack(value, num=None, axis=0, name="unstack"):
     """``tf.unstack``, TensorFlow's arguments."""
     return list(torch.unbind(to_tensor(value), dim=int(axis)))
 
 
-@tf_ops.register("split")
+@tf_names("split")
 def split(value, num_or_size_splits, axis=0, num=None, name="split"):
     """``tf.split``, TensorFlow's arguments."""
     value = to_tensor(value)
@@ -192,13 +192,13 @@ def split(value, num_or_size_splits, axis=0, num=None, name="split"):
     return list(torch.split(value, to_ints(num_or_size_splits), dim=int(axis)))
 
 
-@tf_ops.register("tile")
+@tf_names("tile")
 def tile(input, multiples, name=None):  # noqa: A002
     """``tf.tile``, TensorFlow's arguments."""
     return to_tensor(input).repeat(to_ints(multiples))
 
 
-@tf_ops.register("pad")
+@tf_names("pad")
 def pad(tensor, paddings, mode="CONSTANT", name=None, constant_values=0):
     """``tf.pad``: ``paddings`` one ``[before, after]`` row per axis; CONSTANT, REFLECT, SYMMETRIC."""
     tensor = to_tensor(tensor)
@@ -218,7 +218,7 @@ def pad(tensor, paddings, mode="CONSTANT", name=None, constant_values=0):
     return tensor
 
 
-@tf_ops.register("identity")
+@tf_names("identity")
 def identity(input, name=None):  # noqa: A002
     """``tf.identity``, TensorFlow's arguments."""
     return to_tensor(input)
@@ -230,28 +230,28 @@ def cast(x, dtype, name=None):
 
 
 # ------------------------------------------------------------------ math
-@tf_ops.register("__operators__.add", "math.add", "add")
+@tf_names("__operators__.add", "math.add", "add")
 def add(x, y, name=None):
     """``tf.add``, TensorFlow's arguments."""
     x, y = pair_operands(x, y)
     return x + y
 
 
-@tf_ops.register("math.subtract", "subtract")
+@tf_names("math.subtract", "subtract")
 def subtract(x, y, name=None):
     """``tf.subtract``, TensorFlow's arguments."""
     x, y = pair_operands(x, y)
     return x - y
 
 
-@tf_ops.register("math.multiply", "multiply")
+@tf_names("math.multiply", "multiply")
 def multiply(x, y, name=None):
     """``tf.multiply``, TensorFlow's arguments."""
     x, y = pair_operands(x, y)
     return x * y
 
 
-@tf_ops.register("math.divide", "divide")
+@tf_names("math.divide", "divide")
 def divide(x, y, name=None):
     """``tf.divide`` (``x / y``): integers divide as float64, as TF's ``truediv`` casts them."""
     x, y = pair_operands(x, y)
@@ -260,7 +260,7 @@ def divide(x, y, name=None):
     return x / y
 
 
-@tf_ops.register("math.add_n", "add_n")
+@tf_names("math.add_n", "add_n")
 def add_n(inputs, name=None):
     """``tf.add_n``, TensorFlow's arguments."""
     inputs = [to_tensor(v) for v in inputs]
@@ -270,21 +270,21 @@ def add_n(inputs, name=None):
     return total
 
 
-@tf_ops.register("math.maximum", "maximum")
+@tf_names("math.maximum", "maximum")
 def maximum(x, y, name=None):
     """``tf.maximum``: a tie's gradient goes to ``x``, as TF's ``MaximumGrad`` sends it (torch splits it)."""
     x, y = pair_operands(x, y)
     return torch.where(x >= y, x, y)
 
 
-@tf_ops.register("math.minimum", "minimum")
+@tf_names("math.minimum", "minimum")
 def minimum(x, y, name=None):
     """``tf.minimum``: a tie's gradient goes to ``x``, as TF's ``MinimumGrad`` sends it."""
     x, y = pair_operands(x, y)
     return torch.where(x <= y, x, y)
 
 
-@tf_ops.register("linalg.matmul", "matmul")
+@tf_names("linalg.matmul", "matmul")
 def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False, a_is_sparse=False,
            b_is_sparse=False, output_type=None, name=None):
     """``tf.matmul``, TensorFlow's arguments."""
@@ -296,57 +296,57 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
     return torch.matmul(a, b)
 
 
-@tf_ops.register("clip_by_value")
+@tf_names("clip_by_value")
 def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     """``tf.clip_by_value``, TensorFlow's arguments."""
     t = to_tensor(t)
     return torch.clamp(t, clip_value_min, clip_value_max)
 
 
-@tf_ops.register("math.abs", "abs")
+@tf_names("math.abs", "abs")
 def abs(x, name=None):  # noqa: A001
     """``tf.abs``, TensorFlow's arguments."""
     return torch.abs(to_tensor(x))
 
 
-@tf_ops.register("math.exp", "exp")
+@tf_names("math.exp", "exp")
 def exp(x, name=None):
     """``tf.exp``, TensorFlow's arguments."""
     return torch.exp(to_tensor(x))
 
 
-@tf_ops.register("math.log")
+@tf_names("math.log")
 def log(x, name=None):
     """``tf.log``, TensorFlow's arguments."""
     return torch.log(to_tensor(x))
 
 
-@tf_ops.register("math.sqrt", "sqrt")
+@tf_names("math.sqrt", "sqrt")
 def sqrt(x, name=None):
     """``tf.sqrt``, TensorFlow's arguments."""
     return torch.sqrt(to_tensor(x))
 
 
-@tf_ops.register("math.rsqrt")
+@tf_names("math.rsqrt")
 def rsqrt(x, name=None):
     """``tf.rsqrt``, TensorFlow's arguments."""
     return torch.rsqrt(to_tensor(x))
 
 
-@tf_ops.register("math.square", "square")
+@tf_names("math.square", "square")
 def square(x, name=None):
     """``tf.square``, TensorFlow's arguments."""
     x = to_tensor(x)
     return x * x
 
 
-@tf_ops.register("math.tanh", "tanh", "nn.tanh")
+@tf_names("math.tanh", "tanh", "nn.tanh")
 def tanh(x, name=None):
     """``tf.tanh``, TensorFlow's arguments."""
     return torch.tanh(to_tensor(x))
 
 
-@tf_ops.register("math.sigmoid", "sigmoid", "nn.sigmoid")
+@tf_names("math.sigmoid", "sigmoid", "nn.sigmoid")
 def sigmoid(x, name=None):
     """``tf.sigmoid``, TensorFlow's arguments."""
     return torch.sigmoid(to_tensor(x))
@@ -360,25 +360,25 @@ def _reduce(op, input_tensor, axis, keepdims, reduction_indices, keep_dims):
     return op(x, dims, keep)
 
 
-@tf_ops.register("math.reduce_mean", "reduce_mean")
+@tf_names("math.reduce_mean", "reduce_mean")
 def reduce_mean(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None, keep_dims=None):
     """``tf.reduce_mean``, TensorFlow's arguments."""
     return _reduce(lambda x, d, k: x.mean(d, keepdim=k), input_tensor, axis, keepdims, reduction_indices, keep_dims)
 
 
-@tf_ops.register("math.reduce_sum", "reduce_sum")
+@tf_names("math.reduce_sum", "reduce_sum")
 def reduce_sum(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None, keep_dims=None):
     """``tf.reduce_sum``, TensorFlow's arguments."""
     return _reduce(lambda x, d, k: x.sum(d, keepdim=k), input_tensor, axis, keepdims, reduction_indices, keep_dims)
 
 
-@tf_ops.register("math.reduce_max", "reduce_max")
+@tf_names("math.reduce_max", "reduce_max")
 def reduce_max(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None, keep_dims=None):
     """``tf.reduce_max``, TensorFlow's arguments."""
     return _reduce(lambda x, d, k: x.amax(d, keepdim=k), input_tensor, axis, keepdims, reduction_indices, keep_dims)
 
 
-@tf_ops.register("math.reduce_min", "reduce_min")
+@tf_names("math.reduce_min", "reduce_min")
 def reduce_min(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None, keep_dims=None):
     """``tf.reduce_min``, TensorFlow's arguments."""
     return _reduce(lambda x, d, k: x.amin(d, keepdim=k), input_tensor, axis, keepdims, reduction_indices, keep_dims)

@@ -69,7 +69,7 @@ def read(path):
 
     The header is checked before anything is allocated: its length against the file, its JSON,
     each entry's dtype, shape and offsets against each other and the data (a
-    :class:`~kcompat.convert.records.ConversionError` naming what is wrong)."""
+    :class:`~kcompat.formats.records.ConversionError` naming what is wrong)."""
 
     def bad(problem):
         return ConversionError(f"{path}: not a valid safetensors file ({problem})")
