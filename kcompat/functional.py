@@ -197,7 +197,7 @@ class Call(typing.NamedTuple):
     weight_heavy: bool  # the weight outweighs the input (the rule then takes an NCHW copy, below)
     nchw_gradients: bool  # channels_last gradients would be wrong: train on an NCHW copy (below)
     canonical: bool  # a size-1 axis: every tensor torch sees is NCHW with canonical strides (below)
-    slow_backward: bool  # one channel or one filter: gradients off oneDNN (:func:`_slow_gradients`)
+    slow_backward: bool  # one channel or one filter: gradients off oneDNN (:func:`kcompat._deconv.slow_gradients`)
     tiles: tuple  # kernel == stride on every axis: the crop of :func:`kcompat._gemm.tiles`, else None
     col2im: tuple  # :func:`kcompat._gemm.col2im_plan` where the GEMM path is a candidate, else None
     work: int  # multiply-adds of the call
@@ -243,10 +243,10 @@ def prepare_call(input_shape, output_size, weight_shape, strides, padding, dilat
     # (1e33, NaN) on channels_last layouts, most of all with a kernel below its stride
     # (``python -m kcompat.testing.deconv_sweep``). Such calls hand torch NCHW tensors with
     # canonical strides (free where the memory already is NCHW, as with one channel) and
-    # differentiate with _ConvTranspose, which keeps the output's gradient canonical too.
+    # differentiate with _deconv.ConvTranspose, which keeps the output's gradient canonical too.
     # With one channel or one filter its (deconvolution and convolution) weight gradients also
     # abort, hang or return garbage on canonical NCHW tensors (seen: 3-D, one filter, kernel 7,
-    # stride 2): those gradients come from torch's slow convolution (:func:`_slow_gradients`).
+    # stride 2): those gradients come from torch's slow convolution (:func:`kcompat._deconv.slow_gradients`).
     # No other path is tried on them.
     output_shape = (input_shape[0], weight_shape[1], *output_size)
     canonical = 1 in input_shape[1:] or 1 in output_shape[1:]

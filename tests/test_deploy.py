@@ -21,7 +21,7 @@ CASES = {
     "valid-k2s2": dict(filters=3, kernel_size=2, strides=2),
     "same-s1": dict(filters=2, kernel_size=4, padding="same", activation="tanh"),
     "dilated": dict(filters=2, kernel_size=3, dilation_rate=2, padding="same", use_bias=False),
-    # one filter: gradients off oneDNN (kcompat.functional._slow_gradients)
+    # one filter: gradients off oneDNN (kcompat._deconv.slow_gradients)
     "one-filter": dict(filters=1, kernel_size=3, strides=2, padding="same"),
 }
 

@@ -6,7 +6,7 @@ k=1, output_padding=s-1: errors of order 1-10): kcompat hands torch an NCHW copy
 first test). With a size-1 axis (one channel, one filter, a length of 1) its backward aborts
 the process, hangs or returns garbage (1e33, NaN), in NCHW too where there is one channel or
 filter: kcompat hands torch canonical NCHW tensors and, with one channel or filter, computes
-the gradients off oneDNN (``kcompat.functional._slow_gradients``). Those are swept in fresh
+the gradients off oneDNN (``kcompat._deconv.slow_gradients``). Those are swept in fresh
 processes (``kcompat.testing.deconv_sweep``): before the routing the full sweep (3765 cases x
 2 processes) failed 15 cases (8 garbage gradients, 6 aborts, 1 hang), after it none.
 """
