@@ -69,7 +69,7 @@ def added_family(tmp_path, monkeypatch):
 
 
 def test_a_new_module_loads_ports_and_converts(added_family, oracle, tmp_path):
-    saved = oracle.run(tf_fixtures.save_user_scale_model, directory=str(tmp_path / "keras"))
+    saved = oracle.run(tf_fixtures.save_custom_layers, directory=str(tmp_path / "keras"), lambdas=False)
     assert kcompat.layers.layer_class("Scale") is added_family.Scale
     assert kcompat.Scale is kcompat.layers.Scale is added_family.Scale
 

@@ -493,9 +493,10 @@ def save_wrapped_model(reference, directory):
     return {"path": path, "x": x, "y": np.asarray(model(x))}
 
 
-def save_custom_layers(directory):
-    """A model with two ``Lambda`` layers and a user's own layer with two weights (``Scale``:
-    ``x * alpha + beta``), as users save theirs (registered, Keras 3), with its weights set."""
+def save_custom_layers(directory, lambdas=True):
+    """A model with two ``Lambda`` layers (unless ``lambdas`` is false) and a user's own layer with
+    two weights (``Scale``: ``x * alpha + beta``), as users save theirs (registered, Keras 3), with
+    its weights set: layers kcompat does not ship."""
     import keras
 
     @keras.saving.register_keras_serializable(package="user")
@@ -509,8 +510,12 @@ def save_custom_layers(directory):
 
     L = keras.layers
     x = keras.Input((4,))
-    y = L.Lambda(lambda t: t * 2.0, name="twice")(L.Dense(3, name="fc")(x))
-    y = L.Lambda(lambda t: t + 1.0, name="plus_one")(Scale(name="scale")(y))
+    y = L.Dense(3, name="fc")(x)
+    if lambdas:
+        y = L.Lambda(lambda t: t * 2.0, name="twice")(y)
+    y = Scale(name="scale")(y)
+    if lambdas:
+        y = L.Lambda(lambda t: t + 1.0, name="plus_one")(y)
     model = keras.Model(x, y, name="custom")
     model.get_layer("scale").set_weights([np.array([0.5, -1.0, 2.0], "float32"), np.array(0.25, "float32")])
     os.makedirs(directory, exist_ok=True)
@@ -1049,31 +1054,6 @@ def save_fusion_model(reference, directory):
     model.save(path)
     xs = rng.standard_normal((2, 17, 17, 3)).astype("float32")
     return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs, training=False)]}
-
-
-def save_user_scale_model(directory):
-    """A Dense then a user's own registered layer with a vector and a scalar weight (``Scale``:
-    ``x * alpha + beta``), weights set, as a Keras 3 file: a layer kcompat does not ship."""
-    import keras
-
-    @keras.saving.register_keras_serializable(package="user")
-    class Scale(keras.layers.Layer):
-        def build(self, input_shape):
-            self.alpha = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="alpha")
-            self.beta = self.add_weight(shape=(), initializer="zeros", name="beta")
-
-        def call(self, x):
-            return x * self.alpha + self.beta
-
-    x = keras.Input((4,))
-    y = Scale(name="scale")(keras.layers.Dense(3, name="fc")(x))
-    model = keras.Model(x, y, name="scaled")
-    model.get_layer("scale").set_weights([np.array([0.5, -1.0, 2.0], "float32"), np.array(0.25, "float32")])
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "scaled.keras")
-    model.save(path)
-    sample = np.arange(8, dtype="float32").reshape(2, 4)
-    return {"path": path, "x": sample, "y": np.asarray(model(sample))}
 
 
 def example_against_its_script(script, path):
