@@ -42,6 +42,7 @@ def shapes_only():
     before anything is allocated. ``layer._materialize()`` draws them afterwards."""
     return _building_with("shapes_only")
 
+
 def building_shapes_only():
     """Whether weights made now hold no memory (inside :func:`shapes_only`)."""
     return getattr(_building, "shapes_only", False)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._deconv import channels_last_format
+
 __all__ = ["pad"]
 
 
@@ -29,7 +31,11 @@ def pad(x, pads, value=0.0):
     shape = list(x.shape)
     for axis, (before, after) in spans.items():
         shape[axis] += before + after
-    y = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=_memory_format(x))
+    # F.pad's memory format: channels_last (3-D too) where x is in it (the channels_last view of an
+    # NHWC batch, which a strided 'same' convolution pads: a contiguous copy would transpose on the
+    # way and hand the convolution its slow layout), else contiguous
+    memory_format = channels_last_format(x) or torch.contiguous_format
+    y = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=memory_format)
     inner = y
     for axis, (before, after) in spans.items():
         n = x.shape[axis]
@@ -41,14 +47,3 @@ def pad(x, pads, value=0.0):
     inner.copy_(x)
     return y
 
-
-def _memory_format(x):
-    """The memory format ``F.pad`` gives its output: channels_last (3-D too) where ``x`` is in it
-    (the channels_last view of an NHWC batch, which a strided 'same' convolution pads: a
-    contiguous copy would transpose on the way and hand the convolution its slow layout), else
-    contiguous (torch has no channels_last order for 3-D tensors)."""
-    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    if x.dim() == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d):
-        return torch.channels_last_3d
-    return torch.contiguous_format

@@ -27,8 +27,6 @@ _SEVERAL = {"split", "unstack", "compat.v1.split", "compat.v1.unstack", "math.to
 _populated = False
 
 
-
-
 def tf_op(name):
     """TensorFlow's op ``name`` (``"math.multiply"``), or ``None`` where kcompat has none."""
     global _populated

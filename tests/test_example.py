@@ -62,6 +62,9 @@ def test_check_reports_a_port_that_differs(tmp_path):
     (["--example", "a.py", "b.py"], "--example takes OUT.py only; received 2 paths ['a.py', 'b.py']"),
     (["model.keras"], "expected SOURCE and OUT.py (or --example OUT.py); received 1 path ['model.keras']"),
     (["a", "b", "c"], "expected SOURCE and OUT.py (or --example OUT.py); received 3 paths ['a', 'b', 'c']"),
+    (["model.json", "out.py", "--weights", "w.weights.h5", "--check"],  # refused before anything is written
+     "--check: compares with a whole-model file (.keras or .h5); a config with --weights is not one (check the "
+     "ported module with kcompat.testing.assert_model_parity and the Keras model itself)"),
 ])
 def test_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as stop:

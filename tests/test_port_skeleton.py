@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import sys
 import zipfile
 
@@ -79,6 +80,19 @@ def test_the_skeleton_is_written_and_the_advice_works(saved, tmp_path, capsys, m
         sys.modules.pop("custom_layers", None)
     assert generated.scale.alpha.tolist() == [0.5, -1.0, 2.0]
     assert_close(generated(torch.tensor(saved["x"])).detach().numpy(), saved["y"], "float32", "filled-in port")
+
+
+def test_a_config_with_weights_shows_the_weights_files_shapes(saved, tmp_path, capsys):
+    """Where the model is a JSON config and ``--weights`` its weights, the skeleton lists what the
+    weights file holds, and its command repeats ``--weights``."""
+    directory = os.path.dirname(saved["path"])
+    code, _, err = _run([os.path.join(directory, "custom.json"), tmp_path / "custom.py", "--weights",
+                         os.path.join(directory, "custom.weights.h5")], capsys)
+    assert code == 1 and "Wrote " in err
+    module = import_file(str(tmp_path / "custom_layers.py"))
+    assert [shape for _, shape in module.Scale.WEIGHTS] == [(3,), ()]
+    assert module.COMMAND == ("kcompat-port custom.json custom.py --weights custom.weights.h5 --custom-objects "
+                              "custom_layers.py")
 
 
 def test_the_skeleton_is_never_written_over(saved, tmp_path, capsys):

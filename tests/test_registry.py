@@ -58,14 +58,13 @@ def added_family(tmp_path, monkeypatch):
     """``kcompat.layers.contributed``, a module written to ``tmp_path``, imported; removed after."""
     (tmp_path / "contributed.py").write_text(FAMILY)
     monkeypatch.setattr(kcompat.layers, "__path__", [*kcompat.layers.__path__, str(tmp_path)])
-    monkeypatch.setattr(registry, "KERAS_LAYERS", registry.KERAS_LAYERS)  # the same dict, restored below
     before = dict(registry.KERAS_LAYERS)
     module = importlib.import_module("kcompat.layers.contributed")
     yield module
     registry.KERAS_LAYERS.clear()
     registry.KERAS_LAYERS.update(before)
     sys.modules.pop("kcompat.layers.contributed", None)
-    monkeypatch.delattr(kcompat.layers, "contributed", raising=False)
+    vars(kcompat.layers).pop("contributed", None)
 
 
 def test_a_new_module_loads_ports_and_converts(added_family, oracle, tmp_path):

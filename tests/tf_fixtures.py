@@ -521,6 +521,9 @@ def save_custom_layers(directory, lambdas=True):
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "custom.keras")
     model.save(path)
+    with open(os.path.join(directory, "custom.json"), "w") as f:  # the config and the weights apart, too
+        f.write(model.to_json())
+    model.save_weights(os.path.join(directory, "custom.weights.h5"))
     sample = np.arange(8, dtype="float32").reshape(2, 4)
     return {"path": path, "x": sample, "y": np.asarray(model(sample))}
 

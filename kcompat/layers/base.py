@@ -242,12 +242,10 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         """
         w = self._spec(name)
         shape = tuple(int(n) for n in shape)
-        if isinstance(initializer, (str, dict)):
-            initializer = initializers.get(initializer, f"{w.keras}_initializer")
-        if isinstance(regularizer, (str, dict)):
-            regularizer = regularizers.get(regularizer, f"{w.keras}_regularizer")
-        if isinstance(constraint, (str, dict)):
-            constraint = constraints.get(constraint, f"{w.keras}_constraint")
+        initializer, regularizer, constraint = (
+            _WEIGHT_ARGUMENTS[kind].get(value, f"{w.keras}_{kind}") if isinstance(value, (str, dict)) else value
+            for kind, value in (("initializer", initializer), ("regularizer", regularizer),
+                                ("constraint", constraint)))
         parameter = self._create_variable(w, shape, initializer, regularizer)
         (self._parameters if w.trainable else self._buffers)[self._stored_name(w)] = parameter
         self._created[name] = (shape, initializer, regularizer, constraint)

@@ -56,6 +56,8 @@ def main(argv=None):
                      f"{'s' if len(args.paths) != 1 else ''} {args.paths}")
     else:
         source, output = args.paths
+    if args.check and args.weights is not None:
+        parser.error(_CHECK_NEEDS_A_MODEL_FILE)  # refused before anything is written
     from .._cli import run
     from .codegen import port
 
@@ -69,12 +71,17 @@ def main(argv=None):
               f"({tensors} tensors)")
     if not args.check:
         return 0
-    code, checked = run("kcompat-port --check", lambda: check(output, source, args.weights))
+    code, checked = run("kcompat-port --check", lambda: check(output, source))
     if code:
         return code
     if not checked.ok or not args.quiet:
         print(summary(checked, output))
     return 0 if checked.ok else 1
+
+
+_CHECK_NEEDS_A_MODEL_FILE = (
+    "--check: compares with a whole-model file (.keras or .h5); a config with --weights is not one (check the "
+    "ported module with kcompat.testing.assert_model_parity and the Keras model itself)")
 
 
 def check(output, source, weights=None):
@@ -87,9 +94,7 @@ def check(output, source, weights=None):
     from ..testing.parity import TensorFlowMissing
 
     if weights is not None:
-        raise ValueError("--check: compares with a whole-model file (.keras or .h5); a config with --weights is "
-                         "not one (check the ported module with kcompat.testing.assert_model_parity and the Keras "
-                         "model itself)")
+        raise ValueError(_CHECK_NEEDS_A_MODEL_FILE)
     spec = importlib.util.spec_from_file_location(f"_kcompat_port_{os.getpid()}", os.path.abspath(output))
     generated = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generated)  # the file just written, from kcompat's checked template
@@ -106,6 +111,7 @@ def summary(result, output):
     lines = str(result).splitlines()
     outputs = [" ".join(line.split(" at (")[0].split()) for line in lines if line.strip().startswith("output")]
     return f"checked {output}: {lines[0]}; {'; '.join(outputs)}"
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -598,8 +598,9 @@ def _write_skeleton(unknown, path, weights, output, inputs):
         return unknown_message(unknown.where, unknown.found, f"{target} exists (not overwritten): write these "
                                f"layers there, then run {command}")
     refuse_input(target, inputs, "kcompat-port")
-    graph = read_graph(path, read_config(os.fspath(path), None if weights is None else os.fspath(weights)))
-    source = skeleton_source(path, graph, list(unknown.found), custom_name, command)
+    config = read_config(os.fspath(path), None if weights is None else os.fspath(weights))
+    source = skeleton_source(path, read_graph(path, config), list(unknown.found), custom_name, command,
+                             None if weights is None else os.fspath(weights), config)
     try:
         write_together([(target, source.encode())])
     except OSError as exc:

@@ -348,8 +348,10 @@ def chains(model):
         by_position[(members[-1].name, 0)] = chain
         skipped.update((member.name, 0) for member in members[:-1])
         claimed.update(member.name for member in members)
-    logging.getLogger(__name__).debug("%s: %d chains run fused in eval(): %s", graph.name, len(by_position),
-                                      ["+".join(m.name for m in c.members) for c in by_position.values()])
+    log = logging.getLogger(__name__)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s: %d chains run fused in eval(): %s", graph.name, len(by_position),
+                  ["+".join(m.name for m in c.members) for c in by_position.values()])
     return by_position, skipped
 
 

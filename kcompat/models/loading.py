@@ -484,9 +484,11 @@ def load_model(path: str | os.PathLike, *, weights: str | os.PathLike | None = N
     except ValueError as exc:  # one line, whatever a name or a value in the file holds (a newline)
         raise ValueError(one_line(exc)) from None
     model.weight_problems = problems
-    layers = sum(1 for spec in model.graph.layers if spec.class_name != "InputLayer")
-    logging.getLogger(__name__).info("%s: %d layers, %d tensors loaded%s", path, layers,
-                                     len(model.state_dict()), f"; {len(problems)} did not fit" if problems else "")
+    log = logging.getLogger(__name__)
+    if log.isEnabledFor(logging.INFO):  # (the counts cost a walk of the model: only when shown)
+        layers = sum(1 for spec in model.graph.layers if spec.class_name != "InputLayer")
+        log.info("%s: %d layers, %d tensors loaded%s", path, layers, len(model.state_dict()),
+                 f"; {len(problems)} did not fit" if problems else "")
     if problems:
         warnings.warn(_misfits_message(str(weights or path), problems) + "; strict=False keeps the initializers' "
                       "values there (model.weight_problems lists them)", stacklevel=2)

@@ -40,13 +40,14 @@ def _specs(graph, keys, custom_name):
     return found
 
 
-def _weights(path):
-    """``{layer name: [(weight key, shape), ...]}`` the file holds (empty where it cannot say)."""
+def _weights(path, config=None):
+    """``{layer name: [(weight key, shape), ...]}`` the file holds (empty where it cannot say);
+    ``config``: the model config of a weights-only file (it names Keras 2's layers)."""
     from ..formats.keras_files import open_model_file
     from ..formats.records import ConversionError
 
     try:
-        with open_model_file(path) as model_file:
+        with open_model_file(path, config) as model_file:
             return {layer.path: [(t.key, tuple(t.shape)) for t in layer.tensors] for layer in model_file.layers}
     except (ConversionError, OSError, ValueError):
         return {}
@@ -54,19 +55,19 @@ def _weights(path):
 
 def _class_name(key, taken):
     """A class name for Keras name ``key`` (``Scale``; ``tf.signal.fft2d`` -> ``TfSignalFft2d``)."""
-    plain = key if names.is_plain(key) else "".join(part[:1].upper() + part[1:]
-                                                    for part in "".join(c if c.isalnum() else " " for c in
-                                                                        (key if key.isascii() else "")).split())
+    words = "".join(c if c.isalnum() else " " for c in key).split() if key.isascii() else []
+    plain = key if names.is_plain(key) else "".join(word[:1].upper() + word[1:] for word in words)
     return names.identifier(plain or "Layer", taken, reserved={"torch", "CUSTOM_OBJECTS", "SOURCE"})
 
 
-def skeleton_source(path, graph, keys, custom_name, command):
+def skeleton_source(path, graph, keys, custom_name, command, weights=None, config=None):
     """The skeleton module's source for the layers of ``graph`` whose custom keys are ``keys``;
-    ``command`` is the ``kcompat-port`` line that uses it (shown as a literal)."""
+    ``command`` is the ``kcompat-port`` line that uses it (shown as a literal); ``weights`` and
+    ``config``: the weights file of a config ``path``, and that config."""
     from .codegen import WIDTH, check_source, literal
 
     by_key = _specs(graph, set(keys), custom_name)
-    stored = _weights(path)
+    stored = _weights(path) if weights is None else _weights(weights, config)
     taken, classes, table = set(), [], []
     for key in keys:
         specs = by_key.get(key, [])
