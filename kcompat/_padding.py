@@ -25,7 +25,7 @@ def pad(x, pads, value=0.0):
     cost a clone of the whole gradient each (1.28x a plain-torch port's forward+backward on a
     64x64x64 stride-2 Conv2D)."""
     if any(p < 0 for p in pads) or len(pads) % 2 or len(pads) // 2 > x.dim() or (
-            x.requires_grad and torch.is_grad_enabled()):
+            x.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling():
         return F.pad(x, pads, value=value)
     spans = {x.dim() - 1 - i: (pads[2 * i], pads[2 * i + 1]) for i in range(len(pads) // 2)}
     shape = list(x.shape)

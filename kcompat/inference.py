@@ -9,6 +9,11 @@ returns (its graph says which layer feeds which):
 - a ReLU (or ReLU6) that follows such a layer (after its folded BatchNormalization, if any) and
   is its only reader, computed in place on that layer's fresh output, as its activation (the
   same numbers; no second feature map allocated and written);
+- a ZeroPadding layer read only by a 'valid' convolution folded into it: symmetric padding
+  becomes torch's own ``padding`` (no padded copy of the feature map); a one-sided one (MobileNet's
+  ``correct_pad`` before each stride-2 depthwise convolution) too, by zero taps added to the
+  depthwise kernel, where the padded tensor is a ReLU6's (finite: a zero tap adds an exact zero;
+  a NaN that reaches it spreads one row or column further than in TensorFlow);
 - no autograd bookkeeping (``requires_grad`` off, the module in ``eval()``);
 - optionally ``torch.compile`` with inductor's freezing (constant folding, weight pre-packing,
   fused activations) and its C++ wrapper, where the platform compiles.
@@ -24,8 +29,13 @@ import copy
 
 import torch
 
+import torch.nn.functional as F
+
 from . import activations
-from .models.fusion import activation_post_op, fold_batch_norm, in_place, readers
+from .layers import layer_class
+from .layers.conv import BaseConv
+from .layers.separable import DepthwiseConv2D
+from .models.fusion import activation_post_op, fold_batch_norm, function_post_op, in_place, readers
 from .models.graph import TensorRef
 from .models.module import KerasModel
 
@@ -100,6 +110,8 @@ def _fold(model):
         aliases[TensorRef(spec.name, 0, 0)] = source
         folded += 1
     _fuse_relus(model, by_name, consumers, aliases)
+    _absorb_padding(model, by_name, consumers)
+    model._chains = None  # the fused chains found again, on the layers as they are now
     return folded
 
 
@@ -125,6 +137,72 @@ def _fuse_relus(model, by_name, consumers, aliases):
             continue
         writer[1].activation = inplace
         model._modules[spec.attr] = _Folded()
+
+
+_ZERO_PADDING = {"ZeroPadding1D": 1, "ZeroPadding2D": 2, "ZeroPadding3D": 3}
+
+
+def _absorb_padding(model, by_name, consumers):
+    """Each ZeroPadding layer whose output only a 'valid' convolution of the same rank and data
+    format reads (called once, plainly) folded into that convolution where that saves the padded
+    copy: symmetric padding as torch's own, one-sided padding of a ReLU6's output before a
+    depthwise convolution by zero kernel taps (:attr:`~.layers.conv.BaseConv.widened`)."""
+    for spec in model.graph.layers:
+        rank = _ZERO_PADDING.get(spec.class_name)
+        module = model._modules.get(spec.attr)
+        if rank is None or module is None or type(module).__name__ != spec.class_name:
+            continue
+        source = spec.calls[0].inputs if len(spec.calls) == 1 else None
+        reader = _only_reader(model, TensorRef(spec.name, 0, 0), consumers)
+        if not isinstance(source, TensorRef) or reader is None or any(
+                v is not None for v in spec.calls[0].kwargs.values()):
+            continue
+        conv = model._modules.get(reader.attr)
+        if type(conv) is not layer_class(reader.class_name) or not isinstance(conv, BaseConv) or not conv.built:
+            continue
+        if conv.rank != rank or conv.padding != "valid" or conv.data_format != module.data_format or \
+                conv.input_padding is not None:
+            continue
+        padding = tuple(tuple(pair) for pair in module.padding)
+        if all(before == after for before, after in padding):
+            conv.input_padding = padding
+        elif type(conv) is DepthwiseConv2D and conv.dilation_rate == (1, 1) and _finite(model, by_name, source):
+            taps = tuple((max(after - before, 0), max(before - after, 0)) for before, after in padding)
+            weight = conv.depthwise_weight
+            grown = F.pad(weight.detach(), [n for pair in reversed(taps) for n in pair])
+            conv.depthwise_weight = torch.nn.Parameter(grown, requires_grad=False)
+            conv.input_padding, conv.widened = padding, taps
+        else:
+            continue
+        conv._geometry = None
+        model._modules[spec.attr] = _Folded()
+
+
+def _only_reader(model, ref, consumers):
+    """The spec of the one layer that reads ``ref`` as its one plain call's input, else ``None``."""
+    if consumers.get(ref, 0) != 1:
+        return None
+    found = [spec for spec in model.graph.layers if len(spec.calls) == 1 and spec.calls[0].inputs == ref]
+    if len(found) != 1 or any(v is not None for v in found[0].calls[0].kwargs.values()):
+        return None
+    return found[0]
+
+
+def _finite(model, by_name, ref):
+    """Whether ``ref`` is a ReLU6's output (a layer's ReLU6 activation, or a ReLU6 layer; through
+    the layers folded away): finite wherever it is not NaN."""
+    while True:
+        spec = by_name.get(ref.layer)
+        module = None if spec is None else model._modules.get(spec.attr)
+        if not isinstance(module, _Folded):
+            break
+        ref = spec.calls[0].inputs
+    if module is None:
+        return False
+    op = activation_post_op(module)
+    if op is None and isinstance(module, BaseConv):
+        op = function_post_op(module.activation)
+    return op is not None and op[0] == "hardtanh" and all(abs(v) < float("inf") for v in op[1])
 
 
 def _axis_matches(norm, layer, class_name, input_shape):

@@ -61,6 +61,61 @@ def test_a_layer_read_twice_keeps_its_batch_normalization(oracle, tmp_path):
             assert_close(y.numpy(), want, "float32")
 
 
+@pytest.fixture(scope="module")
+def padding_model(oracle, tmp_path_factory):
+    import tf_fixtures
+
+    return oracle.run(tf_fixtures.save_padding_model, directory=str(tmp_path_factory.mktemp("padding")))
+
+
+def _conv(model, name):
+    return model._modules[next(s.attr for s in model.graph.layers if s.name == name)]
+
+
+def test_zero_padding_is_folded_into_the_convolution_after_it(padding_model):
+    """Symmetric ZeroPadding2D becomes the Conv2D's (and the SeparableConv2D's) own padding; a
+    one-sided one before a depthwise convolution of a ReLU6's output becomes zero kernel taps;
+    after a plain ReLU (unbounded: 0 * inf) and where something else reads the ReLU6 it stays."""
+    eager = kcompat.load_model(padding_model["path"]).eval()
+    fast = kcompat.optimize_for_inference(eager)
+    kinds = {name: type(_conv(fast, name)).__name__ for name in ("stem_pad", "dw_pad", "relu_pad", "shared_pad",
+                                                                  "sep_pad")}
+    assert kinds == {"stem_pad": "_Folded", "dw_pad": "_Folded", "relu_pad": "ZeroPadding2D",
+                     "shared_pad": "_Folded", "sep_pad": "_Folded"}
+    assert _conv(fast, "stem").input_padding == ((2, 2), (2, 2)) and _conv(fast, "stem").widened is None
+    dw = _conv(fast, "dw")
+    assert dw.input_padding == ((0, 1), (1, 0)) and dw.widened == ((1, 0), (0, 1))
+    assert tuple(dw.depthwise_weight.shape) == (12, 2, 4, 4)  # one zero row first, one zero column last
+    assert _conv(fast, "dw_shared").widened == ((0, 1), (1, 0))  # the ReLU6 read twice: still finite
+    assert _conv(fast, "dw_after_relu").input_padding is None
+    assert _conv(eager, "dw").input_padding is None and tuple(_conv(eager, "dw").depthwise_weight.shape)[2:] == (3, 3)
+    x = torch.tensor(padding_model["x"][0])
+    with torch.no_grad():
+        wants = eager(x)
+        for form in (fast, kcompat.optimize_for_inference(eager, compile=True)):
+            for name, got, want, tf in zip("bcef", form(x), wants, padding_model["y"]):
+                assert_close(got.numpy(), want.numpy(), "float32", f"output {name} against the eager module")
+                assert_close(got.numpy(), tf, "float32", f"output {name} against TensorFlow")
+        eager.inference_fusion = fast.inference_fusion = False  # each layer on its own: the same numbers
+        for name, got, tf in zip("bcef", fast(x), padding_model["y"]):
+            assert_close(got.numpy(), tf, "float32", f"output {name}, unfused, against TensorFlow")
+
+
+def test_a_model_called_before_is_copied(padding_model):
+    """A model that ran fused in eval() holds packed oneDNN weights: the inference form (a deep
+    copy), ``copy.deepcopy`` and pickle leave them behind and find their own."""
+    import copy
+    import pickle
+
+    eager = kcompat.load_model(padding_model["path"]).eval()
+    x = torch.tensor(padding_model["x"][0])
+    with torch.no_grad():
+        want = eager(x)
+        for other in (kcompat.optimize_for_inference(eager), copy.deepcopy(eager), pickle.loads(pickle.dumps(eager))):
+            for got, expected in zip(other(x), want):
+                assert_close(got.numpy(), expected.numpy(), "float32")
+
+
 def test_training_mode_is_refused():
     model = kcompat.layers.Dense(3)
     model(torch.ones(1, 2))
@@ -102,3 +157,27 @@ def test_the_compiled_inference_form_is_one_graph(families, name):
     assert counters["stats"]["unique_graphs"] == 1
     with torch.no_grad():
         assert_close(got.numpy(), eager(x).numpy(), "float32", f"{name}: compiled against the eager module")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ResNet50", "MobileNetV2", "EfficientNetB0"])
+def test_the_benchmark_models_inference_forms_match_tensorflow(oracle, tmp_path, name):
+    """scripts/bench.py --models' keras.applications networks (no top, pooled; 64x64 here): both
+    inference forms, BatchNormalization folded, ReLUs fused, ZeroPadding absorbed, within the
+    whole-model tolerance of TensorFlow and of the eager module (relative to the output's range:
+    random weights make some features tiny beside others)."""
+    import tf_fixtures
+
+    saved = oracle.run(tf_fixtures.save_application, reference="keras", name=name, directory=str(tmp_path),
+                       include_top=False, input_shape=(64, 64, 3))
+    eager = kcompat.load_model(saved["path"]).eval()
+    x = torch.tensor(saved["x"])
+    scale = np.abs(saved["y"]).max()
+    with torch.no_grad():
+        want = eager(x).numpy()
+        for form in (kcompat.optimize_for_inference(eager), kcompat.optimize_for_inference(eager, compile=True)):
+            got = form(x).numpy()
+            assert np.abs(got - saved["y"]).max() <= 1e-4 * scale, f"{name}: against TensorFlow"
+            assert np.abs(got - want).max() <= 1e-5 * scale, f"{name}: against the eager module"
+    if name == "MobileNetV2":  # its four stride-2 depthwise convolutions: the one-sided padding as zero taps
+        assert sum(getattr(m, "widened", None) is not None for m in form.modules()) == 4

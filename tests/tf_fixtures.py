@@ -867,6 +867,35 @@ def save_fold_model(directory):
     return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs[0], training=False)]}
 
 
+def save_padding_model(directory):
+    """ZeroPadding2D before 'valid' convolutions, as keras.applications writes them: symmetric
+    before a Conv2D (ResNet's stem), one-sided before stride-2 DepthwiseConv2Ds (MobileNet's
+    ``correct_pad``) after a ReLU6, after a plain ReLU and after a ReLU6 read twice, and before a
+    SeparableConv2D; random weights, saved as .keras; its outputs on a batch."""
+    import keras
+
+    L = keras.layers
+    x = keras.Input((14, 13, 4), name="x")
+    a = L.Conv2D(8, 5, strides=2, name="stem")(L.ZeroPadding2D(2, name="stem_pad")(x))
+    b = L.ReLU(6.0, name="expand_relu")(L.BatchNormalization(name="expand_bn")(L.Conv2D(12, 1, name="expand")(a)))
+    b = L.ZeroPadding2D(((0, 1), (1, 0)), name="dw_pad")(b)
+    b = L.DepthwiseConv2D(3, strides=2, depth_multiplier=2, name="dw")(b)
+    c = L.ZeroPadding2D(((0, 1), (0, 1)), name="relu_pad")(L.ReLU(name="plain_relu")(a))
+    c = L.DepthwiseConv2D(3, strides=2, name="dw_after_relu")(c)
+    d = L.ReLU(6.0, name="shared_relu6")(a)
+    e = L.DepthwiseConv2D(3, strides=2, name="dw_shared")(L.ZeroPadding2D(((1, 0), (0, 1)), name="shared_pad")(d))
+    f = L.SeparableConv2D(6, 3, name="sep")(L.ZeroPadding2D(((1, 1), (2, 2)), name="sep_pad")(L.Add()([d, a])))
+    model = keras.Model(x, [b, c, e, f], name="padding")
+    rng = np.random.default_rng(23)
+    for w in model.weights:
+        value = rng.standard_normal(tuple(w.shape)).astype("float32") * 0.5
+        w.assign(np.abs(value) + 0.5 if "variance" in w.name else value)
+    path = os.path.join(directory, "padding.keras")
+    model.save(path)
+    xs = [rng.standard_normal((2, 14, 13, 4)).astype("float32") * 3]
+    return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs[0], training=False)]}
+
+
 def save_cyclegan_style(directory):
     """A CycleGAN-style generator with the user's own ``ReflectionPadding2D`` (keras-io's), as its
     users save it (Keras 3, registered); its output on a batch."""

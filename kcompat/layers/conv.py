@@ -44,6 +44,14 @@ class BaseConv(Layer):
 
     rank = None
     WEIGHTS = (Weight("kernel", "weight", layouts.KERNEL), Weight("bias", "bias"))
+    #: Set by :func:`kcompat.optimize_for_inference` where it folds the ZeroPadding layer before
+    #: this one away: its ``((before, after), ...)`` per spatial axis, which the input now arrives
+    #: without (this layer pads it, or has torch's convolution pad it, instead).
+    input_padding = None
+    #: Set by :func:`kcompat.optimize_for_inference` with ``input_padding`` where it grows the
+    #: kernel by zero taps (``(front, back)`` per spatial axis) so that a one-sided padding is
+    #: torch's symmetric one: no padded copy of the input.
+    widened = None
 
     def __init__(self, filters: int, kernel_size: IntOrSequence, strides: IntOrSequence = 1, padding: str = "valid",
                  data_format: Optional[str] = None, dilation_rate: IntOrSequence = 1, groups: int = 1,
@@ -131,7 +139,11 @@ class BaseConv(Layer):
 
     # --------------------------------------------------------------- forward
     def _spatial(self, shape):
-        return tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
+        """The spatial sizes of an input of ``shape``, as padded by ``input_padding`` (if any)."""
+        sizes = tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
+        if self.input_padding is None:
+            return sizes
+        return tuple(None if n is None else n + before + after for n, (before, after) in zip(sizes, self.input_padding))
 
     def _plan(self, inputs):
         """TF's padding as torch arguments: an ``F.pad`` list where it is asymmetric (else
@@ -145,6 +157,10 @@ class BaseConv(Layer):
                                  f"{tuple(inputs.shape)}`, `kernel_size={self.kernel_size}`, "
                                  f"`dilation_rate={self.dilation_rate}`, `strides={self.strides}`, "
                                  f"`padding={self.padding}`.")
+        if self.input_padding is not None:
+            pairs = [(before + b, after + a) for (before, after), (b, a) in zip(pairs, self.input_padding)]
+        if self.widened is not None:  # the zero taps make up the difference
+            pairs = [(max(pair),) * 2 for pair in pairs]
         if all(before == after for before, after in pairs):
             return None, tuple(before for before, _ in pairs)
         pads = []

@@ -34,7 +34,8 @@ from ..layers.normalization import BatchNormalization
 from ..layers.regularization import NoiseLayer
 from .graph import TensorRef, call_training, refs
 
-__all__ = ["Chain", "activation_post_op", "chains", "enabled", "fold_batch_norm", "in_place", "readers", "relu6_"]
+__all__ = ["Chain", "activation_post_op", "chains", "enabled", "fold_batch_norm", "function_post_op", "in_place", "readers",
+           "relu6_"]
 
 _CONV_CLASSES = {"Conv2D", "Convolution2D", "DepthwiseConv2D"}
 _PACKED_SHAPES = 4  # input shapes kept packed per chain
@@ -47,7 +48,7 @@ def enabled():
         torch.ops.mkldnn, "_convolution_pointwise")
 
 
-def _post_op(function):
+def function_post_op(function):
     """``(name, scalars)`` of oneDNN's eltwise post-op that computes the activation ``function``
     exactly as kcompat does (a comparison, a clamp, one product), else ``None``."""
     if function is activations.linear:
@@ -73,7 +74,7 @@ def activation_post_op(module):
     if type(module) is LeakyReLU:
         return "leaky_relu", [float(np.float32(module.negative_slope))]  # TF's float32 slope, as the layer
     if type(module) is Activation:
-        op = _post_op(module.activation)
+        op = function_post_op(module.activation)
         return None if op is None or op[0] == "none" else op
     return None
 
@@ -298,7 +299,7 @@ def _head(graph, spec, module):
             not isinstance(module, BaseConv) or module.torch_conv_weight() is not None)
     else:
         return False
-    return fits and _post_op(module.activation) is not None
+    return fits and function_post_op(module.activation) is not None
 
 
 def chains(model):
@@ -323,7 +324,7 @@ def chains(model):
         head = model._modules.get(spec.attr)
         if not _head(graph, spec, head):
             continue
-        post_op = _post_op(head.activation)
+        post_op = function_post_op(head.activation)
         members, other, ref = [spec], None, TensorRef(spec.name, 0, 0)
         if post_op[0] == "none":
             found = passing(reader(ref), members)

@@ -125,6 +125,12 @@ class KerasModel(torch.nn.Module):
             if spec.name in layers:
                 self.add_module(spec.attr, layers[spec.name])  # names.py: a plain identifier, never Module's
 
+    def __getstate__(self):
+        """The module's state without its fused chains (a cache of this process's packed oneDNN
+        weights: a copy or a pickle finds its own on its first fused call)."""
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        return dict(state, _chains=None)
+
     def _inputs(self, args, kwargs):
         names = self.graph.input_names
         if kwargs:
