@@ -141,9 +141,9 @@ def load_model(path: str | os.PathLike, *, weights: str | os.PathLike | None = N
 
 def optimize_for_inference(model: torch.nn.Module, *, compile: bool = False) -> torch.nn.Module:  # noqa: A002
     """A copy of ``model`` made for inference, its numbers kept: BatchNormalization folded into the
-    layer before it, a ReLU after that layer its in-place activation, no autograd; ``compile=True``
-    adds ``torch.compile`` with freezing (:mod:`kcompat.inference`). A model in training mode is
-    refused."""
+    layer before it, a ReLU after that layer its in-place activation, ZeroPadding into the
+    convolution after it, no autograd; ``compile=True`` compiles it whole with inductor's freezing
+    (:mod:`kcompat.inference`). A model in training mode is refused."""
     from .inference import optimize_for_inference as optimize
 
     return optimize(model, compile=compile)

@@ -896,6 +896,26 @@ def save_padding_model(directory):
     return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs[0], training=False)]}
 
 
+def save_two_input_model(directory):
+    """Two named inputs (an image and a vector) and two outputs; random weights, saved as .keras;
+    its outputs on a batch."""
+    import keras
+
+    L = keras.layers
+    image, vector = keras.Input((9, 8, 3), name="image"), keras.Input((5,), name="vector")
+    y = L.ReLU(6.0)(L.Conv2D(4, 3, strides=2, padding="same")(image))
+    z = L.Dense(4)(vector)
+    out = L.Add()([L.GlobalAveragePooling2D()(y), z])
+    model = keras.Model({"image": image, "vector": vector}, [out, y], name="two_inputs")
+    rng = np.random.default_rng(29)
+    for w in model.weights:
+        w.assign(rng.standard_normal(tuple(w.shape)).astype("float32"))
+    path = os.path.join(directory, "two_inputs.keras")
+    model.save(path)
+    xs = [rng.standard_normal((2, 9, 8, 3)).astype("float32"), rng.standard_normal((2, 5)).astype("float32")]
+    return {"path": path, "x": xs, "y": [np.asarray(t) for t in model({"image": xs[0], "vector": xs[1]})]}
+
+
 def save_cyclegan_style(directory):
     """A CycleGAN-style generator with the user's own ``ReflectionPadding2D`` (keras-io's), as its
     users save it (Keras 3, registered); its output on a batch."""
