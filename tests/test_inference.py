@@ -101,6 +101,37 @@ def test_zero_padding_is_folded_into_the_convolution_after_it(padding_model):
             assert_close(got.numpy(), tf, "float32", f"output {name}, unfused, against TensorFlow")
 
 
+def test_a_nan_is_never_hidden_by_the_zero_taps(padding_model):
+    """A NaN in the input reaches every output element the eager module's reaches (the zero taps
+    may carry it one row or column further, never less far), in both inference forms; the sample
+    without it keeps its numbers."""
+    eager = kcompat.load_model(padding_model["path"]).eval()
+    x = torch.tensor(padding_model["x"][0])
+    x[0, 6, 5, 1] = float("nan")
+    with torch.no_grad():
+        wants = eager(x)
+        assert any(want.isnan().any() for want in wants)
+        for form in (kcompat.optimize_for_inference(eager), kcompat.optimize_for_inference(eager, compile=True)):
+            for name, got, want in zip("bcef", form(x), wants):
+                assert (got.isnan() | ~want.isnan()).all(), f"output {name}: a NaN of the eager module's is a number"
+                assert not got[1].isnan().any(), name
+                assert_close(got[1].numpy(), want[1].numpy(), "float32")
+
+
+def test_a_fused_relu6_gives_0_for_a_nan_and_the_unfused_one_keeps_it(padding_model):
+    """As the README says: oneDNN's ReLU6 post-op (the eager module's fused chain) maps NaN to 0,
+    as TensorFlow's fused Conv2D + ReLU6 in tf.function does; unfused it stays NaN, as in
+    TensorFlow's eager layers."""
+    eager = kcompat.load_model(padding_model["path"]).eval()
+    x = torch.tensor(padding_model["x"][0])
+    x[0, 6, 5, 1] = float("nan")
+    with torch.no_grad():
+        fused = eager(x)[0]
+        eager.inference_fusion = False
+        unfused = eager(x)[0]
+    assert unfused.isnan().any() and not fused.isnan().any()
+
+
 def test_a_model_called_before_is_copied(padding_model):
     """A model that ran fused in eval() holds packed oneDNN weights: the inference form (a deep
     copy), ``copy.deepcopy`` and pickle leave them behind and find their own."""
