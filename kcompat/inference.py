@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 
 import torch
-
 import torch.nn.functional as F
 
 from . import activations
@@ -263,7 +262,7 @@ class _Compiled(torch.nn.Module):
     activations fused) and its C++ wrapper (the graph's calls made from C++, not Python: 2-8%
     faster on ResNet50, MobileNetV2 and EfficientNetB0). Inductor compiles the captured graph
     itself, without dynamo: this class keys the compiled graphs by signature, which dynamo's
-    guards did again on every call (MobileNetV2 batch 4: 11.4 -> 10.6 ms). Where the capture
+    guards did again on every call (MobileNetV2 batch 4: 11.0 -> 10.4 ms). Where the capture
     fails (an op that reads its values), ``torch.compile`` of the module itself; where an input is
     not a tensor (a keyword argument, a Python number), ``torch.compile`` of the captured graph."""
 
