@@ -5,6 +5,8 @@ A small Dense written by the recipe in kcompat.layers.base's docstring (with Ker
 the transposed convolution's own behaviour is tested in test_layer.py and test_parity.py.
 """
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -134,3 +136,43 @@ def test_base_config_and_argument_errors():
         TinyDense(3, trainable=1)
     with pytest.raises(ValueError, match="cannot contain character `/`"):
         TinyDense(3, name="a/b")
+
+
+@pytest.mark.parametrize("rank,data_format", [(2, "channels_last"), (3, "channels_last"), (2, "channels_first")])
+def _kernel_copies(layer, x):
+    """The copies of ``layer``'s kernel a training step makes, and the gradients it gives."""
+    from torch.profiler import profile
+
+    x.grad = None
+    with profile(record_shapes=True) as prof:
+        layer(x).square().sum().backward()
+    kernel = list(layer.weight.shape)
+    copies = [e.name for e in prof.events() if e.name == "aten::copy_" and e.input_shapes
+              and list(e.input_shapes[0]) == kernel]
+    return len(copies), (x.grad.clone(), layer.weight.grad.clone(), layer.bias.grad.clone())
+
+
+@pytest.mark.parametrize("rank,data_format", [(2, "channels_last"), (3, "channels_last"), (2, "channels_first")])
+def test_a_convolution_keeps_its_kernel_in_the_memory_format_it_computes_in(rank, data_format):
+    """A channels_last Conv2D/Conv3D stores its kernel channels_last, as torch's oneDNN convolution
+    takes it: a contiguous kernel was copied in the forward and the backward and its gradient
+    copied into the parameter's layout (4 copies per training step; now torch's backward converts
+    the kernel's gradient once), the numbers the same as with a contiguous kernel."""
+    layer = {2: kcompat.layers.Conv2D, 3: kcompat.layers.Conv3D}[rank](6, 3, padding="same", data_format=data_format)
+    shape = (2, *(7,) * rank, 5) if data_format == "channels_last" else (2, 5, *(7,) * rank)
+    x = torch.randn(shape, requires_grad=True)
+    layer(x)
+    formats = {(2, "channels_last"): torch.channels_last, (3, "channels_last"): torch.channels_last_3d}
+    expected = formats.get((rank, data_format), torch.contiguous_format)
+    assert layer.weight.is_contiguous(memory_format=expected)
+    assert layer.weight.is_contiguous() == (expected == torch.contiguous_format)
+    contiguous = copy.deepcopy(layer)
+    contiguous.weight.data = contiguous.weight.data.contiguous()
+    copies, grads = _kernel_copies(layer, x)
+    before, reference = _kernel_copies(contiguous, x)
+    if expected == torch.contiguous_format:
+        assert copies == before
+    else:
+        assert copies <= 1 < before, (copies, before)
+    for mine, theirs in zip(grads, reference):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 import torch.nn.functional as F
 
 from .. import activations, layouts, shapes
@@ -90,6 +91,17 @@ class BaseConv(Layer):
                                kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self._in_channels_arg = None if in_channels is None else standardize_int(in_channels, "in_channels")
         self._geometry = None  # (input shape, (F.pad list or None, torch padding)): one tuple for threads
+
+    def _memory_format(self, w, ndim):
+        """A channels_last convolution's kernel in channels_last memory (output channels first, the
+        input channels innermost): torch's oneDNN convolution takes the kernel in its input's
+        memory format, so a contiguous one was copied in every forward and backward and its
+        gradient copied into the parameter's layout: 4 copies of each kernel per training step
+        (ResNet50 batch 2: 180 -> 171 ms, the gradients bitwise the same)."""
+        if w.torch == "weight" and self.data_format == "channels_last" and ndim in (4, 5) and \
+                type(self)._convolve is BaseConv._convolve:
+            return torch.channels_last if ndim == 4 else torch.channels_last_3d
+        return super()._memory_format(w, ndim)
 
     def _build_at_init(self):
         super()._build_at_init()
