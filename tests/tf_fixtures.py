@@ -856,14 +856,19 @@ def save_fold_model(directory):
     z = L.Conv2D(4, 1)(y)
     b = L.Add()([L.BatchNormalization()(z), z])
     f = L.BatchNormalization()(L.Dense(5)(L.GlobalAveragePooling2D()(b)))
-    model = keras.Model(x, [b, f], name="fold")
-    rng = np.random.default_rng(19)
+    return _save_with_statistics(keras.Model(x, [b, f], name="fold"), directory, 19, (2, 12, 12, 3))
+
+
+def _save_with_statistics(model, directory, seed, input_shape, input_scale=1.0):
+    """``model`` (Keras 3) with random weights (x0.5) and positive moving variances, saved as
+    ``.keras`` under its name; its outputs on a random batch of ``input_shape``."""
+    rng = np.random.default_rng(seed)
     for w in model.weights:
         value = rng.standard_normal(tuple(w.shape)).astype("float32") * 0.5
         w.assign(np.abs(value) + 0.5 if "variance" in w.name else value)
-    path = os.path.join(directory, "fold.keras")
+    path = os.path.join(directory, f"{model.name}.keras")
     model.save(path)
-    xs = [rng.standard_normal((2, 12, 12, 3)).astype("float32")]
+    xs = [rng.standard_normal(input_shape).astype("float32") * input_scale]
     return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs[0], training=False)]}
 
 
@@ -885,15 +890,7 @@ def save_padding_model(directory):
     d = L.ReLU(6.0, name="shared_relu6")(a)
     e = L.DepthwiseConv2D(3, strides=2, name="dw_shared")(L.ZeroPadding2D(((1, 0), (0, 1)), name="shared_pad")(d))
     f = L.SeparableConv2D(6, 3, name="sep")(L.ZeroPadding2D(((1, 1), (2, 2)), name="sep_pad")(L.Add()([d, a])))
-    model = keras.Model(x, [b, c, e, f], name="padding")
-    rng = np.random.default_rng(23)
-    for w in model.weights:
-        value = rng.standard_normal(tuple(w.shape)).astype("float32") * 0.5
-        w.assign(np.abs(value) + 0.5 if "variance" in w.name else value)
-    path = os.path.join(directory, "padding.keras")
-    model.save(path)
-    xs = [rng.standard_normal((2, 14, 13, 4)).astype("float32") * 3]
-    return {"path": path, "x": xs, "y": [np.asarray(t) for t in model(xs[0], training=False)]}
+    return _save_with_statistics(keras.Model(x, [b, c, e, f], name="padding"), directory, 23, (2, 14, 13, 4), 3.0)
 
 
 def save_two_input_model(directory):
