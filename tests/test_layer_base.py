@@ -170,6 +170,9 @@ def test_a_convolution_keeps_its_kernel_in_the_memory_format_it_computes_in(rank
     contiguous.weight.data = contiguous.weight.data.contiguous()
     copies, grads = _kernel_copies(layer, x)
     before, reference = _kernel_copies(contiguous, x)
+    grayscale = kcompat.layers.Conv2D(6, 3, strides=(1, 2))
+    grayscale(torch.randn(2, 7, 7, 1))  # one input channel: plain strides (torch's thin-geometry defect)
+    assert grayscale.weight.stride() == grayscale.weight.contiguous().stride()
     if expected == torch.contiguous_format:
         assert copies == before
     else:

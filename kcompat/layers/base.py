@@ -261,13 +261,14 @@ class Layer(torch.nn.Module, metaclass=_BuildsAfterInit):
         if self._keras_storage:
             value = w.layout.keras_view_of_torch_memory(value.to(self._device))
         else:
-            value = w.layout.to_torch(value).contiguous(memory_format=self._memory_format(w, len(shape)))
+            value = w.layout.to_torch(value).contiguous(memory_format=self._memory_format(w, shape))
             value = value.to(self._device)
         return torch.nn.Parameter(value, requires_grad=self._trainable) if w.trainable else value
 
-    def _memory_format(self, w, ndim):
-        """The memory format weight ``w`` (of ``ndim`` axes) is stored in: contiguous; a layer whose
-        computation takes the weight in another one (a channels_last convolution's) says so."""
+    def _memory_format(self, w, shape):
+        """The memory format weight ``w`` (of Keras-layout ``shape``) is stored in: contiguous; a
+        layer whose computation takes the weight in another one (a channels_last convolution's)
+        says so."""
         return torch.contiguous_format
 
     def _materialize(self):
