@@ -53,9 +53,10 @@ class _Folded(torch.nn.Module):
         return inputs
 
 
-def _consumers(graph):
-    """How many places read each tensor: call inputs, call arguments and the model's outputs."""
-    return {ref: len(found) for ref, found in readers(graph).items()}
+def _consumers(readers_of):
+    """How many places read each tensor (``readers_of``, :func:`~.models.fusion.readers`'s table):
+    call inputs, call arguments and the model's outputs."""
+    return {ref: len(found) for ref, found in readers_of.items()}
 
 
 def _sole_input(spec, consumers):
@@ -89,7 +90,8 @@ def _fold(model):
     the ReLUs after them; returns how many BatchNormalizations were folded."""
     graph = model.graph
     by_name = {spec.name: spec for spec in graph.layers}
-    consumers = _consumers(graph)
+    readers_of = readers(graph)
+    consumers = _consumers(readers_of)
     folded = 0
     aliases = {}  # a folded BatchNormalization's output -> the output of the layer it was folded into
     for spec in graph.layers:
@@ -109,7 +111,7 @@ def _fold(model):
         aliases[TensorRef(spec.name, 0, 0)] = source
         folded += 1
     _fuse_relus(model, by_name, consumers, aliases)
-    _absorb_padding(model, by_name, consumers)
+    _absorb_padding(model, by_name, readers_of, consumers)
     model._chains = None  # the fused chains found again, on the layers as they are now
     return folded
 
@@ -141,7 +143,7 @@ def _fuse_relus(model, by_name, consumers, aliases):
 _ZERO_PADDING = {"ZeroPadding1D": 1, "ZeroPadding2D": 2, "ZeroPadding3D": 3}
 
 
-def _absorb_padding(model, by_name, consumers):
+def _absorb_padding(model, by_name, readers_of, consumers):
     """Each ZeroPadding layer whose output only a 'valid' convolution of the same rank and data
     format reads (called once, plainly) folded into that convolution where that saves the padded
     copy: symmetric padding as torch's own, one-sided padding of a ReLU6's output before a
@@ -152,7 +154,10 @@ def _absorb_padding(model, by_name, consumers):
         if rank is None or module is None or type(module).__name__ != spec.class_name:
             continue
         source = spec.calls[0].inputs if len(spec.calls) == 1 else None
-        reader = _only_reader(model, TensorRef(spec.name, 0, 0), consumers)
+        output = TensorRef(spec.name, 0, 0)
+        found = readers_of.get(output, [])  # the one layer reading the padded tensor, as its one plain input
+        reader = found[0] if len(found) == 1 and found[0] is not None and \
+            _sole_input(found[0], consumers) == output else None
         if not isinstance(source, TensorRef) or reader is None or any(
                 v is not None for v in spec.calls[0].kwargs.values()):
             continue
@@ -175,16 +180,6 @@ def _absorb_padding(model, by_name, consumers):
             continue
         conv._geometry = None
         model._modules[spec.attr] = _Folded()
-
-
-def _only_reader(model, ref, consumers):
-    """The spec of the one layer that reads ``ref`` as its one plain call's input, else ``None``."""
-    if consumers.get(ref, 0) != 1:
-        return None
-    found = [spec for spec in model.graph.layers if len(spec.calls) == 1 and spec.calls[0].inputs == ref]
-    if len(found) != 1 or any(v is not None for v in found[0].calls[0].kwargs.values()):
-        return None
-    return found[0]
 
 
 def _finite(model, by_name, ref):
@@ -273,7 +268,7 @@ class _Compiled(torch.nn.Module):
 
     def forward(self, *args, **kwargs):
         leaves, structure = torch.utils._pytree.tree_flatten((args, kwargs))
-        signature = (str(structure), *((tuple(t.shape), t.stride(), t.dtype, t.device)
+        signature = (structure, *((tuple(t.shape), t.stride(), t.dtype, t.device)
                                        if isinstance(t, torch.Tensor) else repr(t) for t in leaves))
         with torch.no_grad():
             compiled = self._compiled.get(signature)
